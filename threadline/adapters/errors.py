@@ -1,0 +1,54 @@
+"""Provider errors grouped by what the engine must do.
+
+Adapters translate provider-specific signals (HTTP status, error bodies, IMAP
+responses) into these at one boundary; the engine and the retry policy catch
+them by meaning, never by provider.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Base for every error that comes from a provider (CRM or mailbox)."""
+
+    #: Provider name for status and logs ("hubspot", "gmail", "imap", ...).
+    provider: str = "provider"
+
+    def __init__(self, message: str, *, provider: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        if provider:
+            self.provider = provider
+        self.status = status
+
+    @property
+    def kind(self) -> str:
+        """Short stable name of the error class, shown by `threadline status`."""
+        return type(self).__name__
+
+
+class TransientError(ProviderError):
+    """Worth retrying later: 5xx, timeouts, dropped connections."""
+
+
+class RateLimited(TransientError):
+    """The provider throttled us. `retry_after` is in seconds (None if not said)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class AuthExpired(ProviderError):
+    """Credentials are expired or revoked; refresh failed or is impossible. Needs the admin."""
+
+
+class CursorExpired(ProviderError):
+    """The provider no longer knows our cursor (Gmail 404 history, Graph 410, UIDVALIDITY change)."""
+
+
+class PermanentError(ProviderError):
+    """Retrying will not help (4xx validation errors, missing scopes, unknown objects)."""
+
+
+class NotFound(PermanentError):
+    """The object the request named does not exist (any more)."""

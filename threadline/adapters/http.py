@@ -1,0 +1,99 @@
+"""JSON-over-HTTP calls for httpx-based adapters: limiter, retries and error translation in one place.
+
+An adapter declares *what* it calls; `JsonApi` owns *how*: acquire from the
+limiter, send, translate failures into `ProviderError`s, retry under the shared
+policy. The `httpx.Client` comes from outside (tests aim it at the sandbox).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from threadline.adapters.errors import (
+    AuthExpired,
+    NotFound,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.retry import call_with_retry
+
+Translate = Callable[[httpx.Response], ProviderError | None]
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """Parse a Retry-After header given in seconds (HTTP-date forms are treated as unknown)."""
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def translate_status(response: httpx.Response, provider: str) -> ProviderError | None:
+    """Default mapping of HTTP status to error meaning; adapters refine it with the provider's body."""
+    status = response.status_code
+    if status < 400:
+        return None
+    text = response.text[:300]
+    if status == 429:
+        return RateLimited(f"{provider} throttled: {text}", retry_after=retry_after_seconds(response),
+                           provider=provider, status=status)
+    if status >= 500 or status == 408:
+        return TransientError(f"{provider} answered {status}: {text}", provider=provider, status=status)
+    if status == 401:
+        return AuthExpired(f"{provider} rejected the credentials (401): {text}", provider=provider, status=status)
+    if status == 404:
+        return NotFound(f"{provider} answered 404: {text}", provider=provider, status=status)
+    return PermanentError(f"{provider} answered {status}: {text}", provider=provider, status=status)
+
+
+class JsonApi:
+    """Send requests to one provider account through its limiter and the shared retry policy."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        provider: str,
+        limiter: RateLimiter | None = None,
+        translate: Translate | None = None,
+        attempts: int = 6,
+        on_response: Callable[[httpx.Response], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.limiter = limiter
+        self.attempts = attempts
+        self._translate = translate or (lambda r: translate_status(r, provider))
+        self._on_response = on_response
+        self.calls = 0
+
+    def request(self, method: str, url: str, *, cost: float = 1.0, limiter: RateLimiter | None = None,
+                **kwargs: Any) -> httpx.Response:
+        """Send one request (retried as the policy allows); returns a 2xx/3xx response or raises ProviderError."""
+        use = limiter or self.limiter
+        return call_with_retry(lambda: self._once(method, url, cost, use, kwargs), limiter=use,
+                               attempts=self.attempts, what=f"{self.provider} {method} {url.split('?')[0]}")
+
+    def _once(self, method: str, url: str, cost: float, limiter: RateLimiter | None,
+              kwargs: dict[str, Any]) -> httpx.Response:
+        if limiter is not None:
+            limiter.acquire(cost)
+        self.calls += 1
+        try:
+            response = self.client.request(method, url, **kwargs)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            raise TransientError(f"{self.provider} {method} {url.split('?')[0]}: {type(exc).__name__}",
+                                 provider=self.provider) from exc
+        if self._on_response is not None:
+            self._on_response(response)
+        error = self._translate(response)
+        if error is not None:
+            raise error
+        return response

@@ -1,0 +1,82 @@
+"""The two small protocols every provider adapter implements.
+
+The engine only ever sees these; it never imports a concrete adapter.
+Cursors cross this boundary as plain JSON-able dicts that only the adapter
+interprets (each adapter keeps a typed cursor record inside).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from threadline.adapters.records import (
+    CheckResult,
+    ContactPage,
+    ContactUpdate,
+    EmailActivity,
+    LoggedActivity,
+    MailPage,
+)
+
+
+class CrmAdapter(Protocol):
+    """A CRM account: contacts in, activities and property values out."""
+
+    name: str  # "hubspot" | "salesforce"
+
+    def pull_contacts(self, cursor: dict[str, Any] | None) -> Iterator[ContactPage]:
+        """Yield contact changes since `cursor` (None: everything), page by page.
+
+        Each page's cursor is safe to store once that page is saved. May raise
+        RateLimited/TransientError (retry later), AuthExpired, PermanentError.
+        """
+        ...
+
+    def log_emails(self, activities: Sequence[EmailActivity]) -> list[LoggedActivity]:
+        """Create email activities associated with their contacts, batched.
+
+        Every created record carries its activity's idempotency key so that
+        `find_logged` can see it later. Returns one LoggedActivity per created record.
+        """
+        ...
+
+    def find_logged(self, keys: Sequence[str]) -> dict[str, str]:
+        """Look up activities already created for these idempotency keys: key -> remote id."""
+        ...
+
+    def update_contacts(self, updates: Sequence[ContactUpdate]) -> None:
+        """Write absolute property values on contacts, batched. Idempotent."""
+        ...
+
+    def ensure_schema(self) -> list[CheckResult]:
+        """Make sure the custom properties Threadline writes exist (create them if allowed)."""
+        ...
+
+    def check(self) -> list[CheckResult]:
+        """Reach the provider and verify access; never raises for an unreachable provider."""
+        ...
+
+
+class MailboxAdapter(Protocol):
+    """One rep's mailbox (Gmail, Outlook or IMAP)."""
+
+    kind: str      # "gmail" | "outlook" | "imap"
+    address: str   # the rep's address
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[MailPage]:
+        """Yield new messages in INBOX and Sent since `cursor`, page by page.
+
+        None means first sync (backfill window). When the provider says the cursor
+        is gone, the adapter resyncs and marks those pages with `resync_reason`;
+        the engine dedupes, so a resync never duplicates anything downstream.
+        """
+        ...
+
+    def check(self) -> list[CheckResult]:
+        """Log in / reach the mailbox and verify access; never raises."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

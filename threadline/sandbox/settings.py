@@ -1,0 +1,22 @@
+"""Limits and credentials the sandbox enforces. Every limit is a setting (tiers differ)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SandboxSettings:
+    # HubSpot (developers.hubspot.com, API usage guidelines)
+    hubspot_token: str = "pat-sandbox-0000"                  # private-app token the sandbox accepts
+    hubspot_app_secret: str = "sandbox-app-secret"           # webhooks v3 signing secret
+    hubspot_requests_per_10s: int = 190                      # Professional private app
+    hubspot_search_per_second: int = 5                       # search endpoints
+    hubspot_daily_limit: int = 1_000_000
+    # Gmail (developers.google.com/gmail/api/reference/quota)
+    google_client_id: str = "sandbox-client.apps.googleusercontent.com"
+    google_client_secret: str = "sandbox-google-secret"
+    google_refresh_token: str = "sandbox-google-refresh"
+    gmail_user_units_per_minute: int = 15_000
+    gmail_history_retention: int = 0                          # 0 = keep all history; >0: ids older than this many records expire
+    token_ttl_seconds: int = 3600
