@@ -1,0 +1,1 @@
+"""Configuration: the threadline.yaml models, loading with ${ENV} interpolation, and the starter file."""

@@ -1,0 +1,120 @@
+"""Load threadline.yaml: ${ENV} interpolation, validation, and errors that name file, key path and expectation."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from threadline.config.models import Settings
+
+DEFAULT_PATH = Path("threadline.yaml")
+_TAGS = {"imap", "gmail", "outlook", "hubspot", "salesforce"}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """Invalid configuration. `problems` are lines of 'key.path: what was expected'."""
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+    def render(self) -> str:
+        lines = [f"Invalid configuration in {self.path}:"]
+        lines += [f"  {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+def config_path(explicit: str | Path | None) -> Path:
+    """--config, else THREADLINE_CONFIG, else ./threadline.yaml."""
+    return Path(explicit or os.environ.get("THREADLINE_CONFIG") or DEFAULT_PATH)
+
+
+def _interpolate(value: Any, env: Mapping[str, str], where: str, missing: list[str]) -> Any:
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            missing.append(f"{where}: environment variable {name} is not set")
+            return ""
+        return _VAR.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, env, f"{where}.{k}" if where else str(k), missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, env, f"{where}[{i}]", missing) for i, v in enumerate(value)]
+    return value
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in _TAGS and (out.endswith("]") or out == "crm"):
+            continue  # discriminator tags pydantic inserts; not a key the user wrote
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    message = str(error["msg"])
+    if message.startswith("Value error, ") and "required" in message:
+        return message.removeprefix("Value error, ")
+    message = message.removeprefix("Value error, ").removeprefix("Input should be ")
+    got = error.get("input")
+    kind = error["type"]
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        return "is not a known setting (check the spelling)"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        return f"expected kind one of {ctx.get('expected_tags', '')} (got {ctx.get('tag')!r})"
+    if kind == "union_tag_not_found":
+        return "needs a 'kind' key"
+    shown = "" if isinstance(got, (dict, list)) or got is None or "secret" in str(error.get("loc")) else f" (got {got!r})"
+    return f"expected {message[0].lower() + message[1:]}{shown}"
+
+
+def parse_settings(data: Any, path: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Validate already-loaded YAML data. Raises ConfigError with every problem found."""
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["(top level): expected a mapping with store, crm, mailboxes, sync ... sections"])
+    missing: list[str] = []
+    data = _interpolate(data, os.environ if env is None else env, "", missing)
+    if missing:
+        raise ConfigError(path, missing)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{_key_path(tuple(e['loc'])) or '(top level)'}: {_describe(e)}" for e in exc.errors()]
+        raise ConfigError(path, problems) from None
+
+
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the config file. Raises ConfigError (never anything else) for bad input."""
+    file = config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(file, ["file not found (run `threadline init` to write a starter, or pass --config)"]) from None
+    except OSError as exc:
+        raise ConfigError(file, [f"cannot read the file: {exc.strerror}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ConfigError(file, [f"(YAML syntax) {where}: {getattr(exc, 'problem', exc)}"]) from None
+    return parse_settings(data, file, env)

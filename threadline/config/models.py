@@ -1,0 +1,170 @@
+"""Typed models of threadline.yaml. Secrets are SecretStr so they never print."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _parse_duration(value: Any) -> Any:
+    if isinstance(value, (int, float)):
+        return timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError("a duration like 60s, 5m, 1h or a number of seconds")
+        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("an email address like rep@example.com")
+    return value.strip().lower()
+
+
+EmailAddress = Annotated[str, BeforeValidator(lambda v: _email(str(v)))]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(Section):
+    url: str = Field("sqlite:///threadline.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
+    retention_days: int = Field(365, ge=1, description="How long message headers and reply context are kept.")
+
+    @field_validator("url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite://", "postgresql")):
+            raise ValueError("a sqlite:/// or postgresql+psycopg:// URL")
+        return url
+
+
+class ReplyProperties(Section):
+    """Contact properties Threadline keeps current (HubSpot internal names)."""
+
+    last_reply_at: str = "threadline_last_reply_at"
+    last_reply_snippet: str = "threadline_last_reply_snippet"
+    reply_count: str = "threadline_reply_count"
+
+
+class HubSpotSettings(Section):
+    kind: Literal["hubspot"]
+    base_url: str = "https://api.hubapi.com"
+    token: SecretStr = Field(description="Private-app access token (scopes: crm.objects.contacts.read/write, crm.schemas.contacts.write, sales-email-read)")
+    requests_per_10s: int = Field(190, ge=1, description="Your tier's limit: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (increase)")
+    search_per_second: int = Field(4, ge=1)
+    properties: ReplyProperties = ReplyProperties()
+    create_properties: bool = Field(True, description="Create Threadline's custom properties when missing")
+
+
+CrmSettings = Annotated[HubSpotSettings, Field(discriminator="kind")]
+
+
+class MailboxBase(Section):
+    address: EmailAddress = Field(description="The rep this mailbox belongs to")
+    owner_id: str | None = Field(None, description="CRM owner id of the rep (logged on activities)")
+
+
+class ImapMailbox(MailboxBase):
+    kind: Literal["imap"]
+    host: str
+    port: int = Field(993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str
+    password: SecretStr | None = None
+    oauth2_token: SecretStr | None = Field(None, description="XOAUTH2 access token (Gmail/Outlook over IMAP)")
+    ca_file: Path | None = Field(None, description="Extra CA bundle to trust (self-signed servers)")
+
+    @model_validator(mode="after")
+    def _one_login(self) -> ImapMailbox:
+        if not self.password and not self.oauth2_token:
+            raise ValueError("password or oauth2_token is required")
+        return self
+
+
+class GmailMailbox(MailboxBase):
+    kind: Literal["gmail"]
+    base_url: str = "https://gmail.googleapis.com"
+    token_uri: str = Field("https://oauth2.googleapis.com/token", description="OAuth token endpoint")
+    service_account_file: Path | None = Field(None, description="Service-account JSON with domain-wide delegation")
+    client_id: str | None = Field(None, description="Installed-app OAuth client id (with client_secret + refresh_token)")
+    client_secret: SecretStr | None = None
+    refresh_token: SecretStr | None = None
+    quota_units_per_minute: int = Field(15_000, ge=100)
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> GmailMailbox:
+        installed = self.client_id and self.client_secret and self.refresh_token
+        if not self.service_account_file and not installed:
+            raise ValueError("service_account_file, or client_id + client_secret + refresh_token, is required")
+        return self
+
+
+Mailbox = Annotated[ImapMailbox | GmailMailbox, Field(discriminator="kind")]
+
+
+class SyncSettings(Section):
+    internal_domains: list[str] = Field(default_factory=list, description="Threads with no outside party are never logged")
+    exclude_domains: list[str] = Field(default_factory=list, description="Mail to/from these domains is never logged")
+    exclude_addresses: list[EmailAddress] = Field(default_factory=list)
+    poll_interval: Duration = timedelta(seconds=60)
+    backfill_days: int = Field(30, ge=0, le=3650, description="How far back the first sync reads")
+    log_outgoing: bool = Field(False, description="Also log the reps' outgoing mail to contacts")
+    plus_addressing: bool = Field(True, description="Treat jane+tag@x.com as jane@x.com when matching")
+    aliases: dict[EmailAddress, EmailAddress] = Field(default_factory=dict, description="alias -> address known to the CRM")
+    snippet_chars: int = Field(200, ge=20, le=2000)
+
+    @field_validator("internal_domains", "exclude_domains")
+    @classmethod
+    def _domains(cls, domains: list[str]) -> list[str]:
+        for domain in domains:
+            if "@" in domain or "." not in domain:
+                raise ValueError(f"domain names like example.com (got {domain!r})")
+        return [d.strip().lower() for d in domains]
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class Settings(Section):
+    """The whole threadline.yaml."""
+
+    store: StoreSettings = StoreSettings()
+    crm: CrmSettings
+    mailboxes: list[Mailbox] = Field(default_factory=list)
+    sync: SyncSettings = SyncSettings()
+    rules: dict[str, Any] = Field(default_factory=dict, description="Scoring, sequences, assignment (rule layer)")
+    server: ServerSettings = ServerSettings()
+
+    @model_validator(mode="after")
+    def _unique_mailboxes(self) -> Settings:
+        seen: set[str] = set()
+        for box in self.mailboxes:
+            if box.address in seen:
+                raise ValueError(f"mailbox {box.address} is configured twice")
+            seen.add(box.address)
+        return self

@@ -1,0 +1,180 @@
+"""The `threadline` command. Each command is a small function; bad config exits 2 with file, key and expectation."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from threadline import __version__
+from threadline.config.loading import ConfigError, load_settings
+from threadline.config.models import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Threadline: replies from reps' mailboxes land on CRM contact records.")
+db_app = typer.Typer(no_args_is_help=True, help="State store commands.")
+app.add_typer(db_app, name="db")
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    str | None, typer.Option("--config", "-c", help="Config file (default: $THREADLINE_CONFIG or ./threadline.yaml)")
+]
+
+
+def _settings(config: str | None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        err.print(exc.render(), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    from threadline.connector.logs import configure_logging, secret_values
+    configure_logging(secret_values(settings))
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"threadline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
+    """Threadline command line."""
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Option(help="Where to write the starter config")] = Path("threadline.yaml"),
+         force: Annotated[bool, typer.Option(help="Overwrite an existing file")] = False) -> None:
+    """Write a commented starter threadline.yaml."""
+    if path.exists() and not force:
+        err.print(f"{path} already exists (use --force to overwrite)")
+        raise typer.Exit(2)
+    starter = (Path(__file__).parent.parent / "config" / "starter.yaml").read_text(encoding="utf-8")
+    path.write_text(starter, encoding="utf-8")
+    console.print(f"wrote {path}: fill in the crm and mailboxes sections, then run `threadline check`")
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the config, reach every provider, verify access and properties; print a table."""
+    from threadline.connector.render import checks_table
+    from threadline.connector.wiring import build_crm, build_mailbox
+
+    settings = _settings(config)
+    results = [*build_crm(settings).check()]
+    for box in settings.mailboxes:
+        mailbox = build_mailbox(settings, box)
+        try:
+            results += mailbox.check()
+        finally:
+            mailbox.close()
+    console.print(checks_table(results))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sync(config: ConfigOption = None,
+         once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit")] = False) -> None:
+    """Run one sync cycle (`--once`): contacts, mailboxes, then CRM writes; print a summary."""
+    from threadline.connector.render import print_sync_summary
+    from threadline.connector.wiring import build_engine
+
+    if not once:
+        err.print("use `threadline sync --once` for one cycle, or `threadline run` for the daemon")
+        raise typer.Exit(2)
+    settings = _settings(config)
+    engine = build_engine(settings)
+    try:
+        with console.status("syncing") as status:
+            summary = engine.run_once(lambda message: status.update(message))
+    finally:
+        engine.close()
+    print_sync_summary(console, summary)
+    raise typer.Exit(1 if summary.errors else 0)
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run sync cycles every sync.poll_interval until SIGTERM/SIGINT (finishes the cycle in progress)."""
+    from threadline.connector.wiring import build_engine
+
+    settings = _settings(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    engine = build_engine(settings)
+    try:
+        while not stop.is_set():
+            engine.run_once()
+            stop.wait(settings.sync.poll_interval.total_seconds())
+    finally:
+        engine.close()
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """Cursors and lag per source, outbox depth, recent errors."""
+    from threadline.connector.render import print_status
+    from threadline.connector.status import build_status
+    from threadline.sync.store.database import Store
+
+    settings = _settings(config)
+    store = Store(settings.store.url)
+    with store.session() as session:
+        print_status(console, build_status(session))
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply store migrations (also done on every start)."""
+    from threadline.sync.store.database import upgrade
+
+    settings = _settings(config)
+    console.print(f"store at revision {upgrade(settings.store.url)}")
+
+
+@app.command()
+def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8765,
+            tls_dir: Annotated[Path | None, typer.Option(help="Serve https with a test CA written here")] = None,
+            seed: Annotated[bool, typer.Option(help="Load the demo's contacts and mail")] = False) -> None:
+    """Serve the simulated HubSpot and Gmail APIs on one port under their real paths."""
+    from threadline.connector.demo import print_sandbox_credentials, seed_demo
+    from threadline.sandbox.server import SandboxServer
+
+    server = SandboxServer(port=port, tls_dir=tls_dir, log_level="info")
+    if seed:
+        seed_demo(server)
+    print_sandbox_credentials(console, server)
+    server.serve_forever()
+
+
+@app.command()
+def demo(store: Annotated[str, typer.Option(help="Store URL for the demo")] = "sqlite:///threadline-demo.db") -> None:
+    """Start the sandbox with seeded contacts and mail, run the loop, show what landed on which contact."""
+    from threadline.connector.demo import run_demo
+
+    raise typer.Exit(run_demo(console, store_url=store))
+
+
+@app.command("config-schema")
+def config_schema(path: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None) -> None:
+    """Print (or write) the JSON Schema of threadline.yaml."""
+    from threadline.config.schema import schema_text
+
+    text = schema_text()
+    if path:
+        path.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def main() -> None:
+    app(prog_name="threadline")

@@ -1,0 +1,63 @@
+"""Terminal rendering of summaries and reports (rich tables)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from threadline.adapters.records import CheckResult
+from threadline.connector.status import StatusReport
+from threadline.sync.engine import SyncSummary
+
+
+def checks_table(results: Sequence[CheckResult]) -> Table:
+    table = Table(title="threadline check")
+    for column in ("target", "item", "result", "detail"):
+        table.add_column(column)
+    for r in results:
+        table.add_row(r.target, r.item, "[green]ok[/]" if r.ok else "[red]FAIL[/]", r.detail)
+    return table
+
+
+def print_sync_summary(console: Console, summary: SyncSummary) -> None:
+    table = Table(title="sync summary")
+    for column in ("source", "pulled", "matched", "intended", "duplicates", "note"):
+        table.add_column(column)
+    table.add_row("contacts", str(summary.contacts.pulled), "", "", "", summary.contacts.error or "")
+    for m in summary.mailboxes:
+        note = m.error or (f"resync: {m.resync_reason}" if m.resync_reason else "")
+        table.add_row(m.mailbox, str(m.pulled), str(m.matched), str(m.intended), str(m.duplicates), note)
+    console.print(table)
+    performed = summary.outbox.performed
+    console.print(f"CRM writes: {performed.get('log_email', 0)} email activities logged, "
+                  f"{performed.get('update_contact', 0)} contact updates, {summary.outbox.reconciled} reconciled, "
+                  f"{summary.outbox.retried} to retry, {summary.outbox.failed} failed")
+    if summary.skipped:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in summary.skipped.most_common())
+        console.print(f"skipped: {reasons}")
+    for error in summary.errors:
+        console.print(f"[red]error[/] {error}")
+
+
+def print_status(console: Console, report: StatusReport) -> None:
+    table = Table(title="sources")
+    for column in ("source", "last success", "lag", "resyncs", "last resync reason"):
+        table.add_column(column)
+    for s in report.sources:
+        lag = f"{s.lag_seconds:.0f}s" if s.lag_seconds is not None else "never synced"
+        table.add_row(s.source, s.last_success_at.isoformat(timespec="seconds") if s.last_success_at else "-",
+                      lag, str(s.resyncs), s.last_resync_reason or "")
+    console.print(table)
+    depth = ", ".join(f"{k}: {v}" for k, v in sorted(report.outbox.items())) or "empty"
+    console.print(f"outbox: {depth}" + (f" (oldest unfinished since {report.oldest_unfinished:%Y-%m-%d %H:%M:%S})"
+                                        if report.oldest_unfinished else ""))
+    console.print("messages: " + (", ".join(f"{k}: {v}" for k, v in sorted(report.decisions.items())) or "none yet"))
+    if report.recent_errors:
+        errors = Table(title="recent errors")
+        for column in ("when", "source", "kind", "message"):
+            errors.add_column(column)
+        for e in report.recent_errors:
+            errors.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.source, e.kind, e.message[:160])
+        console.print(errors)

@@ -1,0 +1,49 @@
+"""What `threadline status` reports: cursors and lag per source, outbox depth, recent errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session, col, select
+
+from threadline.sync import outbox
+from threadline.sync.store.tables import CursorRow, MessageRow, SyncErrorRow
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: str
+    last_success_at: datetime | None
+    lag_seconds: float | None
+    resyncs: int
+    last_resync_reason: str | None
+    has_cursor: bool
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    sources: list[SourceStatus]
+    outbox: dict[str, int]
+    oldest_unfinished: datetime | None
+    decisions: dict[str, int]
+    recent_errors: list[SyncErrorRow]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+
+def build_status(session: Session, error_limit: int = 10) -> StatusReport:
+    now = datetime.now(UTC)
+    sources = []
+    for row in session.exec(select(CursorRow).order_by(col(CursorRow.source))).all():
+        success = _aware(row.last_success_at)
+        sources.append(SourceStatus(row.source, success, (now - success).total_seconds() if success else None,
+                                    row.resyncs, row.last_resync_reason, row.data is not None))
+    decisions: dict[str, int] = {}
+    for decision in session.exec(select(MessageRow.decision)).all():
+        decisions[decision] = decisions.get(decision, 0) + 1
+    errors = list(session.exec(select(SyncErrorRow).order_by(col(SyncErrorRow.id).desc()).limit(error_limit)).all())
+    return StatusReport(sources, outbox.counts_by_status(session), _aware(outbox.oldest_pending(session)),
+                        decisions, errors)

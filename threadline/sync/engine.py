@@ -1,0 +1,107 @@
+"""One sync cycle: schema check, contact mirror, every mailbox, then the outbox. Never imports a concrete adapter."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from threadline.adapters.errors import ProviderError
+from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
+from threadline.adapters.records import CheckResult
+from threadline.sync.contact_sync import ContactSummary, sync_contacts
+from threadline.sync.cursors import record_provider_error
+from threadline.sync.mailbox_sync import MailboxSummary, MailboxSync
+from threadline.sync.matching import AddressPolicy
+from threadline.sync.outbox_executor import OutboxExecutor, OutboxSummary
+from threadline.sync.store.database import Store
+
+log = structlog.get_logger("threadline.engine")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class MailboxBinding:
+    """A mailbox adapter and the CRM owner it belongs to."""
+
+    adapter: MailboxAdapter
+    owner_id: str | None = None
+
+
+@dataclass
+class SyncSummary:
+    """What one cycle did: `threadline sync --once` prints this."""
+
+    contacts: ContactSummary = field(default_factory=ContactSummary)
+    mailboxes: list[MailboxSummary] = field(default_factory=list)
+    outbox: OutboxSummary = field(default_factory=OutboxSummary)
+    schema: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def pulled(self) -> int:
+        return sum(m.pulled for m in self.mailboxes)
+
+    @property
+    def matched(self) -> int:
+        return sum(m.matched for m in self.mailboxes)
+
+    @property
+    def skipped(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for m in self.mailboxes:
+            total.update(m.skipped)
+        return total
+
+    @property
+    def errors(self) -> list[str]:
+        found = [f"crm: {self.contacts.error}"] if self.contacts.error else []
+        found += [f"{m.mailbox}: {m.error}" for m in self.mailboxes if m.error]
+        return found + [f"outbox: {e}" for e in self.outbox.errors]
+
+
+class SyncEngine:
+    """Runs sync cycles for one CRM and its mailboxes over one store."""
+
+    def __init__(self, store: Store, crm: CrmAdapter, mailboxes: Sequence[MailboxBinding], policy: AddressPolicy,
+                 *, property_names: dict[str, str], snippet_chars: int = 200) -> None:
+        self.store = store
+        self.crm = crm
+        self.mailboxes = list(mailboxes)
+        self.policy = policy
+        self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars)
+        self._schema_ok = False
+
+    def run_once(self, progress: Progress | None = None) -> SyncSummary:
+        """One full cycle. Provider errors are recorded per source and the cycle goes on with the rest."""
+        say = progress or (lambda _message: None)
+        summary = SyncSummary()
+        if not self._schema_ok:
+            say("checking CRM properties")
+            summary.schema = self._ensure_schema()
+        say("pulling contact changes")
+        summary.contacts = sync_contacts(self.store, self.crm, self.policy)
+        ingest = MailboxSync(self.store, self.policy)
+        for binding in self.mailboxes:
+            say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
+            summary.mailboxes.append(ingest.run(binding.adapter, binding.owner_id))
+        say("writing to the CRM")
+        summary.outbox = self.executor.run()
+        log.info("sync.cycle", contacts=summary.contacts.pulled, pulled=summary.pulled, matched=summary.matched,
+                 logged=summary.outbox.performed.get("log_email", 0), errors=len(summary.errors))
+        return summary
+
+    def _ensure_schema(self) -> list[CheckResult]:
+        try:
+            results = self.crm.ensure_schema()
+            self._schema_ok = all(r.ok for r in results)
+            return results
+        except ProviderError as exc:
+            with self.store.session() as session:
+                record_provider_error(session, f"crm:{self.crm.name}", exc)
+            return [CheckResult(target=self.crm.name, item="properties", ok=False, detail=str(exc))]
+
+    def close(self) -> None:
+        for binding in self.mailboxes:
+            binding.adapter.close()

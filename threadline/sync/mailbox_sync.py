@@ -1,0 +1,153 @@
+"""Ingest one mailbox: pull pages, decide per message, record intents, advance the cursor — atomically per page.
+
+Each page is one transaction: the messages seen, the outbox intents they cause
+and the cursor after them commit together. A crash before the commit re-reads
+the page next time (at-least-once ingest); keys make processing idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from sqlmodel import Session, col, select
+
+from threadline.adapters.errors import ProviderError
+from threadline.adapters.protocols import MailboxAdapter
+from threadline.adapters.records import EmailActivity, MailPage, RawMessage
+from threadline.sync.classify import classify
+from threadline.sync.crashpoints import crashpoint
+from threadline.sync.cursors import load_cursor, mark_success, record_error, record_provider_error, save_cursor
+from threadline.sync.keys import log_email_key, message_identity, update_contact_key
+from threadline.sync.matching import AddressPolicy, Decision, decide
+from threadline.sync.message import MalformedMessage, ParsedMessage, parse_message
+from threadline.sync.mirror import contacts_for_address, surviving_contact
+from threadline.sync.outbox import Intent, intend
+from threadline.sync.reply_text import extract_reply
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import MessageRow
+
+log = structlog.get_logger("threadline.mailbox")
+
+
+@dataclass
+class MailboxSummary:
+    mailbox: str
+    pulled: int = 0
+    duplicates: int = 0
+    matched: int = 0
+    intended: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+    resync_reason: str | None = None
+
+
+class MailboxSync:
+    """Runs the ingest for mailboxes against one store and one address policy."""
+
+    def __init__(self, store: Store, policy: AddressPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def run(self, mailbox: MailboxAdapter, owner_id: str | None = None) -> MailboxSummary:
+        """Pull everything new in `mailbox`. Provider errors are recorded and returned, not raised."""
+        source = f"mailbox:{mailbox.address}"
+        summary = MailboxSummary(mailbox.address)
+        with self.store.session() as session:
+            cursor = load_cursor(session, source)
+        try:
+            for page in mailbox.pull(cursor):
+                with self.store.session() as session:
+                    self._ingest(session, mailbox.address, owner_id, page, summary)
+                    save_cursor(session, source, page.cursor, resync_reason=page.resync_reason)
+                crashpoint("mailbox.after_page_commit")
+                summary.resync_reason = summary.resync_reason or page.resync_reason
+            with self.store.session() as session:
+                mark_success(session, source)
+        except ProviderError as exc:
+            summary.error = f"{exc.kind}: {exc}"
+            log.warning("mailbox.error", mailbox=mailbox.address, error=exc.kind, detail=str(exc)[:300])
+            with self.store.session() as session:
+                record_provider_error(session, source, exc)
+        return summary
+
+    def _ingest(self, session: Session, mailbox: str, owner_id: str | None, page: MailPage,
+                summary: MailboxSummary) -> None:
+        ids = [m.provider_id for m in page.messages]
+        known = set(session.exec(select(MessageRow.provider_id).where(
+            MessageRow.mailbox == mailbox, col(MessageRow.provider_id).in_(ids))).all())
+        for raw in page.messages:
+            summary.pulled += 1
+            if raw.provider_id in known:
+                summary.duplicates += 1
+                continue
+            known.add(raw.provider_id)
+            self._ingest_one(session, mailbox, owner_id, raw, summary)
+            crashpoint("mailbox.after_message")
+
+    def _ingest_one(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
+                    summary: MailboxSummary) -> None:
+        try:
+            parsed = parse_message(raw.raw)
+        except MalformedMessage as exc:
+            summary.skipped["malformed"] += 1
+            session.add(MessageRow(mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder,
+                                   classification="malformed", decision="quarantined", reason=exc.reason[:400]))
+            record_error(session, f"mailbox:{mailbox}", "malformed_message", f"{raw.provider_id}: {exc.reason}")
+            log.warning("message.quarantined", mailbox=mailbox, provider_id=raw.provider_id, reason=exc.reason)
+            return
+        classification = classify(parsed)
+        thread_ref = raw.thread_id or _thread_root(parsed)
+        decision = decide(parsed, classification, raw.folder, mailbox, self.policy,
+                          lambda a: contacts_for_address(session, a),
+                          lambda: _thread_contacts(session, mailbox, parsed, raw.thread_id))
+        reply = extract_reply(parsed.text, parsed.html) if decision.action == "log" else None
+        session.add(MessageRow(
+            mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder, message_id=parsed.message_id,
+            thread_ref=thread_ref, from_address=parsed.from_address, subject=parsed.subject[:998],
+            sent_at=parsed.date, classification=classification.kind,
+            decision="logged" if decision.action == "log" else "skipped", reason=decision.reason[:400],
+            contact_ids=json.dumps(list(decision.contact_ids)), reply_text=reply))
+        if decision.action != "log":
+            summary.skipped[decision.reason.split(":")[0]] += 1
+            return
+        summary.matched += 1
+        summary.intended += intend(session, self._intents(session, mailbox, owner_id, raw, parsed, decision,
+                                                          reply or "", thread_ref))
+
+    def _intents(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
+                 parsed: ParsedMessage, decision: Decision, reply: str, thread_ref: str | None) -> list[Intent]:
+        identity = message_identity(parsed.message_id, mailbox, raw.provider_id)
+        occurred = parsed.date or raw.internal_date or datetime.now(UTC)
+        intents = []
+        for contact_id in decision.contact_ids:
+            contact_id = surviving_contact(session, contact_id)
+            key = log_email_key(identity, contact_id)
+            activity = EmailActivity(
+                key=key, contact_id=contact_id, direction=decision.direction, occurred_at=occurred,
+                subject=parsed.subject, text=reply, from_address=parsed.from_address, to_addresses=parsed.to,
+                cc_addresses=parsed.cc, message_id=parsed.message_id, thread_ref=thread_ref, owner_id=owner_id)
+            intents.append(Intent(key, "log_email", contact_id, activity.model_dump(mode="json")))
+            if decision.direction == "incoming":
+                intents.append(Intent(update_contact_key(identity, contact_id), "update_contact", contact_id,
+                                      {"contact_id": contact_id}))
+        return intents
+
+
+def _thread_root(parsed: ParsedMessage) -> str | None:
+    return (parsed.references[0] if parsed.references else parsed.in_reply_to) or parsed.message_id
+
+
+def _thread_contacts(session: Session, mailbox: str, parsed: ParsedMessage, thread_id: str | None) -> list[str]:
+    """Contacts already logged in this thread: by In-Reply-To/References, or the provider's thread id."""
+    refs = [r for r in (parsed.in_reply_to, *parsed.references) if r]
+    query = select(MessageRow.contact_ids).where(MessageRow.decision == "logged")
+    rows: list[str] = []
+    if refs:
+        rows += session.exec(query.where(col(MessageRow.message_id).in_(refs))).all()
+    if thread_id:
+        rows += session.exec(query.where(MessageRow.mailbox == mailbox, MessageRow.thread_ref == thread_id)).all()
+    return sorted({cid for r in rows for cid in json.loads(r)})

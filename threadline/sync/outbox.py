@@ -1,0 +1,91 @@
+"""The outbox: intended external effects, recorded before they are performed.
+
+Rows are written in the same transaction as the ingest that caused them, with
+a deterministic key, so a re-run intends nothing twice. The executor claims due
+rows with a lease, performs them, and records the remote id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from threadline.sync.store.tables import OutboxRow, utcnow
+from threadline.sync.store.upsert import insert_ignore
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An effect to perform later: e.g. log_email (payload: EmailActivity fields)."""
+
+    key: str
+    kind: str
+    contact_id: str
+    payload: dict[str, Any]
+
+
+def intend(session: Session, intents: Sequence[Intent]) -> int:
+    """Record intents; keys already present are ignored. Returns how many were new."""
+    now = utcnow()
+    rows = [{"key": i.key, "kind": i.kind, "contact_id": i.contact_id,
+             "payload": json.dumps(i.payload, default=str, sort_keys=True), "status": "pending",
+             "attempts": 0, "created_at": now, "updated_at": now, "next_attempt_at": now} for i in intents]
+    return insert_ignore(session, OutboxRow, rows, ["key"])
+
+
+def claim_due(session: Session, kind: str, owner: str, lease: timedelta, limit: int) -> list[OutboxRow]:
+    """Lease up to `limit` due pending rows of one kind (SKIP LOCKED on PostgreSQL; SQLite has one writer)."""
+    now = utcnow()
+    rows = list(session.exec(
+        select(OutboxRow).where(OutboxRow.kind == kind, OutboxRow.status == "pending",
+                                col(OutboxRow.next_attempt_at) <= now)
+        .order_by(col(OutboxRow.id)).limit(limit).with_for_update(skip_locked=True)
+    ).all())
+    for row in rows:
+        row.status, row.lease_owner, row.lease_until = "in_flight", owner, now + lease
+        row.attempts += 1
+        row.updated_at = now
+        session.add(row)
+    return rows
+
+
+def orphaned_in_flight(session: Session, kind: str, *, respect_leases: bool, limit: int = 500) -> list[OutboxRow]:
+    """In-flight rows whose performer died: their effect may or may not exist remotely (reconcile first)."""
+    query = select(OutboxRow).where(OutboxRow.kind == kind, OutboxRow.status == "in_flight")
+    if respect_leases:
+        query = query.where(or_(col(OutboxRow.lease_until).is_(None), col(OutboxRow.lease_until) < utcnow()))
+    return list(session.exec(query.order_by(col(OutboxRow.id)).limit(limit).with_for_update(skip_locked=True)).all())
+
+
+def mark_done(row: OutboxRow, remote_id: str | None) -> None:
+    row.status, row.remote_id, row.last_error = "done", remote_id, None
+    row.lease_owner = row.lease_until = None
+    row.updated_at = utcnow()
+
+
+def mark_retry(row: OutboxRow, error: str, delay: timedelta) -> None:
+    row.status, row.last_error = "pending", error[:1000]
+    row.lease_owner = row.lease_until = None
+    row.next_attempt_at = utcnow() + delay
+    row.updated_at = utcnow()
+
+
+def mark_failed(row: OutboxRow, error: str) -> None:
+    row.status, row.last_error = "failed", error[:1000]
+    row.lease_owner = row.lease_until = None
+    row.updated_at = utcnow()
+
+
+def counts_by_status(session: Session) -> dict[str, int]:
+    rows = session.exec(select(OutboxRow.status, func.count()).group_by(OutboxRow.status)).all()
+    return {status: int(n) for status, n in rows}
+
+
+def oldest_pending(session: Session) -> datetime | None:
+    return session.exec(select(func.min(OutboxRow.created_at)).where(OutboxRow.status != "done")).one()

@@ -1,0 +1,198 @@
+"""Perform outbox rows against the CRM, effectively once.
+
+Order of a row's life: pending -> in_flight (committed) -> remote effect -> done
+(committed with the remote id). A crash between the remote effect and `done`
+leaves the row in flight; before anything is performed again it is looked up
+remotely by its key (`find_logged`), so it is never created twice. Rows whose
+earlier attempt failed ambiguously (timeouts) are reconciled the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from sqlmodel import Session, col, select
+
+from threadline.adapters.errors import AuthExpired, PermanentError, ProviderError
+from threadline.adapters.protocols import CrmAdapter
+from threadline.adapters.records import ContactUpdate, EmailActivity
+from threadline.sync import outbox
+from threadline.sync.crashpoints import crashpoint
+from threadline.sync.cursors import record_provider_error
+from threadline.sync.mirror import surviving_contact
+from threadline.sync.reply_properties import reply_properties
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import OutboxRow
+
+log = structlog.get_logger("threadline.outbox")
+BATCH = 100
+LEASE = timedelta(minutes=5)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 5 * 2 ** min(attempts, 10)))
+
+
+@dataclass
+class OutboxSummary:
+    performed: Counter[str] = field(default_factory=Counter)
+    reconciled: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class OutboxExecutor:
+    """Drains the outbox for one CRM. Safe to run in several processes (rows are leased)."""
+
+    def __init__(self, store: Store, crm: CrmAdapter, *, property_names: dict[str, str], snippet_chars: int = 200,
+                 owner: str | None = None) -> None:
+        self.store = store
+        self.crm = crm
+        self.property_names = property_names
+        self.snippet_chars = snippet_chars
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.source = f"crm:{crm.name}"
+
+    def run(self) -> OutboxSummary:
+        """Reconcile orphans, then perform due rows until none are left (or the CRM refuses us)."""
+        summary = OutboxSummary()
+        try:
+            self._reconcile_orphans(summary)
+            while self._log_batch(summary):
+                pass
+            while self._update_batch(summary):
+                pass
+        except AuthExpired as exc:
+            summary.errors.append(str(exc))
+            with self.store.session() as session:
+                record_provider_error(session, self.source, exc)
+        return summary
+
+    # -- reconcile ---------------------------------------------------------------------------
+    def _reconcile_orphans(self, summary: OutboxSummary) -> None:
+        with self.store.session() as session:
+            rows = outbox.orphaned_in_flight(session, "log_email", respect_leases=self.store.shared)
+            if not rows:
+                return
+            found = self.crm.find_logged([r.key for r in rows])
+            for row in rows:
+                if row.key in found:
+                    outbox.mark_done(row, found[row.key])
+                    summary.reconciled += 1
+                else:
+                    row.status = "pending"   # never reached the CRM: perform it normally
+                session.add(row)
+        log.info("outbox.reconciled", found=len(found), orphans=len(rows))
+
+    # -- log_email ---------------------------------------------------------------------------
+    def _log_batch(self, summary: OutboxSummary) -> bool:
+        with self.store.session() as session:
+            rows = outbox.claim_due(session, "log_email", self.owner, LEASE, BATCH)
+            activities = {r.key: self._activity(session, r) for r in rows}
+        if not rows:
+            return False
+        crashpoint("outbox.after_claim")
+        by_key = {r.key: r for r in rows}
+        done: dict[str, str] = {}
+        try:
+            ambiguous = [r.key for r in rows if r.attempts > 1]
+            done.update(self.crm.find_logged(ambiguous) if ambiguous else {})
+            todo = [activities[k] for k in activities if k not in done]
+            if todo:
+                done.update({a.key: a.remote_id for a in self.crm.log_emails(todo)})
+            crashpoint("outbox.after_remote_create")
+        except PermanentError as exc:
+            if len(rows) > 1:
+                return self._isolate(rows, activities, summary)
+            self._finish(by_key, done, summary, failure=exc)
+            return True
+        except ProviderError as exc:
+            self._finish(by_key, done, summary, retry=exc)
+            if isinstance(exc, AuthExpired):
+                raise
+            return False
+        self._finish(by_key, done, summary)
+        return True
+
+    def _isolate(self, rows: Sequence[OutboxRow], activities: dict[str, EmailActivity], summary: OutboxSummary) -> bool:
+        """A batch was refused: perform one by one so one bad row does not hold the others back."""
+        for row in rows:
+            by_key = {row.key: row}
+            try:
+                done = {a.key: a.remote_id for a in self.crm.log_emails([activities[row.key]])}
+                self._finish(by_key, done, summary)
+            except PermanentError as exc:
+                self._finish(by_key, {}, summary, failure=exc)
+            except ProviderError as exc:
+                self._finish(by_key, {}, summary, retry=exc)
+        return True
+
+    def _finish(self, rows: dict[str, OutboxRow], done: dict[str, str], summary: OutboxSummary, *,
+                failure: ProviderError | None = None, retry: ProviderError | None = None) -> None:
+        with self.store.session() as session:
+            for key, row in rows.items():
+                row = session.merge(row)
+                if key in done:
+                    outbox.mark_done(row, done[key])
+                    summary.performed[row.kind] += 1
+                elif failure is not None:
+                    outbox.mark_failed(row, f"{failure.kind}: {failure}")
+                    summary.failed += 1
+                else:
+                    error = retry or PermanentError("the CRM returned no record for this key")
+                    outbox.mark_retry(row, f"{error.kind}: {error}", retry_delay(row.attempts))
+                    summary.retried += 1
+            if failure or retry:
+                record_provider_error(session, self.source, failure or retry)  # type: ignore[arg-type]
+                summary.errors.append(str(failure or retry))
+
+    def _activity(self, session: Session, row: OutboxRow) -> EmailActivity:
+        data = json.loads(row.payload)
+        data["contact_id"] = surviving_contact(session, data["contact_id"])   # merged since intended
+        return EmailActivity.model_validate(data)
+
+    # -- update_contact ----------------------------------------------------------------------
+    def _update_batch(self, summary: OutboxSummary) -> bool:
+        with self.store.session() as session:
+            rows = outbox.claim_due(session, "update_contact", self.owner, LEASE, BATCH)
+            waiting = self._contacts_with_unlogged_replies(session, {r.contact_id for r in rows})
+            ready = [r for r in rows if r.contact_id not in waiting]
+            for row in rows:
+                if row.contact_id in waiting:
+                    outbox.mark_retry(row, "waiting for the reply to be logged first", timedelta(seconds=30))
+                    session.add(row)
+            updates = [ContactUpdate(contact_id=surviving_contact(session, cid),
+                                     properties=reply_properties(session, cid, self.property_names, self.snippet_chars))
+                       for cid in sorted({r.contact_id for r in ready})]
+        if not rows:
+            return False
+        by_key = {r.key: r for r in ready}
+        try:
+            if updates:
+                self.crm.update_contacts(updates)
+        except PermanentError as exc:
+            self._finish(by_key, {}, summary, failure=exc)
+            return bool(ready)
+        except ProviderError as exc:
+            self._finish(by_key, {}, summary, retry=exc)
+            if isinstance(exc, AuthExpired):
+                raise
+            return False
+        self._finish(by_key, {k: "" for k in by_key}, summary)
+        return bool(ready)
+
+    def _contacts_with_unlogged_replies(self, session: Session, contact_ids: set[str]) -> set[str]:
+        if not contact_ids:
+            return set()
+        pending = session.exec(select(OutboxRow.contact_id).where(
+            OutboxRow.kind == "log_email", col(OutboxRow.contact_id).in_(contact_ids),
+            col(OutboxRow.status).in_(["pending", "in_flight"]))).all()
+        return set(pending)

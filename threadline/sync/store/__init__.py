@@ -1,0 +1,1 @@
+"""The state store: SQLModel tables, engine creation, Alembic migrations."""

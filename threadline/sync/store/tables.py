@@ -1,0 +1,108 @@
+"""Tables of the state store. The store keeps what sync needs (headers, reply context), not mailboxes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ContactRow(SQLModel, table=True):
+    """The local mirror of a CRM contact (or lead)."""
+
+    __tablename__ = "contacts"
+    crm_id: str = Field(primary_key=True, max_length=64)
+    object_type: str = Field(default="contact", max_length=16)
+    primary_email: str | None = Field(default=None, max_length=320)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=300)
+    owner_id: str | None = Field(default=None, max_length=64)
+    updated_at: datetime
+    merged_into: str | None = Field(default=None, max_length=64)
+    deleted: bool = False
+    properties: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+
+
+class ContactAddressRow(SQLModel, table=True):
+    """Address -> contact lookup used by matching (normalised, lower-case)."""
+
+    __tablename__ = "contact_addresses"
+    address: str = Field(primary_key=True, max_length=320)
+    contact_id: str = Field(primary_key=True, max_length=64, index=True)
+
+
+class CursorRow(SQLModel, table=True):
+    """One source's incremental position (a CRM account or a mailbox), plus its health."""
+
+    __tablename__ = "cursors"
+    source: str = Field(primary_key=True, max_length=400)   # "crm:hubspot", "mailbox:rep@example.com"
+    data: str | None = Field(default=None, sa_column=Column(Text))  # adapter's cursor JSON
+    updated_at: datetime = Field(default_factory=utcnow)
+    last_success_at: datetime | None = None
+    last_error_at: datetime | None = None
+    resyncs: int = 0
+    last_resync_reason: str | None = Field(default=None, max_length=400)
+
+
+class MessageRow(SQLModel, table=True):
+    """A message seen in a mailbox and what was decided about it."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "provider_id", name="uq_messages_mailbox_provider_id"),
+        Index("ix_messages_message_id", "message_id"),
+        Index("ix_messages_thread_ref", "mailbox", "thread_ref"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str = Field(max_length=320)
+    provider_id: str = Field(max_length=400)
+    folder: str = Field(max_length=16)
+    message_id: str | None = Field(default=None, max_length=998)
+    thread_ref: str | None = Field(default=None, max_length=400)
+    from_address: str | None = Field(default=None, max_length=320)
+    subject: str | None = Field(default=None, max_length=998)
+    sent_at: datetime | None = None
+    classification: str = Field(max_length=16)                 # reply | message | auto_reply | bounce | bulk | malformed
+    decision: str = Field(max_length=16)                        # logged | skipped | quarantined
+    reason: str = Field(default="", max_length=400)
+    contact_ids: str = Field(default="[]", max_length=2000)     # JSON list
+    reply_text: str | None = Field(default=None, sa_column=Column(Text))
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxRow(SQLModel, table=True):
+    """An intended external effect. `key` is deterministic, so intending twice records it once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32)                            # log_email | update_contact
+    contact_id: str = Field(max_length=64, index=True)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    status: str = Field(default="pending", max_length=16)      # pending | in_flight | done | failed
+    attempts: int = 0
+    remote_id: str | None = Field(default=None, max_length=128)
+    last_error: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    lease_owner: str | None = Field(default=None, max_length=200)
+    lease_until: datetime | None = None
+
+
+class SyncErrorRow(SQLModel, table=True):
+    """Recent provider errors and skipped items, for `threadline status`."""
+
+    __tablename__ = "sync_errors"
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=400, index=True)
+    at: datetime = Field(default_factory=utcnow)
+    kind: str = Field(max_length=64)
+    message: str = Field(max_length=1000)

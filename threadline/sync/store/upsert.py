@@ -1,0 +1,35 @@
+"""Insert-or-ignore / insert-or-update in the dialect at hand (SQLite and PostgreSQL speak the same ON CONFLICT)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel
+
+
+def _insert(session: Session, table: type[SQLModel]) -> Any:
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table.__table__)  # type: ignore[attr-defined]
+
+
+def insert_ignore(session: Session, table: type[SQLModel], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> int:
+    """Insert rows; rows whose `keys` already exist are left as they are. Returns rows inserted."""
+    if not rows:
+        return 0
+    insert = _insert(session, table)
+    # RETURNING counts what was really inserted on both dialects (psycopg reports rowcount -1 here).
+    statement = insert.values(list(rows)).on_conflict_do_nothing(index_elements=list(keys)).returning(
+        *[insert.table.c[k] for k in keys])
+    return len(session.execute(statement).all())
+
+
+def upsert(session: Session, table: type[SQLModel], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """Insert rows, or update every non-key column where `keys` already exist."""
+    if not rows:
+        return
+    statement = _insert(session, table).values(list(rows))
+    update = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+    session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=update))
