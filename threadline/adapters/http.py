@@ -75,11 +75,17 @@ class JsonApi:
         self.calls = 0
 
     def request(self, method: str, url: str, *, cost: float = 1.0, limiter: RateLimiter | None = None,
-                **kwargs: Any) -> httpx.Response:
-        """Send one request (retried as the policy allows); returns a 2xx/3xx response or raises ProviderError."""
+                idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+        """Send one request (retried as the policy allows); returns a 2xx/3xx response or raises ProviderError.
+
+        Pass `idempotent=False` for creates: then only an outright refusal (429) is
+        retried here, and an ambiguous failure (timeout, dropped connection, 5xx) is
+        raised so the caller can look for the effect before trying again.
+        """
         use = limiter or self.limiter
         return call_with_retry(lambda: self._once(method, url, cost, use, kwargs), limiter=use,
-                               attempts=self.attempts, what=f"{self.provider} {method} {url.split('?')[0]}")
+                               attempts=self.attempts, what=f"{self.provider} {method} {url.split('?')[0]}",
+                               idempotent=idempotent)
 
     def _once(self, method: str, url: str, cost: float, limiter: RateLimiter | None,
               kwargs: dict[str, Any]) -> httpx.Response:

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import structlog
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from threadline.adapters.errors import RateLimited, TransientError
 from threadline.adapters.ratelimit import RateLimiter
@@ -37,11 +43,15 @@ def call_with_retry(
     attempts: int = 6,
     what: str = "call",
     sleep: Callable[[float], None] | None = None,
+    idempotent: bool = True,
 ) -> T:
     """Run `fn` under the shared policy. Raises the last error when attempts run out.
 
     On RateLimited the limiter (if given) is paused for Retry-After so that every
-    other caller on the same provider account holds off too.
+    other caller on the same provider account holds off too. A call that is not
+    `idempotent` (a create) is retried here only when the provider refused it
+    outright (RateLimited); any other failure may have had its effect, so it is
+    raised for the caller to reconcile before trying again.
     """
 
     def before_sleep(state: RetryCallState) -> None:
@@ -53,7 +63,7 @@ def call_with_retry(
 
     kwargs = {"sleep": sleep} if sleep is not None else {}
     retrying = Retrying(
-        retry=retry_if_exception_type(TransientError),
+        retry=retry_if_exception_type(TransientError if idempotent else RateLimited),
         wait=_wait,
         stop=stop_after_attempt(attempts),
         reraise=True,

@@ -54,6 +54,11 @@ class FaultMiddleware:
             await provider.error_response(fault.status, "injected fault")(scope, receive, send)
         elif fault.kind == "expired_token":
             await provider.unauthorized_response()(scope, receive, send)
+        elif fault.kind == "drop_after":
+            async def swallow(message: Any) -> None:
+                if message["type"] == "http.response.body" and not message.get("more_body"):
+                    raise ConnectionAbortedError("sandbox fault: response lost after the provider acted")
+            await self.app(scope, receive, swallow)
         elif fault.kind == "drop":
             await send({"type": "http.response.start", "status": 200,
                         "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})

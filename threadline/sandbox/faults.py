@@ -13,8 +13,10 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-FaultKind = Literal["throttle", "error", "slow", "drop", "expired_token", "expired_history"]
-GENERIC_KINDS = ("throttle", "error", "slow", "drop", "expired_token")
+FaultKind = Literal["throttle", "error", "slow", "drop", "drop_after", "expired_token", "expired_history"]
+# drop: the connection dies before the provider acts; drop_after: the provider acts, then the
+# connection dies before the response arrives (the ambiguous case a create must reconcile).
+GENERIC_KINDS = ("throttle", "error", "slow", "drop", "drop_after", "expired_token")
 
 
 @dataclass

@@ -13,6 +13,10 @@ class SandboxSettings:
     hubspot_requests_per_10s: int = 190                      # Professional private app
     hubspot_search_per_second: int = 5                       # search endpoints
     hubspot_daily_limit: int = 1_000_000
+    hubspot_rate_window_seconds: float = 10.0                # the rolling window of hubspot_requests_per_10s
+    hubspot_search_result_cap: int = 10_000                  # search pages past this many results answer 400
+    hubspot_client_id: str = "sandbox-hubspot-client"        # OAuth public app (POST /oauth/v1/token)
+    hubspot_refresh_token: str = "sandbox-hubspot-refresh"
     # Gmail (developers.google.com/gmail/api/reference/quota)
     google_client_id: str = "sandbox-client.apps.googleusercontent.com"
     google_client_secret: str = "sandbox-google-secret"

@@ -1,0 +1,90 @@
+"""Benchmark: a full HubSpot contact backfill through the adapter against the simulator.
+
+The simulator runs in a child process (seeded with N contacts, HubSpot's default
+limits: 190 requests / 10 s, 5 searches / s), so the peak RSS reported is the
+adapter's own. Prints one JSON object.
+
+    .venv/bin/python bench/hubspot_backfill.py --contacts 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+
+import httpx
+
+from threadline.adapters.hubspot import HubSpotCrm
+from threadline.sandbox.settings import SandboxSettings
+
+
+def serve(contacts: int) -> None:
+    """Child process: start the sandbox, seed it, print its URL, run until stdin closes."""
+    from threadline.sandbox.server import SandboxServer
+
+    server = SandboxServer(SandboxSettings()).start()
+    server.hubspot.seed_contacts(contacts)
+    print(server.url, flush=True)
+    sys.stdin.read()
+    server.stop()
+
+
+def window_floor(calls: int, capacity: float, window: float) -> float:
+    """Least time from the first to the last of `calls` requests when any `window` seconds hold at most
+    `capacity` of them: request k (0-based) cannot leave before floor(k / capacity) * window."""
+    return 0.0 if calls <= 0 else math.floor((calls - 1) / capacity) * window
+
+
+def run(contacts: int) -> dict[str, object]:
+    settings = SandboxSettings()
+    child = subprocess.Popen([sys.executable, __file__, "--serve", str(contacts)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        url = child.stdout.readline().strip() if child.stdout else ""
+        with httpx.Client(base_url=url, timeout=30) as http:
+            crm = HubSpotCrm(http, token=settings.hubspot_token)
+            started, seen = time.monotonic(), set()
+            for page in crm.pull_contacts(None):
+                seen.update(c.id for c in page.contacts)
+            wall = time.monotonic() - started
+            stats = http.get("/_sandbox/stats").json()
+    finally:
+        if child.stdin:
+            child.stdin.close()
+        child.wait(timeout=30)
+    calls = stats["requests"].get("hubspot", 0)
+    search_floor = window_floor(calls, crm.search_limiter.capacity, 1.0)
+    return {
+        "contacts": len(seen),
+        "api_calls": calls,
+        "calls_per_1000": round(calls * 1000 / max(1, len(seen)), 2),
+        "calls_per_1000_floor_200_per_page": 5.0,
+        "calls_per_1000_floor_100_per_page": 10.0,
+        "wall_seconds": round(wall, 2),
+        "rate_limit_floor_seconds_190_per_10s": window_floor(calls, settings.hubspot_requests_per_10s, 10.0),
+        "search_limit_floor_seconds_at_our_4_per_s": search_floor,
+        "search_limit_floor_seconds_at_hubspot_5_per_s": window_floor(calls, settings.hubspot_search_per_second, 1.0),
+        "ratio_wall_to_binding_floor": round(wall / search_floor, 3) if search_floor else None,
+        "throttled_429s": stats["throttled"].get("hubspot", 0),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve is not None:
+        serve(args.serve)
+        return
+    print(json.dumps(run(args.contacts), indent=2))
+
+
+if __name__ == "__main__":
+    main()

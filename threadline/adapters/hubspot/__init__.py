@@ -1,0 +1,8 @@
+"""HubSpot CRM adapter (CRM v3/v4 over httpx)."""
+
+from threadline.adapters.hubspot.adapter import HubSpotCrm
+from threadline.adapters.hubspot.cursor import HubSpotCursor
+from threadline.adapters.hubspot.emails import ActivitiesRejected
+from threadline.adapters.hubspot.schema import SchemaNames
+
+__all__ = ["ActivitiesRejected", "HubSpotCrm", "HubSpotCursor", "SchemaNames"]

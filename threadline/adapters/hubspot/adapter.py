@@ -1,0 +1,209 @@
+"""HubSpot as a CrmAdapter: contacts in through search, email activities and contact properties out.
+
+Limits: every call goes through a RateLimiter sized to the private-app limit
+(190 requests / 10 s by default); search calls go through a second limiter
+(4 / s) because HubSpot limits search endpoints separately. Both are injectable
+so the engine can share them per account. Retries and error translation live in
+JsonApi + translate.py. The token is only ever put in the Authorization header.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+import structlog
+
+from threadline.adapters.errors import NotFound, PermanentError, ProviderError
+from threadline.adapters.http import JsonApi
+from threadline.adapters.hubspot.contacts import ContactPull
+from threadline.adapters.hubspot.cursor import HubSpotCursor
+from threadline.adapters.hubspot.emails import ActivitiesRejected, email_input, logged_from, rejected_from
+from threadline.adapters.hubspot.schema import SchemaNames
+from threadline.adapters.hubspot.translate import PROVIDER, translate
+from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.records import CheckResult, ContactPage, ContactUpdate, EmailActivity, LoggedActivity
+
+log = structlog.get_logger("threadline.hubspot")
+BATCH = 100
+KEY_CHUNK = 100
+LATENCY_PAD = 0.1  # seconds
+
+
+class HubSpotCrm:
+    """CrmAdapter for one HubSpot portal. `client` is an httpx.Client whose base_url is the API root."""
+
+    name = "hubspot"
+
+    def __init__(self, client: httpx.Client, *, token: str, requests_per_window: int = 190,
+                 window_seconds: float = 10.0, searches_per_second: float = 4,
+                 limiter: RateLimiter | None = None, search_limiter: RateLimiter | None = None,
+                 page_size: int = 200, extra_properties: Sequence[str] = (), names: SchemaNames | None = None,
+                 attempts: int = 6, search_lag_seconds: float = 30.0) -> None:
+        self._token = token
+        #: How long a created record may take to appear in search; the outbox waits this long
+        #: before it looks up the effect of an attempt whose outcome it never learned.
+        self.search_lag_seconds = search_lag_seconds
+        # The limiter stamps a request when it leaves, HubSpot when it arrives: pad the window by
+        # LATENCY_PAD so jitter in arrival never puts request N+1 inside HubSpot's window of the first N.
+        self.limiter = limiter or RateLimiter(capacity=requests_per_window, window=window_seconds + LATENCY_PAD)
+        self.search_limiter = search_limiter or RateLimiter(capacity=searches_per_second, window=1.0 + LATENCY_PAD)
+        self.api = JsonApi(client, provider=PROVIDER, limiter=self.limiter, translate=translate, attempts=attempts)
+        self._probe = JsonApi(client, provider=PROVIDER, limiter=self.limiter, translate=translate, attempts=1)
+        self.names = names or SchemaNames()
+        self._contacts = ContactPull(self._search_contacts, page_size=page_size, extras=extra_properties)
+
+    def __repr__(self) -> str:
+        return f"HubSpotCrm(base_url={str(self.api.client.base_url)!r})"
+
+    # reads -------------------------------------------------------------------
+
+    def pull_contacts(self, cursor: dict[str, Any] | None) -> Iterator[ContactPage]:
+        """Contacts modified since `cursor` (None: all), oldest first, one page per search call.
+
+        Merged-away ids come as records with `merged_into` set. May raise RateLimited,
+        TransientError, AuthExpired or PermanentError (after the shared retry policy).
+        """
+        return self._contacts.pages(HubSpotCursor.from_dict(cursor))
+
+    def find_logged(self, keys: Sequence[str]) -> dict[str, str]:
+        """key -> email engagement id for keys already logged. HubSpot's search index lags writes by a
+        few seconds, so a record created moments ago may not be found yet; callers reconcile later."""
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), KEY_CHUNK):
+            chunk = list(keys[start:start + KEY_CHUNK])
+            body: dict[str, Any] = {"filterGroups": [{"filters": [
+                {"propertyName": self.names.email_key, "operator": "IN", "values": chunk}]}],
+                "properties": [self.names.email_key], "limit": 200}
+            while True:
+                page = self._search("emails", body)
+                for result in page.get("results") or []:
+                    key = (result.get("properties") or {}).get(self.names.email_key)
+                    if key in chunk:
+                        found.setdefault(key, str(result["id"]))
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+                body = {**body, "after": after}
+        return found
+
+    # writes ------------------------------------------------------------------
+
+    def log_emails(self, activities: Sequence[EmailActivity]) -> list[LoggedActivity]:
+        """Create email engagements associated with their contacts, 100 per batch call.
+
+        Returns a LoggedActivity per created engagement. On a partial failure (HubSpot's
+        207) the created ones are returned and the missing keys are the failures (logged
+        with reasons); if nothing at all was created, raises ActivitiesRejected(key -> reason).
+        Not idempotent by itself: call `find_logged` first when retrying.
+        """
+        logged: list[LoggedActivity] = []
+        rejected: dict[str, str] = {}
+        for start in range(0, len(activities), BATCH):
+            chunk = activities[start:start + BATCH]
+            inputs = [email_input(a, self.names.email_key) for a in chunk]
+            try:
+                # A create is not idempotent: an ambiguous failure goes back to the outbox, which
+                # looks the keys up (find_logged) before it tries again.
+                body = self._post("/crm/v3/objects/emails/batch/create", {"inputs": inputs}, idempotent=False)
+            except PermanentError as exc:  # HubSpot refused the whole batch (400)
+                rejected.update({a.key: str(exc) for a in chunk})
+                continue
+            created = logged_from(body, self.names.email_key)
+            logged += created
+            rejected.update(rejected_from(body, [a.key for a in chunk], created))
+        for key, reason in rejected.items():
+            log.warning("hubspot.email_rejected", key=key, reason=reason)
+        if rejected and not logged:
+            raise ActivitiesRejected(rejected)
+        return logged
+
+    def update_contacts(self, updates: Sequence[ContactUpdate]) -> None:
+        """Write absolute property values, 100 contacts per batch call. Idempotent.
+        Raises NotFound naming the contacts HubSpot no longer has (after writing all the others)."""
+        missing: list[str] = []
+        for start in range(0, len(updates), BATCH):
+            chunk = updates[start:start + BATCH]
+            inputs = [{"id": u.contact_id, "properties": dict(u.properties)} for u in chunk]
+            try:
+                body = self._post("/crm/v3/objects/contacts/batch/update", {"inputs": inputs})
+            except NotFound:
+                missing += [u.contact_id for u in chunk]
+                continue
+            done = {str(r["id"]) for r in body.get("results") or []}
+            missing += [u.contact_id for u in chunk if u.contact_id not in done]
+        if missing:
+            raise NotFound(f"hubspot contacts not found: {', '.join(missing[:20])}", provider=PROVIDER, status=404)
+
+    # schema and checks ---------------------------------------------------------
+
+    def ensure_schema(self) -> list[CheckResult]:
+        """Create the `threadline` property group and any missing custom property. Idempotent."""
+        results: list[CheckResult] = []
+        for object_type in sorted({w[0] for w in self.names.wanted()}):
+            try:
+                results += self._ensure_type(object_type)
+            except ProviderError as exc:
+                results.append(CheckResult(target=PROVIDER, item=f"properties {object_type}", ok=False,
+                                           detail=str(exc)))
+        return results
+
+    def check(self) -> list[CheckResult]:
+        """Reach HubSpot, verify the token, and report which custom properties exist. Never raises."""
+        try:
+            self._probe.request("GET", "/crm/v3/owners", params={"limit": 1}, headers=self._auth())
+        except ProviderError as exc:
+            item = "token" if exc.status in (401, 403) else "reach"
+            return [CheckResult(target=PROVIDER, item=item, ok=False, detail=str(exc))]
+        except Exception as exc:  # a broken base_url must not crash `threadline check`
+            return [CheckResult(target=PROVIDER, item="reach", ok=False, detail=type(exc).__name__)]
+        results = [CheckResult(target=PROVIDER, item="reach", ok=True),
+                   CheckResult(target=PROVIDER, item="token", ok=True)]
+        for object_type, name, *_ in self.names.wanted():
+            try:
+                present = name in self._property_names(object_type, self._probe)
+                detail = "" if present else "missing (run ensure_schema)"
+            except ProviderError as exc:
+                present, detail = False, str(exc)
+            results.append(CheckResult(target=PROVIDER, item=f"property {object_type}.{name}", ok=present,
+                                       detail=detail))
+        return results
+
+    # plumbing ------------------------------------------------------------------
+
+    def _ensure_type(self, object_type: str) -> list[CheckResult]:
+        groups = self.api.request("GET", f"/crm/v3/properties/{object_type}/groups", headers=self._auth()).json()
+        if self.names.group not in {g["name"] for g in groups.get("results") or []}:
+            self._post(f"/crm/v3/properties/{object_type}/groups",
+                       {"name": self.names.group, "label": "Threadline", "displayOrder": -1})
+        existing = self._property_names(object_type, self.api)
+        results = []
+        for kind, name, label, value_type, field_type in self.names.wanted():
+            if kind != object_type:
+                continue
+            if name not in existing:
+                self._post(f"/crm/v3/properties/{object_type}",
+                           {"name": name, "label": label, "type": value_type, "fieldType": field_type,
+                            "groupName": self.names.group, "description": "Written by Threadline."})
+            results.append(CheckResult(target=PROVIDER, item=f"property {object_type}.{name}", ok=True,
+                                       detail="present" if name in existing else "created"))
+        return results
+
+    def _property_names(self, object_type: str, api: JsonApi) -> set[str]:
+        body = api.request("GET", f"/crm/v3/properties/{object_type}", headers=self._auth()).json()
+        return {p["name"] for p in body.get("results") or []}
+
+    def _search_contacts(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._search("contacts", body)
+
+    def _search(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.api.request("POST", f"/crm/v3/objects/{object_type}/search", json=body,
+                                headers=self._auth(), limiter=self.search_limiter).json()
+
+    def _post(self, path: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
+        response = self.api.request("POST", path, json=body, headers=self._auth(), idempotent=idempotent)
+        return response.json() if response.content else {}
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}

@@ -1,0 +1,111 @@
+"""Property definitions and property groups per object type (the CRM's schema).
+
+Writes are validated against these definitions as HubSpot does: an unknown
+property name is a VALIDATION_ERROR, so a connector must create its custom
+properties (inside an existing group) before it writes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from threadline.sandbox.hubspot.responses import ApiError, now_iso
+
+PROPERTY_TYPES = {"string", "number", "date", "datetime", "enumeration", "bool", "phone_number"}
+READ_ONLY = {"hs_object_id", "createdate", "lastmodifieddate", "hs_createdate", "hs_lastmodifieddate",
+             "hs_merged_object_ids", "hs_additional_emails"}
+
+_BUILT_IN: dict[str, tuple[str, dict[str, str]]] = {
+    "contacts": ("contactinformation", {
+        "email": "string", "firstname": "string", "lastname": "string", "company": "string", "phone": "string",
+        "jobtitle": "string", "lifecyclestage": "enumeration", "hubspot_owner_id": "enumeration",
+        "hs_additional_emails": "enumeration", "hs_merged_object_ids": "enumeration", "hs_lead_status": "enumeration",
+        "createdate": "datetime", "lastmodifieddate": "datetime", "hs_object_id": "number",
+    }),
+    "emails": ("emailinformation", {
+        "hs_timestamp": "datetime", "hs_email_direction": "enumeration", "hs_email_subject": "string",
+        "hs_email_text": "string", "hs_email_html": "string", "hs_email_headers": "string",
+        "hs_email_status": "enumeration", "hubspot_owner_id": "enumeration",
+        "hs_createdate": "datetime", "hs_lastmodifieddate": "datetime", "hs_object_id": "number",
+    }),
+    "tasks": ("taskinformation", {
+        "hs_timestamp": "datetime", "hs_task_subject": "string", "hs_task_body": "string",
+        "hs_task_status": "enumeration", "hs_task_priority": "enumeration", "hs_task_type": "enumeration",
+        "hubspot_owner_id": "enumeration", "hs_createdate": "datetime", "hs_lastmodifieddate": "datetime",
+        "hs_object_id": "number",
+    }),
+}
+_FIELD_TYPES = {"string": "text", "number": "number", "datetime": "date", "date": "date",
+                "enumeration": "select", "bool": "booleancheckbox", "phone_number": "phonenumber"}
+
+
+def _property(name: str, kind: str, group: str, *, label: str | None = None, description: str = "",
+              field_type: str | None = None, hubspot_defined: bool = True) -> dict[str, Any]:
+    stamp = now_iso()
+    return {
+        "name": name, "label": label or name.replace("_", " ").title(), "type": kind,
+        "fieldType": field_type or _FIELD_TYPES.get(kind, "text"), "description": description,
+        "groupName": group, "options": [], "displayOrder": -1, "calculated": False, "externalOptions": False,
+        "hasUniqueValue": name == "email", "hidden": False, "hubspotDefined": hubspot_defined,
+        "formField": not hubspot_defined, "archived": False, "createdAt": stamp, "updatedAt": stamp,
+        "modificationMetadata": {"archivable": not hubspot_defined, "readOnlyDefinition": hubspot_defined,
+                                 "readOnlyValue": name in READ_ONLY},
+    }
+
+
+class PropertyCatalog:
+    """Property groups and definitions for every object type the sandbox serves."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, dict[str, dict[str, Any]]] = {}
+        self.properties: dict[str, dict[str, dict[str, Any]]] = {}
+        for object_type, (group, props) in _BUILT_IN.items():
+            self.groups[object_type] = {group: {"name": group, "label": group.title(), "displayOrder": -1,
+                                                "archived": False}}
+            self.properties[object_type] = {name: _property(name, kind, group) for name, kind in props.items()}
+
+    def create_group(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /properties/{type}/groups: 409 if the name is taken."""
+        name = body.get("name")
+        if not name or not body.get("label"):
+            raise ApiError(400, "VALIDATION_ERROR", "Property group requires name and label.")
+        if name in self.groups[object_type]:
+            raise ApiError(409, "OBJECT_ALREADY_EXISTS", f"A property group named '{name}' already exists.")
+        group = {"name": name, "label": body["label"], "displayOrder": int(body.get("displayOrder", -1)),
+                 "archived": False}
+        self.groups[object_type][name] = group
+        return group
+
+    def create(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST /properties/{type}: validates required fields and group; 409 on a duplicate name."""
+        missing = [k for k in ("name", "label", "type", "fieldType", "groupName") if not body.get(k)]
+        if missing:
+            raise ApiError(400, "VALIDATION_ERROR", f"Missing required fields: {', '.join(missing)}")
+        name = body["name"]
+        if body["type"] not in PROPERTY_TYPES:
+            raise ApiError(400, "VALIDATION_ERROR", f"Invalid property type {body['type']!r}")
+        if body["groupName"] not in self.groups[object_type]:
+            raise ApiError(400, "VALIDATION_ERROR", f"Property group {body['groupName']!r} does not exist.")
+        if name in self.properties[object_type]:
+            raise ApiError(409, "OBJECT_ALREADY_EXISTS", f"Property named '{name}' already exists.")
+        prop = _property(name, body["type"], body["groupName"], label=body["label"],
+                         description=body.get("description", ""), field_type=body["fieldType"],
+                         hubspot_defined=False)
+        prop["options"] = body.get("options") or []
+        self.properties[object_type][name] = prop
+        return prop
+
+    def check_writable(self, object_type: str, values: dict[str, Any]) -> None:
+        """Reject unknown or read-only properties with HubSpot's VALIDATION_ERROR body."""
+        known = self.properties[object_type]
+        problems = []
+        for name in values:
+            if name not in known:
+                problems.append({"isValid": False, "message": f'Property "{name}" does not exist',
+                                 "error": "PROPERTY_DOESNT_EXIST", "name": name})
+            elif name in READ_ONLY:
+                problems.append({"isValid": False, "message": f'"{name}" is a read only property; its value '
+                                 "cannot be set.", "error": "READ_ONLY_VALUE", "name": name})
+        if problems:
+            raise ApiError(400, "VALIDATION_ERROR", f"Property values were not valid: {problems}",
+                           context={"propertyName": [p["name"] for p in problems]})
