@@ -26,7 +26,7 @@ from threadline.adapters.ratelimit import RateLimiter
 T = TypeVar("T")
 log = structlog.get_logger("threadline.retry")
 
-_backoff = wait_exponential_jitter(initial=0.5, max=30.0, jitter=0.5)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)
 
 
 def _wait(state: RetryCallState) -> float:

@@ -1,0 +1,1 @@
+"""Real servers the tests start on loopback (Dovecot IMAP, a tiny OAuth2 token endpoint)."""
