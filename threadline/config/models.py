@@ -75,8 +75,9 @@ class HubSpotSettings(Section):
     token: SecretStr = Field(description="Private-app access token (scopes: crm.objects.contacts.read/write, crm.schemas.contacts.write, sales-email-read)")
     requests_per_10s: int = Field(190, ge=1, description="Your tier's limit: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (increase)")
     search_per_second: int = Field(4, ge=1)
+    search_index_lag: Duration = Field(timedelta(seconds=30), description="How long new records take to appear in HubSpot search; "
+                                       "the outbox waits this long before looking up an attempt whose outcome is unknown")
     properties: ReplyProperties = ReplyProperties()
-    create_properties: bool = Field(True, description="Create Threadline's custom properties when missing")
 
 
 CrmSettings = Annotated[HubSpotSettings, Field(discriminator="kind")]

@@ -15,7 +15,7 @@ from threadline import __version__
 from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Threadline: replies from reps' mailboxes land on CRM contact records.")
 db_app = typer.Typer(no_args_is_help=True, help="State store commands.")
 app.add_typer(db_app, name="db")
@@ -64,10 +64,10 @@ def init(path: Annotated[Path, typer.Option(help="Where to write the starter con
 @app.command()
 def check(config: ConfigOption = None) -> None:
     """Validate the config, reach every provider, verify access and properties; print a table."""
+    settings = _settings(config)
     from threadline.connector.render import checks_table
     from threadline.connector.wiring import build_crm, build_mailbox
 
-    settings = _settings(config)
     results = [*build_crm(settings).check()]
     for box in settings.mailboxes:
         mailbox = build_mailbox(settings, box)
@@ -84,13 +84,13 @@ def check(config: ConfigOption = None) -> None:
 def sync(config: ConfigOption = None,
          once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit")] = False) -> None:
     """Run one sync cycle (`--once`): contacts, mailboxes, then CRM writes; print a summary."""
-    from threadline.connector.render import print_sync_summary
-    from threadline.connector.wiring import build_engine
-
     if not once:
         err.print("use `threadline sync --once` for one cycle, or `threadline run` for the daemon")
         raise typer.Exit(2)
     settings = _settings(config)
+    from threadline.connector.render import print_sync_summary
+    from threadline.connector.wiring import build_engine
+
     engine = build_engine(settings)
     try:
         with console.status("syncing") as status:
@@ -104,9 +104,9 @@ def sync(config: ConfigOption = None,
 @app.command()
 def run(config: ConfigOption = None) -> None:
     """Run sync cycles every sync.poll_interval until SIGTERM/SIGINT (finishes the cycle in progress)."""
+    settings = _settings(config)
     from threadline.connector.wiring import build_engine
 
-    settings = _settings(config)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -122,11 +122,11 @@ def run(config: ConfigOption = None) -> None:
 @app.command()
 def status(config: ConfigOption = None) -> None:
     """Cursors and lag per source, outbox depth, recent errors."""
+    settings = _settings(config)
     from threadline.connector.render import print_status
     from threadline.connector.status import build_status
     from threadline.sync.store.database import Store
 
-    settings = _settings(config)
     store = Store(settings.store.url)
     with store.session() as session:
         print_status(console, build_status(session))
@@ -135,9 +135,9 @@ def status(config: ConfigOption = None) -> None:
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOption = None) -> None:
     """Apply store migrations (also done on every start)."""
+    settings = _settings(config)
     from threadline.sync.store.database import upgrade
 
-    settings = _settings(config)
     console.print(f"store at revision {upgrade(settings.store.url)}")
 
 
@@ -150,14 +150,13 @@ def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8765,
     from threadline.sandbox.server import SandboxServer
 
     server = SandboxServer(port=port, tls_dir=tls_dir, log_level="info")
-    if seed:
-        seed_demo(server)
-    print_sandbox_credentials(console, server)
+    refresh_token = seed_demo(server)["refresh_token"] if seed else None
+    print_sandbox_credentials(console, server, refresh_token)
     server.serve_forever()
 
 
 @app.command()
-def demo(store: Annotated[str, typer.Option(help="Store URL for the demo")] = "sqlite:///threadline-demo.db") -> None:
+def demo(store: Annotated[str | None, typer.Option(help="Store URL (default: a fresh SQLite file in a temp dir)")] = None) -> None:
     """Start the sandbox with seeded contacts and mail, run the loop, show what landed on which contact."""
     from threadline.connector.demo import run_demo
 

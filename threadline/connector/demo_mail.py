@@ -1,0 +1,107 @@
+"""The demo's world: a small sales team at northwind.example, its HubSpot contacts and a rep's inbox.
+
+Every message is written here (no external data), covering what Threadline must
+tell apart: real replies (plain, HTML-only, German, with quoted history and
+signatures), an out-of-office, a bounce, an internal-only thread, a newsletter
+and mail from a stranger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+REP = "alex@northwind.example"
+INTERNAL_DOMAIN = "northwind.example"
+
+
+@dataclass(frozen=True)
+class DemoContact:
+    email: str
+    first: str
+    last: str
+    company: str
+    additional: tuple[str, ...] = ()
+
+
+CONTACTS = (
+    DemoContact("jane.doe@acme-corp.example", "Jane", "Doe", "Acme Corp"),
+    DemoContact("carlos@globex.example", "Carlos", "Ruiz", "Globex"),
+    DemoContact("petra.schmidt@initech.example", "Petra", "Schmidt", "Initech", ("p.schmidt@initech-group.example",)),
+    DemoContact("sam.lee@umbrella.example", "Sam", "Lee", "Umbrella"),
+    DemoContact("olga@hooli.example", "Olga", "Ivanova", "Hooli"),
+)
+
+
+def _mail(sender: str, to: str, subject: str, body: str, when: datetime, *, reply_to_id: str | None = None,
+          html: str | None = None, headers: dict[str, str] | None = None) -> tuple[bytes, str]:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = sender, to, subject
+    msg["Date"] = format_datetime(when)
+    msg_id = make_msgid(domain=sender.split("@")[-1].strip(">"))
+    msg["Message-ID"] = msg_id
+    if reply_to_id:
+        msg["In-Reply-To"] = reply_to_id
+        msg["References"] = reply_to_id
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    if html is not None and not body:
+        msg.set_content(html, subtype="html")
+    else:
+        msg.set_content(body)
+        if html:
+            msg.add_alternative(html, subtype="html")
+    return msg.as_bytes(), msg_id
+
+
+def outreach_and_replies(now: datetime | None = None) -> list[tuple[bytes, tuple[str, ...]]]:
+    """(raw message, Gmail labels) in arrival order: the rep's outreach in SENT, the answers in INBOX."""
+    t = (now or datetime.now(UTC)) - timedelta(days=2)
+    out: list[tuple[bytes, tuple[str, ...]]] = []
+
+    def sent(to: str, subject: str, body: str) -> str:
+        nonlocal t
+        t += timedelta(minutes=7)
+        raw, msg_id = _mail(f"Alex Morgan <{REP}>", to, subject, body, t)
+        out.append((raw, ("SENT",)))
+        return msg_id
+
+    def inbox(sender: str, subject: str, body: str, reply_to_id: str | None = None, **kw: object) -> None:
+        nonlocal t
+        t += timedelta(minutes=11)
+        out.append((_mail(sender, REP, subject, body, t, reply_to_id=reply_to_id, **kw)[0], ("INBOX",)))  # type: ignore[arg-type]
+
+    jane = sent("Jane Doe <jane.doe@acme-corp.example>", "Northwind pilot for Acme", "Hi Jane,\n\nWould a two-week pilot help your team evaluate Northwind?\n\nAlex")
+    inbox("Jane Doe <jane.doe@acme-corp.example>", "Re: Northwind pilot for Acme",
+          "Hi Alex,\n\nYes - a pilot works for us. Can we start on the 3rd with five seats?\n\nBest,\nJane\n--\nJane Doe | VP Operations | Acme Corp\n+1 555 0100\n\n"
+          "On Mon, Nov 2, 2026 at 9:14 AM Alex Morgan <alex@northwind.example> wrote:\n> Hi Jane,\n>\n> Would a two-week pilot help your team evaluate Northwind?\n>\n> Alex\n", jane)
+    carlos = sent("Carlos Ruiz <carlos@globex.example>", "Pricing for Globex", "Hi Carlos, attached is our pricing.")
+    inbox("Carlos Ruiz <carlos@globex.example>", "RE: Pricing for Globex", "",
+          carlos, html="<html><body><div>Thanks Alex. The annual plan looks right; please send the order form.</div>"
+          "<div>Carlos</div><div id=\"divRplyFwdMsg\"><hr><b>From:</b> Alex Morgan<br><b>Sent:</b> Monday<br>"
+          "<b>Subject:</b> Pricing for Globex</div><div>Hi Carlos, attached is our pricing.</div></body></html>")
+    petra = sent("Petra Schmidt <p.schmidt@initech-group.example>", "Termin", "Hallo Petra, passt Ihnen Donnerstag?")
+    inbox("Petra Schmidt <p.schmidt@initech-group.example>", "AW: Termin",
+          "Hallo Alex,\n\nDonnerstag um 10 Uhr passt gut.\n\nViele Grüße\nPetra\n\nAm 02.11.2026 um 10:00 schrieb Alex Morgan <alex@northwind.example>:\n> Hallo Petra, passt Ihnen Donnerstag?\n", petra)
+    sam = sent("Sam Lee <sam.lee@umbrella.example>", "Quick question", "Hi Sam, do you own procurement at Umbrella?")
+    inbox("Sam Lee <sam.lee@umbrella.example>", "Automatic reply: Quick question",
+          "I am out of the office until Monday with limited access to email.", sam,
+          headers={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All"})
+    inbox("Mail Delivery Subsystem <mailer-daemon@umbrella.example>", "Delivery Status Notification (Failure)",
+          "Your message to sam.lee@umbrella.example could not be delivered: 550 5.1.1 user unknown.",
+          headers={"Auto-Submitted": "auto-replied"})
+    inbox("Dana Kim <dana@northwind.example>", "Forecast review", "Alex, can you update the Q4 forecast before Friday?")
+    inbox("Acme Weekly <news@newsletters.example>", "This week at Acme", "Ten tips for better pipelines...",
+          headers={"Precedence": "bulk", "List-Id": "<weekly.newsletters.example>",
+                   "List-Unsubscribe": "<mailto:unsubscribe@newsletters.example>"})
+    inbox("Random Person <someone@unknown.example>", "Hello", "Hi, are you hiring?")
+    return out
+
+
+def late_reply(now: datetime | None = None) -> bytes:
+    """A reply that arrives after the first sync, to show an incremental pass."""
+    when = now or datetime.now(UTC)
+    return _mail("Olga Ivanova <olga@hooli.example>", REP, "Intro call",
+                 "Hi Alex, I saw your note. Tuesday at 2pm works for an intro call.\n\nSent from my iPhone", when)[0]
