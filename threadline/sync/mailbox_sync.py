@@ -20,7 +20,13 @@ from threadline.adapters.protocols import MailboxAdapter
 from threadline.adapters.records import EmailActivity, MailPage, RawMessage
 from threadline.sync.classify import classify
 from threadline.sync.crashpoints import crashpoint
-from threadline.sync.cursors import load_cursor, mark_success, record_error, record_provider_error, save_cursor
+from threadline.sync.cursors import (
+    load_cursor,
+    mark_success,
+    record_error,
+    record_provider_error,
+    save_cursor,
+)
 from threadline.sync.keys import log_email_key, message_identity, update_contact_key
 from threadline.sync.matching import AddressPolicy, Decision, decide
 from threadline.sync.message import MalformedMessage, ParsedMessage, parse_message

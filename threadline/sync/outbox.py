@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_
@@ -89,3 +89,9 @@ def counts_by_status(session: Session) -> dict[str, int]:
 
 def oldest_pending(session: Session) -> datetime | None:
     return session.exec(select(func.min(OutboxRow.created_at)).where(OutboxRow.status != "done")).one()
+
+
+def next_due(session: Session) -> datetime | None:
+    """When the earliest pending row falls due (None when nothing is pending)."""
+    due = session.exec(select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "pending")).one()
+    return due.replace(tzinfo=UTC) if due is not None and due.tzinfo is None else due

@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import structlog
 from sqlmodel import Session, col, select
@@ -29,15 +30,17 @@ from threadline.sync.cursors import record_provider_error
 from threadline.sync.mirror import surviving_contact
 from threadline.sync.reply_properties import reply_properties
 from threadline.sync.store.database import Store
-from threadline.sync.store.tables import OutboxRow
+from threadline.sync.store.tables import OutboxRow, utcnow
 
 log = structlog.get_logger("threadline.outbox")
 BATCH = 100
 LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 12   # about a day of backoff; then the row is failed and shown in status
 
 
 def retry_delay(attempts: int) -> timedelta:
-    return timedelta(seconds=min(3600, 5 * 2 ** min(attempts, 10)))
+    """2 s, 4 s, 8 s ... up to an hour: the first retries still land within one cycle."""
+    return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
 
 
 @dataclass
@@ -61,36 +64,58 @@ class OutboxExecutor:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
         self.source = f"crm:{crm.name}"
 
-    def run(self) -> OutboxSummary:
-        """Reconcile orphans, then perform due rows until none are left (or the CRM refuses us)."""
+    def run(self, settle_seconds: float = 20.0) -> OutboxSummary:
+        """Reconcile orphans, then perform due rows until none are left (or the CRM refuses us).
+
+        Rows whose retry falls due within `settle_seconds` are waited for, so a
+        cycle under a passing fault still finishes its work.
+        """
         summary = OutboxSummary()
+        deadline = time.monotonic() + settle_seconds
         try:
-            self._reconcile_orphans(summary)
-            while self._log_batch(summary):
-                pass
-            while self._update_batch(summary):
-                pass
+            self._release_orphans()
+            while True:
+                while self._log_batch(summary):
+                    pass
+                while self._update_batch(summary):
+                    pass
+                wait = self._seconds_until_next_due()
+                if wait is None or time.monotonic() + wait > deadline:
+                    break
+                time.sleep(wait)
         except AuthExpired as exc:
             summary.errors.append(str(exc))
             with self.store.session() as session:
                 record_provider_error(session, self.source, exc)
         return summary
 
+    def _seconds_until_next_due(self) -> float | None:
+        with self.store.session() as session:
+            due = outbox.next_due(session)
+        if due is None:
+            return None
+        return max(0.0, (due - utcnow()).total_seconds())
+
     # -- reconcile ---------------------------------------------------------------------------
-    def _reconcile_orphans(self, summary: OutboxSummary) -> None:
+    def _release_orphans(self) -> None:
+        """In-flight rows whose performer died go back to pending, due once the CRM's search can see them.
+
+        They are then claimed like any row, and every claimed row is looked up by key
+        before anything is created, so an effect that did happen is recorded, not repeated.
+        """
         with self.store.session() as session:
             rows = outbox.orphaned_in_flight(session, "log_email", respect_leases=self.store.shared)
-            if not rows:
-                return
-            found = self.crm.find_logged([r.key for r in rows])
+            rows += outbox.orphaned_in_flight(session, "update_contact", respect_leases=self.store.shared)
             for row in rows:
-                if row.key in found:
-                    outbox.mark_done(row, found[row.key])
-                    summary.reconciled += 1
-                else:
-                    row.status = "pending"   # never reached the CRM: perform it normally
+                outbox.mark_retry(row, "released after its performer stopped", self._reconcile_delay(row))
                 session.add(row)
-        log.info("outbox.reconciled", found=len(found), orphans=len(rows))
+        if rows:
+            log.info("outbox.released_orphans", rows=len(rows))
+
+    def _reconcile_delay(self, row: OutboxRow) -> timedelta:
+        lag = timedelta(seconds=getattr(self.crm, "search_lag_seconds", 0.0))
+        updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
+        return max(timedelta(0), updated + lag - utcnow())
 
     # -- log_email ---------------------------------------------------------------------------
     def _log_batch(self, summary: OutboxSummary) -> bool:
@@ -103,8 +128,11 @@ class OutboxExecutor:
         by_key = {r.key: r for r in rows}
         done: dict[str, str] = {}
         try:
-            ambiguous = [r.key for r in rows if r.attempts > 1]
-            done.update(self.crm.find_logged(ambiguous) if ambiguous else {})
+            # Look before creating: finds effects of an earlier attempt whose outcome we never
+            # learned (crash, timeout) and, after a store restore, anything logged before it.
+            found = self.crm.find_logged(list(activities))
+            summary.reconciled += len(found)
+            done.update(found)
             todo = [activities[k] for k in activities if k not in done]
             if todo:
                 done.update({a.key: a.remote_id for a in self.crm.log_emails(todo)})
@@ -146,9 +174,14 @@ class OutboxExecutor:
                 elif failure is not None:
                     outbox.mark_failed(row, f"{failure.kind}: {failure}")
                     summary.failed += 1
+                elif row.attempts >= MAX_ATTEMPTS:
+                    error = retry or PermanentError("the CRM did not create a record for this key")
+                    outbox.mark_failed(row, f"gave up after {row.attempts} attempts: {error.kind}: {error}")
+                    summary.failed += 1
                 else:
-                    error = retry or PermanentError("the CRM returned no record for this key")
-                    outbox.mark_retry(row, f"{error.kind}: {error}", retry_delay(row.attempts))
+                    error = retry or PermanentError("the CRM did not create a record for this key")
+                    outbox.mark_retry(row, f"{error.kind}: {error}", max(retry_delay(row.attempts),
+                                                                          self._reconcile_delay(row)))
                     summary.retried += 1
             if failure or retry:
                 record_provider_error(session, self.source, failure or retry)  # type: ignore[arg-type]

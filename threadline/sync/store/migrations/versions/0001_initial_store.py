@@ -1,13 +1,12 @@
 """initial store
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 08:20:40.155026
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

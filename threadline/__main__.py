@@ -1,0 +1,3 @@
+from threadline.connector.cli import main
+
+main()
