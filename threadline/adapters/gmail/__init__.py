@@ -1,0 +1,8 @@
+"""Gmail mailbox adapter (google-api-python-client, history-id incremental sync)."""
+
+from threadline.adapters.gmail.adapter import GMAIL_BASE_URL, GmailAdapter
+from threadline.adapters.gmail.credentials import DEFAULT_SCOPES, from_refresh_token, from_service_account
+from threadline.adapters.gmail.cursor import Backfill, GmailCursor
+
+__all__ = ["GMAIL_BASE_URL", "DEFAULT_SCOPES", "Backfill", "GmailAdapter", "GmailCursor", "from_refresh_token",
+           "from_service_account"]

@@ -1,0 +1,93 @@
+"""The Gmail MailboxAdapter: official client, static discovery, one limiter in quota units."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.auth.credentials import Credentials
+from googleapiclient.discovery import build
+
+from threadline.adapters.errors import ProviderError
+from threadline.adapters.gmail.client import GmailClient
+from threadline.adapters.gmail.cursor import GmailCursor
+from threadline.adapters.gmail.sync import MailboxSync
+from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.records import CheckResult, MailPage
+
+GMAIL_BASE_URL = "https://gmail.googleapis.com"
+USER_UNITS_PER_MINUTE = 15_000              # Gmail per-user quota
+QUOTA_HEADROOM = 0.95                       # our window and Google's are not aligned to the millisecond
+
+
+class GmailAdapter:
+    """One rep's Gmail mailbox (INBOX and SENT), synced by history id.
+
+    `credentials` come from `credentials.from_service_account` or `from_refresh_token`;
+    `http` (an `httplib2.Http`) is the transport, injectable for tests and proxies.
+    `base_url` points the client at the sandbox. The batch URI is built from it
+    because googleapiclient's `new_batch_http_request()` ignores `api_endpoint`
+    (googleapis/google-api-python-client#1107).
+    """
+
+    kind = "gmail"
+
+    def __init__(self, address: str, credentials: Credentials, *, base_url: str = GMAIL_BASE_URL,
+                 http: httplib2.Http | None = None, limiter: RateLimiter | None = None,
+                 units_per_minute: int = USER_UNITS_PER_MINUTE, backfill_days: int = 30, batch_size: int = 50,
+                 attempts: int = 6, timeout: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+        self.address = address
+        base_url = base_url.rstrip("/")
+        self._http = google_auth_httplib2.AuthorizedHttp(credentials, http=http or httplib2.Http(timeout=timeout))
+        self._service = build("gmail", "v1", http=self._http, static_discovery=True, cache_discovery=False,
+                              client_options={"api_endpoint": base_url})
+        self.limiter = limiter or RateLimiter(capacity=units_per_minute * QUOTA_HEADROOM, window=60.0)
+        self._batch_uri = f"{base_url}/batch/gmail/v1"
+        self.client = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=attempts)
+        self._sync = MailboxSync(self.client, backfill_days=backfill_days, batch_size=min(batch_size, 100),
+                                 clock=clock)
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[MailPage]:
+        """Yield new INBOX/SENT messages since `cursor` (None: capture history id, backfill, catch up).
+
+        An idle mailbox costs one history.list call. An expired history id resyncs
+        (pages marked `resync_reason`). May raise RateLimited/TransientError after
+        retries, AuthExpired, PermanentError, or CursorExpired if it expires again mid-resync.
+        """
+        parsed = GmailCursor.model_validate(cursor) if cursor is not None else None
+        return self._sync.pull(parsed)
+
+    def check(self) -> list[CheckResult]:
+        """getProfile (reach, auth, right mailbox) and labels.list (scope). Never raises."""
+        target = f"gmail {self.address}"
+        quick = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=2)
+        try:
+            profile = quick.execute("getProfile", lambda u: u.getProfile(userId="me"))
+        except Exception as exc:  # noqa: BLE001 - check reports, never raises
+            return [CheckResult(target=target, item="reach", ok=False, detail=_describe(exc))]
+        results = [CheckResult(target=target, item="reach", ok=True, detail=f"historyId {profile.get('historyId')}")]
+        same = str(profile.get("emailAddress", "")).lower() == self.address.lower()
+        results.append(CheckResult(target=target, item="mailbox", ok=same,
+                                   detail=f"signed in as {profile.get('emailAddress')}"))
+        try:
+            labels = quick.execute("labels.list", lambda u: u.labels().list(userId="me"))
+            names = {label.get("id") for label in labels.get("labels", [])}
+            ok = {"INBOX", "SENT"} <= names
+            results.append(CheckResult(target=target, item="scopes", ok=ok,
+                                       detail="INBOX and SENT readable" if ok else "INBOX/SENT labels missing"))
+        except Exception as exc:  # noqa: BLE001
+            results.append(CheckResult(target=target, item="scopes", ok=False, detail=_describe(exc)))
+        return results
+
+    def close(self) -> None:
+        """Release the transport's connections."""
+        self._http.close()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ProviderError):
+        return f"{exc.kind}: {str(exc)[:200]}"
+    return type(exc).__name__

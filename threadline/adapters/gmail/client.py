@@ -1,0 +1,89 @@
+"""Gmail calls with the limiter, the shared retry policy and error translation, lone and batched."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+
+from threadline.adapters.errors import NotFound, ProviderError, TransientError
+from threadline.adapters.gmail.errors import translate
+from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.retry import call_with_retry
+
+#: Quota units per call (Gmail "Usage limits"); the limiter is sized in these units.
+COSTS = {"getProfile": 1, "labels.list": 1, "messages.list": 5, "messages.get": 5, "history.list": 2}
+MAX_BATCH = 100                              # Gmail refuses larger batches
+
+
+class GmailClient:
+    """Executes requests built on a googleapiclient `Resource` for one mailbox.
+
+    Every call acquires its quota units first, is retried under the shared policy
+    on TransientError/RateLimited, and raises only threadline ProviderErrors.
+    """
+
+    def __init__(self, service: Any, *, batch_uri: str, limiter: RateLimiter, attempts: int = 6) -> None:
+        self.service = service
+        self.batch_uri = batch_uri
+        self.limiter = limiter
+        self.attempts = attempts
+        self.calls = 0
+
+    def execute(self, method: str, build: Callable[[Any], HttpRequest]) -> dict[str, Any]:
+        """Run `build(users_resource)` (e.g. `lambda u: u.getProfile(userId="me")`) as one call."""
+        def once() -> dict[str, Any]:
+            self.limiter.acquire(COSTS[method])
+            self.calls += 1
+            try:
+                return build(self.service.users()).execute()
+            except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
+                raise translate(exc) from exc
+
+        return call_with_retry(once, limiter=self.limiter, attempts=self.attempts, what=f"gmail {method}")
+
+    def get_raw(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """messages.get(format=raw) for up to 100 ids in one batch: id -> Message.
+
+        Ids that answer 404 (deleted meanwhile) are left out. Parts that fail
+        transiently are retried, alone, under the shared policy.
+        """
+        if len(ids) > MAX_BATCH:
+            raise ValueError(f"a Gmail batch holds at most {MAX_BATCH} calls")
+        results: dict[str, dict[str, Any]] = {}
+        pending = list(dict.fromkeys(ids))
+
+        def once() -> dict[str, dict[str, Any]]:
+            nonlocal pending
+            failures = self._batch_once(pending, results)
+            pending = [i for i, error in failures.items() if not isinstance(error, NotFound)]
+            errors = [failures[i] for i in pending]
+            if errors:
+                raise next((e for e in errors if not isinstance(e, TransientError)), errors[0])
+            return results
+
+        return call_with_retry(once, limiter=self.limiter, attempts=self.attempts, what="gmail batch get")
+
+    def _batch_once(self, ids: list[str], results: dict[str, dict[str, Any]]) -> dict[str, ProviderError]:
+        if not ids:
+            return {}
+        self.limiter.acquire(COSTS["messages.get"] * len(ids))
+        self.calls += 1
+        failures: dict[str, ProviderError] = {}
+
+        def collect(request_id: str, response: dict[str, Any], exception: Exception | None) -> None:
+            if exception is None:
+                results[request_id] = response
+            else:
+                failures[request_id] = translate(exception)
+
+        batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
+        users = self.service.users()
+        for message_id in ids:
+            batch.add(users.messages().get(userId="me", id=message_id, format="raw"), request_id=message_id)
+        try:
+            batch.execute()
+        except Exception as exc:  # noqa: BLE001 - translated at this boundary
+            raise translate(exc) from exc
+        return failures

@@ -1,0 +1,64 @@
+"""The one boundary where Google's signals become threadline errors."""
+
+from __future__ import annotations
+
+import json
+
+import httplib2
+from google.auth import exceptions as auth_exceptions
+from googleapiclient.errors import HttpError
+
+from threadline.adapters.errors import (
+    AuthExpired,
+    NotFound,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+
+PROVIDER = "gmail"
+_RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded", "quotaExceeded"}
+
+
+def translate(exc: BaseException) -> ProviderError:
+    """Map a googleapiclient/google-auth/transport failure to what the engine must do about it.
+
+    Messages name the status and Google's reason only: never tokens or request bodies.
+    """
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, HttpError):
+        return _from_http_error(exc)
+    if isinstance(exc, auth_exceptions.RefreshError):
+        if getattr(exc, "retryable", False):
+            return TransientError("gmail token refresh failed (retryable)", provider=PROVIDER)
+        return AuthExpired(f"gmail credentials rejected: {str(exc)[:160]}", provider=PROVIDER, status=401)
+    if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, OSError)):
+        return TransientError(f"gmail unreachable: {type(exc).__name__}", provider=PROVIDER)
+    return PermanentError(f"gmail call failed: {type(exc).__name__}", provider=PROVIDER)
+
+
+def _from_http_error(exc: HttpError) -> ProviderError:
+    status = int(exc.resp.status)
+    reasons = _reasons(exc.content)
+    detail = f"gmail answered {status} ({', '.join(sorted(reasons)) or 'no reason'})"
+    if status == 429 or (status == 403 and reasons & _RATE_REASONS):
+        retry_after = exc.resp.get("retry-after")
+        seconds = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
+        return RateLimited(detail, retry_after=seconds, provider=PROVIDER, status=status)
+    if status >= 500 or status == 408:
+        return TransientError(detail, provider=PROVIDER, status=status)
+    if status == 401:
+        return AuthExpired(detail, provider=PROVIDER, status=status)
+    if status == 404:
+        return NotFound(detail, provider=PROVIDER, status=status)
+    return PermanentError(detail, provider=PROVIDER, status=status)
+
+
+def _reasons(content: bytes | str | None) -> set[str]:
+    try:
+        body = json.loads(content or b"{}")
+        return {str(e.get("reason")) for e in body.get("error", {}).get("errors", []) if e.get("reason")}
+    except (ValueError, AttributeError):
+        return set()

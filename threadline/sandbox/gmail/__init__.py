@@ -1,0 +1,5 @@
+"""Simulated Gmail API v1 (see `GmailSandbox`)."""
+
+from threadline.sandbox.gmail.sandbox import GmailSandbox
+
+__all__ = ["GmailSandbox"]

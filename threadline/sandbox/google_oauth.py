@@ -1,0 +1,238 @@
+"""Google's OAuth 2.0 token endpoint (`POST /token`), shared by every simulated Google API.
+
+Two grants, as `oauth2.googleapis.com/token` answers them:
+
+* `refresh_token` (installed/web apps): client id + secret + a refresh token we issued;
+* `urn:ietf:params:oauth:grant-type:jwt-bearer` (service accounts with domain-wide
+  delegation): an RS256 assertion signed by a registered service-account key,
+  `sub` naming the impersonated user.
+
+Access tokens are opaque, bound to one user and a set of scopes, and expire after
+`settings.token_ttl_seconds`. Errors use the OAuth shape
+(`{"error": "invalid_grant", "error_description": ...}`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from threadline.sandbox.base import SandboxContext
+from threadline.sandbox.settings import SandboxSettings
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DEFAULT_USER = "rep@example.com"          # whose mailbox the settings' refresh token opens
+GMAIL_SCOPES = (
+    "https://mail.google.com/",
+    "https://www.googleapis.com/auth/gmail.modify",
+    "https://www.googleapis.com/auth/gmail.readonly",
+    "https://www.googleapis.com/auth/gmail.metadata",
+    "https://www.googleapis.com/auth/gmail.labels",
+    "https://www.googleapis.com/auth/gmail.send",
+    "https://www.googleapis.com/auth/gmail.insert",
+    "https://www.googleapis.com/auth/gmail.compose",
+)
+MAX_ASSERTION_LIFETIME = 3600             # Google rejects assertions valid for more than an hour
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What an access token stands for."""
+
+    user: str | None                      # None: a service account acting as itself (no mailbox)
+    scopes: frozenset[str]
+    expires_at: float
+    refresh_token: str | None = None
+
+
+@dataclass
+class ServiceAccount:
+    email: str
+    key_id: str
+    public_key: rsa.RSAPublicKey
+    scopes: frozenset[str]                 # scopes the domain admin delegated to this client
+
+
+class OAuthError(Exception):
+    def __init__(self, status: int, error: str, description: str) -> None:
+        super().__init__(description)
+        self.status, self.error, self.description = status, error, description
+
+
+def _b64url_decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+@dataclass
+class GoogleOAuth:
+    """Issues and checks Google access tokens. Thread-safe; `reset()` forgets everything issued."""
+
+    settings: SandboxSettings
+    ctx: SandboxContext
+    clock: Callable[[], float] = time.time
+    _tokens: dict[str, Grant] = field(default_factory=dict, init=False)
+    _refresh_tokens: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict, init=False)
+    _service_accounts: dict[str, ServiceAccount] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every token and service account; the settings' refresh token works again."""
+        with self._lock:
+            self._tokens.clear()
+            self._service_accounts.clear()
+            self._refresh_tokens.clear()
+            self._refresh_tokens[self.settings.google_refresh_token] = (DEFAULT_USER, frozenset(GMAIL_SCOPES))
+
+    def routes(self) -> list[BaseRoute]:
+        return [Route("/token", self._token_endpoint, methods=["POST"])]
+
+    # -- Python-side helpers for tests, demo and benchmarks -------------------------------
+
+    def issue_refresh_token(self, user: str, scopes: tuple[str, ...] = GMAIL_SCOPES) -> str:
+        """A new refresh token (for the settings' client id/secret) that opens `user`'s mailbox."""
+        token = "1//sandbox-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._refresh_tokens[token] = (user, frozenset(scopes))
+        return token
+
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        """Revoke a refresh token and every access token minted from it (as Google does)."""
+        with self._lock:
+            self._refresh_tokens.pop(refresh_token, None)
+            for token in [t for t, g in self._tokens.items() if g.refresh_token == refresh_token]:
+                del self._tokens[token]
+
+    def expire_access_tokens(self) -> None:
+        """Make every issued access token invalid now (clients must refresh)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def register_service_account(self, base_url: str, email: str | None = None,
+                                 scopes: tuple[str, ...] = GMAIL_SCOPES) -> dict[str, Any]:
+        """Generate a key pair and return a service-account JSON whose `token_uri` is this sandbox.
+
+        `scopes` are the scopes delegated domain-wide to the account's client id.
+        """
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        email = email or f"sandbox-{secrets.token_hex(4)}@threadline-sandbox.iam.gserviceaccount.com"
+        key_id = secrets.token_hex(20)
+        client_id = str(100000000000000000000 + secrets.randbelow(10**20))
+        with self._lock:
+            self._service_accounts[email] = ServiceAccount(email, key_id, key.public_key(), frozenset(scopes))
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+        return {
+            "type": "service_account", "project_id": "threadline-sandbox", "private_key_id": key_id,
+            "private_key": pem, "client_email": email, "client_id": client_id,
+            "auth_uri": f"{base_url}/o/oauth2/auth", "token_uri": f"{base_url}/token",
+            "auth_provider_x509_cert_url": f"{base_url}/oauth2/v1/certs",
+            "client_x509_cert_url": f"{base_url}/robot/v1/metadata/x509/{email}",
+            "universe_domain": "googleapis.com",
+        }
+
+    # -- what API handlers call -------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> Grant | None:
+        """The grant behind an `Authorization: Bearer ...` header, or None if missing/invalid/expired."""
+        if not authorization or not authorization.lower().startswith("bearer "):
+            return None
+        token = authorization[7:].strip()
+        with self._lock:
+            grant = self._tokens.get(token)
+            if grant is not None and grant.expires_at <= self.clock():
+                del self._tokens[token]
+                return None
+        return grant
+
+    # -- the endpoint ---------------------------------------------------------------------------
+
+    async def _token_endpoint(self, request: Request) -> Response:
+        # Parsed by hand: Starlette's request.form() would need python-multipart for a urlencoded body.
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        self.ctx.stats.record("google-oauth", "token")
+        try:
+            if form.get("grant_type") == "refresh_token":
+                body = self._refresh_grant(form)
+            elif form.get("grant_type") == JWT_BEARER:
+                body = self._jwt_grant(form.get("assertion", ""))
+            else:
+                raise OAuthError(400, "unsupported_grant_type", "Invalid grant_type: " + form.get("grant_type", ""))
+        except OAuthError as exc:
+            return JSONResponse({"error": exc.error, "error_description": exc.description}, status_code=exc.status)
+        return JSONResponse(body, headers={"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
+
+    def _refresh_grant(self, form: dict[str, str]) -> dict[str, Any]:
+        if (form.get("client_id") != self.settings.google_client_id
+                or form.get("client_secret") != self.settings.google_client_secret):
+            raise OAuthError(401, "invalid_client", "The OAuth client was not found.")
+        with self._lock:
+            owner = self._refresh_tokens.get(form.get("refresh_token", ""))
+        if owner is None:
+            raise OAuthError(400, "invalid_grant", "Token has been expired or revoked.")
+        user, granted = owner
+        requested = frozenset(form["scope"].split()) if form.get("scope") else granted
+        if not requested <= granted:
+            raise OAuthError(400, "invalid_scope", "Some requested scopes were invalid.")
+        return self._issue(Grant(user, requested, 0.0, form["refresh_token"]))
+
+    def _jwt_grant(self, assertion: str) -> dict[str, Any]:
+        claims = self._verified_claims(assertion)
+        account = self._service_accounts[claims["iss"]]
+        scopes = frozenset(str(claims.get("scope", "")).split())
+        if not scopes:
+            raise OAuthError(400, "invalid_scope", "Invalid OAuth scope or ID token audience provided.")
+        if claims.get("sub") and not scopes <= account.scopes:
+            raise OAuthError(401, "unauthorized_client", "Client is unauthorized to retrieve access tokens "
+                             "using this method, or client not authorized for any of the scopes requested.")
+        return self._issue(Grant(claims.get("sub") or None, scopes, 0.0))
+
+    def _verified_claims(self, assertion: str) -> dict[str, Any]:
+        try:
+            header_b64, payload_b64, signature_b64 = assertion.split(".")
+            header = json.loads(_b64url_decode(header_b64))
+            claims = json.loads(_b64url_decode(payload_b64))
+            signature = _b64url_decode(signature_b64)
+        except ValueError as exc:
+            raise OAuthError(400, "invalid_grant", "Invalid JWT: malformed assertion.") from exc
+        with self._lock:
+            account = self._service_accounts.get(str(claims.get("iss", "")))
+        if header.get("alg") != "RS256" or account is None:
+            raise OAuthError(400, "invalid_grant", "Invalid grant: account not found")
+        try:
+            account.public_key.verify(signature, f"{header_b64}.{payload_b64}".encode(),
+                                      padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature as exc:
+            raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.") from exc
+        now = self.clock()
+        iat, exp = float(claims.get("iat", 0)), float(claims.get("exp", 0))
+        if exp <= now or iat > now + 300 or exp - iat > MAX_ASSERTION_LIFETIME:
+            raise OAuthError(400, "invalid_grant", "Invalid JWT: Token must be a short-lived token (60 minutes) "
+                             "and in a reasonable timeframe. Check your iat and exp values in the JWT claim.")
+        if not str(claims.get("aud", "")).endswith("/token"):
+            raise OAuthError(400, "invalid_grant", "Invalid JWT: Failed audience check.")
+        return claims
+
+    def _issue(self, grant: Grant) -> dict[str, Any]:
+        token = "ya29.sandbox-" + secrets.token_urlsafe(32)
+        ttl = self.settings.token_ttl_seconds
+        with self._lock:
+            self._tokens[token] = Grant(grant.user, grant.scopes, self.clock() + ttl, grant.refresh_token)
+        return {"access_token": token, "expires_in": ttl, "scope": " ".join(sorted(grant.scopes)),
+                "token_type": "Bearer"}
