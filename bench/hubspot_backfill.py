@@ -40,14 +40,14 @@ def window_floor(calls: int, capacity: float, window: float) -> float:
     return 0.0 if calls <= 0 else math.floor((calls - 1) / capacity) * window
 
 
-def run(contacts: int) -> dict[str, object]:
+def run(contacts: int, searches_per_second: float) -> dict[str, object]:
     settings = SandboxSettings()
     child = subprocess.Popen([sys.executable, __file__, "--serve", str(contacts)], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)
     try:
         url = child.stdout.readline().strip() if child.stdout else ""
         with httpx.Client(base_url=url, timeout=30) as http:
-            crm = HubSpotCrm(http, token=settings.hubspot_token)
+            crm = HubSpotCrm(http, token=settings.hubspot_token, searches_per_second=searches_per_second)
             started, seen = time.monotonic(), set()
             for page in crm.pull_contacts(None):
                 seen.update(c.id for c in page.contacts)
@@ -67,9 +67,12 @@ def run(contacts: int) -> dict[str, object]:
         "calls_per_1000_floor_100_per_page": 10.0,
         "wall_seconds": round(wall, 2),
         "rate_limit_floor_seconds_190_per_10s": window_floor(calls, settings.hubspot_requests_per_10s, 10.0),
-        "search_limit_floor_seconds_at_our_4_per_s": search_floor,
+        "searches_per_second_configured": searches_per_second,
+        "search_limit_floor_seconds_at_configured_rate": search_floor,
         "search_limit_floor_seconds_at_hubspot_5_per_s": window_floor(calls, settings.hubspot_search_per_second, 1.0),
-        "ratio_wall_to_binding_floor": round(wall / search_floor, 3) if search_floor else None,
+        "ratio_wall_to_configured_floor": round(wall / search_floor, 3) if search_floor else None,
+        "ratio_wall_to_hubspot_5_per_s_floor": round(
+            wall / window_floor(calls, settings.hubspot_search_per_second, 1.0), 3),
         "throttled_429s": stats["throttled"].get("hubspot", 0),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
@@ -78,12 +81,14 @@ def run(contacts: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--searches-per-second", type=float, default=4.0,
+                        help="the adapter's search limit (threadline.yaml crm.search_per_second; default 4)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
         serve(args.serve)
         return
-    print(json.dumps(run(args.contacts), indent=2))
+    print(json.dumps(run(args.contacts, args.searches_per_second), indent=2))
 
 
 if __name__ == "__main__":
