@@ -62,6 +62,8 @@ def test_missing_environment_variable_names_the_key_and_variable(tmp_path: Path)
     (("kind: hubspot", "kind: pipedrive"), "crm: expected kind one of 'hubspot' (got 'pipedrive')"),
     (("address: Rep@Example.com", "address: not-an-address"), "mailboxes[0].address: expected an email address"),
     (("internal_domains:", "internal_domainz:"), "sync.internal_domainz: is not a known setting"),
+    (("poll_interval: 60s", "poll_interval: 60s\n  backfill_days: 400"),
+     "(top level): store.retention_days (365) must be longer than sync.backfill_days (400)"),
 ])
 def test_invalid_values_name_the_key_path_and_what_was_expected(tmp_path: Path, edit: tuple[str, str], expected: str) -> None:
     path = write(tmp_path, MINIMAL.format(db=tmp_path / "t.db").replace(*edit))

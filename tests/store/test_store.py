@@ -99,3 +99,26 @@ def test_cursor_round_trips_and_errors_are_bounded(store_url: str) -> None:
         kept = session.exec(select(SyncErrorRow)).all()
         assert len(kept) == 50 and kept[-1].message == "boom 59"
     store.dispose()
+
+
+def test_retention_forgets_old_messages_and_finished_rows_but_keeps_pending_work(store_url: str) -> None:
+    from threadline.sync.retention import purge_expired
+    from threadline.sync.store.tables import MessageRow
+
+    store = Store(store_url)
+    old = datetime.now(UTC) - timedelta(days=400)
+    with store.session() as session:
+        session.add(MessageRow(mailbox="a@b.com", provider_id="1", folder="inbox", classification="reply",
+                               decision="logged", seen_at=old))
+        session.add(MessageRow(mailbox="a@b.com", provider_id="2", folder="inbox", classification="reply",
+                               decision="logged"))
+        session.add(OutboxRow(key="old-done", kind="log_email", contact_id="c", payload="{}", status="done",
+                              updated_at=old))
+        session.add(OutboxRow(key="old-pending", kind="log_email", contact_id="c", payload="{}", status="pending",
+                              updated_at=old))
+    with store.session() as session:
+        assert purge_expired(session, timedelta(days=365)) == 2
+    with store.session() as session:
+        assert [m.provider_id for m in session.exec(select(MessageRow)).all()] == ["2"]
+        assert [r.key for r in session.exec(select(OutboxRow)).all()] == ["old-pending"]
+    store.dispose()

@@ -69,7 +69,7 @@ def _key_path(loc: tuple[Any, ...]) -> str:
 
 def _describe(error: Mapping[str, Any]) -> str:
     message = str(error["msg"])
-    if message.startswith("Value error, ") and "required" in message:
+    if message.startswith("Value error, ") and ("required" in message or " must " in message):
         return message.removeprefix("Value error, ")
     message = message.removeprefix("Value error, ").removeprefix("Input should be ")
     got = error.get("input")

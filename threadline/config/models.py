@@ -162,6 +162,13 @@ class Settings(Section):
     server: ServerSettings = ServerSettings()
 
     @model_validator(mode="after")
+    def _retention_covers_backfill(self) -> Settings:
+        if self.store.retention_days <= self.sync.backfill_days:
+            raise ValueError(f"store.retention_days ({self.store.retention_days}) must be longer than "
+                             f"sync.backfill_days ({self.sync.backfill_days}), or a resync would log old mail again")
+        return self
+
+    @model_validator(mode="after")
     def _unique_mailboxes(self) -> Settings:
         seen: set[str] = set()
         for box in self.mailboxes:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 
 from threadline.adapters.gmail import GmailAdapter, from_refresh_token, from_service_account
@@ -60,4 +62,5 @@ def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
     return SyncEngine(store or Store(settings.store.url), build_crm(settings), bindings, address_policy(settings),
                       property_names={"last_reply_at": props.last_reply_at,
                                       "last_reply_snippet": props.last_reply_snippet, "reply_count": props.reply_count},
-                      snippet_chars=settings.sync.snippet_chars)
+                      snippet_chars=settings.sync.snippet_chars,
+                      retention=timedelta(days=settings.store.retention_days))

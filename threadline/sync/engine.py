@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import structlog
 
@@ -16,6 +17,7 @@ from threadline.sync.cursors import record_provider_error
 from threadline.sync.mailbox_sync import MailboxSummary, MailboxSync
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.outbox_executor import OutboxExecutor, OutboxSummary
+from threadline.sync.retention import purge_expired
 from threadline.sync.store.database import Store
 
 log = structlog.get_logger("threadline.engine")
@@ -38,6 +40,7 @@ class SyncSummary:
     mailboxes: list[MailboxSummary] = field(default_factory=list)
     outbox: OutboxSummary = field(default_factory=OutboxSummary)
     schema: list[CheckResult] = field(default_factory=list)
+    purged: int = 0
 
     @property
     def pulled(self) -> int:
@@ -65,13 +68,15 @@ class SyncEngine:
     """Runs sync cycles for one CRM and its mailboxes over one store."""
 
     def __init__(self, store: Store, crm: CrmAdapter, mailboxes: Sequence[MailboxBinding], policy: AddressPolicy,
-                 *, property_names: dict[str, str], snippet_chars: int = 200) -> None:
+                 *, property_names: dict[str, str], snippet_chars: int = 200,
+                 retention: timedelta = timedelta(days=365)) -> None:
         self.store = store
         self.crm = crm
         self.mailboxes = list(mailboxes)
         self.policy = policy
         self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars)
         self._schema_ok = False
+        self.retention = retention
 
     def run_once(self, progress: Progress | None = None) -> SyncSummary:
         """One full cycle. Provider errors are recorded per source and the cycle goes on with the rest."""
@@ -88,6 +93,8 @@ class SyncEngine:
             summary.mailboxes.append(ingest.run(binding.adapter, binding.owner_id))
         say("writing to the CRM")
         summary.outbox = self.executor.run()
+        with self.store.session() as session:
+            summary.purged = purge_expired(session, self.retention)
         log.info("sync.cycle", contacts=summary.contacts.pulled, pulled=summary.pulled, matched=summary.matched,
                  logged=summary.outbox.performed.get("log_email", 0), errors=len(summary.errors))
         return summary
