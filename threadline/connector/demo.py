@@ -121,5 +121,6 @@ def print_sandbox_credentials(console: Console, server: SandboxServer, refresh_t
                   f"/batch/gmail/v1, /upload/gmail/v1, /token)")
     console.print(f"  HubSpot private-app token: {s.hubspot_token}")
     console.print(f"  Google OAuth client: id {s.google_client_id}, secret {s.google_client_secret}")
-    console.print(f"  Google refresh token: {refresh_token or s.google_refresh_token}")
+    owner = REP if refresh_token else "rep@example.com"
+    console.print(f"  Google refresh token (opens {owner}): {refresh_token or s.google_refresh_token}")
     console.print("  faults: POST /_sandbox/faults, stats: GET /_sandbox/stats, reset: POST /_sandbox/reset")
