@@ -107,6 +107,21 @@ def test_incremental_pull_returns_only_new_messages(imap_account: DovecotAccount
     mailbox.close()
 
 
+def test_a_long_lived_connection_sees_every_new_message_in_the_open_folder(imap_account: DovecotAccount) -> None:
+    # Regression: STATUS on the folder the session has open answered from the session's stale view,
+    # so the third pull on one connection missed mail until a reconnect.
+    mailbox = plain_mailbox(imap_account)
+    cursor = list(mailbox.pull(None))[-1].cursor
+    seen = []
+    for n in range(3):
+        imap_account.deliver(make_email(f"question {n}"))
+        pages = list(mailbox.pull(cursor))
+        seen += subjects(pages)
+        cursor = pages[-1].cursor if pages else cursor
+    assert seen == ["question 0", "question 1", "question 2"]
+    mailbox.close()
+
+
 def test_unchanged_mailbox_costs_one_status_per_folder_and_no_fetch(
         imap_account: DovecotAccount, wiretap: Wiretap) -> None:
     imap_account.deliver(make_email("only question"))
@@ -117,6 +132,10 @@ def test_unchanged_mailbox_costs_one_status_per_folder_and_no_fetch(
     pages = list(mailbox.pull(cursor))
 
     assert pages == []
+    # The folder left open by the pull is closed once (STATUS on an open folder can be stale).
+    assert wiretap.commands() == ["STATUS", "CLOSE", "STATUS"]
+    wiretap.clear()
+    assert list(mailbox.pull(cursor)) == []
     assert wiretap.commands() == ["STATUS", "STATUS"]
     mailbox.close()
 

@@ -75,6 +75,11 @@ class ImapSession:
     def status(self, folder: str) -> FolderStatus:
         """UIDVALIDITY, UIDNEXT and (CONDSTORE servers) HIGHESTMODSEQ of `folder`, without selecting it."""
         with imap_errors(f"status {folder}", self._secrets):
+            if self._selected is not None and self._selected[0] == folder:
+                # STATUS on the open folder answers from this session's (stale) view on some servers,
+                # Dovecot included: close it first (it was opened read-only, so nothing is expunged).
+                self._client.close_folder()
+                self._selected = None
             condstore = b"CONDSTORE" in self._client.capabilities()
             items = ["UIDVALIDITY", "UIDNEXT", *(["HIGHESTMODSEQ"] if condstore else [])]
             answer = self._client.folder_status(folder, items)
