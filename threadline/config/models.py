@@ -148,7 +148,28 @@ class SyncSettings(Section):
 
 class ServerSettings(Section):
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=1, le=65535)
+    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests)")
+    public_url: str | None = Field(None, description="How providers reach this server (https://threadline.example.com); "
+                                   "needed to verify HubSpot webhook signatures behind a proxy")
+
+
+class GmailPush(Section):
+    topic: str = Field(description="Pub/Sub topic Gmail publishes to: projects/PROJECT/topics/TOPIC")
+    audience: str = Field(description="Audience of the push subscription's OIDC token (usually the push URL)")
+    service_account_email: str | None = Field(None, description="The push subscription's service account, if pinned")
+    certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+
+
+class HubSpotWebhooks(Section):
+    app_secret: SecretStr = Field(description="The app's client secret: signs webhook deliveries (v3)")
+
+
+class PushSettings(Section):
+    """Push only says what to pull; polling (sync.poll_interval) stays as the fallback."""
+
+    gmail: GmailPush | None = None
+    hubspot: HubSpotWebhooks | None = None
+    imap_idle: bool = Field(True, description="Hold an IMAP IDLE connection per IMAP mailbox")
 
 
 class Settings(Section):
@@ -160,6 +181,7 @@ class Settings(Section):
     sync: SyncSettings = SyncSettings()
     rules: dict[str, Any] = Field(default_factory=dict, description="Scoring, sequences, assignment (rule layer)")
     server: ServerSettings = ServerSettings()
+    push: PushSettings = PushSettings()
 
     @model_validator(mode="after")
     def _retention_covers_backfill(self) -> Settings:

@@ -103,20 +103,17 @@ def sync(config: ConfigOption = None,
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
-    """Run sync cycles every sync.poll_interval until SIGTERM/SIGINT (finishes the cycle in progress)."""
+    """The daemon: pull on push (Gmail Pub/Sub, HubSpot webhooks, IMAP IDLE), poll every sync.poll_interval."""
     settings = _settings(config)
-    from threadline.connector.wiring import build_engine
+    from threadline.connector.daemon import Daemon
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    engine = build_engine(settings)
-    try:
-        while not stop.is_set():
-            engine.run_once()
-            stop.wait(settings.sync.poll_interval.total_seconds())
-    finally:
-        engine.close()
+    daemon = Daemon(settings).start()
+    console.print(f"threadline running; push endpoints on {settings.server.host}:{daemon.port}")
+    stop.wait()
+    daemon.stop()
 
 
 @app.command()

@@ -35,12 +35,14 @@ class SandboxServer:
                  tls_dir: Path | None = None, log_level: str = "warning") -> None:
         from threadline.sandbox.gmail import GmailSandbox
         from threadline.sandbox.hubspot import HubSpotSandbox
+        from threadline.sandbox.pubsub import PubSubSandbox
 
         self.settings = settings or SandboxSettings()
         self.ctx = SandboxContext()
         self.hubspot = HubSpotSandbox(self.settings, self.ctx)
-        self.gmail = GmailSandbox(self.settings, self.ctx)
-        self.providers: list[Any] = [self.hubspot, self.gmail]
+        self.pubsub = PubSubSandbox(self.settings, self.ctx)
+        self.gmail = GmailSandbox(self.settings, self.ctx, pubsub=self.pubsub)
+        self.providers: list[Any] = [self.hubspot, self.gmail, self.pubsub]
         self.host = host
         self.port = port or free_port()
         self.tls: TlsFiles | None = make_test_ca(tls_dir) if tls_dir else None

@@ -22,6 +22,12 @@ from threadline.sync.store.database import Store
 
 log = structlog.get_logger("threadline.engine")
 Progress = Callable[[str], None]
+CRM_SOURCE = "crm"
+
+
+def mailbox_source(address: str) -> str:
+    """The name push notifications and the scheduler use for one mailbox."""
+    return f"mailbox:{address}"
 
 
 @dataclass(frozen=True)
@@ -78,17 +84,25 @@ class SyncEngine:
         self._schema_ok = False
         self.retention = retention
 
-    def run_once(self, progress: Progress | None = None) -> SyncSummary:
-        """One full cycle. Provider errors are recorded per source and the cycle goes on with the rest."""
+    def run_once(self, progress: Progress | None = None, only: set[str] | None = None) -> SyncSummary:
+        """One cycle. Provider errors are recorded per source and the cycle goes on with the rest.
+
+        `only` limits the pulls to some sources ("crm", "mailbox:<address>"), as a push
+        notification asks; the outbox is always drained. Cursors decide what is read, so
+        pulling a source that has nothing new costs one cheap call.
+        """
         say = progress or (lambda _message: None)
         summary = SyncSummary()
         if not self._schema_ok:
             say("checking CRM properties")
             summary.schema = self._ensure_schema()
-        say("pulling contact changes")
-        summary.contacts = sync_contacts(self.store, self.crm, self.policy)
+        if only is None or CRM_SOURCE in only:
+            say("pulling contact changes")
+            summary.contacts = sync_contacts(self.store, self.crm, self.policy)
         ingest = MailboxSync(self.store, self.policy)
         for binding in self.mailboxes:
+            if only is not None and mailbox_source(binding.adapter.address) not in only:
+                continue
             say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
             summary.mailboxes.append(ingest.run(binding.adapter, binding.owner_id))
         say("writing to the CRM")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import google_auth_httplib2
@@ -81,6 +82,16 @@ class GmailAdapter:
         except Exception as exc:  # noqa: BLE001
             results.append(CheckResult(target=target, item="scopes", ok=False, detail=_describe(exc)))
         return results
+
+    def watch(self, topic: str) -> datetime:
+        """users.watch on INBOX and SENT, publishing to the Pub/Sub `topic`; returns when it expires.
+
+        Gmail watches last 7 days; renew daily. Notifications only say *that* the mailbox
+        changed: the stored history id stays the cursor.
+        """
+        body = {"topicName": topic, "labelIds": ["INBOX", "SENT"], "labelFilterBehavior": "INCLUDE"}
+        answer = self.client.execute("watch", lambda u: u.watch(userId="me", body=body))
+        return datetime.fromtimestamp(int(answer["expiration"]) / 1000, UTC)
 
     def close(self) -> None:
         """Release the transport's connections."""

@@ -13,7 +13,8 @@ from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.retry import call_with_retry
 
 #: Quota units per call (Gmail "Usage limits"); the limiter is sized in these units.
-COSTS = {"getProfile": 1, "labels.list": 1, "messages.list": 5, "messages.get": 5, "history.list": 2}
+COSTS = {"getProfile": 1, "labels.list": 1, "messages.list": 5, "messages.get": 5, "history.list": 2,
+         "watch": 100, "stop": 50}
 MAX_BATCH = 100                              # Gmail refuses larger batches
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from threadline.sandbox.base import SandboxContext
 from threadline.sandbox.gmail.calls import ApiCall, ApiReply
@@ -18,8 +19,9 @@ from threadline.sandbox.settings import SandboxSettings
 class Mailboxes:
     """Every user's mailbox, created on first use (any delegated user of the domain has one)."""
 
-    def __init__(self, settings: SandboxSettings) -> None:
+    def __init__(self, settings: SandboxSettings, notify: Any = None) -> None:
         self.settings = settings
+        self.notify = notify            # passed to every mailbox: Gmail push (users.watch) delivery
         self._boxes: dict[str, Mailbox] = {}
         self._lock = threading.Lock()
 
@@ -27,7 +29,7 @@ class Mailboxes:
         with self._lock:
             key = user.lower()
             if key not in self._boxes:
-                self._boxes[key] = Mailbox(user, self.settings.gmail_history_retention)
+                self._boxes[key] = Mailbox(user, self.settings.gmail_history_retention, self.notify)
             return self._boxes[key]
 
     def clear(self) -> None:

@@ -11,6 +11,7 @@ import itertools
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from typing import Any
@@ -75,9 +76,11 @@ class HistoryExpired(Exception):
 class Mailbox:
     """A user's messages and history. `retention` > 0 keeps only that many history records."""
 
-    def __init__(self, address: str, retention: int = 0) -> None:
+    def __init__(self, address: str, retention: int = 0,
+                 notify: Callable[[Mailbox, StoredMessage], None] | None = None) -> None:
         self.address = address
         self.retention = retention
+        self.notify = notify            # Gmail push: called for each added message while a watch is set
         self.lock = threading.RLock()
         self.messages: dict[str, StoredMessage] = {}
         self.history: list[HistoryRecord] = []
@@ -106,7 +109,10 @@ class Mailbox:
             if env.message_id:
                 self._by_message_id.setdefault(env.message_id, message_id)
             self._append(HistoryRecord(history_id, "messageAdded", message_id, msg.thread_id, tuple(sorted(msg.labels))))
-            return msg
+            watched = self.watch is not None
+        if watched and self.notify is not None:
+            self.notify(self, msg)
+        return msg
 
     def get(self, message_id: str) -> StoredMessage:
         with self.lock:

@@ -13,11 +13,12 @@ from starlette.routing import BaseRoute
 from threadline.sandbox.base import SandboxContext
 from threadline.sandbox.gmail.errors import GoogleError, unauthenticated
 from threadline.sandbox.gmail.gateway import Gateway, Mailboxes
-from threadline.sandbox.gmail.mailbox import StoredMessage
+from threadline.sandbox.gmail.mailbox import Mailbox, StoredMessage
 from threadline.sandbox.gmail.quota import WINDOW_SECONDS, UserQuota
 from threadline.sandbox.gmail.seeding import seed_messages
 from threadline.sandbox.gmail.web import gmail_routes
 from threadline.sandbox.google_oauth import DEFAULT_USER, GoogleOAuth
+from threadline.sandbox.pubsub import PubSubSandbox
 from threadline.sandbox.settings import SandboxSettings
 
 
@@ -31,11 +32,13 @@ class GmailSandbox:
     prefixes = ("/gmail/", "/upload/gmail/", "/batch/gmail/")
     default_user = DEFAULT_USER
 
-    def __init__(self, settings: SandboxSettings, ctx: SandboxContext, oauth: GoogleOAuth | None = None) -> None:
+    def __init__(self, settings: SandboxSettings, ctx: SandboxContext, oauth: GoogleOAuth | None = None,
+                 pubsub: PubSubSandbox | None = None) -> None:
         self.settings = settings
         self.ctx = ctx
         self.oauth = oauth or GoogleOAuth(settings, ctx)
-        self.mailboxes = Mailboxes(settings)
+        self.pubsub = pubsub
+        self.mailboxes = Mailboxes(settings, self._push)
         self.quota = UserQuota(settings.gmail_user_units_per_minute)
         self.gateway = Gateway(self.oauth, self.mailboxes, self.quota, ctx)
 
@@ -48,6 +51,18 @@ class GmailSandbox:
         self.quota.units_per_minute = self.settings.gmail_user_units_per_minute
         self.quota.window_seconds = WINDOW_SECONDS
         self.oauth.reset()
+
+    def _push(self, mailbox: Mailbox, message: StoredMessage) -> None:
+        """users.watch: publish {emailAddress, historyId} to the watch's topic for watched labels."""
+        watch = mailbox.watch
+        if self.pubsub is None or watch is None:
+            return
+        labels = set(watch.get("labelIds") or [])
+        excluded = watch.get("labelFilterBehavior", watch.get("labelFilterAction", "include")).lower() == "exclude"
+        if labels and (bool(labels & message.labels) == excluded):
+            return
+        self.pubsub.publish(watch["topicName"], {"emailAddress": mailbox.address,
+                                                 "historyId": message.history_id})
 
     # -- shapes the fault middleware uses ---------------------------------------------------------
 
