@@ -125,3 +125,41 @@ def test_an_imap_reply_reaches_the_crm_within_seconds_by_idle(sandbox: SandboxSe
         wait_for(lambda: len(logged_texts(sandbox, ids)) == 2, seconds=10)
     finally:
         daemon.stop()
+
+
+def test_a_signed_hubspot_webhook_pulls_contacts_now_and_an_unsigned_one_is_refused(
+        sandbox: SandboxServer, tmp_path: Path) -> None:
+    import json
+
+    from sqlmodel import select
+
+    from threadline.connector.push.hubspot_webhooks import signature_v3
+    from threadline.sync.store.database import Store
+    from threadline.sync.store.tables import ContactRow
+
+    port = free_port()
+    store_url = f"sqlite:///{tmp_path / 's.db'}"
+    config = {"store": {"url": store_url},
+              "crm": {"kind": "hubspot", "base_url": sandbox.url, "token": "pat-sandbox-0000"},
+              "server": {"port": port}, "sync": {"poll_interval": "1h"},
+              "push": {"hubspot": {"app_secret": "hook-secret"}}}
+    daemon = Daemon(parse_settings(config, tmp_path / "t.yaml", env={})).start()
+    try:
+        wait_for(lambda: daemon.stats.cycles >= 1)
+        sandbox.hubspot.add_contact("new.lead@prospect.example")
+        uri = f"http://127.0.0.1:{port}/webhooks/hubspot"
+        body = json.dumps([{"subscriptionType": "contact.creation", "objectId": 1}]).encode()
+        assert httpx.post(uri, content=body).status_code == 401
+        stamp = str(int(time.time() * 1000))
+        headers = {"X-HubSpot-Signature-v3": signature_v3("hook-secret", "POST", uri, body, stamp),
+                   "X-HubSpot-Request-Timestamp": stamp, "Content-Type": "application/json"}
+        assert httpx.post(uri, content=body, headers=headers).status_code == 204
+        store = Store(store_url)
+
+        def mirrored() -> bool:
+            with store.session() as session:
+                return session.exec(select(ContactRow).where(
+                    ContactRow.primary_email == "new.lead@prospect.example")).first() is not None
+        assert wait_for(mirrored, seconds=10) < 5
+    finally:
+        daemon.stop()
