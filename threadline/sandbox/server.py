@@ -36,13 +36,15 @@ class SandboxServer:
         from threadline.sandbox.gmail import GmailSandbox
         from threadline.sandbox.hubspot import HubSpotSandbox
         from threadline.sandbox.pubsub import PubSubSandbox
+        from threadline.sandbox.salesforce import SalesforceSandbox
 
         self.settings = settings or SandboxSettings()
         self.ctx = SandboxContext()
         self.hubspot = HubSpotSandbox(self.settings, self.ctx)
         self.pubsub = PubSubSandbox(self.settings, self.ctx)
         self.gmail = GmailSandbox(self.settings, self.ctx, pubsub=self.pubsub)
-        self.providers: list[Any] = [self.hubspot, self.gmail, self.pubsub]
+        self.salesforce = SalesforceSandbox(self.settings, self.ctx)
+        self.providers: list[Any] = [self.hubspot, self.gmail, self.pubsub, self.salesforce]
         self.host = host
         self.port = port or free_port()
         self.tls: TlsFiles | None = make_test_ca(tls_dir) if tls_dir else None

@@ -24,3 +24,12 @@ class SandboxSettings:
     gmail_user_units_per_minute: int = 15_000
     gmail_history_retention: int = 0                          # 0 = keep all history; >0: ids older than this many records expire
     token_ttl_seconds: int = 3600
+    # Salesforce (REST API Developer Guide; limits are per org and edition-dependent)
+    salesforce_username: str = "rep@threadline.sandbox"          # the org's API user (JWT `sub`)
+    salesforce_consumer_key: str = "sandbox-sf-consumer-key"      # default connected app
+    salesforce_consumer_secret: str = "sandbox-sf-consumer-secret"
+    salesforce_refresh_token: str = "sandbox-sf-refresh"
+    salesforce_access_token: str = "00D000000000001!sandbox-static-session"  # accepted like an issued session
+    salesforce_daily_api_limit: int = 100_000                      # DailyApiRequests Max
+    salesforce_query_batch_size: int = 2_000                      # records per query page (max 2,000)
+    salesforce_replication_days: int = 30                         # getUpdated/getDeleted window

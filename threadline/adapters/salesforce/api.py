@@ -1,0 +1,83 @@
+"""Calls to one Salesforce org: session handling, versioned URLs, the limit header, query paging.
+
+Every request goes through JsonApi (limiter, shared retry policy, translate.py).
+An INVALID_SESSION_ID answer refreshes the session once and repeats the call;
+a second one is AuthExpired. `api_usage` is the last `Sforce-Limit-Info` seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from threadline.adapters.errors import AuthExpired
+from threadline.adapters.http import JsonApi
+from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.salesforce.auth import Grant, Session, SessionSource
+from threadline.adapters.salesforce.translate import PROVIDER, parse_limit_info, translate, translate_token
+
+
+class SalesforceApi:
+    """REST calls under `{instance_url}/services/data/{version}`; paths starting `/services/` are taken as is."""
+
+    def __init__(self, client: httpx.Client, grant: Grant, *, version: str = "v61.0",
+                 limiter: RateLimiter | None = None, attempts: int = 6) -> None:
+        self.version = version
+        self.api_usage: tuple[int, int] | None = None
+        self.api = JsonApi(client, provider=PROVIDER, limiter=limiter, translate=translate, attempts=attempts,
+                           on_response=self._note_usage)
+        self.probe = JsonApi(client, provider=PROVIDER, limiter=limiter, translate=translate, attempts=1,
+                             on_response=self._note_usage)
+        token_api = JsonApi(client, provider=PROVIDER, translate=translate_token, attempts=attempts)
+        self.sessions = SessionSource(token_api, grant)
+
+    @property
+    def calls(self) -> int:
+        return self.api.calls + self.probe.calls
+
+    def request(self, method: str, path: str, *, idempotent: bool = True, probe: bool = False,
+                **kwargs: Any) -> httpx.Response:
+        """One call with a valid session (refreshed once on INVALID_SESSION_ID). Raises ProviderError."""
+        api = self.probe if probe else self.api
+        extra = kwargs.pop("headers", None) or {}
+        session = self.sessions.current()
+        try:
+            return api.request(method, self._url(session, path), idempotent=idempotent,
+                               headers={**extra, **self._auth(session)}, **kwargs)
+        except AuthExpired as exc:
+            if exc.status != 401:
+                raise
+        # An expired session refused the call before it had any effect, so repeating it is safe.
+        session = self.sessions.refresh(session)
+        return api.request(method, self._url(session, path), idempotent=idempotent,
+                           headers={**extra, **self._auth(session)}, **kwargs)
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def query_pages(self, soql: str, *, include_deleted: bool = False,
+                    batch_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of records for `soql` (`queryAll` if include_deleted), following nextRecordsUrl until done."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
+        body = self.json("GET", "/queryAll" if include_deleted else "/query", params={"q": soql}, headers=headers)
+        yield body.get("records") or []
+        while not body.get("done", True) and body.get("nextRecordsUrl"):
+            body = self.json("GET", body["nextRecordsUrl"], headers=headers)
+            yield body.get("records") or []
+
+    def _url(self, session: Session, path: str) -> str:
+        if path.startswith("/services/"):
+            return session.instance_url + path
+        return f"{session.instance_url}/services/data/{self.version}{path}"
+
+    @staticmethod
+    def _auth(session: Session) -> dict[str, str]:
+        return {"Authorization": f"Bearer {session.access_token}"}
+
+    def _note_usage(self, response: httpx.Response) -> None:
+        usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
+        if usage is not None:
+            self.api_usage = usage

@@ -1,0 +1,101 @@
+"""Getting a Salesforce session: the OAuth 2.0 JWT bearer flow or the refresh-token flow.
+
+Either grant is posted to `{login_url}/services/oauth2/token`; the answer's
+`instance_url` is where every API call then goes. Secrets only ever travel in
+the token request body; they are never logged or put in exceptions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import jwt
+
+from threadline.adapters.http import JsonApi
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+ASSERTION_SECONDS = 180   # Salesforce accepts assertions that expire within 3 minutes
+
+
+class Grant(Protocol):
+    login_url: str
+
+    def form(self) -> dict[str, str]:
+        """The token request's form fields."""
+        ...
+
+
+@dataclass(frozen=True, repr=False)
+class JwtBearerGrant:
+    """Server-to-server: a connected app's consumer key, the API user's username and the app's private key.
+    `audience` defaults to the login URL (login.salesforce.com, test.salesforce.com or the sandbox)."""
+
+    consumer_key: str
+    username: str
+    private_key_pem: bytes | str
+    login_url: str = "https://login.salesforce.com"
+    audience: str | None = None
+
+    def form(self) -> dict[str, str]:
+        claims = {"iss": self.consumer_key, "sub": self.username, "aud": self.audience or self.login_url,
+                  "exp": int(time.time()) + ASSERTION_SECONDS}
+        return {"grant_type": JWT_GRANT, "assertion": jwt.encode(claims, self.private_key_pem, algorithm="RS256")}
+
+    def __repr__(self) -> str:
+        return f"JwtBearerGrant(consumer_key=..., username={self.username!r}, login_url={self.login_url!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class RefreshTokenGrant:
+    """A refresh token from the web-server flow, with its connected app's client id (and secret)."""
+
+    client_id: str
+    refresh_token: str
+    client_secret: str | None = None
+    login_url: str = "https://login.salesforce.com"
+
+    def form(self) -> dict[str, str]:
+        form = {"grant_type": "refresh_token", "client_id": self.client_id, "refresh_token": self.refresh_token}
+        if self.client_secret:
+            form["client_secret"] = self.client_secret
+        return form
+
+    def __repr__(self) -> str:
+        return f"RefreshTokenGrant(client_id=..., login_url={self.login_url!r})"
+
+
+@dataclass(frozen=True, repr=False)
+class Session:
+    access_token: str
+    instance_url: str
+
+
+class SessionSource:
+    """Holds the current session; `refresh()` asks the token endpoint for a new one. Thread-safe."""
+
+    def __init__(self, api: JsonApi, grant: Grant) -> None:
+        self.api = api
+        self.grant = grant
+        self._session: Session | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Session:
+        with self._lock:
+            if self._session is None:
+                self._session = self._fetch()
+            return self._session
+
+    def refresh(self, stale: Session | None) -> Session:
+        """A new session, unless another thread already replaced `stale`. Raises AuthExpired if refused."""
+        with self._lock:
+            if self._session is None or self._session is stale:
+                self._session = self._fetch()
+            return self._session
+
+    def _fetch(self) -> Session:
+        url = self.grant.login_url.rstrip("/") + "/services/oauth2/token"
+        body = self.api.request("POST", url, data=self.grant.form()).json()
+        return Session(body["access_token"], body["instance_url"].rstrip("/"))

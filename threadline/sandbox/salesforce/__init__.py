@@ -1,0 +1,7 @@
+"""Simulated Salesforce (REST API + OAuth token endpoint) for tests, the demo and benchmarks."""
+
+from threadline.sandbox.salesforce.oauth import ConnectedApp, new_key_pair
+from threadline.sandbox.salesforce.sandbox import SalesforceSandbox
+from threadline.sandbox.salesforce.seeding import AppCredentials
+
+__all__ = ["AppCredentials", "ConnectedApp", "SalesforceSandbox", "new_key_pair"]
