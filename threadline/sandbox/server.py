@@ -34,6 +34,7 @@ class SandboxServer:
     def __init__(self, settings: SandboxSettings | None = None, *, port: int = 0, host: str = "127.0.0.1",
                  tls_dir: Path | None = None, log_level: str = "warning") -> None:
         from threadline.sandbox.gmail import GmailSandbox
+        from threadline.sandbox.graph import GraphSandbox
         from threadline.sandbox.hubspot import HubSpotSandbox
         from threadline.sandbox.pubsub import PubSubSandbox
         from threadline.sandbox.salesforce import SalesforceSandbox
@@ -44,7 +45,8 @@ class SandboxServer:
         self.pubsub = PubSubSandbox(self.settings, self.ctx)
         self.gmail = GmailSandbox(self.settings, self.ctx, pubsub=self.pubsub)
         self.salesforce = SalesforceSandbox(self.settings, self.ctx)
-        self.providers: list[Any] = [self.hubspot, self.gmail, self.pubsub, self.salesforce]
+        self.graph = GraphSandbox(self.settings, self.ctx)
+        self.providers: list[Any] = [self.hubspot, self.gmail, self.pubsub, self.salesforce, self.graph]
         self.host = host
         self.port = port or free_port()
         self.tls: TlsFiles | None = make_test_ca(tls_dir) if tls_dir else None

@@ -33,3 +33,16 @@ class SandboxSettings:
     salesforce_daily_api_limit: int = 100_000                      # DailyApiRequests Max
     salesforce_query_batch_size: int = 2_000                      # records per query page (max 2,000)
     salesforce_replication_days: int = 30                         # getUpdated/getDeleted window
+    # Microsoft Graph mail + identity platform (learn.microsoft.com "Outlook service limits", "JSON batching")
+    graph_tenant_id: str = "4f1c2a7e-0b5d-4e8a-9c3f-5a6b7c8d9e01"
+    graph_tenant_domain: str = "contoso.onmicrosoft.com"
+    graph_client_id: str = "6e2d8f10-3a4b-4c5d-8e9f-a0b1c2d3e4f5"   # app registration the sandbox knows
+    graph_client_secret: str = "sandbox-graph-secret"
+    graph_default_user: str = "rep@contoso.example"
+    graph_token_ttl_seconds: int = 3599
+    graph_requests_per_window: int = 10_000                 # per app per mailbox
+    graph_window_seconds: float = 600.0
+    graph_mailbox_concurrency: int = 4                      # concurrent requests per app per mailbox
+    graph_batch_max: int = 20                               # requests in one $batch
+    graph_delta_default_page: int = 10                      # page size without Prefer: odata.maxpagesize
+    graph_delta_max_page: int = 1000

@@ -1,0 +1,15 @@
+"""Outlook / Microsoft 365 mailbox adapter (MSAL + httpx on Microsoft Graph, delta links per folder)."""
+
+from threadline.adapters.outlook.adapter import GRAPH_BASE_URL, OutlookAdapter
+from threadline.adapters.outlook.auth import (
+           AUTHORITY_HOST,
+           BearerAuth,
+           ClientCredentials,
+           Delegated,
+           TokenSource,
+)
+from threadline.adapters.outlook.cursor import FolderCursor, GraphCursor
+from threadline.adapters.outlook.token_cache import KEY_ENV, EncryptedTokenCache
+
+__all__ = ["AUTHORITY_HOST", "GRAPH_BASE_URL", "KEY_ENV", "BearerAuth", "ClientCredentials", "Delegated",
+           "EncryptedTokenCache", "FolderCursor", "GraphCursor", "OutlookAdapter", "TokenSource"]

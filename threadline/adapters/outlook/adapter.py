@@ -1,0 +1,89 @@
+"""The Outlook MailboxAdapter: MSAL tokens, httpx on Microsoft Graph, delta per folder, `$batch` for MIME."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from threadline.adapters.errors import ProviderError
+from threadline.adapters.outlook.auth import TokenSource
+from threadline.adapters.outlook.client import MAX_BATCH, GraphClient
+from threadline.adapters.outlook.cursor import GraphCursor
+from threadline.adapters.outlook.sync import GRAPH_FOLDERS, MailboxSync
+from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.records import CheckResult, MailPage
+
+GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+REQUESTS_PER_WINDOW = 10_000                 # Outlook: per app per mailbox
+WINDOW_SECONDS = 600.0
+MAILBOX_CONCURRENCY = 4
+LIMIT_HEADROOM = 0.95                        # our window and Exchange's are not aligned to the millisecond
+
+
+class OutlookAdapter:
+    """One rep's Microsoft 365 mailbox (Inbox and Sent Items), synced by delta links.
+
+    `tokens` is `auth.ClientCredentials` (app-only) or `auth.Delegated` (signed-in user).
+    `base_url` is the Graph root including the version (national clouds, the sandbox);
+    `http` is the transport, injectable for tests and proxies.
+    """
+
+    kind = "outlook"
+
+    def __init__(self, address: str, tokens: TokenSource, *, base_url: str = GRAPH_BASE_URL,
+                 http: httpx.Client | None = None, limiter: RateLimiter | None = None,
+                 requests_per_window: int = REQUESTS_PER_WINDOW, window_seconds: float = WINDOW_SECONDS,
+                 concurrency: int = MAILBOX_CONCURRENCY, backfill_days: int = 30, page_size: int = 50,
+                 batch_size: int = MAX_BATCH, attempts: int = 6, timeout: float = 60.0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.address = address
+        self.tokens = tokens
+        self._http = http or httpx.Client(timeout=timeout)
+        self._owns_http = http is None
+        self.limiter = limiter or RateLimiter(capacity=requests_per_window * LIMIT_HEADROOM, window=window_seconds)
+        self.client = GraphClient(self._http, tokens, base_url=base_url, limiter=self.limiter,
+                                  concurrency=concurrency, attempts=attempts)
+        self._sync = MailboxSync(self.client, address, page_size=page_size, backfill_days=backfill_days,
+                                 batch_size=batch_size, clock=clock)
+
+    def pull(self, cursor: dict[str, Any] | None) -> Iterator[MailPage]:
+        """Yield new Inbox/Sent Items messages since `cursor` (None: backfill window, then delta links).
+
+        An idle mailbox costs one delta call per folder. A 410 resyncs that folder (pages
+        marked `resync_reason`). May raise RateLimited/TransientError after retries,
+        AuthExpired, PermanentError, or CursorExpired if the state expires again mid-resync.
+        """
+        parsed = GraphCursor.model_validate(cursor) if cursor is not None else GraphCursor()
+        return self._sync.pull(parsed)
+
+    def check(self) -> list[CheckResult]:
+        """Token acquisition, mailbox reachable, Inbox and Sent Items present. Never raises."""
+        target = f"outlook {self.address}"
+        try:
+            self.tokens.token()
+        except Exception as exc:  # noqa: BLE001 - check reports, never raises
+            return [CheckResult(target=target, item="auth", ok=False, detail=_describe(exc))]
+        results = [CheckResult(target=target, item="auth", ok=True, detail="token acquired")]
+        for folder, name in GRAPH_FOLDERS.items():
+            try:
+                found = self.client.get(f"/users/{quote(self.address)}/mailFolders/{name}", attempts=2)
+                results.append(CheckResult(target=target, item=f"folder {folder}", ok=True,
+                                           detail=f"{found.get('displayName')}: {found.get('totalItemCount')} items"))
+            except Exception as exc:  # noqa: BLE001
+                results.append(CheckResult(target=target, item=f"folder {folder}", ok=False, detail=_describe(exc)))
+        return results
+
+    def close(self) -> None:
+        """Release the transport's connections (only if the adapter created it)."""
+        if self._owns_http:
+            self._http.close()
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ProviderError):
+        return f"{exc.kind}: {str(exc)[:200]}"
+    return type(exc).__name__

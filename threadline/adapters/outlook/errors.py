@@ -1,0 +1,74 @@
+"""The one boundary where Graph's and MSAL's signals become threadline errors.
+
+Messages name the HTTP status and Graph's error code only: never tokens, secrets or bodies we sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from threadline.adapters.errors import (
+    AuthExpired,
+    CursorExpired,
+    PermanentError,
+    ProviderError,
+    RateLimited,
+    TransientError,
+)
+from threadline.adapters.http import retry_after_seconds, translate_status
+
+PROVIDER = "outlook"
+#: MSAL/AADSTS errors that only an admin or a new sign-in can fix.
+_AUTH_ERRORS = {"invalid_client", "invalid_grant", "unauthorized_client", "invalid_scope", "interaction_required",
+                "consent_required", "invalid_request", "expired_token", "access_denied"}
+
+
+def graph_code(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    error = body.get("error") if isinstance(body, dict) else None
+    return str(error.get("code", "")) if isinstance(error, dict) else ""
+
+
+def translate(response: httpx.Response) -> ProviderError | None:
+    """Map a Graph response to what the engine must do: 410 cursor gone, 429 wait, 401 re-auth, ..."""
+    status = response.status_code
+    if status < 400:
+        return None
+    code = graph_code(response)
+    detail = f"graph answered {status} ({code or 'no code'})"
+    if status == 410 or code in ("SyncStateNotFound", "resyncRequired", "SyncStateInvalid"):
+        return CursorExpired(detail, provider=PROVIDER, status=status)
+    if status == 429:
+        return RateLimited(detail, retry_after=retry_after_seconds(response), provider=PROVIDER, status=status)
+    error = translate_status(response, PROVIDER)
+    if error is not None:
+        error.args = (detail,)
+    return error
+
+
+def from_batch_item(item: dict[str, Any]) -> ProviderError | None:
+    """The same mapping for one response inside a `$batch` answer."""
+    status = int(item.get("status", 500))
+    if status < 400:
+        return None
+    headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
+    body = item.get("body") if isinstance(item.get("body"), dict) else {}
+    return translate(httpx.Response(status, headers=headers, json=body))
+
+
+def from_msal(result: dict[str, Any] | None) -> ProviderError:
+    """An MSAL result without an access token, as an error (the description keeps AADSTS codes, no secrets)."""
+    if not result:
+        return AuthExpired("no usable token in the cache; sign in again (threadline login)", provider=PROVIDER)
+    error = str(result.get("error", "unknown"))
+    description = str(result.get("error_description", "")).split(" Trace ID:")[0][:200]
+    if error in _AUTH_ERRORS:
+        return AuthExpired(f"identity platform refused: {error}: {description}", provider=PROVIDER, status=400)
+    if error in ("temporarily_unavailable", "server_error"):
+        return TransientError(f"identity platform unavailable: {error}", provider=PROVIDER)
+    return PermanentError(f"identity platform error: {error}: {description}", provider=PROVIDER)
