@@ -57,7 +57,7 @@ def gmail_run(sandbox: SandboxServer, workdir: Path, replies: int, push: bool, p
     port = free_port()
     url = f"http://127.0.0.1:{port}/push/gmail"
     config: dict[str, Any] = demo_config(sandbox, f"sqlite:///{workdir / f'gmail-{push}.db'}",
-                                         sandbox.gmail.oauth.issue_refresh_token(REP), "1")
+                                         {"refresh_token": sandbox.gmail.oauth.issue_refresh_token(REP), "owner_id": "1"})
     config["sync"]["poll_interval"] = poll
     config["server"] = {"port": port}
     if push:

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from threadline.config.loading import parse_settings
 from threadline.connector.demo import demo_config, seed_demo
 from threadline.connector.demo_mail import REP, late_reply
@@ -13,8 +15,10 @@ from threadline.connector.wiring import build_engine
 from threadline.sandbox.server import SandboxServer
 
 
-def test_demo_runs_the_whole_loop_on_embedded_defaults(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "threadline", "demo"], capture_output=True, text=True,
+@pytest.mark.parametrize("options", [[], ["--crm", "salesforce"], ["--mailbox", "outlook"],
+                                     ["--crm", "salesforce", "--mailbox", "outlook"]])
+def test_demo_runs_the_whole_loop_on_embedded_defaults(tmp_path: Path, options: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", "threadline", "demo", *options], capture_output=True, text=True,
                             timeout=240, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "every reply landed once" in result.stdout
@@ -23,8 +27,7 @@ def test_demo_runs_the_whole_loop_on_embedded_defaults(tmp_path: Path) -> None:
 
 def test_expired_history_id_resyncs_and_duplicates_nothing(sandbox: SandboxServer, tmp_path: Path) -> None:
     seeded = seed_demo(sandbox)
-    settings = parse_settings(demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded["refresh_token"],
-                                          seeded["owner_id"]), tmp_path / "demo.yaml", env={})
+    settings = parse_settings(demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded), tmp_path / "demo.yaml", env={})
     engine = build_engine(settings)
     first = engine.run_once()
     assert first.outbox.performed["log_email"] == 3

@@ -41,7 +41,7 @@ def gmail_daemon(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[Daemo
     port = free_port()
     push_url = f"http://127.0.0.1:{port}/push/gmail"
     config: dict[str, Any] = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}",
-                                         sandbox.gmail.oauth.issue_refresh_token(REP), "1")
+                                         {"refresh_token": sandbox.gmail.oauth.issue_refresh_token(REP), "owner_id": "1"})
     config["sync"]["poll_interval"] = "1h"
     config["server"] = {"host": "127.0.0.1", "port": port}
     config["push"] = {"gmail": {"topic": TOPIC, "audience": push_url,
@@ -97,7 +97,7 @@ def test_a_forged_push_is_refused_and_wakes_nothing(sandbox: SandboxServer, gmai
 def test_polling_catches_up_when_every_push_is_lost(sandbox: SandboxServer, tmp_path: Path) -> None:
     ids, _ = seed_contacts(sandbox, 3)
     config: dict[str, Any] = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}",
-                                         sandbox.gmail.oauth.issue_refresh_token(REP), "1")
+                                         {"refresh_token": sandbox.gmail.oauth.issue_refresh_token(REP), "owner_id": "1"})
     config["sync"]["poll_interval"] = "1s"
     config["server"] = {"port": 0}
     daemon = Daemon(parse_settings(config, tmp_path / "t.yaml", env={})).start()   # no push configured at all

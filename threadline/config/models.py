@@ -78,9 +78,39 @@ class HubSpotSettings(Section):
     search_index_lag: Duration = Field(timedelta(seconds=30), description="How long new records take to appear in HubSpot search; "
                                        "the outbox waits this long before looking up an attempt whose outcome is unknown")
     properties: ReplyProperties = ReplyProperties()
+    ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
 
 
-CrmSettings = Annotated[HubSpotSettings, Field(discriminator="kind")]
+class SalesforceFields(Section):
+    """Custom fields Threadline writes in Salesforce (the admin creates them; `threadline check` says how)."""
+
+    email_key: str = "Threadline_Key__c"
+    last_reply_at: str = "Threadline_Last_Reply_At__c"
+    last_reply_snippet: str = "Threadline_Last_Reply__c"
+    reply_count: str = "Threadline_Reply_Count__c"
+
+
+class SalesforceSettings(Section):
+    kind: Literal["salesforce"]
+    login_url: str = Field("https://login.salesforce.com", description="https://test.salesforce.com for sandboxes")
+    api_version: str = Field("v61.0", pattern=r"^v\d+\.\d$")
+    consumer_key: str = Field(description="Connected app consumer key (client id)")
+    username: str | None = Field(None, description="JWT bearer flow: the integration user")
+    private_key_file: Path | None = Field(None, description="JWT bearer flow: the connected app's private key (PEM)")
+    client_secret: SecretStr | None = Field(None, description="Refresh-token flow: consumer secret")
+    refresh_token: SecretStr | None = Field(None, description="Refresh-token flow: the user's refresh token")
+    email_fields: list[str] = Field(default_factory=list, description="Extra email fields to match on (e.g. Alt_Email__c)")
+    properties: SalesforceFields = SalesforceFields()
+    ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
+
+    @model_validator(mode="after")
+    def _one_flow(self) -> SalesforceSettings:
+        if not (self.username and self.private_key_file) and not self.refresh_token:
+            raise ValueError("username + private_key_file (JWT bearer), or refresh_token, is required")
+        return self
+
+
+CrmSettings = Annotated[HubSpotSettings | SalesforceSettings, Field(discriminator="kind")]
 
 
 class MailboxBase(Section):
@@ -123,7 +153,26 @@ class GmailMailbox(MailboxBase):
         return self
 
 
-Mailbox = Annotated[ImapMailbox | GmailMailbox, Field(discriminator="kind")]
+class OutlookMailbox(MailboxBase):
+    kind: Literal["outlook"]
+    tenant: str = Field(description="Directory (tenant) id or domain")
+    client_id: str = Field(description="App registration's application (client) id")
+    client_secret: SecretStr | None = Field(None, description="App-only access (application permissions Mail.Read, Mail.Send)")
+    token_cache_file: Path | None = Field(None, description="Delegated access: encrypted MSAL token cache "
+                                          "(key in THREADLINE_TOKEN_CACHE_KEY)")
+    authority_host: str = "https://login.microsoftonline.com"
+    base_url: str = Field("https://graph.microsoft.com/v1.0",
+                          description="Graph root with version; national clouds: https://graph.microsoft.us/v1.0, ...")
+    ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> OutlookMailbox:
+        if not self.client_secret and not self.token_cache_file:
+            raise ValueError("client_secret (app-only) or token_cache_file (delegated) is required")
+        return self
+
+
+Mailbox = Annotated[ImapMailbox | GmailMailbox | OutlookMailbox, Field(discriminator="kind")]
 
 
 class SyncSettings(Section):

@@ -153,11 +153,16 @@ def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8765,
 
 
 @app.command()
-def demo(store: Annotated[str | None, typer.Option(help="Store URL (default: a fresh SQLite file in a temp dir)")] = None) -> None:
+def demo(store: Annotated[str | None, typer.Option(help="Store URL (default: a fresh SQLite file in a temp dir)")] = None,
+         crm: Annotated[str, typer.Option(help="hubspot | salesforce")] = "hubspot",
+         mailbox: Annotated[str, typer.Option(help="gmail | outlook")] = "gmail") -> None:
     """Start the sandbox with seeded contacts and mail, run the loop, show what landed on which contact."""
-    from threadline.connector.demo import run_demo
+    from threadline.connector.demo import CRMS, MAILBOXES, run_demo
 
-    raise typer.Exit(run_demo(console, store_url=store))
+    if crm not in CRMS or mailbox not in MAILBOXES:
+        err.print(f"--crm takes {' | '.join(CRMS)} and --mailbox {' | '.join(MAILBOXES)}")
+        raise typer.Exit(2)
+    raise typer.Exit(run_demo(console, store_url=store, crm=crm, mailbox=mailbox))
 
 
 @app.command("config-schema")

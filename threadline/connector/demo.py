@@ -14,6 +14,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
+from threadline.adapters.salesforce import SalesforceNames
 from threadline.config.loading import parse_settings
 from threadline.connector.demo_mail import CONTACTS, INTERNAL_DOMAIN, REP, late_reply, outreach_and_replies
 from threadline.connector.logs import configure_logging
@@ -24,55 +25,98 @@ from threadline.sync.engine import SyncEngine
 
 EXPECTED_LOGGED = {"jane.doe@acme-corp.example", "carlos@globex.example", "petra.schmidt@initech.example",
                    "olga@hooli.example"}
+# In Salesforce Petra's second address is a Lead of its own, so her reply lands there.
+EXPECTED_LOGGED_SALESFORCE = EXPECTED_LOGGED - {"petra.schmidt@initech.example"} | {"p.schmidt@initech-group.example"}
+CRMS = ("hubspot", "salesforce")
+MAILBOXES = ("gmail", "outlook")
 
 
-def seed_demo(server: SandboxServer) -> dict[str, str]:
-    """Load the demo's contacts, owner and mail into a running sandbox; returns the rep's Gmail credentials."""
+def seed_demo(server: SandboxServer, crm: str = "hubspot", mailbox: str = "gmail") -> dict[str, str]:
+    """Load the demo's contacts, owner and mail into a running sandbox; returns credentials for the config."""
+    seeded = _seed_salesforce(server) if crm == "salesforce" else _seed_hubspot(server)
+    mail = server.graph if mailbox == "outlook" else server.gmail
+    if mailbox == "outlook":
+        server.graph.register_user(REP)
+    for raw, labels in outreach_and_replies():
+        if mailbox == "outlook":
+            mail.deliver(REP, raw, "sentitems" if "SENT" in labels else "inbox")
+        else:
+            mail.deliver(REP, raw, labels)
+    if mailbox == "gmail":
+        seeded["refresh_token"] = server.gmail.oauth.issue_refresh_token(REP)
+    return seeded
+
+
+def _seed_hubspot(server: SandboxServer) -> dict[str, str]:
     owner_id = server.hubspot.add_owner(REP, first_name="Alex", last_name="Morgan")
     for c in CONTACTS:
         server.hubspot.add_contact(c.email, additional_emails=c.additional, firstname=c.first, lastname=c.last,
                                    company=c.company)
-    for raw, labels in outreach_and_replies():
-        server.gmail.deliver(REP, raw, labels)
-    return {"owner_id": owner_id, "refresh_token": server.gmail.oauth.issue_refresh_token(REP)}
+    return {"owner_id": owner_id}
 
 
-def demo_config(server: SandboxServer, store_url: str, refresh_token: str, owner_id: str) -> dict[str, Any]:
+def _seed_salesforce(server: SandboxServer) -> dict[str, str]:
+    org = server.salesforce
+    for wanted in SalesforceNames().wanted():     # the admin created Threadline's fields, as `check` asks
+        org.add_custom_field(wanted.object_name, wanted.api_name, wanted.api_types[0],
+                             external_id=wanted.external_id, unique=wanted.unique)
+    owner_id = org.add_user(REP, first_name="Alex", last_name="Morgan", email=REP)
+    for c in CONTACTS:
+        org.add_contact(c.email, first_name=c.first, last_name=c.last)
+        for other in c.additional:                # a second address is a Lead in Salesforce's model
+            org.add_lead(other, first_name=c.first, last_name=c.last, company=c.company)
     settings = server.settings
-    return {
-        "store": {"url": store_url},
-        "crm": {"kind": "hubspot", "base_url": server.url, "token": settings.hubspot_token, "search_index_lag": "0s"},
-        "mailboxes": [{"kind": "gmail", "address": REP, "owner_id": owner_id, "base_url": server.url,
-                       "token_uri": f"{server.url}/token", "client_id": settings.google_client_id,
-                       "client_secret": settings.google_client_secret, "refresh_token": refresh_token}],
-        "sync": {"internal_domains": [INTERNAL_DOMAIN], "backfill_days": 30},
-    }
+    return {"owner_id": owner_id, "sf_refresh_token": org.issue_refresh_token(settings.salesforce_consumer_key, settings.salesforce_username)}
 
 
-def run_demo(console: Console, store_url: str | None = None) -> int:
+def demo_config(server: SandboxServer, store_url: str, seeded: dict[str, str], crm: str = "hubspot",
+                mailbox: str = "gmail") -> dict[str, Any]:
+    """The threadline.yaml the demo runs with, pointing every provider at the sandbox."""
+    s = server.settings
+    ca = str(server.tls.ca_cert) if server.tls else None
+    crm_section: dict[str, Any] = (
+        {"kind": "salesforce", "login_url": server.url, "consumer_key": s.salesforce_consumer_key,
+         "client_secret": s.salesforce_consumer_secret, "refresh_token": seeded["sf_refresh_token"], "ca_file": ca}
+        if crm == "salesforce" else
+        {"kind": "hubspot", "base_url": server.url, "token": s.hubspot_token, "search_index_lag": "0s", "ca_file": ca})
+    box: dict[str, Any] = (
+        {"kind": "outlook", "address": REP, "owner_id": seeded["owner_id"], "tenant": s.graph_tenant_id,
+         "client_id": s.graph_client_id, "client_secret": s.graph_client_secret, "authority_host": server.url,
+         "base_url": f"{server.url}/v1.0", "ca_file": ca}
+        if mailbox == "outlook" else
+        {"kind": "gmail", "address": REP, "owner_id": seeded["owner_id"], "base_url": server.url,
+         "token_uri": f"{server.url}/token", "client_id": s.google_client_id,
+         "client_secret": s.google_client_secret, "refresh_token": seeded["refresh_token"]})
+    return {"store": {"url": store_url}, "crm": crm_section, "mailboxes": [box],
+            "sync": {"internal_domains": [INTERNAL_DOMAIN], "backfill_days": 30}}
+
+
+def run_demo(console: Console, store_url: str | None = None, crm: str = "hubspot", mailbox: str = "gmail") -> int:
     """Run the demo; returns the exit code (0 when every expected reply landed exactly once)."""
     configure_logging(level="WARNING")
     workdir = Path(tempfile.mkdtemp(prefix="threadline-demo-"))
     store_url = store_url or f"sqlite:///{workdir / 'threadline.db'}"
-    with SandboxServer() as server:
-        console.rule("[bold]Threadline demo")
-        console.print(f"sandbox (HubSpot + Gmail simulators) at {server.url}; store {store_url}")
-        seeded = seed_demo(server)
-        console.print(f"seeded {len(CONTACTS)} HubSpot contacts and {len(server.gmail.messages(REP))} messages "
-                      f"in {REP}'s Gmail mailbox")
-        settings = parse_settings(demo_config(server, store_url, seeded["refresh_token"], seeded["owner_id"]),
-                                  Path("(demo)"), env={})
+    # Outlook's MSAL insists on an https authority: serve the sandbox over TLS with a throwaway CA.
+    with SandboxServer(tls_dir=workdir / "tls" if mailbox == "outlook" else None) as server:
+        console.rule(f"[bold]Threadline demo: {crm} + {mailbox}")
+        console.print(f"sandbox (simulated {crm} and {mailbox}) at {server.url}; store {store_url}")
+        seeded = seed_demo(server, crm, mailbox)
+        console.print(f"seeded {len(CONTACTS)} {crm} contacts and a {mailbox} mailbox for {REP}")
+        settings = parse_settings(demo_config(server, store_url, seeded, crm, mailbox), Path("(demo)"), env={})
         engine = build_engine(settings)
         try:
             _cycle(console, engine, "first sync: backfill")
-            server.gmail.deliver(REP, late_reply())
+            (server.graph if mailbox == "outlook" else server.gmail).deliver(REP, late_reply())
             console.print("\na new reply arrives from Olga Ivanova...")
-            _cycle(console, engine, "second sync: incremental (Gmail history)")
+            _cycle(console, engine, "second sync: incremental")
         finally:
             engine.close()
-        landed = _show_crm(console, server)
-    ok = set(landed) == EXPECTED_LOGGED and all(n == 1 for n in landed.values())
-    console.print("[green]every reply landed once[/]" if ok else f"[red]unexpected result[/] {landed}")
+        landed = _landed_salesforce(server) if crm == "salesforce" else _landed_hubspot(server)
+        _show(console, crm, landed)
+    counts = {address: len(items) for address, items in landed.items() if items}
+    expected = EXPECTED_LOGGED_SALESFORCE if crm == "salesforce" else EXPECTED_LOGGED
+    ok = set(counts) == expected and all(n == 1 for n in counts.values())
+    console.print("[green]every reply landed once[/]" if ok else f"[red]unexpected result[/] {counts}")
     return 0 if ok else 1
 
 
@@ -83,26 +127,41 @@ def _cycle(console: Console, engine: SyncEngine, title: str) -> None:
     print_sync_summary(console, summary)
 
 
-def _show_crm(console: Console, server: SandboxServer) -> dict[str, int]:
+Landed = dict[str, list[tuple[str, str]]]    # contact address -> [(subject, logged text)]
+
+
+def _show(console: Console, crm: str, landed: Landed) -> None:
+    table = Table(title=f"On the {crm} contact records now")
+    for column in ("contact", "activities", "subject", "reply context (as logged)"):
+        table.add_column(column, overflow="fold")
+    for address, items in landed.items():
+        for subject, text in items or [("", "[dim]nothing logged[/]")]:
+            table.add_row(address, str(len(items)), subject, text)
+    console.print(table)
+
+
+def _landed_hubspot(server: SandboxServer) -> Landed:
     """Read back through the sandbox's HubSpot API what is on each contact now."""
     headers = {"Authorization": f"Bearer {server.settings.hubspot_token}"}
-    table = Table(title="On the HubSpot contact records now")
-    for column in ("contact", "replies", "direction", "subject", "reply context (as logged)"):
-        table.add_column(column, overflow="fold")
-    landed: dict[str, int] = {}
-    with httpx.Client(base_url=server.url, headers=headers) as http:
-        contacts = http.get("/crm/v3/objects/contacts", params={
-            "limit": 100, "properties": "email,threadline_reply_count"}).json()["results"]
+    verify = str(server.tls.ca_cert) if server.tls else True
+    landed: Landed = {}
+    with httpx.Client(base_url=server.url, headers=headers, verify=verify) as http:
+        contacts = http.get("/crm/v3/objects/contacts", params={"limit": 100, "properties": "email"}).json()["results"]
         for contact in contacts:
             emails = _emails_of(http, contact["id"])
-            address = contact["properties"]["email"]
-            if emails:
-                landed[address] = len(emails)
-            for props in emails or [{}]:
-                table.add_row(address, contact["properties"].get("threadline_reply_count") or "0",
-                              props.get("hs_email_direction", ""), props.get("hs_email_subject", ""),
-                              props.get("hs_email_text", "[dim]nothing logged[/]"))
-    console.print(table)
+            landed[contact["properties"]["email"]] = [(e.get("hs_email_subject", ""), e.get("hs_email_text", ""))
+                                                      for e in emails]
+    return landed
+
+
+def _landed_salesforce(server: SandboxServer) -> Landed:
+    """Tasks on each Contact and Lead, from the Salesforce simulator's records."""
+    org = server.salesforce
+    landed: Landed = {}
+    for obj in ("Contact", "Lead"):
+        for row in org.org.rows(obj):
+            tasks = org.tasks_for(row["Id"])
+            landed.setdefault(row["Email"], []).extend((t["Subject"], t["Description"]) for t in tasks)
     return landed
 
 

@@ -3,26 +3,46 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 
 from threadline.adapters.gmail import GmailAdapter, from_refresh_token, from_service_account
 from threadline.adapters.hubspot import HubSpotCrm, SchemaNames
 from threadline.adapters.imap import ImapMailbox
+from threadline.adapters.outlook import ClientCredentials, Delegated, EncryptedTokenCache, OutlookAdapter
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
-from threadline.config.models import GmailMailbox, HubSpotSettings, Settings
+from threadline.adapters.salesforce import JwtBearerGrant, RefreshTokenGrant, SalesforceCrm, SalesforceNames
+from threadline.config.models import (
+    GmailMailbox,
+    HubSpotSettings,
+    OutlookMailbox,
+    SalesforceSettings,
+    Settings,
+)
 from threadline.config.models import ImapMailbox as ImapSettings
 from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.store.database import Store
 
 USER_AGENT = "threadline"
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def _verify(ca_file: Path | None) -> str | bool:
+    return str(ca_file) if ca_file else True
 
 
 def build_crm(settings: Settings) -> CrmAdapter:
-    crm: HubSpotSettings = settings.crm
-    client = httpx.Client(base_url=crm.base_url.rstrip("/"), timeout=httpx.Timeout(30.0, connect=10.0),
-                          headers={"User-Agent": USER_AGENT})
+    crm = settings.crm
+    if isinstance(crm, SalesforceSettings):
+        return _salesforce(crm)
+    return _hubspot(crm)
+
+
+def _hubspot(crm: HubSpotSettings) -> HubSpotCrm:
+    client = httpx.Client(base_url=crm.base_url.rstrip("/"), timeout=TIMEOUT, headers={"User-Agent": USER_AGENT},
+                          verify=_verify(crm.ca_file))
     names = SchemaNames(last_reply_at=crm.properties.last_reply_at,
                         last_reply_snippet=crm.properties.last_reply_snippet,
                         reply_count=crm.properties.reply_count)
@@ -31,7 +51,23 @@ def build_crm(settings: Settings) -> CrmAdapter:
                       search_lag_seconds=crm.search_index_lag.total_seconds())
 
 
-def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings) -> MailboxAdapter:
+def _salesforce(crm: SalesforceSettings) -> SalesforceCrm:
+    grant: JwtBearerGrant | RefreshTokenGrant
+    if crm.username and crm.private_key_file:
+        grant = JwtBearerGrant(crm.consumer_key, crm.username, crm.private_key_file.read_text(), crm.login_url)
+    else:
+        assert crm.refresh_token is not None  # guaranteed by the model
+        grant = RefreshTokenGrant(crm.consumer_key, crm.refresh_token.get_secret_value(),
+                                  crm.client_secret.get_secret_value() if crm.client_secret else None, crm.login_url)
+    client = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, verify=_verify(crm.ca_file))
+    fields = crm.properties
+    names = SalesforceNames(email_key=fields.email_key, last_reply_at=fields.last_reply_at,
+                            last_reply_snippet=fields.last_reply_snippet, reply_count=fields.reply_count)
+    return SalesforceCrm(client, grant, version=crm.api_version, names=names, email_fields=crm.email_fields)
+
+
+def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox) -> MailboxAdapter:
+    backfill = settings.sync.backfill_days
     if isinstance(box, GmailMailbox):
         if box.service_account_file:
             credentials = from_service_account(box.service_account_file, box.address, token_uri=box.token_uri)
@@ -40,12 +76,28 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings) -> Mailb
             credentials = from_refresh_token(box.client_id, box.client_secret.get_secret_value(),
                                              box.refresh_token.get_secret_value(), token_uri=box.token_uri)
         return GmailAdapter(box.address, credentials, base_url=box.base_url,
-                            units_per_minute=box.quota_units_per_minute, backfill_days=settings.sync.backfill_days)
+                            units_per_minute=box.quota_units_per_minute, backfill_days=backfill)
+    if isinstance(box, OutlookMailbox):
+        return _outlook(box, backfill)
     token = box.oauth2_token.get_secret_value() if box.oauth2_token else None
     return ImapMailbox(address=box.address, host=box.host, port=box.port, security=box.security,
                        username=box.username, password=box.password.get_secret_value() if box.password else None,
                        access_token=(lambda: token) if token else None,
-                       ca_file=str(box.ca_file) if box.ca_file else None, backfill_days=settings.sync.backfill_days)
+                       ca_file=str(box.ca_file) if box.ca_file else None, backfill_days=backfill)
+
+
+def _outlook(box: OutlookMailbox, backfill_days: int) -> OutlookAdapter:
+    verify = _verify(box.ca_file)
+    tokens: ClientCredentials | Delegated
+    if box.client_secret:
+        tokens = ClientCredentials(box.tenant, box.client_id, box.client_secret.get_secret_value(),
+                                   authority_host=box.authority_host, verify=verify)
+    else:
+        assert box.token_cache_file is not None  # guaranteed by the model
+        tokens = Delegated(box.tenant, box.client_id, EncryptedTokenCache.from_env(box.token_cache_file),
+                           box.address, authority_host=box.authority_host, verify=verify)
+    http = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, verify=verify)
+    return OutlookAdapter(box.address, tokens, base_url=box.base_url, http=http, backfill_days=backfill_days)
 
 
 def address_policy(settings: Settings) -> AddressPolicy:
