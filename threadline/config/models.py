@@ -144,6 +144,7 @@ class GmailMailbox(MailboxBase):
     client_secret: SecretStr | None = None
     refresh_token: SecretStr | None = None
     quota_units_per_minute: int = Field(15_000, ge=100)
+    ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
 
     @model_validator(mode="after")
     def _one_auth(self) -> GmailMailbox:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
 from pathlib import Path
 
+import httplib2
 import httpx
 
 from threadline.adapters.gmail import GmailAdapter, from_refresh_token, from_service_account
@@ -29,8 +31,8 @@ USER_AGENT = "threadline"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 
-def _verify(ca_file: Path | None) -> str | bool:
-    return str(ca_file) if ca_file else True
+def _verify(ca_file: Path | None) -> ssl.SSLContext | bool:
+    return ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
 
 
 def build_crm(settings: Settings) -> CrmAdapter:
@@ -75,7 +77,8 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
             assert box.client_id and box.client_secret and box.refresh_token  # guaranteed by the model
             credentials = from_refresh_token(box.client_id, box.client_secret.get_secret_value(),
                                              box.refresh_token.get_secret_value(), token_uri=box.token_uri)
-        return GmailAdapter(box.address, credentials, base_url=box.base_url,
+        http = httplib2.Http(timeout=60, ca_certs=str(box.ca_file)) if box.ca_file else None
+        return GmailAdapter(box.address, credentials, base_url=box.base_url, http=http,
                             units_per_minute=box.quota_units_per_minute, backfill_days=backfill)
     if isinstance(box, OutlookMailbox):
         return _outlook(box, backfill)
@@ -88,14 +91,15 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
 
 def _outlook(box: OutlookMailbox, backfill_days: int) -> OutlookAdapter:
     verify = _verify(box.ca_file)
+    msal_verify = str(box.ca_file) if box.ca_file else True     # MSAL's requests wants a path
     tokens: ClientCredentials | Delegated
     if box.client_secret:
         tokens = ClientCredentials(box.tenant, box.client_id, box.client_secret.get_secret_value(),
-                                   authority_host=box.authority_host, verify=verify)
+                                   authority_host=box.authority_host, verify=msal_verify)
     else:
         assert box.token_cache_file is not None  # guaranteed by the model
         tokens = Delegated(box.tenant, box.client_id, EncryptedTokenCache.from_env(box.token_cache_file),
-                           box.address, authority_host=box.authority_host, verify=verify)
+                           box.address, authority_host=box.authority_host, verify=msal_verify)
     http = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, verify=verify)
     return OutlookAdapter(box.address, tokens, base_url=box.base_url, http=http, backfill_days=backfill_days)
 
