@@ -43,12 +43,12 @@ def print_sync_summary(console: Console, summary: SyncSummary) -> None:
 
 def print_status(console: Console, report: StatusReport) -> None:
     table = Table(title="sources")
-    for column in ("source", "last success", "lag", "resyncs", "last resync reason"):
+    for column in ("source", "last success", "lag", "resyncs", "last resync reason", "API budget"):
         table.add_column(column)
     for s in report.sources:
         lag = f"{s.lag_seconds:.0f}s" if s.lag_seconds is not None else "never synced"
         table.add_row(s.source, s.last_success_at.isoformat(timespec="seconds") if s.last_success_at else "-",
-                      lag, str(s.resyncs), s.last_resync_reason or "")
+                      lag, str(s.resyncs), s.last_resync_reason or "", s.budget or "")
     console.print(table)
     depth = ", ".join(f"{k}: {v}" for k, v in sorted(report.outbox.items())) or "empty"
     console.print(f"outbox: {depth}" + (f" (oldest unfinished since {report.oldest_unfinished:%Y-%m-%d %H:%M:%S})"

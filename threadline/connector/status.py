@@ -19,6 +19,7 @@ class SourceStatus:
     resyncs: int
     last_resync_reason: str | None
     has_cursor: bool
+    budget: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def build_status(session: Session, error_limit: int = 10) -> StatusReport:
     for row in session.exec(select(CursorRow).order_by(col(CursorRow.source))).all():
         success = _aware(row.last_success_at)
         sources.append(SourceStatus(row.source, success, (now - success).total_seconds() if success else None,
-                                    row.resyncs, row.last_resync_reason, row.data is not None))
+                                    row.resyncs, row.last_resync_reason, row.data is not None, row.budget))
     decisions: dict[str, int] = {}
     for decision in session.exec(select(MessageRow.decision)).all():
         decisions[decision] = decisions.get(decision, 0) + 1

@@ -51,3 +51,10 @@ def record_error(session: Session, source: str, kind: str, message: str) -> None
 
 def record_provider_error(session: Session, source: str, error: ProviderError) -> None:
     record_error(session, source, f"{error.provider}.{error.kind}", str(error))
+
+
+def record_budget(session: Session, source: str, used: int, limit: int) -> None:
+    """Remember the provider's daily API allocation as last reported (shown by `threadline status`)."""
+    row = session.get(CursorRow, source) or CursorRow(source=source)
+    row.budget = f"{used}/{limit} API requests used today ({max(0, limit - used)} left)"
+    session.add(row)

@@ -13,7 +13,7 @@ from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.records import CheckResult
 from threadline.sync.contact_sync import ContactSummary, sync_contacts
-from threadline.sync.cursors import record_provider_error
+from threadline.sync.cursors import record_budget, record_provider_error
 from threadline.sync.mailbox_sync import MailboxSummary, MailboxSync
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.outbox_executor import OutboxExecutor, OutboxSummary
@@ -109,6 +109,9 @@ class SyncEngine:
         summary.outbox = self.executor.run()
         with self.store.session() as session:
             summary.purged = purge_expired(session, self.retention)
+            usage = getattr(self.crm, "api_usage", None)     # Salesforce: Sforce-Limit-Info
+            if usage:
+                record_budget(session, f"{CRM_SOURCE}:{self.crm.name}", *usage)
         log.info("sync.cycle", contacts=summary.contacts.pulled, pulled=summary.pulled, matched=summary.matched,
                  logged=summary.outbox.performed.get("log_email", 0), errors=len(summary.errors))
         return summary

@@ -48,6 +48,7 @@ class CursorRow(SQLModel, table=True):
     last_error_at: datetime | None = None
     resyncs: int = 0
     last_resync_reason: str | None = Field(default=None, max_length=400)
+    budget: str | None = Field(default=None, max_length=200)       # "api-usage 50/100000" as last reported
 
 
 class MessageRow(SQLModel, table=True):
