@@ -214,11 +214,17 @@ class HubSpotWebhooks(Section):
     app_secret: SecretStr = Field(description="The app's client secret: signs webhook deliveries (v3)")
 
 
+class GraphPush(Section):
+    notification_url: str = Field(description="Public URL of /push/graph (Graph posts change notifications there)")
+    client_state: SecretStr = Field(description="Shared secret Graph echoes in every notification")
+
+
 class PushSettings(Section):
     """Push only says what to pull; polling (sync.poll_interval) stays as the fallback."""
 
     gmail: GmailPush | None = None
     hubspot: HubSpotWebhooks | None = None
+    graph: GraphPush | None = None
     imap_idle: bool = Field(True, description="Hold an IMAP IDLE connection per IMAP mailbox")
 
 

@@ -17,8 +17,9 @@ import uvicorn
 
 from threadline.adapters.errors import ProviderError
 from threadline.config.models import GmailMailbox, ImapMailbox, Settings
+from threadline.connector.push.graph_notifications import GraphSubscriptions
 from threadline.connector.push.wakeups import Wakeups
-from threadline.connector.web import build_web_app
+from threadline.connector.web import GraphHooks, build_web_app
 from threadline.connector.wiring import build_engine, build_mailbox
 from threadline.sync.engine import SyncEngine, mailbox_source
 
@@ -46,7 +47,9 @@ class Daemon:
         self.stats = DaemonStats()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        config = uvicorn.Config(build_web_app(settings, self.wakeups), host=settings.server.host,
+        self.graph_subscriptions = GraphSubscriptions()
+        hooks = GraphHooks(self.graph_subscriptions, self._graph_lifecycle)
+        config = uvicorn.Config(build_web_app(settings, self.wakeups, hooks), host=settings.server.host,
                                 port=settings.server.port, log_level="warning", access_log=False, lifespan="off")
         self._http = uvicorn.Server(config)
 
@@ -63,6 +66,7 @@ class Daemon:
                 raise RuntimeError("the HTTP server did not start")
             time.sleep(0.02)
         self._renew_watches()
+        self._subscribe_graph()
         if self.settings.push.imap_idle:
             for box in self.settings.mailboxes:
                 if isinstance(box, ImapMailbox):
@@ -102,6 +106,7 @@ class Daemon:
                 self.stats.push_cycles += 1
             if time.monotonic() >= next_watch:
                 self._renew_watches()
+                self._renew_graph()
                 next_watch = time.monotonic() + WATCH_RENEWAL_SECONDS
 
     def _cycle(self, only: set[str] | None) -> None:
@@ -126,6 +131,42 @@ class Daemon:
                     log.info("push.watch_renewed", mailbox=binding.adapter.address, expires=expires.isoformat())
                 except ProviderError as exc:
                     log.warning("push.watch_failed", mailbox=binding.adapter.address, error=exc.kind)
+
+    def _outlook_adapters(self) -> list[object]:
+        return [b.adapter for b in self.engine.mailboxes if b.adapter.kind == "outlook"]
+
+    def _subscribe_graph(self) -> None:
+        push = self.settings.push.graph
+        if push is None:
+            return
+        for adapter in self._outlook_adapters():
+            try:
+                made = adapter.subscribe(push.notification_url, push.client_state.get_secret_value())  # type: ignore[attr-defined]
+            except ProviderError as exc:
+                log.warning("push.subscribe_failed", mailbox=adapter.address, error=exc.kind)  # type: ignore[attr-defined]
+                continue
+            for subscription_id, _expires in made:
+                self.graph_subscriptions.add(subscription_id, adapter.address)  # type: ignore[attr-defined]
+
+    def _renew_graph(self) -> None:
+        for subscription_id, _address in self.graph_subscriptions.items():
+            self._graph_lifecycle(subscription_id, "reauthorizationRequired")
+
+    def _graph_lifecycle(self, subscription_id: str, event: str) -> None:
+        """reauthorizationRequired: renew; subscriptionRemoved: subscribe again; missed: pull now."""
+        address = self.graph_subscriptions.mailbox_for(subscription_id)
+        adapter = next((a for a in self._outlook_adapters() if a.address == address), None)  # type: ignore[attr-defined]
+        if address is None or adapter is None:
+            return
+        try:
+            if event == "reauthorizationRequired":
+                adapter.renew(subscription_id)  # type: ignore[attr-defined]
+            elif event == "subscriptionRemoved":
+                self.graph_subscriptions.forget(subscription_id)
+                self._subscribe_graph()
+        except ProviderError as exc:
+            log.warning("push.lifecycle_failed", mailbox=address, lifecycle_event=event, error=exc.kind)
+        self.wakeups.wake(mailbox_source(address))   # whatever happened, catch up from the cursor
 
     def _idle_loop(self, box: ImapMailbox | GmailMailbox) -> None:
         """Hold IMAP IDLE on this mailbox's INBOX with its own connection; wake the scheduler on new mail."""

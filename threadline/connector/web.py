@@ -7,6 +7,9 @@ lost, repeated or reordered notification cannot make Threadline log anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import structlog
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,6 +18,11 @@ from starlette.routing import Route
 
 from threadline.config.models import Settings
 from threadline.connector.push.gmail_pubsub import PubSubAuth, PushRejected, changed_mailbox, verify_push
+from threadline.connector.push.graph_notifications import (
+    GraphSubscriptions,
+    NotificationRejected,
+    read_notices,
+)
 from threadline.connector.push.hubspot_webhooks import WebhookRejected, verify_v3
 from threadline.connector.push.wakeups import Wakeups
 from threadline.sync.engine import CRM_SOURCE, mailbox_source
@@ -22,10 +30,22 @@ from threadline.sync.engine import CRM_SOURCE, mailbox_source
 log = structlog.get_logger("threadline.push")
 
 
-def build_web_app(settings: Settings, wakeups: Wakeups) -> Starlette:
+@dataclass
+class GraphHooks:
+    """What the Graph endpoint needs from the daemon: the subscription map and a lifecycle handler."""
+
+    subscriptions: GraphSubscriptions
+    on_lifecycle: Callable[[str, str], None]
+
+
+def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None = None) -> Starlette:
     """The push/health app for one configuration."""
     known_mailboxes = {box.address for box in settings.mailboxes}
     routes = [Route("/healthz", _healthz, methods=["GET"])]
+    if settings.push.graph is not None and graph is not None:
+        endpoint = _graph_endpoint(settings.push.graph.client_state.get_secret_value(), wakeups, graph)
+        routes += [Route("/push/graph", endpoint, methods=["POST"]),
+                   Route("/push/graph/lifecycle", endpoint, methods=["POST"])]
     if settings.push.gmail is not None:
         routes.append(Route("/push/gmail", _gmail_endpoint(settings, wakeups, known_mailboxes), methods=["POST"]))
     if settings.push.hubspot is not None:
@@ -55,6 +75,27 @@ def _gmail_endpoint(settings: Settings, wakeups: Wakeups, known: set[str]):  # t
             log.info("push.received", provider="gmail", mailbox=address)
         # 2xx acknowledges the message so Pub/Sub does not redeliver it; unknown mailboxes included.
         return Response(status_code=204)
+
+    return endpoint
+
+
+def _graph_endpoint(client_state: str, wakeups: Wakeups, graph: GraphHooks):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        token = request.query_params.get("validationToken")
+        if token is not None:          # subscription validation: echo within 10 s, as text/plain
+            return PlainTextResponse(token)
+        try:
+            notices = read_notices(await request.body(), client_state)
+        except NotificationRejected as exc:
+            log.warning("push.rejected", provider="graph", reason=str(exc))
+            return JSONResponse({"error": "rejected"}, status_code=403)
+        for notice in notices:
+            address = graph.subscriptions.mailbox_for(notice.subscription_id)
+            if notice.lifecycle_event:
+                graph.on_lifecycle(notice.subscription_id, notice.lifecycle_event)
+            elif address:
+                wakeups.wake(mailbox_source(address))
+        return Response(status_code=202)
 
     return endpoint
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +19,7 @@ from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.records import CheckResult, MailPage
 
 GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
+SUBSCRIPTION_MINUTES = 4_230     # Graph's maximum for Outlook messages (a little under three days)
 REQUESTS_PER_WINDOW = 10_000                 # Outlook: per app per mailbox
 WINDOW_SECONDS = 600.0
 MAILBOX_CONCURRENCY = 4
@@ -77,10 +79,43 @@ class OutlookAdapter:
                 results.append(CheckResult(target=target, item=f"folder {folder}", ok=False, detail=_describe(exc)))
         return results
 
+    def subscribe(self, notification_url: str, client_state: str, minutes: int = SUBSCRIPTION_MINUTES
+                  ) -> list[tuple[str, datetime]]:
+        """Change notifications for new mail in Inbox and Sent Items: [(subscription id, expiry)].
+
+        Graph first POSTs `?validationToken=` to `notification_url` (and the lifecycle URL,
+        `<notification_url>/lifecycle`), which must echo it; every notification carries
+        `client_state`. Notifications only say *that* a folder changed: delta links stay the cursor.
+        """
+        made = []
+        for name in GRAPH_FOLDERS.values():
+            body = {"changeType": "created", "notificationUrl": notification_url,
+                    "lifecycleNotificationUrl": f"{notification_url.rstrip('/')}/lifecycle",
+                    "resource": f"users/{self.address}/mailFolders('{name}')/messages",
+                    "expirationDateTime": _expiry(minutes), "clientState": client_state}
+            answer = self.client.send_json("POST", "/subscriptions", body)
+            made.append((str(answer["id"]), _parse_time(str(answer["expirationDateTime"]))))
+        return made
+
+    def renew(self, subscription_id: str, minutes: int = SUBSCRIPTION_MINUTES) -> datetime:
+        """Extend a subscription before it expires (also the answer to `reauthorizationRequired`)."""
+        answer = self.client.send_json("PATCH", f"/subscriptions/{subscription_id}",
+                                       {"expirationDateTime": _expiry(minutes)})
+        return _parse_time(str(answer.get("expirationDateTime", _expiry(minutes))))
+
     def close(self) -> None:
         """Release the transport's connections (only if the adapter created it)."""
         if self._owns_http:
             self._http.close()
+
+
+def _expiry(minutes: int) -> str:
+    return (datetime.now(UTC) + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+def _parse_time(text: str) -> datetime:
+    # Graph writes seven fractional digits, more than fromisoformat takes: seconds are enough here.
+    return datetime.fromisoformat(text.split(".")[0].removesuffix("Z")).replace(tzinfo=UTC)
 
 
 def _describe(exc: Exception) -> str:

@@ -50,6 +50,12 @@ class GraphClient:
             response = api.request("GET", self._url(url), params=params, headers=headers, auth=self._auth)
         return dict(response.json())
 
+    def send_json(self, method: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """POST/PATCH a JSON body (subscriptions); returns the JSON answer ({} for none)."""
+        with self._slots:
+            response = self.api.request(method, self._url(url), json=body, auth=self._auth)
+        return dict(response.json()) if response.content else {}
+
     def fetch_mime(self, user: str, ids: Sequence[str], batch_size: int = MAX_BATCH) -> dict[str, bytes]:
         """RFC 822 bytes (`$value`) for message ids, through `$batch`es of `batch_size`: id -> bytes.
 
