@@ -59,7 +59,7 @@ def test_missing_environment_variable_names_the_key_and_variable(tmp_path: Path)
     (("port: 993", "port: nine"), "mailboxes[0].port: expected a valid integer"),
     (("security: tls", "security: ssl"), "mailboxes[0].security: expected 'tls', 'starttls' or 'none'"),
     (("poll_interval: 60s", "poll_interval: soon"), "sync.poll_interval: expected a duration like 60s"),
-    (("kind: hubspot", "kind: pipedrive"), "crm: expected kind one of 'hubspot' (got 'pipedrive')"),
+    (("kind: hubspot", "kind: pipedrive"), "crm: expected kind one of 'hubspot', 'salesforce' (got 'pipedrive')"),
     (("address: Rep@Example.com", "address: not-an-address"), "mailboxes[0].address: expected an email address"),
     (("internal_domains:", "internal_domainz:"), "sync.internal_domainz: is not a known setting"),
     (("poll_interval: 60s", "poll_interval: 60s\n  backfill_days: 400"),
