@@ -163,3 +163,28 @@ def test_a_signed_hubspot_webhook_pulls_contacts_now_and_an_unsigned_one_is_refu
         assert wait_for(mirrored, seconds=10) < 5
     finally:
         daemon.stop()
+
+
+def test_crm_changes_are_polled_at_the_short_crm_interval_between_full_cycles(sandbox: SandboxServer, tmp_path: Path) -> None:
+    from threadline.connector.demo import seed_demo
+    from threadline.sync.store.database import Store
+    from threadline.sync.store.tables import ContactRow
+
+    seeded = seed_demo(sandbox, crm="salesforce")
+    config: dict[str, Any] = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded, crm="salesforce")
+    config["sync"].update(poll_interval="1h", crm_poll_interval="1s")
+    config["server"] = {"port": 0}
+    daemon = Daemon(parse_settings(config, tmp_path / "t.yaml", env={})).start()
+    try:
+        wait_for(lambda: daemon.stats.cycles >= 1)
+        sandbox.salesforce.add_contact("fresh.lead@prospect.example", last_name="Fresh")
+        store = Store(config["store"]["url"])
+
+        def mirrored() -> bool:
+            with store.session() as session:
+                return session.get(ContactRow, next(
+                    r["Id"] for r in sandbox.salesforce.org.rows("Contact")
+                    if r["Email"] == "fresh.lead@prospect.example")) is not None
+        assert wait_for(mirrored, seconds=10) <= 1.0 + 2.0
+    finally:
+        daemon.stop()

@@ -181,6 +181,8 @@ class SyncSettings(Section):
     exclude_domains: list[str] = Field(default_factory=list, description="Mail to/from these domains is never logged")
     exclude_addresses: list[EmailAddress] = Field(default_factory=list)
     poll_interval: Duration = timedelta(seconds=60)
+    crm_poll_interval: Duration | None = Field(None, description="Pull CRM changes this often between full cycles "
+                                               "(e.g. 15s for Salesforce, which has no webhooks here)")
     backfill_days: int = Field(30, ge=0, le=3650, description="How far back the first sync reads")
     log_outgoing: bool = Field(False, description="Also log the reps' outgoing mail to contacts")
     plus_addressing: bool = Field(True, description="Treat jane+tag@x.com as jane@x.com when matching")

@@ -21,7 +21,7 @@ from threadline.connector.push.graph_notifications import GraphSubscriptions
 from threadline.connector.push.wakeups import Wakeups
 from threadline.connector.web import GraphHooks, build_web_app
 from threadline.connector.wiring import build_engine, build_mailbox
-from threadline.sync.engine import SyncEngine, mailbox_source
+from threadline.sync.engine import CRM_SOURCE, SyncEngine, mailbox_source
 
 log = structlog.get_logger("threadline.daemon")
 # IDLE is re-issued every minute: far inside servers' 29-minute limit, and it keeps shutdown prompt.
@@ -91,13 +91,19 @@ class Daemon:
 
     def _schedule(self) -> None:
         interval = self.settings.sync.poll_interval.total_seconds()
+        crm_every = self.settings.sync.crm_poll_interval
         next_full = time.monotonic()
+        next_crm = next_full + (crm_every.total_seconds() if crm_every else float("inf"))
         next_watch = time.monotonic() + WATCH_RENEWAL_SECONDS
         while not self._stop.is_set():
-            woken = self.wakeups.wait(max(0.0, next_full - time.monotonic()))
+            woken = self.wakeups.wait(max(0.0, min(next_full, next_crm) - time.monotonic()))
             if self._stop.is_set():
                 break
             sources = self.wakeups.take()
+            if crm_every and time.monotonic() >= next_crm:       # short CRM poll between full cycles
+                sources.add(CRM_SOURCE)
+                next_crm = time.monotonic() + crm_every.total_seconds()
+                woken = True
             full = time.monotonic() >= next_full
             self._cycle(None if full else sources)
             if full:
