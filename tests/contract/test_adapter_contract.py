@@ -17,16 +17,8 @@ from threadline.sandbox.server import SandboxServer
 from threadline.sync.message import parse_message
 
 
-@pytest.fixture(scope="module")
-def tls_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = SandboxServer(tls_dir=tmp_path_factory.mktemp("contract-tls")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def server(tls_sandbox: SandboxServer) -> SandboxServer:
-    tls_sandbox.reset()
     return tls_sandbox
 
 

@@ -21,16 +21,8 @@ from threadline.sandbox.server import SandboxServer, free_port
 SECRET_STATE = "client-state-secret"
 
 
-@pytest.fixture(scope="module")
-def tls_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    server = SandboxServer(tls_dir=tmp_path_factory.mktemp("graph-push-tls")).start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def outlook_daemon(tls_sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[Daemon, SandboxServer, list[str]]]:
-    tls_sandbox.reset()
     ids, _ = seed_contacts(tls_sandbox, 3)
     tls_sandbox.graph.register_user(REP)
     port = free_port()
