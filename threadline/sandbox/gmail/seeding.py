@@ -1,26 +1,16 @@
-"""Synthetic mail for `GmailSandbox.seed`: many small, valid RFC 822 messages, generated fast."""
+"""Synthetic mail for `GmailSandbox.seed`, with the Gmail labels and envelope each message needs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from email.utils import formatdate
 
 from threadline.sandbox.gmail.conversations import Envelope
+from threadline.sandbox.seed_mail import seeded_mail
 
 
 def seed_messages(user: str, n: int, *, days: float, sent_every: int,
                   now: float) -> Iterator[tuple[bytes, list[str], int, Envelope]]:
     """(raw, labels, internal date ms, envelope) for `n` messages, oldest first, ending just before `now`."""
-    span = days * 86400.0
-    for i in range(n):
-        at = now - span + span * (i + 1) / (n + 1)
-        sent = sent_every > 0 and i % sent_every == sent_every - 1
-        peer = f"contact{i % 997}@customer{i % 89}.example"
-        sender, recipient = (user, peer) if sent else (peer, user)
-        message_id = f"<seed-{i}-{int(now)}@threadline.sandbox>"
-        subject = f"Seeded conversation {i}"
-        raw = (f"From: {sender}\r\nTo: {recipient}\r\nSubject: {subject}\r\nDate: {formatdate(at)}\r\n"
-               f"Message-ID: {message_id}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-               f"Hello, this is seeded message number {i}.\r\n").encode()
-        labels = ["SENT"] if sent else ["INBOX", "UNREAD"]
-        yield raw, labels, int(at * 1000), Envelope(message_id, (), subject)
+    for mail in seeded_mail(user, n, days=days, sent_every=sent_every, now=now):
+        labels = ["SENT"] if mail.sent else ["INBOX", "UNREAD"]
+        yield mail.raw, labels, int(mail.at * 1000), Envelope(mail.message_id, (), mail.subject)
