@@ -51,6 +51,23 @@ def measure(deliver: Callable[[int], None], count: Callable[[], int], replies: i
             "p99_s": round(percentile(latencies, 0.99), 3), "max_s": round(max(latencies), 3)}
 
 
+def run_daemon(config: dict[str, Any], workdir: Path, deliver: Callable[[int], None], count: Callable[[], int],
+               replies: int) -> dict[str, Any]:
+    """Start the real daemon on `config`, let its first full cycle finish, then time each reply."""
+    daemon = Daemon(parse_settings(config, workdir / "t.yaml", env={})).start()
+    try:
+        while daemon.stats.cycles < 1:
+            time.sleep(0.05)
+        time.sleep(0.5)                       # IDLE watchers are in IDLE, watches and subscriptions are set
+        return measure(deliver, count, replies, 60)
+    finally:
+        daemon.stop()
+
+
+def emails_on(sandbox: SandboxServer, ids: list[str]) -> Callable[[], int]:
+    return lambda: sum(len(sandbox.hubspot.emails_for(c)) for c in ids)
+
+
 def gmail_run(sandbox: SandboxServer, workdir: Path, replies: int, push: bool, poll: str) -> dict[str, Any]:
     sandbox.reset()
     ids, addresses = seed_contacts(sandbox, 5)
@@ -63,14 +80,8 @@ def gmail_run(sandbox: SandboxServer, workdir: Path, replies: int, push: bool, p
     if push:
         config["push"] = {"gmail": {"topic": TOPIC, "audience": url, "certs_url": f"{sandbox.url}/oauth2/v1/certs"}}
         sandbox.pubsub.subscribe(TOPIC, url, audience=url)
-    daemon = Daemon(parse_settings(config, workdir / "t.yaml", env={})).start()
-    try:
-        while daemon.stats.cycles < 1:
-            time.sleep(0.05)
-        count = lambda: sum(len(sandbox.hubspot.emails_for(c)) for c in ids)  # noqa: E731
-        return measure(lambda n: sandbox.gmail.deliver(REP, reply(addresses[n % 5], REP, n)), count, replies, 60)
-    finally:
-        daemon.stop()
+    return run_daemon(config, workdir, lambda n: sandbox.gmail.deliver(REP, reply(addresses[n % 5], REP, n)),
+                      emails_on(sandbox, ids), replies)
 
 
 def outlook_run(workdir: Path, replies: int) -> dict[str, Any]:
@@ -85,14 +96,8 @@ def outlook_run(workdir: Path, replies: int) -> dict[str, Any]:
         config["server"] = {"port": port}
         config["push"] = {"graph": {"notification_url": f"http://127.0.0.1:{port}/push/graph",
                                     "client_state": "bench-client-state"}}
-        daemon = Daemon(parse_settings(config, workdir / "t.yaml", env={})).start()
-        try:
-            while daemon.stats.cycles < 1:
-                time.sleep(0.05)
-            count = lambda: sum(len(sandbox.hubspot.emails_for(c)) for c in ids)  # noqa: E731
-            return measure(lambda n: sandbox.graph.deliver(REP, reply(addresses[n % 5], REP, n)), count, replies, 60)
-        finally:
-            daemon.stop()
+        return run_daemon(config, workdir, lambda n: sandbox.graph.deliver(REP, reply(addresses[n % 5], REP, n)),
+                          emails_on(sandbox, ids), replies)
 
 
 def imap_run(sandbox: SandboxServer, dovecot: DovecotServer, workdir: Path, replies: int) -> dict[str, Any]:
@@ -104,15 +109,8 @@ def imap_run(sandbox: SandboxServer, dovecot: DovecotServer, workdir: Path, repl
                       "search_index_lag": "0s"},
               "mailboxes": [imap_mailbox_config(account)], "server": {"port": 0},
               "sync": {"internal_domains": ["northwind.example"], "poll_interval": "1h"}}
-    daemon = Daemon(parse_settings(config, workdir / "t.yaml", env={})).start()
-    try:
-        while daemon.stats.cycles < 1:
-            time.sleep(0.05)
-        time.sleep(0.5)
-        count = lambda: sum(len(sandbox.hubspot.emails_for(c)) for c in ids)  # noqa: E731
-        return measure(lambda n: account.deliver(reply(addresses[n % 5], account.username, n)), count, replies, 60)
-    finally:
-        daemon.stop()
+    return run_daemon(config, workdir, lambda n: account.deliver(reply(addresses[n % 5], account.username, n)),
+                      emails_on(sandbox, ids), replies)
 
 
 def main() -> None:
