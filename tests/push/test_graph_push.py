@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,10 @@ def test_missed_and_reauthorization_lifecycle_events_catch_up_and_renew(outlook_
     time.sleep(0.5)
     assert logged_texts(sandbox, ids) == []
     [sub, *_] = sandbox.graph.subscriptions()
-    before = sub.expires
     sandbox.graph.lifecycle(sub.id, "missed")
     wait_for(lambda: len(logged_texts(sandbox, ids)) == 1)
+    # About to lapse (an hour left): reauthorizationRequired must push the expiry out again.
+    sub.expires = datetime.now(UTC) + timedelta(hours=1)
     sandbox.graph.lifecycle(sub.id, "reauthorizationRequired")
-    wait_for(lambda: next(s for s in sandbox.graph.subscriptions() if s.id == sub.id).expires > before)
+    wait_for(lambda: next(s for s in sandbox.graph.subscriptions() if s.id == sub.id).expires
+             > datetime.now(UTC) + timedelta(days=2))
