@@ -122,3 +122,14 @@ def test_retention_forgets_old_messages_and_finished_rows_but_keeps_pending_work
         assert [m.provider_id for m in session.exec(select(MessageRow)).all()] == ["2"]
         assert [r.key for r in session.exec(select(OutboxRow)).all()] == ["old-pending"]
     store.dispose()
+
+
+def test_migrations_match_the_models(store_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    store = Store(store_url)
+    with store.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+    store.dispose()

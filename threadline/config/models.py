@@ -203,6 +203,8 @@ class ServerSettings(Section):
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests)")
     public_url: str | None = Field(None, description="How providers reach this server (https://threadline.example.com); "
                                    "needed to verify HubSpot webhook signatures behind a proxy")
+    events_token: SecretStr | None = Field(None, description="Bearer token for POST /events (custom events from a "
+                                           "website or forms tool); the endpoint is off without it")
 
 
 class GmailPush(Section):

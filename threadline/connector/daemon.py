@@ -49,7 +49,8 @@ class Daemon:
         self._threads: list[threading.Thread] = []
         self.graph_subscriptions = GraphSubscriptions()
         hooks = GraphHooks(self.graph_subscriptions, self._graph_lifecycle)
-        config = uvicorn.Config(build_web_app(settings, self.wakeups, hooks), host=settings.server.host,
+        app = build_web_app(settings, self.wakeups, hooks, store=self.engine.store, policy=self.engine.policy)
+        config = uvicorn.Config(app, host=settings.server.host,
                                 port=settings.server.port, log_level="warning", access_log=False, lifespan="off")
         self._http = uvicorn.Server(config)
 

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from threadline.config.models import Settings
+from threadline.connector.event_intake import events_endpoint
 from threadline.connector.push.gmail_pubsub import PubSubAuth, PushRejected, changed_mailbox, verify_push
 from threadline.connector.push.graph_notifications import (
     GraphSubscriptions,
@@ -26,6 +27,8 @@ from threadline.connector.push.graph_notifications import (
 from threadline.connector.push.hubspot_webhooks import WebhookRejected, verify_v3
 from threadline.connector.push.wakeups import Wakeups
 from threadline.sync.engine import CRM_SOURCE, mailbox_source
+from threadline.sync.matching import AddressPolicy
+from threadline.sync.store.database import Store
 
 log = structlog.get_logger("threadline.push")
 
@@ -38,10 +41,16 @@ class GraphHooks:
     on_lifecycle: Callable[[str, str], None]
 
 
-def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None = None) -> Starlette:
+def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None = None,
+                  store: Store | None = None, policy: AddressPolicy | None = None,
+                  custom_events: frozenset[str] | None = None) -> Starlette:
     """The push/health app for one configuration."""
     known_mailboxes = {box.address for box in settings.mailboxes}
     routes = [Route("/healthz", _healthz, methods=["GET"])]
+    if settings.server.events_token is not None and store is not None:
+        routes.append(Route("/events", events_endpoint(store, settings.server.events_token.get_secret_value(),
+                                                       policy or AddressPolicy(), wakeups, custom_events),
+                            methods=["POST"]))
     if settings.push.graph is not None and graph is not None:
         endpoint = _graph_endpoint(settings.push.graph.client_state.get_secret_value(), wakeups, graph)
         routes += [Route("/push/graph", endpoint, methods=["POST"]),

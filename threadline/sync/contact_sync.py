@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import structlog
+from sqlmodel import col, select
 
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import CrmAdapter
+from threadline.sync.contact_changes import contact_events
 from threadline.sync.cursors import load_cursor, mark_success, record_provider_error, save_cursor
+from threadline.sync.event_log import record_events
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.mirror import save_contacts
 from threadline.sync.store.database import Store
+from threadline.sync.store.tables import ContactRow
 
 log = structlog.get_logger("threadline.contacts")
 
@@ -19,11 +23,16 @@ log = structlog.get_logger("threadline.contacts")
 @dataclass
 class ContactSummary:
     pulled: int = 0
+    events: int = 0
     error: str | None = None
 
 
-def sync_contacts(store: Store, crm: CrmAdapter, policy: AddressPolicy) -> ContactSummary:
-    """Pull contact changes since the stored cursor. Provider errors are recorded and returned."""
+def sync_contacts(store: Store, crm: CrmAdapter, policy: AddressPolicy, *,
+                  unsubscribe_field: str | None = None) -> ContactSummary:
+    """Pull contact changes since the stored cursor; record what changed as events (same transaction).
+
+    Provider errors are recorded and returned.
+    """
     source = f"crm:{crm.name}"
     summary = ContactSummary()
     with store.session() as session:
@@ -31,6 +40,11 @@ def sync_contacts(store: Store, crm: CrmAdapter, policy: AddressPolicy) -> Conta
     try:
         for page in crm.pull_contacts(cursor):
             with store.session() as session:
+                old = {row.crm_id: row for row in session.exec(select(ContactRow).where(
+                    col(ContactRow.crm_id).in_([c.id for c in page.contacts]))).all()}
+                events = [e for c in page.contacts
+                          for e in contact_events(old.get(c.id), c, unsubscribe_field=unsubscribe_field)]
+                summary.events += record_events(session, events)
                 summary.pulled += save_contacts(session, page.contacts, policy)
                 save_cursor(session, source, page.cursor)
         with store.session() as session:

@@ -18,7 +18,8 @@ from sqlmodel import Session, col, select
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import MailboxAdapter
 from threadline.adapters.records import EmailActivity, MailPage, RawMessage
-from threadline.sync.classify import classify
+from threadline.rules.events import Event, event_id
+from threadline.sync.classify import Classification, classify
 from threadline.sync.crashpoints import crashpoint
 from threadline.sync.cursors import (
     load_cursor,
@@ -27,6 +28,7 @@ from threadline.sync.cursors import (
     record_provider_error,
     save_cursor,
 )
+from threadline.sync.event_log import record_events
 from threadline.sync.keys import log_email_key, message_identity, update_contact_key
 from threadline.sync.matching import AddressPolicy, Decision, decide
 from threadline.sync.message import MalformedMessage, ParsedMessage, parse_message
@@ -117,6 +119,7 @@ class MailboxSync:
             sent_at=parsed.date, classification=classification.kind,
             decision="logged" if decision.action == "log" else "skipped", reason=decision.reason[:400],
             contact_ids=json.dumps(list(decision.contact_ids)), reply_text=reply))
+        record_events(session, mail_events(session, mailbox, raw, parsed, classification, decision, reply, self.policy))
         if decision.action != "log":
             summary.skipped[decision.reason.split(":")[0]] += 1
             return
@@ -141,6 +144,34 @@ class MailboxSync:
                 intents.append(Intent(update_contact_key(identity, contact_id), "update_contact", contact_id,
                                       {"contact_id": contact_id}))
         return intents
+
+
+def mail_events(session: Session, mailbox: str, raw: RawMessage, parsed: ParsedMessage,
+                classification: Classification, decision: Decision, reply: str | None,
+                policy: AddressPolicy) -> list[Event]:
+    """Rule-layer events for this message: reply received / email sent on the logged contacts, and
+    auto-replies and bounces on the contacts they came from (those are never logged, but they matter)."""
+    identity = message_identity(parsed.message_id, mailbox, raw.provider_id)
+    at = parsed.date or raw.internal_date or datetime.now(UTC)
+    source = f"mailbox:{mailbox}"
+    if decision.action == "log":
+        kind = "reply.received" if decision.direction == "incoming" else "email.sent"
+        data = {"subject": parsed.subject, "message_id": parsed.message_id, "mailbox": mailbox,
+                **({"text": (reply or "")[:500]} if kind == "reply.received" else {})}
+        targets = [(kind, c, data) for c in decision.contact_ids]
+    elif classification.kind == "auto_reply":
+        data = {"subject": parsed.subject, "mailbox": mailbox,
+                "return_date": classification.return_date.isoformat() if classification.return_date else None}
+        targets = [("auto_reply.received", c, data)
+                   for c in contacts_for_address(session, policy.normalize(parsed.from_address))]
+    elif classification.kind == "bounce":
+        data = {"recipients": list(classification.bounced_recipients), "mailbox": mailbox}
+        targets = [("bounce.received", c, data) for a in classification.bounced_recipients
+                   for c in contacts_for_address(session, policy.normalize(a))]
+    else:
+        return []
+    return [Event(id=event_id(kind, identity, contact), type=kind, contact_id=contact, occurred_at=at,
+                  source=source, data=data) for kind, contact, data in targets]
 
 
 def _thread_root(parsed: ParsedMessage) -> str | None:

@@ -107,3 +107,40 @@ class SyncErrorRow(SQLModel, table=True):
     at: datetime = Field(default_factory=utcnow)
     kind: str = Field(max_length=64)
     message: str = Field(max_length=1000)
+
+
+class EventRow(SQLModel, table=True):
+    """Everything observed about contacts (rule input). The id is deterministic: storing twice is a no-op."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_contact_time", "contact_id", "occurred_at"),)
+    seq: int | None = Field(default=None, primary_key=True)      # arrival order: the rule layer's cursor
+    id: str = Field(max_length=64, unique=True)
+    type: str = Field(max_length=100, index=True)
+    contact_id: str = Field(max_length=64)
+    occurred_at: datetime
+    source: str = Field(max_length=400)
+    data: str = Field(default="{}", sa_column=Column(Text, nullable=False))   # JSON
+
+
+class AuditRow(SQLModel, table=True):
+    """Every CRM write the rule layer intends, with the rule that caused it."""
+
+    __tablename__ = "audit"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, index=True)
+    rule: str = Field(max_length=200, index=True)
+    contact_id: str = Field(max_length=64, index=True)
+    effect_key: str = Field(max_length=128, unique=True)
+    kind: str = Field(max_length=32)
+    reason: str = Field(max_length=1000)
+    detail: str = Field(default="{}", sa_column=Column(Text, nullable=False))   # JSON of the effect
+
+
+class RuleStateRow(SQLModel, table=True):
+    """Small named state of the rule layer (assignment pointers, the events cursor)."""
+
+    __tablename__ = "rule_state"
+    name: str = Field(primary_key=True, max_length=200)
+    data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

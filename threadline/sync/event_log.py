@@ -1,0 +1,49 @@
+"""The event log: rule-layer input, stored once per event id, read per contact."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from threadline.rules.events import Event
+from threadline.sync.store.tables import EventRow
+from threadline.sync.store.upsert import insert_ignore
+
+
+def record_events(session: Session, events: Sequence[Event]) -> int:
+    """Store events; ones already stored (same id) are ignored. Returns how many were new."""
+    rows = [{"id": e.id, "type": e.type, "contact_id": e.contact_id, "occurred_at": e.occurred_at,
+             "source": e.source, "data": json.dumps(dict(e.data), default=str, sort_keys=True)}
+            for e in {e.id: e for e in events}.values()]
+    return insert_ignore(session, EventRow, rows, ["id"])
+
+
+def _event(row: EventRow) -> Event:
+    return Event(id=row.id, type=row.type, contact_id=row.contact_id, occurred_at=row.occurred_at,
+                 source=row.source, data=json.loads(row.data))
+
+
+def events_for(session: Session, contact_ids: Iterable[str]) -> dict[str, list[Event]]:
+    """Every stored event of these contacts, oldest first."""
+    ids = list(contact_ids)
+    found: dict[str, list[Event]] = defaultdict(list)
+    for start in range(0, len(ids), 500):
+        rows = session.exec(select(EventRow).where(col(EventRow.contact_id).in_(ids[start:start + 500]))
+                            .order_by(col(EventRow.occurred_at), col(EventRow.seq))).all()
+        for row in rows:
+            found[row.contact_id].append(_event(row))
+    return found
+
+
+def contacts_with_events_after(session: Session, seq: int) -> tuple[set[str], int]:
+    """Contacts that have events newer than `seq` (arrival order), and the newest seq."""
+    newest = session.exec(select(func.max(EventRow.seq))).one() or 0
+    if newest <= seq:
+        return set(), seq
+    contacts = session.exec(select(EventRow.contact_id).where(col(EventRow.seq) > seq, col(EventRow.seq) <= newest)
+                            .distinct()).all()
+    return set(contacts), int(newest)
