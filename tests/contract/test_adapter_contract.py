@@ -6,13 +6,15 @@ CRM adapters: HubSpot, Salesforce. Mailbox adapters: Gmail, Outlook (Graph), IMA
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.contract.worlds import REP, CrmWorld, MailboxWorld, crm_world, mail, mailbox_world
-from threadline.adapters.records import ContactUpdate, EmailActivity, MailPage
+from threadline.adapters.errors import TransientError
+from threadline.adapters.records import ContactUpdate, EmailActivity, FieldWrite, MailPage, TaskRequest
+from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.message import parse_message
 
@@ -113,3 +115,59 @@ def test_mailbox_check_passes_and_bad_credentials_are_reported_not_raised(mailbo
     finally:
         broken.close()
     assert results and not all(r.ok for r in results)
+
+
+# -- CRM adapters: the rule layer's operations ----------------------------------------------------
+
+def _task(key: str, contact_id: str, owner_id: str | None) -> TaskRequest:
+    return TaskRequest(key=key, contact_id=contact_id, owner_id=owner_id, subject="Follow up",
+                       body="Reached MQL", due_at=datetime(2030, 5, 2, 9, 30, tzinfo=UTC), priority="HIGH")
+
+
+def test_crm_tasks_are_found_by_key_open_and_then_completed(crm: CrmWorld) -> None:
+    crm.adapter.ensure_schema()
+    owner, contact = crm.add_owner("rep@northwind.example"), crm.add_contact("jane@customer.example")
+    [created] = crm.adapter.create_tasks([_task("e-1", contact, owner)])
+    state = crm.adapter.find_tasks(["e-1", "e-unknown"])
+    assert list(state) == ["e-1"] and state["e-1"].remote_id == created.remote_id
+    assert (state["e-1"].status, state["e-1"].owner_id) == ("open", owner)
+    assert state["e-1"].due_at == datetime(2030, 5, 2, 9, 30, tzinfo=UTC)
+    crm.complete_task(created.remote_id)
+    assert crm.adapter.find_tasks(["e-1"])["e-1"].status == "completed"
+
+
+def test_crm_task_create_whose_answer_was_lost_is_found_by_its_key(crm: CrmWorld, server: SandboxServer) -> None:
+    crm.adapter.ensure_schema()
+    contact = crm.add_contact("jane@customer.example")
+    server.faults.add(Fault(provider=crm.adapter.name, kind="drop_after", path_prefix=crm.task_create_path))
+    with pytest.raises(TransientError):
+        crm.adapter.create_tasks([_task("e-lost", contact, None)])
+    assert list(crm.adapter.find_tasks(["e-lost"])) == ["e-lost"]
+
+
+def test_crm_write_fields_writes_score_and_owner_as_absolute_values(crm: CrmWorld) -> None:
+    crm.create_rule_fields()
+    assert all(r.ok for r in crm.adapter.rule_fields_schema([(crm.property_names["score"], "number")]))
+    owner, contact = crm.add_owner("rep@northwind.example"), crm.add_contact("sam@customer.example")
+    write = FieldWrite(contact_id=contact, fields={crm.property_names["score"]: "72", crm.property_names["owner"]: owner})
+    crm.adapter.write_fields([write])
+    crm.adapter.write_fields([write])
+    assert float(crm.property_of(contact, crm.property_names["score"])) == 72
+    assert crm.property_of(contact, crm.property_names["owner"]) == owner
+
+
+def test_crm_list_owners_includes_every_rep(crm: CrmWorld) -> None:
+    owner = crm.add_owner("rep@northwind.example")
+    owners = {o.id: o for o in crm.adapter.list_owners()}
+    assert owners[owner].email == "rep@northwind.example" and owners[owner].active
+
+
+def test_crm_meetings_are_backfilled_then_only_new_ones_come(crm: CrmWorld) -> None:
+    contact = crm.add_contact("jane@customer.example")
+    starts = datetime(2030, 5, 3, 15, tzinfo=UTC)
+    first = crm.add_meeting(contact, starts)
+    pages = list(crm.adapter.pull_meetings(None))
+    assert [(m.id, m.contact_ids, m.starts_at) for batch, _ in pages for m in batch] == [(first, (contact,), starts)]
+    second = crm.add_meeting(contact, starts + timedelta(days=1))
+    later = {m.id for batch, _ in crm.adapter.pull_meetings(pages[-1][1]) for m in batch}
+    assert second in later and later <= {first, second}  # re-reading the boundary meeting is allowed

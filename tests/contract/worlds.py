@@ -40,6 +40,12 @@ class CrmWorld:
     touch: Callable[[str], None]                          # modify a contact so it must be pulled again
     property_of: Callable[[str, str], Any]
     property_names: dict[str, str]
+    # the rule layer's world: play the rep and the admin
+    add_owner: Callable[[str], str] = lambda email: ""
+    complete_task: Callable[[str], None] = lambda task_id: None
+    add_meeting: Callable[[str, datetime], str] = lambda contact_id, starts_at: ""
+    create_rule_fields: Callable[[], None] = lambda: None      # what the admin must do first (Salesforce)
+    task_create_path: str = ""                                 # where a task create goes (for faults)
 
 
 @dataclass
@@ -60,7 +66,10 @@ def crm_world(kind: str, server: SandboxServer, tmp: Path) -> CrmWorld:
         return CrmWorld(build_crm(settings), lambda e: hub.add_contact(e),
                         lambda cid: hub.update_contact(cid, firstname="Changed"),
                         lambda cid, name: hub.object("contacts", cid).properties.get(name),
-                        {"count": "threadline_reply_count", "snippet": "threadline_last_reply_snippet"})
+                        {"count": "threadline_reply_count", "snippet": "threadline_last_reply_snippet",
+                         "score": "threadline_score", "owner": "hubspot_owner_id"},
+                        add_owner=lambda email: hub.add_owner(email), complete_task=hub.complete_task,
+                        add_meeting=hub.add_meeting, task_create_path="/crm/v3/objects/tasks/batch")
     org = server.salesforce
     for wanted in SalesforceNames().wanted():
         org.add_custom_field(wanted.object_name, wanted.api_name, wanted.api_types[0],
@@ -71,7 +80,13 @@ def crm_world(kind: str, server: SandboxServer, tmp: Path) -> CrmWorld:
     return CrmWorld(build_crm(settings), lambda e: org.add_contact(e, last_name="Buyer"),
                     lambda cid: org.update("Contact", cid, FirstName="Changed"),
                     lambda cid, name: org.record("Contact", cid).get(name),
-                    {"count": "Threadline_Reply_Count__c", "snippet": "Threadline_Last_Reply__c"})
+                    {"count": "Threadline_Reply_Count__c", "snippet": "Threadline_Last_Reply__c",
+                     "score": "Threadline_Score__c", "owner": "OwnerId"},
+                    add_owner=lambda email: org.add_user(email), complete_task=org.complete_task,
+                    add_meeting=org.add_event,
+                    create_rule_fields=lambda: [org.add_custom_field(obj, "Threadline_Score__c", "double")
+                                                for obj in ("Contact", "Lead")],
+                    task_create_path="/services/data/v61.0/composite")
 
 
 def mailbox_world(kind: str, server: SandboxServer, tmp: Path, imap_account: Any = None) -> MailboxWorld:

@@ -14,9 +14,14 @@ from threadline.adapters.records import (
     CheckResult,
     ContactPage,
     ContactUpdate,
+    CrmMeeting,
+    CrmOwner,
     EmailActivity,
+    FieldWrite,
     LoggedActivity,
     MailPage,
+    TaskRequest,
+    TaskState,
 )
 
 
@@ -55,6 +60,49 @@ class CrmAdapter(Protocol):
 
     def check(self) -> list[CheckResult]:
         """Reach the provider and verify access; never raises for an unreachable provider."""
+        ...
+
+    # the rule layer's operations ----------------------------------------------------------------
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[LoggedActivity]:
+        """Create open tasks on their contacts (owner, due time, priority set), batched.
+
+        Every task carries its key so `find_tasks` sees it later. Not idempotent by itself:
+        callers look the keys up with `find_tasks` before they try again. Returns one
+        LoggedActivity per created task; raises PermanentError if none could be created.
+        """
+        ...
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, TaskState]:
+        """Tasks already created for these keys: key -> state (open/completed, owner, due time)."""
+        ...
+
+    def write_fields(self, writes: Sequence[FieldWrite]) -> None:
+        """Write absolute values on contacts (any field: score, tier, lifecycle stage, owner). Idempotent.
+
+        Raises PermanentError (clear message) for values the CRM refuses, e.g. HubSpot moving a
+        lifecycle stage backward; NotFound for contacts that no longer exist (after writing the others).
+        """
+        ...
+
+    def list_owners(self) -> list[CrmOwner]:
+        """Every user who can own contacts, inactive ones with `active=False`."""
+        ...
+
+    def pull_meetings(self, cursor: dict[str, Any] | None) -> Iterator[tuple[list[CrmMeeting], dict[str, Any]]]:
+        """Meetings with contacts created or changed since `cursor` (None: all), page by page.
+
+        Each page's cursor is safe to store once that page is processed. A meeting may come
+        again (changed later, or re-read at a page boundary): consumers dedupe by meeting id.
+        """
+        ...
+
+    def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
+        """Make sure the contact fields the rules write exist: (name, "number" | "string" | "enumeration",
+        *options) — options are optional (enumeration values, used where the CRM needs them).
+
+        HubSpot creates missing custom properties; Salesforce reports what the admin must create.
+        """
         ...
 
 

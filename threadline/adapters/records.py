@@ -102,3 +102,52 @@ class CheckResult(Record):
     item: str                               # "reach", "scopes", "property threadline_reply_count", ...
     ok: bool
     detail: str = ""
+
+
+# -- the rule layer's CRM operations ------------------------------------------------------------
+
+class TaskRequest(Record):
+    """A follow-up task to create for a contact's owner. `key` is the idempotency key (effect key)."""
+
+    key: str
+    contact_id: str
+    owner_id: str | None
+    subject: str
+    body: str
+    due_at: datetime
+    priority: Literal["LOW", "MEDIUM", "HIGH"] = "MEDIUM"
+
+
+class TaskState(Record):
+    """A task found by its key: enough to tell whether its SLA is breached."""
+
+    key: str
+    remote_id: str
+    status: Literal["open", "completed"]
+    owner_id: str | None
+    due_at: datetime | None
+
+
+class CrmOwner(Record):
+    """A CRM user who can own contacts (HubSpot owner, Salesforce User)."""
+
+    id: str
+    email: str | None
+    name: str
+    active: bool = True
+
+
+class CrmMeeting(Record):
+    """A meeting booked with one or more contacts (HubSpot meeting, Salesforce Event)."""
+
+    id: str
+    contact_ids: tuple[str, ...]
+    starts_at: datetime | None
+    created_at: datetime
+
+
+class FieldWrite(Record):
+    """Absolute values for any contact fields (score, tier, lifecycle stage, owner); a retry is harmless."""
+
+    contact_id: str
+    fields: Mapping[str, str]

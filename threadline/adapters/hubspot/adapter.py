@@ -20,10 +20,25 @@ from threadline.adapters.http import JsonApi
 from threadline.adapters.hubspot.contacts import ContactPull
 from threadline.adapters.hubspot.cursor import HubSpotCursor
 from threadline.adapters.hubspot.emails import ActivitiesRejected, email_input, logged_from, rejected_from
+from threadline.adapters.hubspot.fields import field_check, property_body, write_fields
+from threadline.adapters.hubspot.meetings import MeetingPull
+from threadline.adapters.hubspot.owners import owners
 from threadline.adapters.hubspot.schema import SchemaNames
+from threadline.adapters.hubspot.tasks import STATE_PROPERTIES, TasksRejected, task_input, task_state
 from threadline.adapters.hubspot.translate import PROVIDER, translate
 from threadline.adapters.ratelimit import RateLimiter
-from threadline.adapters.records import CheckResult, ContactPage, ContactUpdate, EmailActivity, LoggedActivity
+from threadline.adapters.records import (
+    CheckResult,
+    ContactPage,
+    ContactUpdate,
+    CrmMeeting,
+    CrmOwner,
+    EmailActivity,
+    FieldWrite,
+    LoggedActivity,
+    TaskRequest,
+    TaskState,
+)
 
 log = structlog.get_logger("threadline.hubspot")
 BATCH = 100
@@ -136,12 +151,88 @@ class HubSpotCrm:
         if missing:
             raise NotFound(f"hubspot contacts not found: {', '.join(missing[:20])}", provider=PROVIDER, status=404)
 
+    # the rule layer ------------------------------------------------------------
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[LoggedActivity]:
+        """Create open to-do tasks (owner, due time, priority) associated with their contacts, 100 per call.
+
+        Each task carries its key in the task property `threadline_key` (see ensure_schema). Not
+        idempotent by itself: after an ambiguous failure call `find_tasks` before trying again.
+        Returns the created ones; raises TasksRejected if HubSpot created none.
+        """
+        logged: list[LoggedActivity] = []
+        rejected: dict[str, str] = {}
+        for start in range(0, len(tasks), BATCH):
+            chunk = tasks[start:start + BATCH]
+            inputs = [task_input(t, self.names.task_key) for t in chunk]
+            try:
+                body = self._post("/crm/v3/objects/tasks/batch/create", {"inputs": inputs}, idempotent=False)
+            except PermanentError as exc:
+                rejected.update({t.key: str(exc) for t in chunk})
+                continue
+            created = logged_from(body, self.names.task_key)
+            logged += created
+            rejected.update(rejected_from(body, [t.key for t in chunk], created))
+        for key, reason in rejected.items():
+            log.warning("hubspot.task_rejected", key=key, reason=reason)
+        if rejected and not logged:
+            raise TasksRejected(rejected)
+        return logged
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, TaskState]:
+        """key -> state (open/completed, owner, due) of tasks created for these keys. Search lags writes
+        by a few seconds (`search_lag_seconds`), so a task created moments ago may not be found yet."""
+        found: dict[str, TaskState] = {}
+        wanted = set(keys)
+        for result in self._search_by_key("tasks", self.names.task_key, keys, STATE_PROPERTIES):
+            state = task_state(result, self.names.task_key)
+            if state is not None and state.key in wanted:
+                found.setdefault(state.key, state)
+        return found
+
+    def write_fields(self, writes: Sequence[FieldWrite]) -> None:
+        """Write absolute contact values (score, tier, `lifecyclestage`, `hubspot_owner_id`...). Idempotent.
+        Raises LifecycleStageRefused for a backward stage move, PermanentError for other refused values,
+        NotFound for contacts HubSpot no longer has (each after writing all the others)."""
+        write_fields(self._post, writes)
+
+    def list_owners(self) -> list[CrmOwner]:
+        """Every owner: active ones, then deactivated users (`active=False`)."""
+        return list(owners(lambda params: self.api.request("GET", "/crm/v3/owners", params=params,
+                                                           headers=self._auth()).json()))
+
+    def pull_meetings(self, cursor: dict[str, Any] | None) -> Iterator[tuple[list[CrmMeeting], dict[str, Any]]]:
+        """Meetings with contacts modified since `cursor` (None: all), oldest first, with their contact ids."""
+        pull = MeetingPull(lambda body: self._search("meetings", body), self._meeting_contacts)
+        return pull.pages(HubSpotCursor.from_dict(cursor))
+
+    def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
+        """Create the missing custom contact properties the rules write, in the `threadline` group.
+        Each field: (name, "number" | "string" | "enumeration"[, options...]). HubSpot-defined
+        properties (lifecyclestage, hubspot_owner_id, hs_*) are never created. Idempotent; never raises."""
+        try:
+            body = self.api.request("GET", "/crm/v3/properties/contacts", headers=self._auth()).json()
+            existing = {p["name"]: p for p in body.get("results") or []}
+            results = []
+            for name, kind, *options in fields:
+                known = field_check(name, kind, existing)
+                if known is None:
+                    create, detail = property_body(name, kind, options, self.names.group)
+                    self._ensure_group("contacts")
+                    self._post("/crm/v3/properties/contacts", create)
+                    existing[name] = create
+                    known = CheckResult(target=PROVIDER, item=f"property contacts.{name}", ok=True, detail=detail)
+                results.append(known)
+            return results
+        except ProviderError as exc:
+            return [CheckResult(target=PROVIDER, item="properties contacts", ok=False, detail=str(exc))]
+
     # schema and checks ---------------------------------------------------------
 
     def ensure_schema(self) -> list[CheckResult]:
         """Create the `threadline` property group and any missing custom property. Idempotent."""
         results: list[CheckResult] = []
-        for object_type in sorted({w[0] for w in self.names.wanted()}):
+        for object_type in sorted({w[0] for w in self.names.ensured()}):
             try:
                 results += self._ensure_type(object_type)
             except ProviderError as exc:
@@ -176,13 +267,10 @@ class HubSpotCrm:
     # plumbing ------------------------------------------------------------------
 
     def _ensure_type(self, object_type: str) -> list[CheckResult]:
-        groups = self.api.request("GET", f"/crm/v3/properties/{object_type}/groups", headers=self._auth()).json()
-        if self.names.group not in {g["name"] for g in groups.get("results") or []}:
-            self._post(f"/crm/v3/properties/{object_type}/groups",
-                       {"name": self.names.group, "label": "Threadline", "displayOrder": -1})
+        self._ensure_group(object_type)
         existing = self._property_names(object_type, self.api)
         results = []
-        for kind, name, label, value_type, field_type in self.names.wanted():
+        for kind, name, label, value_type, field_type in self.names.ensured():
             if kind != object_type:
                 continue
             if name not in existing:
@@ -193,9 +281,37 @@ class HubSpotCrm:
                                        detail="present" if name in existing else "created"))
         return results
 
+    def _ensure_group(self, object_type: str) -> None:
+        groups = self.api.request("GET", f"/crm/v3/properties/{object_type}/groups", headers=self._auth()).json()
+        if self.names.group not in {g["name"] for g in groups.get("results") or []}:
+            self._post(f"/crm/v3/properties/{object_type}/groups",
+                       {"name": self.names.group, "label": "Threadline", "displayOrder": -1})
+
     def _property_names(self, object_type: str, api: JsonApi) -> set[str]:
         body = api.request("GET", f"/crm/v3/properties/{object_type}", headers=self._auth()).json()
         return {p["name"] for p in body.get("results") or []}
+
+    def _search_by_key(self, object_type: str, key_property: str, keys: Sequence[str],
+                       properties: Sequence[str]) -> Iterator[dict[str, Any]]:
+        """Search results whose key property is one of `keys` (100 keys per IN filter, paged)."""
+        for start in range(0, len(keys), KEY_CHUNK):
+            body: dict[str, Any] = {"filterGroups": [{"filters": [
+                {"propertyName": key_property, "operator": "IN", "values": list(keys[start:start + KEY_CHUNK])}]}],
+                "properties": [key_property, *properties], "limit": 200}
+            while True:
+                page = self._search(object_type, body)
+                yield from page.get("results") or []
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+                body = {**body, "after": after}
+
+    def _meeting_contacts(self, meeting_ids: Sequence[str]) -> dict[str, list[str]]:
+        """meeting id -> associated contact ids, in one v4 batch read (meetings without contacts are absent)."""
+        body = self._post("/crm/v4/associations/meetings/contacts/batch/read",
+                          {"inputs": [{"id": i} for i in meeting_ids]})
+        return {str(r["from"]["id"]): [str(t["toObjectId"]) for t in r.get("to") or []]
+                for r in body.get("results") or []}
 
     def _search_contacts(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._search("contacts", body)

@@ -14,6 +14,7 @@ class SchemaNames:
     last_reply_at: str = "threadline_last_reply_at"
     last_reply_snippet: str = "threadline_last_reply_snippet"
     reply_count: str = "threadline_reply_count"
+    task_key: str = "threadline_key"        # on tasks: the rule layer's effect key
 
     def wanted(self) -> list[tuple[str, str, str, str, str]]:
         """(object type, name, label, type, fieldType) for every property Threadline needs."""
@@ -23,3 +24,7 @@ class SchemaNames:
             ("contacts", self.last_reply_snippet, "Threadline last reply", "string", "textarea"),
             ("contacts", self.reply_count, "Threadline reply count", "number", "number"),
         ]
+
+    def ensured(self) -> list[tuple[str, str, str, str, str]]:
+        """What `ensure_schema` creates: `wanted()` plus the rule layer's task key property."""
+        return [*self.wanted(), ("tasks", self.task_key, "Threadline key", "string", "text")]

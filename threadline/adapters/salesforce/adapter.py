@@ -17,11 +17,26 @@ import structlog
 
 from threadline.adapters.errors import NotFound, PermanentError, ProviderError
 from threadline.adapters.ratelimit import RateLimiter
-from threadline.adapters.records import CheckResult, ContactPage, ContactUpdate, EmailActivity, LoggedActivity
+from threadline.adapters.records import (
+    CheckResult,
+    ContactPage,
+    ContactUpdate,
+    CrmMeeting,
+    CrmOwner,
+    EmailActivity,
+    FieldWrite,
+    LoggedActivity,
+    TaskRequest,
+    TaskState,
+)
 from threadline.adapters.salesforce.api import SalesforceApi
 from threadline.adapters.salesforce.auth import Grant
 from threadline.adapters.salesforce.contacts import ContactPull
 from threadline.adapters.salesforce.cursor import SalesforceCursor
+from threadline.adapters.salesforce.followups import followup_record, state_soql, to_state
+from threadline.adapters.salesforce.meetings import meeting_pages
+from threadline.adapters.salesforce.owners import USERS_SOQL, to_owner
+from threadline.adapters.salesforce.rule_fields import check_fields
 from threadline.adapters.salesforce.schema import SalesforceNames
 from threadline.adapters.salesforce.tasks import (
     ActivitiesRejected,
@@ -139,6 +154,72 @@ class SalesforceCrm:
             raise PermanentError(f"salesforce refused updates: {'; '.join(failed[:10])}", provider=PROVIDER)
         if missing:
             raise NotFound(f"salesforce records not found: {', '.join(missing[:20])}", provider=PROVIDER, status=404)
+
+    # the rule layer ------------------------------------------------------------
+
+    def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[LoggedActivity]:
+        """Create open Tasks (WhoId, OwnerId, due date + reminder at the due time, priority), 200 per call.
+
+        Not idempotent by itself (call `find_tasks` first when retrying), but a Task whose key
+        already exists (unique field) is looked up and returned, not duplicated. Raises
+        ActivitiesRejected if Salesforce created none, MissingField if the key field is missing.
+        """
+        logged: list[LoggedActivity] = []
+        rejected: dict[str, str] = {}
+        key_field = self.names.email_key
+        for start in range(0, len(tasks), COLLECTION):
+            chunk = tasks[start:start + COLLECTION]
+            body = {"allOrNone": False, "records": [followup_record(t, key_field) for t in chunk]}
+            results = self._checked(lambda b=body: self.api.json("POST", "/composite/sobjects", json=b,
+                                                                 idempotent=False))
+            duplicates = []
+            for task, result in zip(chunk, results, strict=True):
+                if result.get("success"):
+                    logged.append(LoggedActivity(key=task.key, remote_id=result["id"]))
+                elif is_duplicate_key(result, key_field):
+                    duplicates.append(task.key)
+                else:
+                    rejected[task.key] = reason(result)
+            logged += [LoggedActivity(key=k, remote_id=v.remote_id) for k, v in self.find_tasks(duplicates).items()]
+        for key, why in rejected.items():
+            log.warning("salesforce.followup_rejected", key=key, reason=why)
+        if rejected and not logged:
+            raise ActivitiesRejected(rejected)
+        return logged
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, TaskState]:
+        """key -> state of Tasks created for these keys (IsClosed, OwnerId, due); consistent at once."""
+        found: dict[str, TaskState] = {}
+        key_field = self.names.email_key
+        for start in range(0, len(keys), KEY_CHUNK):
+            soql = state_soql(list(keys[start:start + KEY_CHUNK]), key_field)
+            for records in self._checked(lambda q=soql: list(self.api.query_pages(q))):
+                for record in records:
+                    found.setdefault(record[key_field], to_state(record, key_field))
+        return found
+
+    def write_fields(self, writes: Sequence[FieldWrite]) -> None:
+        """Write absolute values on Contacts (003) and Leads (00Q), converted by the fields' describe
+        types, 200 per call. Idempotent. Raises PermanentError for refused values, NotFound for
+        records Salesforce no longer has (after writing all the others)."""
+        self.update_contacts([ContactUpdate(contact_id=w.contact_id, properties=w.fields) for w in writes])
+
+    def list_owners(self) -> list[CrmOwner]:
+        """Every User, with IsActive as `active`."""
+        return [to_owner(r) for records in self.api.query_pages(USERS_SOQL) for r in records]
+
+    def pull_meetings(self, cursor: dict[str, Any] | None) -> Iterator[tuple[list[CrmMeeting], dict[str, Any]]]:
+        """Events with a Contact/Lead (WhoId) changed since `cursor` (None: all), oldest first."""
+        return meeting_pages(lambda soql: self.api.query_pages(soql, batch_size=self.batch_size), cursor)
+
+    def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
+        """Check the rule fields on Contact and Lead; a missing one is a failed CheckResult saying what the
+        admin must create (Threadline cannot create Salesforce fields). Never raises for provider errors."""
+        self._field_types.clear()  # an admin may have just created them
+        try:
+            return check_fields(self._describe, fields)
+        except ProviderError as exc:
+            return [CheckResult(target=PROVIDER, item="fields", ok=False, detail=str(exc))]
 
     # schema and checks ---------------------------------------------------------
 

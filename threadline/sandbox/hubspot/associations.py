@@ -8,6 +8,7 @@ from collections import defaultdict
 DEFAULT_TYPES: dict[tuple[str, str], int] = {
     ("emails", "contacts"): 198, ("contacts", "emails"): 197,
     ("tasks", "contacts"): 204, ("contacts", "tasks"): 203,
+    ("meetings", "contacts"): 200, ("contacts", "meetings"): 199,
 }
 TYPE_TARGETS = {type_id: pair for pair, type_id in DEFAULT_TYPES.items()}
 

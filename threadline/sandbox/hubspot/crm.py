@@ -12,15 +12,17 @@ from collections.abc import Callable
 from typing import Any
 
 from threadline.sandbox.hubspot.associations import DEFAULT_TYPES, TYPE_TARGETS, Associations
+from threadline.sandbox.hubspot.lifecycle import check_forward
 from threadline.sandbox.hubspot.records import HubObject
 from threadline.sandbox.hubspot.responses import ApiError
 from threadline.sandbox.hubspot.schema import PropertyCatalog
 from threadline.sandbox.hubspot.table import ObjectTable
 from threadline.sandbox.settings import SandboxSettings
 
-OBJECT_TYPES = ("contacts", "emails", "tasks")
-REQUIRED = {"emails": ("hs_timestamp",), "tasks": ("hs_timestamp",)}
-SINGULAR = {"contacts": "CONTACT", "emails": "EMAIL", "tasks": "TASK"}
+OBJECT_TYPES = ("contacts", "emails", "tasks", "meetings")
+REQUIRED = {"emails": ("hs_timestamp",), "tasks": ("hs_timestamp",), "meetings": ("hs_timestamp",)}
+SINGULAR = {"contacts": "CONTACT", "emails": "EMAIL", "tasks": "TASK", "meetings": "MEETING"}
+DEFAULT_VALUES = {"tasks": {"hs_task_status": "NOT_STARTED"}}
 
 
 def not_found(object_type: str, object_id: str) -> ApiError:
@@ -91,8 +93,8 @@ class Crm:
             raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {existing}")
         targets = [self._association_target(object_type, spec) for spec in associations or []]
         now = self.clock_ms()
-        obj = HubObject(self.new_id(), object_type, now, now, {k: v for k, v in values.items() if v},
-                        write_trace_id=write_trace_id)
+        stored = {**DEFAULT_VALUES.get(object_type, {}), **{k: v for k, v in values.items() if v}}
+        obj = HubObject(self.new_id(), object_type, now, now, stored, write_trace_id=write_trace_id)
         table.add(obj)
         for to_type, to_id in targets:
             self.associations.link(object_type, obj.id, to_type, to_id)
@@ -102,6 +104,8 @@ class Crm:
         obj = self.resolve(object_type, ref, id_property)
         values = {k: None if v is None else str(v) for k, v in properties.items()}
         self.schema.check_writable(object_type, values)
+        if object_type == "contacts":
+            check_forward(obj.properties.get("lifecyclestage"), values, obj.id)
         table = self.table(object_type)
         email = values.get("email")
         if email and table.by_email.get(email.lower(), obj.id) != obj.id:

@@ -11,10 +11,11 @@ from starlette.requests import Request
 
 from threadline.sandbox.hubspot.associations import DEFAULT_TYPES
 from threadline.sandbox.hubspot.crm import Crm
-from threadline.sandbox.hubspot.responses import ApiError, now_iso
+from threadline.sandbox.hubspot.responses import ApiError, batch_envelope, now_iso
 
 Result = tuple[int, Any]
 MAX_ASSOCIATIONS_PAGE = 500
+MAX_BATCH_READ = 1000
 
 
 def _object_type(crm: Crm, request: Request) -> str:
@@ -56,11 +57,14 @@ def create_group(crm: Crm, request: Request, body: dict[str, Any]) -> Result:
 
 
 def list_owners(crm: Crm, request: Request, body: Any) -> Result:
-    """GET /crm/v3/owners: `email` filter, `limit` (max 500), `after` = index of the next owner."""
+    """GET /crm/v3/owners: `email` filter, `limit` (max 500), `after` = index of the next owner;
+    `archived=true` lists only deactivated owners, otherwise only active ones (as HubSpot does)."""
     email = request.query_params.get("email")
     limit = min(int(request.query_params.get("limit", 100)), 500)
     after = int(request.query_params.get("after") or 0)
-    owners = [o for o in crm.owners if not email or o["email"].lower() == email.lower()]
+    archived = request.query_params.get("archived", "false").lower() == "true"
+    owners = [o for o in crm.owners if (not email or o["email"].lower() == email.lower())
+              and bool(o.get("archived")) == archived]
     payload: dict[str, Any] = {"results": owners[after:after + limit]}
     if after + limit < len(owners):
         payload["paging"] = {"next": {"after": str(after + limit), "link": f"?after={after + limit}"}}
@@ -96,6 +100,31 @@ def create_default_association(crm: Crm, request: Request, body: Any) -> Result:
     return 200, {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": now_iso()}
 
 
+def batch_read_associations(crm: Crm, request: Request, body: dict[str, Any]) -> Result:
+    """v4 batch read: links of many objects at once; an input with no links comes back as an error (207)."""
+    started = now_iso()
+    from_type, to_type = _object_type(crm, request), request.path_params["to_type"]
+    crm.table(to_type)
+    inputs = (body or {}).get("inputs") or []
+    if len(inputs) > MAX_BATCH_READ:
+        raise ApiError(400, "VALIDATION_ERROR", f"Batch input must not exceed {MAX_BATCH_READ} inputs")
+    results, empty = [], []
+    for item in inputs:
+        source = crm.table(from_type).live(int(item["id"])) if str(item.get("id", "")).isdigit() else None
+        links = [] if source is None else [(to_id, types) for to_id, types in
+                                           crm.associations.targets(from_type, source.id, to_type)
+                                           if crm.table(to_type).live(to_id) is not None]
+        if not links:
+            empty.append(str(item.get("id")))
+            continue
+        results.append({"from": {"id": str(source.id)}, "to": [
+            {"toObjectId": to_id, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}
+                                                       for t in types]} for to_id, types in links]})
+    errors = [ApiError(404, "OBJECT_NOT_FOUND", f"No {to_type} associations found for {from_type} {i}",
+                       context={"fromObjectId": [i]}) for i in empty]
+    return batch_envelope(results, errors, started)
+
+
 PROPS = "/crm/v3/properties/{object_type}"
 ASSOC = "/crm/v4/objects/{object_type}/{object_id}/associations"
 ROUTES = [
@@ -109,4 +138,6 @@ ROUTES = [
     ("GET", "/crm/v3/owners/", list_owners, "owners"),
     ("PUT", ASSOC + "/default/{to_type}/{to_id}", create_default_association, "associations/default"),
     ("GET", ASSOC + "/{to_type}", list_associations, "associations"),
+    ("POST", "/crm/v4/associations/{object_type}/{to_type}/batch/read", batch_read_associations,
+     "associations/batch/read"),
 ]

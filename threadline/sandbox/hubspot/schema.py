@@ -34,6 +34,12 @@ _BUILT_IN: dict[str, tuple[str, dict[str, str]]] = {
         "hubspot_owner_id": "enumeration", "hs_createdate": "datetime", "hs_lastmodifieddate": "datetime",
         "hs_object_id": "number",
     }),
+    "meetings": ("meetinginformation", {
+        "hs_timestamp": "datetime", "hs_meeting_title": "string", "hs_meeting_body": "string",
+        "hs_meeting_start_time": "datetime", "hs_meeting_end_time": "datetime", "hs_meeting_outcome": "enumeration",
+        "hubspot_owner_id": "enumeration", "hs_createdate": "datetime", "hs_lastmodifieddate": "datetime",
+        "hs_object_id": "number",
+    }),
 }
 _FIELD_TYPES = {"string": "text", "number": "number", "datetime": "date", "date": "date",
                 "enumeration": "select", "bool": "booleancheckbox", "phone_number": "phonenumber"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from threadline.sandbox.hubspot.crm import Crm
@@ -63,13 +64,15 @@ class SeedingHelpers:
         with self.crm.lock:
             self.crm.merge(int(winner_id), int(loser_id))
 
-    def add_owner(self, email: str, *, first_name: str = "Rep", last_name: str = "Owner") -> str:
+    def add_owner(self, email: str, *, first_name: str = "Rep", last_name: str = "Owner",
+                  archived: bool = False) -> str:
+        """An owner (a HubSpot user); `archived=True` is a deactivated user, listed only with archived=true."""
         with self.crm.lock:
             owner_id = str(len(self.crm.owners) + 90001)
             stamp = "2024-01-01T00:00:00.000Z"
             self.crm.owners.append({"id": owner_id, "email": email, "firstName": first_name, "lastName": last_name,
                                     "userId": int(owner_id) + 1000, "userIdIncludingInactive": int(owner_id) + 1000,
-                                    "type": "PERSON", "createdAt": stamp, "updatedAt": stamp, "archived": False,
+                                    "type": "PERSON", "createdAt": stamp, "updatedAt": stamp, "archived": archived,
                                     "teams": []})
             return owner_id
 
@@ -88,6 +91,30 @@ class SeedingHelpers:
                 linked = [str(c) for c, _ in self.crm.associations.targets("emails", email.id, "contacts")]
                 out.append({"id": str(email.id), "properties": props, "contact_ids": linked})
             return out
+
+    def add_meeting(self, contact_id: str, starts_at: datetime, *, title: str = "Intro call") -> str:
+        """Book a meeting with a contact as a rep's calendar tool would (meeting -> contact, type 200)."""
+        start_ms = str(int(starts_at.timestamp() * 1000))
+        with self.crm.lock:
+            contact = self.crm.resolve("contacts", str(contact_id))
+            meeting = self.crm.create("meetings", {"hs_timestamp": start_ms, "hs_meeting_start_time": start_ms,
+                                                   "hs_meeting_title": title})
+            self.crm.associations.link("meetings", meeting.id, "contacts", contact.id)
+            return str(meeting.id)
+
+    def complete_task(self, task_id: str) -> None:
+        """Mark a task done as its owner would in HubSpot (hs_task_status COMPLETED; bumps the modified date)."""
+        with self.crm.lock:
+            task = self.crm.resolve("tasks", str(task_id))
+            self.crm.tables["tasks"].set_properties(task, {"hs_task_status": "COMPLETED"}, self.crm.clock_ms())
+
+    def tasks_for(self, contact_id: str) -> list[dict[str, Any]]:
+        """Tasks associated with a contact: id and properties."""
+        with self.crm.lock:
+            contact = self.crm.resolve("contacts", str(contact_id))
+            tasks = [self.crm.tables["tasks"].live(t) for t, _ in
+                     self.crm.associations.targets("contacts", contact.id, "tasks")]
+            return [{"id": str(t.id), "properties": dict(t.properties)} for t in tasks if t is not None]
 
     def count(self, object_type: str) -> int:
         with self.crm.lock:

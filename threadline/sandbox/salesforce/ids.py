@@ -12,7 +12,7 @@ import threading
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 PREFIXES = {"Contact": "003", "Lead": "00Q", "Task": "00T", "EmailMessage": "02s",
-            "EmailMessageRelation": "0Dy", "User": "005"}
+            "EmailMessageRelation": "0Dy", "User": "005", "Event": "00U"}
 ORG_ID = "00D5g0000012345EAA"
 
 

@@ -17,6 +17,7 @@ from threadline.sandbox.salesforce.schema import DEFAULTS, READ_ONLY, REQUIRED, 
 from threadline.sandbox.salesforce.values import coerce, now
 
 Row = dict[str, Any]
+CLOSED_TASK_STATUSES = {"Completed"}
 
 
 class Org:
@@ -69,6 +70,7 @@ class Org:
         row.update(DEFAULTS.get(schema.name, {}))
         row.update(fields, Id=record_id, IsDeleted=False, CreatedDate=at, LastModifiedDate=at, SystemModstamp=at)
         self._name(row)
+        self._derive(schema.name, row)
         self.tables[schema.name][record_id] = row
         return record_id
 
@@ -81,6 +83,7 @@ class Org:
         at = stamp or now()
         row.update(fields, LastModifiedDate=at, SystemModstamp=at)
         self._name(row)
+        self._derive(name, row)
         return row
 
     def delete(self, object_name: str, record_id: str, *, master_id: str | None = None,
@@ -161,6 +164,12 @@ class Org:
                 raise SfError(400, "DUPLICATE_VALUE",
                               f"duplicate value found: {name} duplicates value on record with id: {clash[0]['Id']}",
                               [name])
+
+    @staticmethod
+    def _derive(object_name: str, row: Row) -> None:
+        """Fields Salesforce computes: a Task is closed when its Status is a closed one (default org: Completed)."""
+        if object_name == "Task":
+            row["IsClosed"] = row.get("Status") in CLOSED_TASK_STATUSES
 
     @staticmethod
     def _name(row: Row) -> None:

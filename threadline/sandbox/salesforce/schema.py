@@ -15,7 +15,7 @@ from threadline.sandbox.salesforce.responses import SfError
 
 SYSTEM = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 READ_ONLY = {"Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp", "MasterRecordId",
-             "IsConverted", "ConvertedContactId", "ConvertedDate", "Name"}
+             "IsConverted", "ConvertedContactId", "ConvertedDate", "Name", "IsClosed"}
 FIELD_TYPES = {"string", "textarea", "email", "boolean", "datetime", "date", "double", "int", "reference",
                "id", "picklist", "phone"}
 
@@ -58,7 +58,12 @@ STANDARD: dict[str, list[FieldSpec]] = {
     "Task": _fields(FieldSpec("WhoId", "reference", references=("Contact", "Lead")), ("WhatId", "reference"),
                     ("Subject", "string"), ("Description", "textarea"), ("Status", "picklist"),
                     ("Priority", "picklist"), ("ActivityDate", "date"), ("TaskSubtype", "picklist"),
-                    FieldSpec("OwnerId", "reference", references=("User",))),
+                    FieldSpec("OwnerId", "reference", references=("User",)), ("IsClosed", "boolean"),
+                    ("IsReminderSet", "boolean"), ("ReminderDateTime", "datetime")),
+    "Event": _fields(FieldSpec("WhoId", "reference", references=("Contact", "Lead")), ("WhatId", "reference"),
+                     ("Subject", "string"), ("Description", "textarea"), ("StartDateTime", "datetime"),
+                     ("EndDateTime", "datetime"), ("ActivityDateTime", "datetime"), ("DurationInMinutes", "int"),
+                     FieldSpec("OwnerId", "reference", references=("User",))),
     "EmailMessage": _fields(("FromAddress", "email"), ("FromName", "string"), ("ToAddress", "string"),
                             ("CcAddress", "string"), ("Subject", "string"), ("TextBody", "textarea"),
                             ("HtmlBody", "textarea"), ("MessageDate", "datetime"), ("Incoming", "boolean"),
@@ -72,7 +77,8 @@ STANDARD: dict[str, list[FieldSpec]] = {
 }
 REQUIRED = {"Contact": ("LastName",), "Lead": ("LastName", "Company"), "User": ("Username", "LastName")}
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "Task": {"Status": "Not Started", "Priority": "Normal", "TaskSubtype": "Task"},
+    "Task": {"Status": "Not Started", "Priority": "Normal", "TaskSubtype": "Task", "IsClosed": False,
+             "IsReminderSet": False},
     "Lead": {"Status": "Open - Not Contacted", "IsConverted": False},
 }
 

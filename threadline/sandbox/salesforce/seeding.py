@@ -38,10 +38,10 @@ class SeedingHelpers:
     # records -------------------------------------------------------------------
 
     def add_user(self, username: str, *, first_name: str = "Rep", last_name: str = "User",
-                 email: str | None = None) -> str:
+                 email: str | None = None, active: bool = True) -> str:
         with self.org.lock:
             return self.org.create("User", {"Username": username, "FirstName": first_name, "LastName": last_name,
-                                            "Email": email or username, "IsActive": True})
+                                            "Email": email or username, "IsActive": active})
 
     def add_contact(self, email: str | None, *, first_name: str | None = None, last_name: str = "Contact",
                     stamp: datetime | None = None, **fields: Any) -> str:
@@ -100,6 +100,20 @@ class SeedingHelpers:
         with self.org.lock:
             ids = [r["Id"] for r in self.org.rows("Task") if r["WhoId"] == who_id and not r["IsDeleted"]]
         return [self.record("Task", i) for i in ids]
+
+    def add_event(self, who_id: str, starts_at: datetime, *, subject: str = "Intro call",
+                  minutes: int = 30) -> str:
+        """Book a calendar Event with a Contact or Lead (WhoId), as a rep's calendar sync would."""
+        with self.org.lock:
+            return self.org.create("Event", {"WhoId": who_id, "Subject": subject,
+                                             "StartDateTime": starts_at.isoformat(),
+                                             "EndDateTime": (starts_at + timedelta(minutes=minutes)).isoformat(),
+                                             "ActivityDateTime": starts_at.isoformat(), "DurationInMinutes": minutes})
+
+    def complete_task(self, task_id: str) -> None:
+        """Close a Task as its owner would (Status Completed; IsClosed follows)."""
+        with self.org.lock:
+            self.org.update("Task", task_id, {"Status": "Completed"})
 
     # admin ---------------------------------------------------------------------
 
