@@ -17,6 +17,9 @@ from pydantic import (
     model_validator,
 )
 
+from threadline.rules.assignment.config import AssignmentSettings
+from threadline.rules.scoring.config import ScoringSettings
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -198,6 +201,18 @@ class SyncSettings(Section):
         return [d.strip().lower() for d in domains]
 
 
+class RulesSettings(Section):
+    """The rule layer: scoring and assignment (sequences come with issue #5)."""
+
+    scoring: ScoringSettings | None = None
+    assignment: AssignmentSettings | None = None
+    unsubscribe_field: str | None = Field(None, description="CRM field that means 'unsubscribed' when true "
+                                          "(hs_email_optout in HubSpot, HasOptedOutOfEmail in Salesforce)")
+    max_share: float = Field(0.25, gt=0, le=1, description="A rule that would change more than this share of "
+                             "contacts at once is held until `threadline plan --apply --confirm`")
+    min_contacts_for_share_check: int = Field(20, ge=1, description="Below this many contacts the share check is off")
+
+
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests)")
@@ -239,7 +254,7 @@ class Settings(Section):
     crm: CrmSettings
     mailboxes: list[Mailbox] = Field(default_factory=list)
     sync: SyncSettings = SyncSettings()
-    rules: dict[str, Any] = Field(default_factory=dict, description="Scoring, sequences, assignment (rule layer)")
+    rules: RulesSettings = RulesSettings()
     server: ServerSettings = ServerSettings()
     push: PushSettings = PushSettings()
 

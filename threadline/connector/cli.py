@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
@@ -32,6 +33,14 @@ def _settings(config: str | None) -> Settings:
         settings = load_settings(config)
     except ConfigError as exc:
         err.print(exc.render(), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    from threadline.rules.conditions import RuleError
+    from threadline.rules.runner import compile_rules
+    try:
+        compile_rules(settings.rules)
+    except RuleError as exc:
+        path = config or "threadline.yaml"
+        err.print(f"Invalid rules in {path}:\n" + "\n".join(f"  {p}" for p in exc.problems), markup=False)
         raise typer.Exit(2) from None
     from threadline.connector.logs import configure_logging, secret_values
     configure_logging(secret_values(settings))
@@ -127,6 +136,73 @@ def status(config: ConfigOption = None) -> None:
     store = Store(settings.store.url)
     with store.session() as session:
         print_status(console, build_status(session))
+
+
+def _runner(settings: Settings):  # type: ignore[no-untyped-def]
+    from threadline.rules.runner import RuleRunner, compile_rules
+    from threadline.sync.store.database import Store
+
+    rules = compile_rules(settings.rules)
+    if rules.empty:
+        err.print("no rules configured (rules.scoring / rules.assignment in the config)")
+        raise typer.Exit(2)
+    return RuleRunner(Store(settings.store.url), rules)
+
+
+@app.command()
+def plan(config: ConfigOption = None,
+         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+         apply: Annotated[bool, typer.Option("--apply", help="Record the changes; the next sync writes them")] = False,
+         confirm: Annotated[bool, typer.Option("--confirm", help="Apply even rules over rules.max_share")] = False,
+         detail: Annotated[int, typer.Option(help="How many individual changes to list")] = 20) -> None:
+    """Evaluate the rules over the whole mirror and print the CRM changes they would make (writes nothing)."""
+    from datetime import UTC, datetime
+
+    from threadline.connector.rules_cli import plan_json, print_plan
+
+    settings = _settings(config)
+    runner = _runner(settings)
+    evaluation = runner.evaluate(None, datetime.now(UTC))
+    blocked = evaluation.blocked_rules(settings.rules)
+    if as_json:
+        sys.stdout.write(json.dumps(plan_json(evaluation, blocked), indent=2, default=str) + "\n")
+    else:
+        print_plan(console, evaluation, blocked, detail)
+    if apply:
+        if blocked and not confirm:
+            err.print(f"held: {', '.join(blocked)} would change more than rules.max_share of the contacts; "
+                      "re-run with --apply --confirm")
+            raise typer.Exit(3)
+        summary = runner.apply(evaluation, confirm=confirm)
+        console.print(f"recorded {summary.intended} changes; the next sync (or the running daemon) writes them")
+
+
+@app.command()
+def explain(contact: Annotated[str, typer.Argument(help="CRM contact id or email address")],
+            config: ConfigOption = None) -> None:
+    """Why a contact has its score (each rule that fired, when, its points) and its assignment."""
+    from threadline.connector.rules_cli import explain_lines, resolve_contact
+
+    runner = _runner(_settings(config))
+    contact_id = resolve_contact(runner, contact)
+    if contact_id is None:
+        err.print(f"no contact {contact} in the mirror (run `threadline sync --once` first?)")
+        raise typer.Exit(1)
+    for line in explain_lines(runner, contact_id):
+        console.print(line, markup=False, highlight=False)
+
+
+@app.command()
+def audit(config: ConfigOption = None,
+          contact: Annotated[str | None, typer.Option(help="Only this contact id")] = None,
+          rule: Annotated[str | None, typer.Option(help="Only rules starting with this name")] = None,
+          limit: Annotated[int, typer.Option(help="How many entries")] = 50,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every write the rule layer made, with the rule that caused it."""
+    from threadline.connector.rules_cli import audit_rows, print_audit
+
+    runner = _runner(_settings(config))
+    print_audit(console, audit_rows(runner, contact, rule, limit), as_json)
 
 
 @db_app.command("upgrade")

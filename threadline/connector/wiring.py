@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httplib2
@@ -23,6 +23,7 @@ from threadline.config.models import (
     Settings,
 )
 from threadline.config.models import ImapMailbox as ImapSettings
+from threadline.rules.runner import RuleRunner, compile_rules
 from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.store.database import Store
@@ -37,12 +38,13 @@ def _verify(ca_file: Path | None) -> ssl.SSLContext | bool:
 
 def build_crm(settings: Settings) -> CrmAdapter:
     crm = settings.crm
+    extra = rule_contact_fields(settings)
     if isinstance(crm, SalesforceSettings):
-        return _salesforce(crm)
-    return _hubspot(crm)
+        return _salesforce(crm, extra)
+    return _hubspot(crm, extra)
 
 
-def _hubspot(crm: HubSpotSettings) -> HubSpotCrm:
+def _hubspot(crm: HubSpotSettings, extra: list[str]) -> HubSpotCrm:
     client = httpx.Client(base_url=crm.base_url.rstrip("/"), timeout=TIMEOUT, headers={"User-Agent": USER_AGENT},
                           verify=_verify(crm.ca_file))
     names = SchemaNames(last_reply_at=crm.properties.last_reply_at,
@@ -50,10 +52,10 @@ def _hubspot(crm: HubSpotSettings) -> HubSpotCrm:
                         reply_count=crm.properties.reply_count)
     return HubSpotCrm(client, token=crm.token.get_secret_value(), requests_per_window=crm.requests_per_10s,
                       searches_per_second=crm.search_per_second, names=names,
-                      search_lag_seconds=crm.search_index_lag.total_seconds())
+                      search_lag_seconds=crm.search_index_lag.total_seconds(), extra_properties=extra)
 
 
-def _salesforce(crm: SalesforceSettings) -> SalesforceCrm:
+def _salesforce(crm: SalesforceSettings, extra: list[str]) -> SalesforceCrm:
     grant: JwtBearerGrant | RefreshTokenGrant
     if crm.username and crm.private_key_file:
         grant = JwtBearerGrant(crm.consumer_key, crm.username, crm.private_key_file.read_text(), crm.login_url)
@@ -65,7 +67,8 @@ def _salesforce(crm: SalesforceSettings) -> SalesforceCrm:
     fields = crm.properties
     names = SalesforceNames(email_key=fields.email_key, last_reply_at=fields.last_reply_at,
                             last_reply_snippet=fields.last_reply_snippet, reply_count=fields.reply_count)
-    return SalesforceCrm(client, grant, version=crm.api_version, names=names, email_fields=crm.email_fields)
+    return SalesforceCrm(client, grant, version=crm.api_version, names=names, email_fields=crm.email_fields,
+                         extra_fields=extra)
 
 
 def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox) -> MailboxAdapter:
@@ -112,11 +115,36 @@ def address_policy(settings: Settings) -> AddressPolicy:
 
 
 def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
-    """The engine for this config: store opened (and migrated), CRM and every mailbox wired."""
+    """The engine for this config: store opened (and migrated), CRM, every mailbox and the rules wired.
+
+    Raises RuleError when the rules do not validate.
+    """
     bindings = [MailboxBinding(build_mailbox(settings, box), box.owner_id) for box in settings.mailboxes]
     props = settings.crm.properties
-    return SyncEngine(store or Store(settings.store.url), build_crm(settings), bindings, address_policy(settings),
+    store = store or Store(settings.store.url)
+    rules = compile_rules(settings.rules)
+    runner = None if rules.empty else RuleRunner(store, rules)
+    return SyncEngine(store, build_crm(settings), bindings, address_policy(settings),
                       property_names={"last_reply_at": props.last_reply_at,
                                       "last_reply_snippet": props.last_reply_snippet, "reply_count": props.reply_count},
                       snippet_chars=settings.sync.snippet_chars,
-                      retention=timedelta(days=settings.store.retention_days))
+                      retention=timedelta(days=settings.store.retention_days),
+                      unsubscribe_field=settings.rules.unsubscribe_field,
+                      rules_step=(lambda: runner.run_pending(datetime.now(UTC))) if runner else None)
+
+
+def rule_contact_fields(settings: Settings) -> list[str]:
+    """Contact fields the rules read or write: the CRM adapter pulls these into the mirror."""
+    rules = settings.rules
+    specs: list[dict[str, object]] = []
+    names: set[str] = set()
+    if rules.scoring:
+        specs += [r.where for r in rules.scoring.rules]
+        f = rules.scoring.fields
+        names |= {f.total, f.fit, f.intent, f.tier, f.stage}
+    if rules.assignment:
+        specs += [r.when for r in rules.assignment.rules] + [rules.assignment.trigger]
+    if rules.unsubscribe_field:
+        names.add(rules.unsubscribe_field)
+    names |= {key.split(".", 1)[1] for spec in specs for key in spec if key.startswith("contact.")}
+    return sorted(names - {"id", "domain", "owner_id", "email", "firstname", "lastname", "company"})

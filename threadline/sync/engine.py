@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import structlog
 
@@ -47,6 +48,7 @@ class SyncSummary:
     outbox: OutboxSummary = field(default_factory=OutboxSummary)
     schema: list[CheckResult] = field(default_factory=list)
     purged: int = 0
+    rules: Any = None
 
     @property
     def pulled(self) -> int:
@@ -75,7 +77,8 @@ class SyncEngine:
 
     def __init__(self, store: Store, crm: CrmAdapter, mailboxes: Sequence[MailboxBinding], policy: AddressPolicy,
                  *, property_names: dict[str, str], snippet_chars: int = 200,
-                 retention: timedelta = timedelta(days=365)) -> None:
+                 retention: timedelta = timedelta(days=365), unsubscribe_field: str | None = None,
+                 rules_step: Callable[[], Any] | None = None) -> None:
         self.store = store
         self.crm = crm
         self.mailboxes = list(mailboxes)
@@ -83,6 +86,9 @@ class SyncEngine:
         self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars)
         self._schema_ok = False
         self.retention = retention
+        self.unsubscribe_field = unsubscribe_field
+        # The rule layer sits above the engine: it is handed in as a step run after ingest.
+        self.rules_step = rules_step
 
     def run_once(self, progress: Progress | None = None, only: set[str] | None = None) -> SyncSummary:
         """One cycle. Provider errors are recorded per source and the cycle goes on with the rest.
@@ -98,13 +104,17 @@ class SyncEngine:
             summary.schema = self._ensure_schema()
         if only is None or CRM_SOURCE in only:
             say("pulling contact changes")
-            summary.contacts = sync_contacts(self.store, self.crm, self.policy)
+            summary.contacts = sync_contacts(self.store, self.crm, self.policy,
+                                             unsubscribe_field=self.unsubscribe_field)
         ingest = MailboxSync(self.store, self.policy)
         for binding in self.mailboxes:
             if only is not None and mailbox_source(binding.adapter.address) not in only:
                 continue
             say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
             summary.mailboxes.append(ingest.run(binding.adapter, binding.owner_id))
+        if self.rules_step is not None:
+            say("evaluating rules")
+            summary.rules = self.rules_step()
         say("writing to the CRM")
         summary.outbox = self.executor.run()
         with self.store.session() as session:

@@ -14,16 +14,17 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta
+from typing import Any
 
 import structlog
 from sqlmodel import Session, col, select
 
 from threadline.adapters.errors import AuthExpired, PermanentError, ProviderError
 from threadline.adapters.protocols import CrmAdapter
-from threadline.adapters.records import ContactUpdate, EmailActivity
+from threadline.adapters.records import ContactUpdate, EmailActivity, FieldWrite, LoggedActivity, TaskRequest
 from threadline.sync import outbox
 from threadline.sync.crashpoints import crashpoint
 from threadline.sync.cursors import record_provider_error
@@ -41,6 +42,15 @@ MAX_ATTEMPTS = 12   # about a day of backoff; then the row is failed and shown i
 def retry_delay(attempts: int) -> timedelta:
     """2 s, 4 s, 8 s ... up to an hour: the first retries still land within one cycle."""
     return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
+
+
+@dataclass(frozen=True)
+class CreateKind:
+    """An outbox kind that creates a CRM record: its request model, look-up by key, and batch create."""
+
+    model: type[Any]
+    find: Callable[[list[str]], dict[str, str]]
+    create: Callable[[list[Any]], list[LoggedActivity]]
 
 
 @dataclass
@@ -74,11 +84,16 @@ class OutboxExecutor:
         deadline = time.monotonic() + settle_seconds
         try:
             self._release_orphans()
+            creates = self._creates()
             while True:
-                while self._log_batch(summary):
-                    pass
+                for kind, how in creates.items():
+                    while self._create_batch(kind, how, summary):
+                        pass
                 while self._update_batch(summary):
                     pass
+                if hasattr(self.crm, "write_fields"):
+                    while self._fields_batch(summary):
+                        pass
                 wait = self._seconds_until_next_due()
                 if wait is None or time.monotonic() + wait > deadline:
                     break
@@ -104,8 +119,8 @@ class OutboxExecutor:
         before anything is created, so an effect that did happen is recorded, not repeated.
         """
         with self.store.session() as session:
-            rows = outbox.orphaned_in_flight(session, "log_email", respect_leases=self.store.shared)
-            rows += outbox.orphaned_in_flight(session, "update_contact", respect_leases=self.store.shared)
+            rows = [r for kind in ("log_email", "create_task", "update_contact", "set_fields")
+                    for r in outbox.orphaned_in_flight(session, kind, respect_leases=self.store.shared)]
             for row in rows:
                 outbox.mark_retry(row, "released after its performer stopped", self._reconcile_delay(row))
                 session.add(row)
@@ -117,11 +132,21 @@ class OutboxExecutor:
         updated = row.updated_at if row.updated_at.tzinfo else row.updated_at.replace(tzinfo=UTC)
         return max(timedelta(0), updated + lag - utcnow())
 
-    # -- log_email ---------------------------------------------------------------------------
-    def _log_batch(self, summary: OutboxSummary) -> bool:
+    # -- creates: log_email, create_task -------------------------------------------------------
+    def _creates(self) -> dict[str, CreateKind]:
+        """Effects that create a CRM record: how to rebuild the request, look it up and create it."""
+        crm = self.crm
+        kinds = {"log_email": CreateKind(EmailActivity, crm.find_logged, crm.log_emails)}
+        if hasattr(crm, "create_tasks"):
+            kinds["create_task"] = CreateKind(
+                TaskRequest, lambda keys: {k: t.remote_id for k, t in crm.find_tasks(keys).items()},  # type: ignore[attr-defined]
+                crm.create_tasks)  # type: ignore[attr-defined]
+        return kinds
+
+    def _create_batch(self, kind: str, how: CreateKind, summary: OutboxSummary) -> bool:
         with self.store.session() as session:
-            rows = outbox.claim_due(session, "log_email", self.owner, LEASE, BATCH)
-            activities = {r.key: self._activity(session, r) for r in rows}
+            rows = outbox.claim_due(session, kind, self.owner, LEASE, BATCH)
+            requests = {r.key: self._request(session, r, how.model) for r in rows}
         if not rows:
             return False
         crashpoint("outbox.after_claim")
@@ -129,17 +154,17 @@ class OutboxExecutor:
         done: dict[str, str] = {}
         try:
             # Look before creating: finds effects of an earlier attempt whose outcome we never
-            # learned (crash, timeout) and, after a store restore, anything logged before it.
-            found = self.crm.find_logged(list(activities))
+            # learned (crash, timeout) and, after a store restore, anything created before it.
+            found = how.find(list(requests))
             summary.reconciled += len(found)
             done.update(found)
-            todo = [activities[k] for k in activities if k not in done]
+            todo = [requests[k] for k in requests if k not in done]
             if todo:
-                done.update({a.key: a.remote_id for a in self.crm.log_emails(todo)})
+                done.update({a.key: a.remote_id for a in how.create(todo)})
             crashpoint("outbox.after_remote_create")
         except PermanentError as exc:
             if len(rows) > 1:
-                return self._isolate(rows, activities, summary)
+                return self._isolate(rows, requests, how, summary)
             self._finish(by_key, done, summary, failure=exc)
             return True
         except ProviderError as exc:
@@ -150,18 +175,57 @@ class OutboxExecutor:
         self._finish(by_key, done, summary)
         return True
 
-    def _isolate(self, rows: Sequence[OutboxRow], activities: dict[str, EmailActivity], summary: OutboxSummary) -> bool:
+    def _isolate(self, rows: Sequence[OutboxRow], requests: dict[str, Any], how: CreateKind,
+                 summary: OutboxSummary) -> bool:
         """A batch was refused: perform one by one so one bad row does not hold the others back."""
         for row in rows:
             by_key = {row.key: row}
             try:
-                done = {a.key: a.remote_id for a in self.crm.log_emails([activities[row.key]])}
-                self._finish(by_key, done, summary)
+                self._finish(by_key, {a.key: a.remote_id for a in how.create([requests[row.key]])}, summary)
             except PermanentError as exc:
                 self._finish(by_key, {}, summary, failure=exc)
             except ProviderError as exc:
                 self._finish(by_key, {}, summary, retry=exc)
         return True
+
+    # -- set_fields (rule layer: score, tier, stage, owner) ------------------------------------
+    def _fields_batch(self, summary: OutboxSummary) -> bool:
+        """Absolute field values, merged per contact in the order they were intended."""
+        with self.store.session() as session:
+            rows = outbox.claim_due(session, "set_fields", self.owner, LEASE, BATCH)
+            merged: dict[str, dict[str, str]] = {}
+            for row in rows:
+                merged.setdefault(surviving_contact(session, row.contact_id), {}).update(
+                    json.loads(row.payload)["fields"])
+        if not rows:
+            return False
+        by_key = {r.key: r for r in rows}
+        try:
+            self.crm.write_fields([FieldWrite(contact_id=c, fields=f) for c, f in merged.items()])  # type: ignore[attr-defined]
+        except PermanentError as exc:
+            if len(rows) > 1:
+                for row in rows:       # find the refused write; the others go through
+                    self._fields_one(row, summary)
+                return True
+            self._finish(by_key, {}, summary, failure=exc)
+            return True
+        except ProviderError as exc:
+            self._finish(by_key, {}, summary, retry=exc)
+            if isinstance(exc, AuthExpired):
+                raise
+            return False
+        self._finish(by_key, {k: "" for k in by_key}, summary)
+        return True
+
+    def _fields_one(self, row: OutboxRow, summary: OutboxSummary) -> None:
+        write = FieldWrite(contact_id=row.contact_id, fields=json.loads(row.payload)["fields"])
+        try:
+            self.crm.write_fields([write])  # type: ignore[attr-defined]
+            self._finish({row.key: row}, {row.key: ""}, summary)
+        except PermanentError as exc:
+            self._finish({row.key: row}, {}, summary, failure=exc)
+        except ProviderError as exc:
+            self._finish({row.key: row}, {}, summary, retry=exc)
 
     def _finish(self, rows: dict[str, OutboxRow], done: dict[str, str], summary: OutboxSummary, *,
                 failure: ProviderError | None = None, retry: ProviderError | None = None) -> None:
@@ -187,10 +251,10 @@ class OutboxExecutor:
                 record_provider_error(session, self.source, failure or retry)  # type: ignore[arg-type]
                 summary.errors.append(str(failure or retry))
 
-    def _activity(self, session: Session, row: OutboxRow) -> EmailActivity:
+    def _request(self, session: Session, row: OutboxRow, model: type[Any]) -> Any:
         data = json.loads(row.payload)
         data["contact_id"] = surviving_contact(session, data["contact_id"])   # merged since intended
-        return EmailActivity.model_validate(data)
+        return model.model_validate(data)
 
     # -- update_contact ----------------------------------------------------------------------
     def _update_batch(self, summary: OutboxSummary) -> bool:

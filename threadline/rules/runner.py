@@ -1,0 +1,255 @@
+"""Run the rule layer over the store: read contacts and events, decide (pure), record effects.
+
+Effects become outbox rows and audit rows in one transaction, with the assignment state
+and the events cursor, so a crash repeats nothing and loses nothing. A rule that would
+change more than `max_share` of the contacts at once is held back (recorded in status)
+until an admin runs `threadline plan --apply --confirm`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from threadline.config.models import RulesSettings
+from threadline.rules.assignment import (
+    Assigner,
+    Assignment,
+    AssignmentState,
+    assignment_effects,
+    compile_assignment,
+)
+from threadline.rules.contact_facts import ContactFacts
+from threadline.rules.effects import CreateTask, Effect, SetFields, effect_key
+from threadline.rules.events import Event
+from threadline.rules.scoring import Scorer, ScoreResult, compile_scoring, scoring_effects
+from threadline.sync.cursors import record_error
+from threadline.sync.event_log import contacts_with_events_after, events_for
+from threadline.sync.outbox import Intent, intend
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import AuditRow, ContactRow, EventRow, OutboxRow, RuleStateRow, utcnow
+from threadline.sync.store.upsert import insert_ignore, upsert
+
+RULES_SOURCE = "rules"
+EVENTS_CURSOR = "events_cursor"
+ASSIGNMENT_STATE = "assignment"
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Compiled rules: what `threadline plan`, `explain` and the daemon evaluate."""
+
+    settings: RulesSettings
+    scorer: Scorer | None
+    assigner: Assigner | None
+
+    @property
+    def empty(self) -> bool:
+        return self.scorer is None and self.assigner is None
+
+
+def compile_rules(settings: RulesSettings, known_fields: set[str] | None = None) -> RuleSet:
+    """Compile and validate every rule; raises RuleError listing all problems with their paths."""
+    scorer = compile_scoring(settings.scoring, known_fields) if settings.scoring else None
+    assigner = compile_assignment(settings.assignment, known_fields) if settings.assignment else None
+    return RuleSet(settings, scorer, assigner)
+
+
+@dataclass
+class Evaluation:
+    """What the rules would do now: effects, and the per-contact reasoning behind them."""
+
+    effects: list[Effect] = field(default_factory=list)
+    scores: dict[str, ScoreResult] = field(default_factory=dict)
+    assignments: dict[str, Assignment] = field(default_factory=dict)
+    state: AssignmentState = field(default_factory=AssignmentState)
+    contacts: int = 0
+    total_contacts: int = 0
+
+    def touched_by_rule(self) -> Counter[str]:
+        return Counter(rule for rule, _ in {(e.rule.split(":")[0], e.contact_id) for e in self.effects})
+
+    def blocked_rules(self, settings: RulesSettings) -> list[str]:
+        """Rules that would change more than max_share of all contacts in this one evaluation."""
+        if self.total_contacts < settings.min_contacts_for_share_check:
+            return []
+        limit = settings.max_share * self.total_contacts
+        return sorted(rule for rule, n in self.touched_by_rule().items() if n > limit)
+
+
+def contact_facts(row: ContactRow, owner_field: str | None = None) -> ContactFacts:
+    """The mirror row as rules see it: CRM properties plus the standard fields under their usual names."""
+    fields: dict[str, Any] = dict(json.loads(row.properties or "{}"))
+    fields.update({"email": row.primary_email, "firstname": row.first_name, "lastname": row.last_name,
+                   "company": row.company, "owner_id": row.owner_id})
+    if owner_field:
+        fields.setdefault(owner_field, row.owner_id)
+    return ContactFacts(id=row.crm_id, fields=fields)
+
+
+class RuleRunner:
+    """Evaluates a RuleSet against one store and records what it decides."""
+
+    def __init__(self, store: Store, rules: RuleSet) -> None:
+        self.store = store
+        self.rules = rules
+
+    # -- deciding ------------------------------------------------------------------------------
+    def evaluate(self, contact_ids: Iterable[str] | None, now: datetime) -> Evaluation:
+        """Decide for these contacts (None: every live contact). Reads the store, writes nothing."""
+        with self.store.session() as session:
+            rows = self._contacts(session, contact_ids)
+            history = events_for(session, [r.crm_id for r in rows])
+            state = self._assignment_state(session)
+            total = session.exec(select(func.count()).select_from(ContactRow).where(
+                ContactRow.merged_into.is_(None), ContactRow.deleted.is_(False))).one()  # type: ignore[union-attr]
+        out = Evaluation(state=state, contacts=len(rows), total_contacts=int(total))
+        owner_field = self.rules.settings.assignment.owner_field if self.rules.settings.assignment else None
+        for row in rows:
+            self._decide(contact_facts(row, owner_field), history.get(row.crm_id, []), now, out)
+        return out
+
+    def _decide(self, facts: ContactFacts, events: list[Event], now: datetime, out: Evaluation) -> None:
+        score: dict[str, Any] = {}
+        if self.rules.scorer is not None and self.rules.settings.scoring is not None:
+            result = self.rules.scorer.score(facts, events, now)
+            out.scores[facts.id] = result
+            score = {"total": result.total, "fit": result.fit, "intent": result.intent, "tier": result.tier}
+            # The key names the newest event seen, so a return to an earlier value is written again.
+            newest = events[-1].id if events else "none"
+            for effect in scoring_effects(facts, result, self.rules.settings.scoring):
+                out.effects.append(effect.model_copy(update={"key": effect_key("set_fields", facts.id, newest,
+                                                                               effect.key)}))
+        if self.rules.assigner is not None and self.rules.settings.assignment is not None:
+            assignment = self.rules.assigner.assign(facts, score, out.state, now)
+            if assignment is not None:
+                out.assignments[facts.id] = assignment
+                out.effects += assignment_effects(facts, assignment, self.rules.settings.assignment, now,
+                                                  _latest_reply(events))
+                out.state = assignment.state_after
+
+    # -- recording -----------------------------------------------------------------------------
+    def apply(self, evaluation: Evaluation, *, confirm: bool = False, cursor: int | None = None) -> ApplySummary:
+        """Record the effects (outbox + audit) and the assignment state in one transaction.
+
+        Rules over the max_share limit are held back unless `confirm`; held rules are
+        recorded as errors for `threadline status`.
+        """
+        blocked = [] if confirm else evaluation.blocked_rules(self.rules.settings)
+        effects = [e for e in evaluation.effects if e.rule.split(":")[0] not in blocked]
+        summary = ApplySummary(blocked=blocked)
+        with self.store.session() as session:
+            summary.intended = intend(session, [_intent(e) for e in effects])
+            insert_ignore(session, AuditRow, [_audit(e) for e in effects], ["effect_key"])
+            for rule in blocked:
+                touched = evaluation.touched_by_rule()[rule]
+                record_error(session, RULES_SOURCE, "rule_held", f"rule {rule} would change {touched} of "
+                             f"{evaluation.total_contacts} contacts; run `threadline plan` and then "
+                             "`threadline plan --apply --confirm`")
+            if effects and self.rules.assigner is not None:
+                _save_state(session, ASSIGNMENT_STATE, _state_json(evaluation.state))
+            if cursor is not None:
+                _save_state(session, EVENTS_CURSOR, {"seq": cursor})
+        return summary
+
+    def run_pending(self, now: datetime) -> ApplySummary:
+        """Evaluate the contacts that have new events since the last run, and record the effects."""
+        if self.rules.empty:
+            return ApplySummary()
+        with self.store.session() as session:
+            since = int(_load_state(session, EVENTS_CURSOR).get("seq", 0))
+            contacts, newest = contacts_with_events_after(session, since)
+        if not contacts:
+            return ApplySummary()
+        summary = self.apply(self.evaluate(contacts, now), cursor=newest)
+        summary.evaluated = len(contacts)
+        return summary
+
+    # -- reading -------------------------------------------------------------------------------
+    def _contacts(self, session: Session, ids: Iterable[str] | None) -> list[ContactRow]:
+        query = select(ContactRow).where(ContactRow.merged_into.is_(None), ContactRow.deleted.is_(False))  # type: ignore[union-attr]
+        if ids is None:
+            return list(session.exec(query.order_by(col(ContactRow.crm_id))).all())
+        wanted = sorted(set(ids))
+        rows: list[ContactRow] = []
+        for start in range(0, len(wanted), 500):
+            rows += session.exec(query.where(col(ContactRow.crm_id).in_(wanted[start:start + 500]))).all()
+        return sorted(rows, key=lambda r: r.crm_id)
+
+    def _assignment_state(self, session: Session) -> AssignmentState:
+        saved = _load_state(session, ASSIGNMENT_STATE)
+        state = AssignmentState(rr_position=dict(saved.get("rr_position", {})),
+                                wrr_current={k: dict(v) for k, v in saved.get("wrr_current", {}).items()})
+        state.open_load = _open_load(session)
+        state.domain_owner = _domain_owners(session)
+        return state
+
+
+@dataclass
+class ApplySummary:
+    evaluated: int = 0
+    intended: int = 0
+    blocked: list[str] = field(default_factory=list)
+
+
+def _intent(effect: Effect) -> Intent:
+    if isinstance(effect, SetFields):
+        return Intent(effect.key, "set_fields", effect.contact_id, {"fields": dict(effect.fields)})
+    assert isinstance(effect, CreateTask)
+    return Intent(effect.key, "create_task", effect.contact_id, {
+        "key": effect.key, "contact_id": effect.contact_id, "owner_id": effect.owner_id, "subject": effect.subject,
+        "body": effect.body, "due_at": effect.due_at.isoformat(), "priority": effect.priority})
+
+
+def _audit(effect: Effect) -> dict[str, Any]:
+    return {"at": utcnow(), "rule": effect.rule, "contact_id": effect.contact_id, "effect_key": effect.key,
+            "kind": effect.kind, "reason": effect.reason[:1000], "detail": effect.model_dump_json()}
+
+
+def _latest_reply(events: list[Event]) -> str | None:
+    replies = [e for e in events if e.type == "reply.received"]
+    return str(replies[-1].data.get("text") or replies[-1].data.get("subject") or "") if replies else None
+
+
+def _open_load(session: Session) -> dict[str, int]:
+    """Open Threadline follow-up tasks per owner: created ones minus those seen completed."""
+    completed = {json.loads(d).get("key") for d in session.exec(
+        select(EventRow.data).where(EventRow.type == "task.completed")).all()}
+    load: dict[str, int] = defaultdict(int)
+    for key, payload in session.exec(select(OutboxRow.key, OutboxRow.payload).where(
+            OutboxRow.kind == "create_task", OutboxRow.status != "failed")).all():
+        owner = json.loads(payload).get("owner_id")
+        if owner and key not in completed:
+            load[owner] += 1
+    return dict(load)
+
+
+def _domain_owners(session: Session) -> dict[str, str]:
+    owners: dict[str, str] = {}
+    for email, owner in session.exec(select(ContactRow.primary_email, ContactRow.owner_id).where(
+            col(ContactRow.owner_id).is_not(None), col(ContactRow.primary_email).is_not(None))).all():
+        domain = ContactFacts(id="", fields={"email": email}).domain
+        if domain and owner:
+            owners.setdefault(domain, owner)
+    return owners
+
+
+def _load_state(session: Session, name: str) -> dict[str, Any]:
+    row = session.get(RuleStateRow, name)
+    return dict(json.loads(row.data)) if row else {}
+
+
+def _save_state(session: Session, name: str, data: dict[str, Any]) -> None:
+    upsert(session, RuleStateRow, [{"name": name, "data": json.dumps(data, sort_keys=True), "updated_at": utcnow()}],
+           ["name"])
+
+
+def _state_json(state: AssignmentState) -> dict[str, Any]:
+    return {"rr_position": dict(state.rr_position), "wrr_current": {k: dict(v) for k, v in state.wrr_current.items()}}
