@@ -130,7 +130,16 @@ def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
                       snippet_chars=settings.sync.snippet_chars,
                       retention=timedelta(days=settings.store.retention_days),
                       unsubscribe_field=settings.rules.unsubscribe_field,
-                      rules_step=(lambda: runner.run_pending(datetime.now(UTC))) if runner else None)
+                      rules_step=(lambda: runner.run_pending(datetime.now(UTC))) if runner else None,
+                      rule_fields=_written_fields(settings))
+
+
+def _written_fields(settings: Settings) -> list[tuple[str, str]]:
+    """Custom contact fields the scoring writes (the stage and owner fields are the CRM's own)."""
+    if settings.rules.scoring is None:
+        return []
+    f = settings.rules.scoring.fields
+    return [(f.total, "number"), (f.fit, "number"), (f.intent, "number"), (f.tier, "string")]
 
 
 def rule_contact_fields(settings: Settings) -> list[str]:
@@ -141,7 +150,7 @@ def rule_contact_fields(settings: Settings) -> list[str]:
     if rules.scoring:
         specs += [r.where for r in rules.scoring.rules]
         f = rules.scoring.fields
-        names |= {f.total, f.fit, f.intent, f.tier, f.stage}
+        names |= {f.total, f.fit, f.intent, f.tier} | ({f.stage} if rules.scoring.stages else set())
     if rules.assignment:
         specs += [r.when for r in rules.assignment.rules] + [rules.assignment.trigger]
     if rules.unsubscribe_field:

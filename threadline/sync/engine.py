@@ -78,7 +78,8 @@ class SyncEngine:
     def __init__(self, store: Store, crm: CrmAdapter, mailboxes: Sequence[MailboxBinding], policy: AddressPolicy,
                  *, property_names: dict[str, str], snippet_chars: int = 200,
                  retention: timedelta = timedelta(days=365), unsubscribe_field: str | None = None,
-                 rules_step: Callable[[], Any] | None = None) -> None:
+                 rules_step: Callable[[], Any] | None = None,
+                 rule_fields: Sequence[tuple[str, str]] = ()) -> None:
         self.store = store
         self.crm = crm
         self.mailboxes = list(mailboxes)
@@ -89,6 +90,7 @@ class SyncEngine:
         self.unsubscribe_field = unsubscribe_field
         # The rule layer sits above the engine: it is handed in as a step run after ingest.
         self.rules_step = rules_step
+        self.rule_fields = list(rule_fields)      # contact fields the rules write (score, tier): ensured at start
 
     def run_once(self, progress: Progress | None = None, only: set[str] | None = None) -> SyncSummary:
         """One cycle. Provider errors are recorded per source and the cycle goes on with the rest.
@@ -129,6 +131,8 @@ class SyncEngine:
     def _ensure_schema(self) -> list[CheckResult]:
         try:
             results = self.crm.ensure_schema()
+            if self.rule_fields:
+                results += self.crm.rule_fields_schema(self.rule_fields)
             self._schema_ok = all(r.ok for r in results)
             return results
         except ProviderError as exc:
