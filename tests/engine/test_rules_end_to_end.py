@@ -115,3 +115,53 @@ def test_a_demo_request_makes_an_mql_with_score_owner_and_one_task_and_replays_c
     assert any(line.startswith("assignment:") for line in lines)
     assert runner.evaluate(None, datetime.now(UTC)).effects == []     # plan: nothing left to do
     engine.close()
+
+
+def _mql_world(sandbox: SandboxServer, tmp_path: Path, on_breach: dict[str, Any]) -> tuple[Any, Any, str, list[str]]:
+    seeded = seed_demo(sandbox)
+    reps = _reps(sandbox, "hubspot")
+    config = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded)
+    config["rules"] = rules("hubspot", reps)
+    config["rules"]["assignment"]["on_breach"] = on_breach
+    settings = parse_settings(config, tmp_path / "t.yaml", env={})
+    engine = build_engine(settings)
+    engine.run_once()
+    with engine.store.session() as session:
+        [jane] = contacts_for_address(session, JANE)
+        record_events(session, [Event(id=event_id("form.submitted", "d1"), type="form.submitted", contact_id=jane,
+                                      occurred_at=datetime.now(UTC), source="api", data={"form": "demo"})])
+    engine.run_once()
+    return engine, settings, jane, reps
+
+
+def test_an_sla_breach_escalates_once_and_a_completed_task_does_not_breach(sandbox: SandboxServer,
+                                                                            tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    engine, settings, jane, reps = _mql_world(sandbox, tmp_path, {"action": "escalate", "escalate_to": "999"})
+    runner = RuleRunner(engine.store, compile_rules(settings.rules))
+    [task] = sandbox.hubspot.tasks_for(jane)
+    later = datetime.now(UTC) + timedelta(days=5)       # well past 24 business hours
+    assert runner.run_pending(later).intended == 1       # one escalation task
+    assert runner.run_pending(later).intended == 0       # ...and only one
+    engine.run_once()
+    subjects = sorted(t["properties"]["hs_task_subject"] for t in sandbox.hubspot.tasks_for(jane))
+    assert subjects == ["Follow up: Jane Doe", "SLA breached: Jane Doe"]
+    engine.close()
+
+
+def test_completed_tasks_and_booked_meetings_become_events(sandbox: SandboxServer, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    engine, settings, jane, _ = _mql_world(sandbox, tmp_path, {"action": "escalate", "escalate_to": "999"})
+    [task] = sandbox.hubspot.tasks_for(jane)
+    sandbox.hubspot.complete_task(task["id"])
+    sandbox.hubspot.add_meeting(jane, datetime.now(UTC) + timedelta(days=2))
+    engine.run_once()
+    with engine.store.session() as session:
+        from threadline.sync.event_log import events_for
+        types = [e.type for e in events_for(session, [jane])[jane]]
+    assert "task.completed" in types and "meeting.booked" in types
+    runner = RuleRunner(engine.store, compile_rules(settings.rules))
+    assert runner.run_pending(datetime.now(UTC) + timedelta(days=5)).intended == 0   # done in time: no breach
+    engine.close()

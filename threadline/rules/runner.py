@@ -24,6 +24,7 @@ from threadline.rules.assignment import (
     Assignment,
     AssignmentState,
     assignment_effects,
+    breach_effects,
     compile_assignment,
 )
 from threadline.rules.contact_facts import ContactFacts
@@ -160,17 +161,57 @@ class RuleRunner:
         return summary
 
     def run_pending(self, now: datetime) -> ApplySummary:
-        """Evaluate the contacts that have new events since the last run, and record the effects."""
+        """Evaluate the contacts that have new events since the last run, plus SLA breaches; record the effects."""
         if self.rules.empty:
             return ApplySummary()
         with self.store.session() as session:
             since = int(_load_state(session, EVENTS_CURSOR).get("seq", 0))
             contacts, newest = contacts_with_events_after(session, since)
-        if not contacts:
+        evaluation = self.evaluate(contacts, now) if contacts else Evaluation()
+        if contacts or self._breach_possible():
+            with self.store.session() as session:
+                if not contacts:
+                    evaluation.state = self._assignment_state(session)
+                evaluation.effects += self._breaches(session, evaluation.state, now)
+        if not evaluation.effects and not contacts:
             return ApplySummary()
-        summary = self.apply(self.evaluate(contacts, now), cursor=newest)
+        summary = self.apply(evaluation, cursor=newest if contacts else None)
         summary.evaluated = len(contacts)
         return summary
+
+    # -- SLA breaches --------------------------------------------------------------------------
+    def _breach_possible(self) -> bool:
+        settings = self.rules.settings.assignment
+        return settings is not None and settings.on_breach.action != "none"
+
+    def _breaches(self, session: Session, state: AssignmentState, now: datetime) -> list[Effect]:
+        """Follow-up tasks past due and still open (no task.completed seen) -> reassign or escalate, once."""
+        settings = self.rules.settings.assignment
+        if settings is None or settings.on_breach.action == "none":
+            return []
+        completed = {json.loads(d).get("key") for d in session.exec(
+            select(EventRow.data).where(EventRow.type == "task.completed")).all()}
+        created = set(session.exec(select(OutboxRow.key).where(OutboxRow.kind == "create_task",
+                                                               OutboxRow.status == "done")).all())
+        # Only each contact's latest follow-up counts: an earlier one was superseded by a reassignment,
+        # and escalation tasks ("SLA breached: ...") are not themselves subject to the SLA.
+        latest: dict[str, tuple[str, str, dict[str, Any]]] = {}
+        for key, rule, contact_id, detail in session.exec(
+                select(AuditRow.effect_key, AuditRow.rule, AuditRow.contact_id, AuditRow.detail).where(
+                    AuditRow.kind == "create_task", col(AuditRow.rule).startswith("assignment:"))
+                .order_by(col(AuditRow.id))).all():
+            task = json.loads(detail)
+            if not str(task.get("subject", "")).startswith("SLA breached"):
+                latest[contact_id] = (key, rule, task)
+        effects: list[Effect] = []
+        for contact_id, (key, rule, task) in latest.items():
+            due = datetime.fromisoformat(task["due_at"])
+            row = session.get(ContactRow, contact_id)
+            if key in completed or key not in created or due >= now or row is None:
+                continue
+            effects += breach_effects(contact_facts(row, settings.owner_field), due, True, rule.split(":", 1)[1],
+                                      settings, state, now)
+        return effects
 
     # -- reading -------------------------------------------------------------------------------
     def _contacts(self, session: Session, ids: Iterable[str] | None) -> list[ContactRow]:

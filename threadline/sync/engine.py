@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -14,6 +14,7 @@ from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.records import CheckResult
 from threadline.sync.contact_sync import ContactSummary, sync_contacts
+from threadline.sync.crm_observations import observe_meetings, observe_tasks
 from threadline.sync.cursors import record_budget, record_provider_error
 from threadline.sync.mailbox_sync import MailboxSummary, MailboxSync
 from threadline.sync.matching import AddressPolicy
@@ -115,6 +116,9 @@ class SyncEngine:
             say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
             summary.mailboxes.append(ingest.run(binding.adapter, binding.owner_id))
         if self.rules_step is not None:
+            say("reading meetings and follow-up tasks")
+            observe_meetings(self.store, self.crm)
+            observe_tasks(self.store, self.crm, datetime.now(UTC))
             say("evaluating rules")
             summary.rules = self.rules_step()
         say("writing to the CRM")
