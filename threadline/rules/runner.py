@@ -29,10 +29,9 @@ from threadline.rules.assignment import (
 )
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.effects import CreateTask, Effect, SetFields, effect_key
-from threadline.rules.events import Event
 from threadline.rules.scoring import Scorer, ScoreResult, compile_scoring, scoring_effects
 from threadline.sync.cursors import record_error
-from threadline.sync.event_log import contacts_with_events_after, events_for
+from threadline.sync.event_log import EventTuple, contacts_with_events_after, event_rows_for
 from threadline.sync.outbox import Intent, intend
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import AuditRow, ContactRow, EventRow, OutboxRow, RuleStateRow, utcnow
@@ -107,7 +106,7 @@ class RuleRunner:
         """Decide for these contacts (None: every live contact). Reads the store, writes nothing."""
         with self.store.session() as session:
             rows = self._contacts(session, contact_ids)
-            history = events_for(session, [r.crm_id for r in rows])
+            history = event_rows_for(session, [r.crm_id for r in rows])
             state = self._assignment_state(session)
             total = session.exec(select(func.count()).select_from(ContactRow).where(
                 ContactRow.merged_into.is_(None), ContactRow.deleted.is_(False))).one()  # type: ignore[union-attr]
@@ -117,14 +116,14 @@ class RuleRunner:
             self._decide(contact_facts(row, owner_field), history.get(row.crm_id, []), now, out)
         return out
 
-    def _decide(self, facts: ContactFacts, events: list[Event], now: datetime, out: Evaluation) -> None:
+    def _decide(self, facts: ContactFacts, events: list[EventTuple], now: datetime, out: Evaluation) -> None:
         score: dict[str, Any] = {}
         if self.rules.scorer is not None and self.rules.settings.scoring is not None:
-            result = self.rules.scorer.score(facts, events, now)
+            result = self.rules.scorer.score_rows(facts, events, now)
             out.scores[facts.id] = result
             score = {"total": result.total, "fit": result.fit, "intent": result.intent, "tier": result.tier}
             # The key names the newest event seen, so a return to an earlier value is written again.
-            newest = events[-1].id if events else "none"
+            newest = events[-1][0] if events else "none"
             for effect in scoring_effects(facts, result, self.rules.settings.scoring):
                 out.effects.append(effect.model_copy(update={"key": effect_key("set_fields", facts.id, newest,
                                                                                effect.key)}))
@@ -134,7 +133,7 @@ class RuleRunner:
                 out.assignments[facts.id] = assignment
                 out.effects += assignment_effects(facts, assignment, self.rules.settings.assignment, now,
                                                   _latest_reply(events))
-                out.state = assignment.state_after
+                out.state.absorb(assignment.change)   # in place: copying the state per contact is quadratic
 
     # -- recording -----------------------------------------------------------------------------
     def apply(self, evaluation: Evaluation, *, confirm: bool = False, cursor: int | None = None) -> ApplySummary:
@@ -254,9 +253,9 @@ def _audit(effect: Effect) -> dict[str, Any]:
             "kind": effect.kind, "reason": effect.reason[:1000], "detail": effect.model_dump_json()}
 
 
-def _latest_reply(events: list[Event]) -> str | None:
-    replies = [e for e in events if e.type == "reply.received"]
-    return str(replies[-1].data.get("text") or replies[-1].data.get("subject") or "") if replies else None
+def _latest_reply(events: list[EventTuple]) -> str | None:
+    replies = [data for _, type_, _, _, data in events if type_ == "reply.received"]
+    return str(replies[-1].get("text") or replies[-1].get("subject") or "") if replies else None
 
 
 def _open_load(session: Session) -> dict[str, int]:

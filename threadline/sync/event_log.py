@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -47,3 +49,20 @@ def contacts_with_events_after(session: Session, seq: int) -> tuple[set[str], in
     contacts = session.exec(select(EventRow.contact_id).where(col(EventRow.seq) > seq, col(EventRow.seq) <= newest)
                             .distinct()).all()
     return set(contacts), int(newest)
+
+
+EventTuple = tuple[str, str, datetime, str, dict[str, Any]]
+
+
+def event_rows_for(session: Session, contact_ids: Iterable[str]) -> dict[str, list[EventTuple]]:
+    """Like `events_for`, as plain (id, type, occurred_at, source, data) tuples: the bulk path (plan, replay)."""
+    ids = list(contact_ids)
+    found: dict[str, list[EventTuple]] = defaultdict(list)
+    columns = (EventRow.contact_id, EventRow.id, EventRow.type, EventRow.occurred_at, EventRow.source, EventRow.data)
+    for start in range(0, len(ids), 2000):
+        rows = session.exec(select(*columns).where(col(EventRow.contact_id).in_(ids[start:start + 2000]))
+                            .order_by(col(EventRow.occurred_at), col(EventRow.seq))).all()
+        for contact_id, event_id, type_, at, source, data in rows:
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            found[contact_id].append((event_id, type_, at, source, json.loads(data)))
+    return found
