@@ -12,7 +12,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -107,13 +107,18 @@ class RuleRunner:
         with self.store.session() as session:
             rows = self._contacts(session, contact_ids)
             history = event_rows_for(session, [r.crm_id for r in rows])
+            pending = _intended_writes(session, rows)
             state = self._assignment_state(session)
             total = session.exec(select(func.count()).select_from(ContactRow).where(
                 ContactRow.merged_into.is_(None), ContactRow.deleted.is_(False))).one()  # type: ignore[union-attr]
         out = Evaluation(state=state, contacts=len(rows), total_contacts=int(total))
         owner_field = self.rules.settings.assignment.owner_field if self.rules.settings.assignment else None
         for row in rows:
-            self._decide(contact_facts(row, owner_field), history.get(row.crm_id, []), now, out)
+            facts = contact_facts(row, owner_field)
+            if row.crm_id in pending:      # decide on what the CRM will hold once intended writes land
+                facts = ContactFacts(id=facts.id, fields={**facts.fields, **pending[row.crm_id],
+                                                          **_owner_alias(pending[row.crm_id], owner_field)})
+            self._decide(facts, history.get(row.crm_id, []), now, out)
         return out
 
     def _decide(self, facts: ContactFacts, events: list[EventTuple], now: datetime, out: Evaluation) -> None:
@@ -251,6 +256,29 @@ def _intent(effect: Effect) -> Intent:
 def _audit(effect: Effect) -> dict[str, Any]:
     return {"at": utcnow(), "rule": effect.rule, "contact_id": effect.contact_id, "effect_key": effect.key,
             "kind": effect.kind, "reason": effect.reason[:1000], "detail": effect.model_dump_json()}
+
+
+def _intended_writes(session: Session, rows: list[ContactRow]) -> dict[str, dict[str, str]]:
+    """Field writes recorded after the mirror last heard from the CRM: contact -> fields (newest last).
+
+    Without them, a contact evaluated again before the CRM pull reflects an owner write would be
+    assigned a second time (to the next rep, so with new keys).
+    """
+    mirrored = {r.crm_id: r.updated_at if r.updated_at.tzinfo else r.updated_at.replace(tzinfo=UTC) for r in rows}
+    writes: dict[str, dict[str, str]] = {}
+    query = select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.created_at).where(
+        OutboxRow.kind == "set_fields", OutboxRow.status != "failed")
+    if len(rows) <= 500:
+        query = query.where(col(OutboxRow.contact_id).in_(list(mirrored)))
+    for contact_id, payload, created in session.exec(query.order_by(col(OutboxRow.id))).all():
+        created = created if created.tzinfo else created.replace(tzinfo=UTC)
+        if contact_id in mirrored and created > mirrored[contact_id]:
+            writes.setdefault(contact_id, {}).update(json.loads(payload)["fields"])
+    return writes
+
+
+def _owner_alias(fields: dict[str, str], owner_field: str | None) -> dict[str, str]:
+    return {"owner_id": fields[owner_field]} if owner_field and owner_field in fields else {}
 
 
 def _latest_reply(events: list[EventTuple]) -> str | None:
