@@ -1,0 +1,105 @@
+"""`rules.sequences` in threadline.yaml: named multi-step sequences, their entry rules, stop rules and windows."""
+
+from __future__ import annotations
+
+from datetime import date, time
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Delay(_Section):
+    """Wait before a step, counted from the previous step (the first step: from enrolment).
+
+    ``hours`` and ``days`` are elapsed time; ``business_days`` then moves on that many open days of
+    the sending window (same local time of day), skipping closed weekdays and holidays.
+    """
+
+    hours: float = Field(0, ge=0)
+    days: float = Field(0, ge=0)
+    business_days: int = Field(0, ge=0)
+
+
+class EmailStep(_Section):
+    """An email from the owner's mailbox. Subject and body are templates (tokens: contact, owner, company,
+    unsubscribe_url, sequence, step)."""
+
+    kind: Literal["email"] = "email"
+    subject: str = Field(min_length=1)
+    body: str = Field(min_length=1)
+    delay: Delay = Field(default_factory=Delay)
+    reply_in_thread: bool = Field(True, description="Send as a reply in the thread of the previous step's email")
+
+
+class TaskStep(_Section):
+    """A task for the owner (call, LinkedIn touch, to-do); subject and body are templates."""
+
+    kind: Literal["task"] = "task"
+    subject: str = Field(min_length=1)
+    body: str = ""
+    task_type: Literal["call", "linkedin", "todo"] = "todo"
+    delay: Delay = Field(default_factory=Delay)
+
+
+Step = Annotated[EmailStep | TaskStep, Field(discriminator="kind")]
+
+
+class SendingWindow(_Section):
+    """When sequence email may go out, in the contact's local time (from ``timezone_field``, else the
+    owner's zone, else ``default_timezone``)."""
+
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+    days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], description="Monday=0 ... Sunday=6")
+    holidays: list[date] = Field(default_factory=list, description="Closed local dates (also skipped by business_days)")
+    timezone_field: str | None = Field("timezone", description="Contact field holding an IANA zone")
+    default_timezone: str = "UTC"
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if not value or any(day < 0 or day > 6 for day in value):
+            raise ValueError("at least one weekday, each 0 (Monday) to 6 (Sunday)")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> SendingWindow:
+        if self.start >= self.end:
+            raise ValueError("start must be before end (overnight windows are not supported)")
+        return self
+
+
+class SequenceSettings(_Section):
+    """One sequence: its steps, who enters it and when, what stops it, and when it may send."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    steps: list[Step] = Field(default_factory=list)
+    enroll_on: str = Field(description="Event type that triggers enrolment (contact.silent: see silent_days)")
+    enroll_when: dict[str, Any] = Field(default_factory=dict, description="Conditions over contact.*, event.*, score.*")
+    silent_days: float | None = Field(None, gt=0, description="For enroll_on: contact.silent — days without "
+                                      "email or reply in either direction")
+    once_per_contact: bool = True
+    reenroll_after_days: float | None = Field(None, gt=0, description="With once_per_contact: allow a new "
+                                              "enrolment this long after the previous one")
+    on_reply: Literal["pause", "exit"] = "exit"
+    ooo_pause_days: float = Field(3, gt=0, description="Out-of-office pause when no return date can be read")
+    exit_on_stage_change_to: list[str] = Field(default_factory=list)
+    exit_stage_field: str = "lifecyclestage"
+    deal_closed_field: str | None = Field(None, description="Contact field that, once set (not empty/false), exits")
+    window: SendingWindow = Field(default_factory=SendingWindow)
+    daily_cap_per_mailbox: int = Field(50, ge=1)
+    spacing_minutes: float = Field(2, ge=0)

@@ -1,0 +1,61 @@
+"""Message templates: Jinja2 in a sandbox, strict about missing tokens.
+
+Templates come from configuration, so they are treated as untrusted: rendering happens in
+``jinja2.sandbox.SandboxedEnvironment`` (no ``__class__`` walks, no ``_private`` attributes,
+no unsafe callables), and a token that is not in the context is an error rather than an
+empty string, because "Hi ," in a prospect's inbox is worse than a step that waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from jinja2 import StrictUndefined, meta
+from jinja2 import TemplateError as JinjaTemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+
+class TemplateError(ValueError):
+    """A template could not be compiled or rendered; ``reason`` says why (never the context's values)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@cache
+def _environment(html: bool) -> SandboxedEnvironment:
+    # One environment per escaping mode; both are immutable after construction.
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=html, keep_trailing_newline=True)
+
+
+def _render(template: str, context: Mapping[str, Any], html: bool) -> str:
+    try:
+        return _environment(html).from_string(template).render(dict(context))
+    except JinjaTemplateError as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc.message or exc}") from None
+
+
+def render(template: str, context: Mapping[str, Any]) -> str:
+    """Render a plain-text template. Raises TemplateError for syntax errors, undefined tokens and sandbox
+    violations. Never escapes (the output is a text/plain body or a subject line)."""
+    return _render(template, context, html=False)
+
+
+def render_html(template: str, context: Mapping[str, Any]) -> str:
+    """Render an HTML template with autoescaping on (contact fields cannot inject markup). Same errors as render."""
+    return _render(template, context, html=True)
+
+
+def check_template(template: str, allowed_tokens: set[str]) -> list[str]:
+    """Problems with a template found without rendering it: a syntax error, or top-level tokens outside
+    ``allowed_tokens`` (e.g. ``{{ contcat.name }}``). An empty list means it may be used."""
+    env = _environment(False)
+    try:
+        tree = env.parse(template)
+    except JinjaTemplateError as exc:
+        return [f"syntax error: {getattr(exc, 'message', None) or exc}"]
+    unknown = sorted(meta.find_undeclared_variables(tree) - allowed_tokens)
+    return [f"unknown token '{name}' (known: {', '.join(sorted(allowed_tokens))})" for name in unknown]
