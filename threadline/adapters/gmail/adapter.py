@@ -15,9 +15,11 @@ from googleapiclient.discovery import build
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.gmail.client import GmailClient
 from threadline.adapters.gmail.cursor import GmailCursor
+from threadline.adapters.gmail.sending import GmailSending
 from threadline.adapters.gmail.sync import MailboxSync
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.records import CheckResult, MailPage
+from threadline.adapters.sending import OutgoingEmail, SentRef
 
 GMAIL_BASE_URL = "https://gmail.googleapis.com"
 USER_UNITS_PER_MINUTE = 15_000              # Gmail per-user quota
@@ -50,6 +52,15 @@ class GmailAdapter:
         self.client = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=attempts)
         self._sync = MailboxSync(self.client, backfill_days=backfill_days, batch_size=min(batch_size, 100),
                                  clock=clock)
+        self._sending = GmailSending(self.client)
+
+    def send(self, email: OutgoingEmail) -> SentRef:
+        """Send as the mailbox owner (users.messages.send). NOT idempotent: see `GmailSending.send`."""
+        return self._sending.send(email)
+
+    def find_sent(self, message_id: str) -> SentRef | None:
+        """Our sent mail with `message_id` ("<...>"), or None (messages.list q=rfc822msgid:, label SENT)."""
+        return self._sending.find_sent(message_id)
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[MailPage]:
         """Yield new INBOX/SENT messages since `cursor` (None: capture history id, backfill, catch up).

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from threadline.adapters.errors import AuthExpired, TransientError
+from threadline.adapters.errors import AuthExpired, NotFound, TransientError
 from threadline.adapters.imap.check import run_checks
 from threadline.adapters.imap.connection import (
     ConnectionFactory,
@@ -25,6 +25,7 @@ from threadline.adapters.imap.folder_sync import FolderSync
 from threadline.adapters.imap.session import ImapSession
 from threadline.adapters.records import CheckResult, Folder, MailPage
 from threadline.adapters.retry import call_with_retry
+from threadline.adapters.sending import SentRef
 
 T = TypeVar("T")
 log = structlog.get_logger("threadline.imap")
@@ -112,6 +113,23 @@ class ImapMailbox:
         inbox = self._configured_folders.get("inbox", "INBOX")
         return self._run("idle", lambda s: s.idle_wait(inbox, timeout))
 
+    def find_in_sent(self, message_id: str) -> SentRef | None:
+        """The copy of our sent mail with `message_id` ("<...>") in the Sent folder, or None.
+
+        This is the look-before-resend check for mail sent over SMTP. Raises NotFound
+        when the server has no Sent folder, TransientError/AuthExpired as `pull` does.
+        """
+        folder = self._require_sent()
+        uidvalidity, uids = self._run("find sent", lambda s: s.search_header(folder, "Message-ID", message_id))
+        if not uids:
+            return None
+        return SentRef(message_id=message_id, provider_id=f"{folder}/{uidvalidity}/{uids[0]}")
+
+    def append_sent(self, raw: bytes) -> None:
+        """Put a copy of mail we sent over SMTP in the Sent folder (SMTP servers do not). Not idempotent."""
+        folder = self._require_sent()
+        self._run("append sent", lambda s: s.append(folder, raw))
+
     def check(self) -> list[CheckResult]:
         """Connect, log in, list folders, report IDLE/CONDSTORE and the Sent folder. Never raises."""
         return run_checks(f"imap {self.address}", self._connect, self.credentials, self._configured_folders)
@@ -121,6 +139,12 @@ class ImapMailbox:
         if self._session is not None:
             self._session.logout()
             self._session = None
+
+    def _require_sent(self) -> str:
+        sent = self.folders().get("sent")
+        if sent is None:
+            raise NotFound(f"imap {self.address}: no Sent folder to keep sent mail in", provider="imap")
+        return sent
 
     def _run(self, what: str, operation: Callable[[ImapSession], T]) -> T:
         """Run one session operation under the shared retry policy, reconnecting after a failure."""

@@ -111,6 +111,19 @@ class ImapSession:
         return [FetchedMessage(uid, answer[uid][b"BODY[]"], answer[uid].get(b"INTERNALDATE"))
                 for uid in sorted(answer) if b"BODY[]" in answer[uid]]
 
+    def search_header(self, folder: str, name: str, value: str) -> tuple[int, list[int]]:
+        """(UIDVALIDITY, UIDs) of messages in `folder` whose header `name` contains `value` (UID SEARCH HEADER)."""
+        self._examine(folder, None)
+        with imap_errors(f"search {folder}", self._secrets):
+            found = self._client.search(["HEADER", name, value])
+        assert self._selected is not None
+        return self._selected[1], sorted(found)
+
+    def append(self, folder: str, raw: bytes, flags: Sequence[bytes] = (b"\\Seen",)) -> None:
+        """Store `raw` in `folder` (IMAP APPEND), e.g. a copy of mail sent over SMTP in Sent."""
+        with imap_errors(f"append {folder}", self._secrets):
+            self._client.append(folder, raw, flags=tuple(flags))
+
     def idle_wait(self, folder: str, timeout: float) -> bool:
         """Wait up to `timeout` seconds in IDLE on `folder`; True as soon as new mail (EXISTS) arrives.
 

@@ -14,9 +14,11 @@ from threadline.adapters.errors import ProviderError
 from threadline.adapters.outlook.auth import TokenSource
 from threadline.adapters.outlook.client import MAX_BATCH, GraphClient
 from threadline.adapters.outlook.cursor import GraphCursor
+from threadline.adapters.outlook.sending import GraphSending
 from threadline.adapters.outlook.sync import GRAPH_FOLDERS, MailboxSync
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.records import CheckResult, MailPage
+from threadline.adapters.sending import OutgoingEmail, SentRef
 
 GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 SUBSCRIPTION_MINUTES = 4_230     # Graph's maximum for Outlook messages (a little under three days)
@@ -51,6 +53,15 @@ class OutlookAdapter:
                                   concurrency=concurrency, attempts=attempts)
         self._sync = MailboxSync(self.client, address, page_size=page_size, backfill_days=backfill_days,
                                  batch_size=batch_size, clock=clock)
+        self._sending = GraphSending(self.client, tokens, address)
+
+    def send(self, email: OutgoingEmail) -> SentRef:
+        """Send as the mailbox owner (sendMail with our MIME). NOT idempotent: see `GraphSending.send`."""
+        return self._sending.send(email)
+
+    def find_sent(self, message_id: str) -> SentRef | None:
+        """Our sent mail with `message_id` ("<...>") in Sent Items, or None."""
+        return self._sending.find_sent(message_id)
 
     def pull(self, cursor: dict[str, Any] | None) -> Iterator[MailPage]:
         """Yield new Inbox/Sent Items messages since `cursor` (None: backfill window, then delta links).

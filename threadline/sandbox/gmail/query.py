@@ -97,9 +97,12 @@ def _operator(token: str, now: float) -> Predicate:
         return (lambda m: m.internal_date >= at_ms) if name == "newer_than" else (lambda m: m.internal_date < at_ms)
     if name in ("in", "label", "is"):
         return _label(value)
-    if name in ("from", "to", "cc", "subject", "rfc822msgid"):
-        header = "message-id" if name == "rfc822msgid" else name
-        return lambda m: value.lower() in m.header(header).lower()
+    if name == "rfc822msgid":
+        # An exact match on the Message-ID, with or without its angle brackets.
+        wanted = value.strip("<>").lower()
+        return lambda m: m.header("message-id").strip().strip("<>").lower() == wanted
+    if name in ("from", "to", "cc", "subject"):
+        return lambda m: value.lower() in m.header(name).lower()
     raise invalid(f"Invalid search operator: {name}")
 
 

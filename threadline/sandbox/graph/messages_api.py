@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from threadline.sandbox.graph import sending_api
 from threadline.sandbox.graph.calls import ApiReply
 from threadline.sandbox.graph.compose import compose
 from threadline.sandbox.graph.errors import bad_request
@@ -32,6 +33,8 @@ def _action_parameters(inv: Invocation) -> dict[str, Any]:
 
 def send_mail(inv: Invocation) -> ApiReply:
     """202 and no body; the message lands in Sent Items (unless saveToSentItems is false)."""
+    if sending_api.is_mime(inv):
+        return sending_api.send_mime(inv)
     payload = _action_parameters(inv)
     message = payload.get("message")
     if not isinstance(message, dict):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from threadline.sandbox.graph import delta, messages_api
+from threadline.sandbox.graph import delta, messages_api, sending_api
 from threadline.sandbox.graph.invocation import Handler
 
 _USER = r"^/(?:users/(?P<user>[^/]+)|(?P<me>me))"
 _FOLDER = r"/mailFolders(?:/|\(')(?P<folder>[^/')]+)'?\)?"
 READ, SEND = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic"}), frozenset({"Mail.Send"})
+WRITE = frozenset({"Mail.ReadWrite"})
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,14 @@ def _route(name: str, method: str, path: str, handler: Handler | None, permissio
 
 ROUTES = (
     _route("messages.delta", "GET", _FOLDER + r"/messages/delta(?:\(\))?", delta.messages_delta, READ),
+    _route("mailFolders.messages", "GET", _FOLDER + r"/messages", sending_api.list_messages, READ),
     _route("mailFolders.get", "GET", _FOLDER, messages_api.get_folder, READ),
     _route("mailFolders.list", "GET", r"/mailFolders", messages_api.list_folders, READ),
     _route("messages.value", "GET", r"/messages/(?P<id>[^/]+)/\$value", messages_api.get_mime, READ),
     _route("messages.get", "GET", r"/messages/(?P<id>[^/]+)", messages_api.get_message, READ),
+    _route("messages.list", "GET", r"/messages", sending_api.list_messages, READ),
+    _route("messages.create", "POST", r"/messages", sending_api.create_draft, WRITE),
+    _route("messages.send", "POST", r"/messages/(?P<id>[^/]+)/send", sending_api.send_draft, SEND),
     _route("messages.reply", "POST", r"/messages/(?P<id>[^/]+)/reply", messages_api.reply, SEND),
     _route("sendMail", "POST", r"/sendMail", messages_api.send_mail, SEND),
     _route("subscriptions.create", "POST", r"/subscriptions", None, frozenset(), user=False),

@@ -1,0 +1,89 @@
+"""SmtpSender: a MailSender for IMAP mailboxes, sending over SMTP submission and filing a copy in Sent."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Callable
+
+import structlog
+
+from threadline.adapters.errors import AuthExpired, ProviderError
+from threadline.adapters.sending import OutgoingEmail, SentRef, build_mime
+from threadline.adapters.smtp.connection import PasswordAuth, Security, SmtpAuth, SmtpEndpoint, XOAuth2Auth
+from threadline.adapters.smtp.errors import PROVIDER, smtp_errors
+
+log = structlog.get_logger("threadline.smtp")
+
+
+class SmtpSender:
+    """Sends as the mailbox owner over SMTP; finds sent mail through the IMAP Sent folder.
+
+    `sent_folder_lookup` is `ImapMailbox.find_in_sent` and `append_to_sent` is
+    `ImapMailbox.append_sent`: SMTP servers do not keep a copy, so after the server
+    accepts a message we APPEND it to Sent ourselves, and that copy is what the
+    look-before-resend check finds. (Gmail and Microsoft 365 file SMTP-submitted
+    mail in Sent themselves: pass `append_to_sent=None` there.)
+    """
+
+    kind = "smtp"
+
+    def __init__(self, host: str, port: int = 587, security: Security = "starttls", *, username: str,
+                 password: str | None = None, access_token: Callable[[], str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None, ca_file: str | None = None,
+                 sent_folder_lookup: Callable[[str], SentRef | None],
+                 append_to_sent: Callable[[bytes], None] | None = None, timeout: float = 30.0) -> None:
+        context = ssl_context or ssl.create_default_context(cafile=ca_file)
+        self.endpoint = SmtpEndpoint(host, port, security, context, timeout)
+        self.auth = _auth(username, password, access_token)
+        self._lookup = sent_folder_lookup
+        self._append = append_to_sent
+
+    def send(self, email: OutgoingEmail) -> SentRef:
+        """Submit `email` once (no retry here), then file a copy in Sent.
+
+        Raises TransientError when the connection drops or times out (ambiguous: the
+        server may have accepted it; call `find_sent` before trying again) or on a 4xx,
+        PermanentError on a 5xx, AuthExpired on refused credentials. A failed copy to
+        Sent is logged, not raised: the mail *was* sent and must be recorded as such.
+        """
+        raw = build_mime(email)
+        with smtp_errors("send"):
+            client = self.endpoint.connect()
+            try:
+                self.auth.login(client)
+                refused = client.sendmail(email.from_address, list(email.to), raw)
+            finally:
+                _quit(client)
+        if refused:
+            log.warning("smtp.recipients_refused", key=email.key, refused=sorted(refused))
+        self._file_copy(email, raw)
+        return SentRef(message_id=email.message_id, provider_id=None)
+
+    def find_sent(self, message_id: str) -> SentRef | None:
+        """Our sent mail with `message_id`, from the IMAP Sent folder (None if it is not there)."""
+        return self._lookup(message_id)
+
+    def _file_copy(self, email: OutgoingEmail, raw: bytes) -> None:
+        if self._append is None:
+            return
+        try:
+            self._append(raw)
+        except ProviderError as exc:
+            log.error("smtp.sent_copy_failed", key=email.key, message_id=email.message_id, error=exc.kind)
+
+
+def _auth(username: str, password: str | None, access_token: Callable[[], str] | None) -> SmtpAuth:
+    if access_token is not None:
+        return XOAuth2Auth(username, access_token)
+    if password is None:
+        raise AuthExpired("smtp: no password or access token configured", provider=PROVIDER)
+    return PasswordAuth(username, password)
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    """Say goodbye politely; the message is already accepted (or not), so failures here do not matter."""
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
