@@ -220,6 +220,8 @@ class ServerSettings(Section):
                                    "needed to verify HubSpot webhook signatures behind a proxy")
     events_token: SecretStr | None = Field(None, description="Bearer token for POST /events (custom events from a "
                                            "website or forms tool); the endpoint is off without it")
+    unsubscribe_secret: SecretStr | None = Field(None, description="Signs the unsubscribe links in sequence emails "
+                                                 "(List-Unsubscribe, RFC 8058 one-click); required for sequences")
 
 
 class GmailPush(Section):

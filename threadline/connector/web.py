@@ -26,6 +26,7 @@ from threadline.connector.push.graph_notifications import (
 )
 from threadline.connector.push.hubspot_webhooks import WebhookRejected, verify_v3
 from threadline.connector.push.wakeups import Wakeups
+from threadline.connector.unsubscribe import unsubscribe_endpoint
 from threadline.sync.engine import CRM_SOURCE, mailbox_source
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.store.database import Store
@@ -51,6 +52,10 @@ def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None
         routes.append(Route("/events", events_endpoint(store, settings.server.events_token.get_secret_value(),
                                                        policy or AddressPolicy(), wakeups, custom_events),
                             methods=["POST"]))
+    if settings.server.unsubscribe_secret is not None and store is not None:
+        routes.append(Route("/unsubscribe/{token}", unsubscribe_endpoint(
+            store, settings.server.unsubscribe_secret.get_secret_value(), wakeups, settings.rules.unsubscribe_field),
+            methods=["GET", "POST"]))
     if settings.push.graph is not None and graph is not None:
         endpoint = _graph_endpoint(settings.push.graph.client_state.get_secret_value(), wakeups, graph)
         routes += [Route("/push/graph", endpoint, methods=["POST"]),

@@ -144,3 +144,19 @@ class RuleStateRow(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=200)
     data: str = Field(default="{}", sa_column=Column(Text, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class EnrollmentRow(SQLModel, table=True):
+    """A contact's place in a sequence (one row per enrolment generation)."""
+
+    __tablename__ = "enrollments"
+    sequence: str = Field(primary_key=True, max_length=200)
+    contact_id: str = Field(primary_key=True, max_length=64)
+    generation: int = Field(default=0, primary_key=True)
+    status: str = Field(max_length=16, index=True)              # active | paused | exited | completed
+    step: int = 0                                               # index of the next step
+    enrolled_at: datetime
+    last_step_at: datetime | None = None
+    paused_until: datetime | None = None
+    exit_reason: str | None = Field(default=None, max_length=200)
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,95 @@
+"""Unsubscribe links for sequence emails: signed per contact, one-click (RFC 8058) and a confirmation page.
+
+`POST /unsubscribe/<token>` (what mail clients send for `List-Unsubscribe-Post:
+List-Unsubscribe=One-Click`, and what the page's button sends) records an `unsubscribed`
+event at once — every sequence for the contact exits before its next send — and, when
+`rules.unsubscribe_field` is set, writes the opt-out to the CRM through the outbox.
+`GET` only shows a page with that button (link scanners must not unsubscribe anyone).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+import structlog
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from threadline.connector.push.wakeups import Wakeups
+from threadline.rules.effects import effect_key
+from threadline.rules.events import Event, event_id
+from threadline.sync.event_log import record_events
+from threadline.sync.outbox import Intent, intend
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import ContactRow
+
+log = structlog.get_logger("threadline.unsubscribe")
+RULES_SOURCE = "rules"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def make_token(secret: str, contact_id: str) -> str:
+    """contact id + a truncated HMAC: unguessable, and tells us who without a lookup table."""
+    mac = hmac.new(secret.encode(), contact_id.encode(), hashlib.sha256).digest()[:16]
+    return f"{_b64(contact_id.encode())}.{_b64(mac)}"
+
+
+def read_token(secret: str, token: str) -> str | None:
+    """The contact id a token was made for, or None if it was not made with this secret."""
+    try:
+        encoded, _ = token.split(".", 1)
+        contact_id = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return contact_id if hmac.compare_digest(make_token(secret, contact_id), token) else None
+
+
+def unsubscribe_url(public_url: str, secret: str, contact_id: str) -> str:
+    return f"{public_url.rstrip('/')}/unsubscribe/{make_token(secret, contact_id)}"
+
+
+def list_unsubscribe_headers(url: str) -> dict[str, str]:
+    """RFC 2369 + RFC 8058 headers for a sequence email."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}}
+button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head><body><h1>{title}</h1>{body}</body></html>"""
+
+
+def unsubscribe_endpoint(store: Store, secret: str, wakeups: Wakeups, unsubscribe_field: str | None):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        contact_id = read_token(secret, request.path_params["token"])
+        if contact_id is None:
+            return HTMLResponse(PAGE.format(title="Link not recognised", body="<p>This unsubscribe link is not "
+                                                                              "valid.</p>"), status_code=404)
+        if request.method == "GET":
+            form = '<form method="post"><button type="submit">Unsubscribe</button></form>'
+            return HTMLResponse(PAGE.format(title="Unsubscribe", body=f"<p>Stop these emails?</p>{form}"))
+        record_unsubscribe(store, contact_id, unsubscribe_field)
+        wakeups.wake(RULES_SOURCE)
+        return HTMLResponse(PAGE.format(title="You are unsubscribed", body="<p>You will not get these emails "
+                                                                           "again.</p>"))
+
+    return endpoint
+
+
+def record_unsubscribe(store: Store, contact_id: str, unsubscribe_field: str | None) -> None:
+    """Idempotent: the event and the CRM write are keyed by contact, so a second click adds nothing."""
+    with store.session() as session:
+        if session.get(ContactRow, contact_id) is None:
+            return
+        record_events(session, [Event(id=event_id("unsubscribed", contact_id, "link"), type="unsubscribed",
+                                      contact_id=contact_id, occurred_at=datetime.now(UTC), source="api",
+                                      data={"channel": "email", "via": "list-unsubscribe"})])
+        if unsubscribe_field:
+            intend(session, [Intent(effect_key("set_fields", contact_id, "unsubscribe"), "set_fields", contact_id,
+                                    {"fields": {unsubscribe_field: "true"}})])
+    log.info("contact.unsubscribed", contact_id=contact_id)
