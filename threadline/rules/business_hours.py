@@ -17,6 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 _MAX_DAYS = 366 * 50
 
 
+def known_zone(value: str) -> str:
+    """`value` if it is an IANA time zone this machine knows; ValueError (a config error) otherwise."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}") from exc
+    return value
+
+
 class BusinessCalendar(BaseModel):
     """When the team works: open weekdays (Monday=0) from `start` to `end` local time, minus holidays."""
 
@@ -31,11 +40,7 @@ class BusinessCalendar(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return known_zone(value)
 
     @field_validator("days")
     @classmethod

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from threadline.adapters.hubspot.cursor import HubSpotCursor
+from threadline.adapters.hubspot.keyset_walk import ModifiedDateWalk
 from threadline.adapters.records import ContactPage, CrmContact
 
 Search = Callable[[dict[str, Any]], dict[str, Any]]
@@ -70,47 +71,8 @@ class ContactPull:
         self.properties = list(dict.fromkeys([*CONTACT_PROPERTIES, *self.extras]))
 
     def pages(self, cursor: HubSpotCursor) -> Iterator[ContactPage]:
-        while cursor is not None:
-            if cursor.after_id is None:
-                cursor = yield from self._by_date(cursor.modified_after)
-            else:
-                cursor = yield from self._one_instant(cursor.modified_after, cursor.after_id)
-
-    def _by_date(self, anchor: int) -> Iterator[ContactPage]:
-        """Pages of GTE-anchor queries. Returns the cursor to continue with, or None when caught up."""
-        seen_at_anchor: set[str] = set()
-        while True:
-            results = self._query([{"propertyName": MODIFIED, "operator": "GTE", "value": str(anchor)}], MODIFIED)
-            stamps = [epoch_ms(r["properties"][MODIFIED]) for r in results]
-            if len(results) == self.page_size and stamps[0] == stamps[-1]:
-                return HubSpotCursor(stamps[0], 0)  # a full page of one instant: walk that instant by id
-            fresh = [r for r, t in zip(results, stamps, strict=True) if t != anchor or r["id"] not in seen_at_anchor]
-            if results:
-                last = stamps[-1]
-                seen_at_anchor = ({r["id"] for r, t in zip(results, stamps, strict=True) if t == last}
-                                  | (seen_at_anchor if last == anchor else set()))
-                anchor = last
-            if fresh:
-                yield self._page(fresh, HubSpotCursor(anchor, None))
-            if len(results) < self.page_size:
-                return None
-
-    def _one_instant(self, instant: int, after_id: int) -> Iterator[ContactPage]:
-        """Pages of one instant in id order; returns the cursor just past the instant."""
-        while True:
-            results = self._query([{"propertyName": MODIFIED, "operator": "EQ", "value": str(instant)},
-                                   {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)}],
-                                  "hs_object_id")
-            if results:
-                after_id = int(results[-1]["id"])
-                yield self._page(results, HubSpotCursor(instant, after_id))
-            if len(results) < self.page_size:
-                return HubSpotCursor(instant + 1, None)
-
-    def _query(self, filters: list[dict[str, str]], sort: str) -> list[dict[str, Any]]:
-        body = {"filterGroups": [{"filters": filters}], "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
-                "properties": self.properties, "limit": self.page_size}
-        return list(self.search(body).get("results") or [])
+        return ModifiedDateWalk(self.search, modified=MODIFIED, properties=list(self.properties),
+                                page_size=self.page_size, make_page=self._page, epoch_ms=epoch_ms).pages(cursor)
 
     def _page(self, results: list[dict[str, Any]], cursor: HubSpotCursor) -> ContactPage:
         contacts = tuple(c for r in results for c in to_contacts(r, self.extras))

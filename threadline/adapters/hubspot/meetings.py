@@ -14,6 +14,7 @@ from typing import Any
 
 from threadline.adapters.hubspot.contacts import epoch_ms, parse_hubspot_time
 from threadline.adapters.hubspot.cursor import HubSpotCursor
+from threadline.adapters.hubspot.keyset_walk import ModifiedDateWalk
 from threadline.adapters.hubspot.tasks import parse_time
 from threadline.adapters.records import CrmMeeting
 
@@ -31,48 +32,11 @@ class MeetingPull:
         self.search = search
         self.contacts_of = contacts_of
         self.page_size = page_size
+        self.properties = PROPERTIES
 
     def pages(self, cursor: HubSpotCursor) -> Iterator[Page]:
-        current: HubSpotCursor | None = cursor
-        while current is not None:
-            if current.after_id is None:
-                current = yield from self._by_date(current.modified_after)
-            else:
-                current = yield from self._one_instant(current.modified_after, current.after_id)
-
-    def _by_date(self, anchor: int) -> Iterator[Page]:
-        seen_at_anchor: set[str] = set()
-        while True:
-            results = self._query([{"propertyName": MODIFIED, "operator": "GTE", "value": str(anchor)}], MODIFIED)
-            stamps = [epoch_ms(r["properties"][MODIFIED]) for r in results]
-            if len(results) == self.page_size and stamps[0] == stamps[-1]:
-                return HubSpotCursor(stamps[0], 0)
-            fresh = [r for r, t in zip(results, stamps, strict=True) if t != anchor or r["id"] not in seen_at_anchor]
-            if results:
-                last = stamps[-1]
-                seen_at_anchor = ({r["id"] for r, t in zip(results, stamps, strict=True) if t == last}
-                                  | (seen_at_anchor if last == anchor else set()))
-                anchor = last
-            if fresh:
-                yield self._page(fresh, HubSpotCursor(anchor, None))
-            if len(results) < self.page_size:
-                return None
-
-    def _one_instant(self, instant: int, after_id: int) -> Iterator[Page]:
-        while True:
-            results = self._query([{"propertyName": MODIFIED, "operator": "EQ", "value": str(instant)},
-                                   {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)}],
-                                  "hs_object_id")
-            if results:
-                after_id = int(results[-1]["id"])
-                yield self._page(results, HubSpotCursor(instant, after_id))
-            if len(results) < self.page_size:
-                return HubSpotCursor(instant + 1, None)
-
-    def _query(self, filters: list[dict[str, str]], sort: str) -> list[dict[str, Any]]:
-        body = {"filterGroups": [{"filters": filters}], "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
-                "properties": PROPERTIES, "limit": self.page_size}
-        return list(self.search(body).get("results") or [])
+        return ModifiedDateWalk(self.search, modified=MODIFIED, properties=list(self.properties),
+                                page_size=self.page_size, make_page=self._page, epoch_ms=epoch_ms).pages(cursor)
 
     def _page(self, results: list[dict[str, Any]], cursor: HubSpotCursor) -> Page:
         linked = self.contacts_of([str(r["id"]) for r in results])

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date, time
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from threadline.rules.business_hours import known_zone
 
 
 class _Section(BaseModel):
@@ -63,11 +64,7 @@ class SendingWindow(_Section):
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+        return known_zone(value)
 
     @field_validator("days")
     @classmethod
