@@ -18,7 +18,9 @@ from pydantic import (
 )
 
 from threadline.rules.assignment.config import AssignmentSettings
+from threadline.rules.business_hours import known_zone
 from threadline.rules.scoring.config import ScoringSettings
+from threadline.rules.sequences.config import SequenceSettings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -118,7 +120,17 @@ CrmSettings = Annotated[HubSpotSettings | SalesforceSettings, Field(discriminato
 
 class MailboxBase(Section):
     address: EmailAddress = Field(description="The rep this mailbox belongs to")
-    owner_id: str | None = Field(None, description="CRM owner id of the rep (logged on activities)")
+    owner_id: str | None = Field(None, description="CRM owner id of the rep (logged on activities; sequence "
+                                 "email to this owner's contacts is sent from this mailbox)")
+    display_name: str | None = Field(None, description="The rep's name: the From name of sequence email and "
+                                     "`owner.name` in templates (else the CRM owner's name)")
+    timezone: str | None = Field(None, description="The rep's IANA zone: sending windows use it for contacts "
+                                 "without a zone of their own")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        return None if value is None else known_zone(value)
 
 
 class ImapMailbox(MailboxBase):
@@ -130,6 +142,10 @@ class ImapMailbox(MailboxBase):
     password: SecretStr | None = None
     oauth2_token: SecretStr | None = Field(None, description="XOAUTH2 access token (Gmail/Outlook over IMAP)")
     ca_file: Path | None = Field(None, description="Extra CA bundle to trust (self-signed servers)")
+    smtp_host: str | None = Field(None, description="Submission server for sequence email (same login as IMAP); "
+                                  "without it this mailbox only syncs")
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_security: Literal["tls", "starttls", "none"] = "starttls"
 
     @model_validator(mode="after")
     def _one_login(self) -> ImapMailbox:
@@ -202,10 +218,12 @@ class SyncSettings(Section):
 
 
 class RulesSettings(Section):
-    """The rule layer: scoring and assignment (sequences come with issue #5)."""
+    """The rule layer: scoring, assignment and sequences."""
 
     scoring: ScoringSettings | None = None
     assignment: AssignmentSettings | None = None
+    sequences: list[SequenceSettings] = Field(default_factory=list, description="Multi-step outreach sent "
+                                              "from the owner's mailbox (see config/sequences/examples.yaml)")
     unsubscribe_field: str | None = Field(None, description="CRM field that means 'unsubscribed' when true "
                                           "(hs_email_optout in HubSpot, HasOptedOutOfEmail in Salesforce)")
     max_share: float = Field(0.25, gt=0, le=1, description="A rule that would change more than this share of "
@@ -265,6 +283,14 @@ class Settings(Section):
         if self.store.retention_days <= self.sync.backfill_days:
             raise ValueError(f"store.retention_days ({self.store.retention_days}) must be longer than "
                              f"sync.backfill_days ({self.sync.backfill_days}), or a resync would log old mail again")
+        return self
+
+    @model_validator(mode="after")
+    def _sequences_can_unsubscribe(self) -> Settings:
+        emails = any(step.kind == "email" for seq in self.rules.sequences for step in seq.steps)
+        if emails and (self.server.unsubscribe_secret is None or not self.server.public_url):
+            raise ValueError("sequences that send email need server.public_url and server.unsubscribe_secret "
+                             "(every sequence email carries a signed one-click unsubscribe link)")
         return self
 
     @model_validator(mode="after")

@@ -100,3 +100,5 @@ class SequenceSettings(_Section):
     window: SendingWindow = Field(default_factory=SendingWindow)
     daily_cap_per_mailbox: int = Field(50, ge=1)
     spacing_minutes: float = Field(2, ge=0)
+    from_mailbox: str | None = Field(None, description="Send from this configured mailbox when the contact's "
+                                     "owner has none (else such steps wait and status says why)")

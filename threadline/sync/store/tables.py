@@ -84,10 +84,10 @@ class OutboxRow(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=128, unique=True)
-    kind: str = Field(max_length=32)                            # log_email | update_contact
+    kind: str = Field(max_length=32)       # log_email | update_contact | set_fields | create_task | send_email
     contact_id: str = Field(max_length=64, index=True)
     payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON
-    status: str = Field(default="pending", max_length=16)      # pending | in_flight | done | failed
+    status: str = Field(default="pending", max_length=16)  # pending | in_flight | done | failed | cancelled
     attempts: int = 0
     remote_id: str | None = Field(default=None, max_length=128)
     last_error: str | None = Field(default=None, max_length=1000)
@@ -160,3 +160,6 @@ class EnrollmentRow(SQLModel, table=True):
     paused_until: datetime | None = None
     exit_reason: str | None = Field(default=None, max_length=200)
     updated_at: datetime = Field(default_factory=utcnow)
+    # When the scheduler must look at this enrollment again (None: a step is in the outbox, or it is over).
+    next_due_at: datetime | None = Field(default=None, index=True)
+    mailbox: str | None = Field(default=None, max_length=320)  # the mailbox its email goes from
