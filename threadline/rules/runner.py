@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from threadline.rules.assignment import (
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.effects import CreateTask, Effect, SetFields, effect_key
 from threadline.rules.scoring import Scorer, ScoreResult, compile_scoring, scoring_effects
+from threadline.rules.sequences import Sequencer, compile_sequences
 from threadline.sync.cursors import record_error
 from threadline.sync.event_log import EventTuple, contacts_with_events_after, event_rows_for
 from threadline.sync.outbox import Intent, intend
@@ -49,17 +50,29 @@ class RuleSet:
     settings: RulesSettings
     scorer: Scorer | None
     assigner: Assigner | None
+    sequencer: Sequencer | None = None
 
     @property
     def empty(self) -> bool:
-        return self.scorer is None and self.assigner is None
+        return not self.contact_rules and self.sequencer is None
+
+    @property
+    def contact_rules(self) -> bool:
+        """Whether scoring or assignment is configured (what RuleRunner evaluates; sequences run elsewhere)."""
+        return self.scorer is not None or self.assigner is not None
 
 
-def compile_rules(settings: RulesSettings, known_fields: set[str] | None = None) -> RuleSet:
-    """Compile and validate every rule; raises RuleError listing all problems with their paths."""
+def compile_rules(settings: RulesSettings, known_fields: set[str] | None = None, *,
+                  owner_timezones: Mapping[str, str] | None = None) -> RuleSet:
+    """Compile and validate every rule; raises RuleError listing all problems with their paths.
+
+    ``owner_timezones`` (owner id -> IANA zone) is where sequence windows fall back to when a contact has no zone.
+    """
     scorer = compile_scoring(settings.scoring, known_fields) if settings.scoring else None
     assigner = compile_assignment(settings.assignment, known_fields) if settings.assignment else None
-    return RuleSet(settings, scorer, assigner)
+    sequencer = compile_sequences(settings.sequences, known_fields, owner_timezones=owner_timezones) \
+        if settings.sequences else None
+    return RuleSet(settings, scorer, assigner, sequencer)
 
 
 @dataclass
@@ -151,25 +164,25 @@ class RuleRunner:
         effects = [e for e in evaluation.effects if e.rule.split(":")[0] not in blocked]
         summary = ApplySummary(blocked=blocked)
         with self.store.session() as session:
-            summary.intended = intend(session, [_intent(e) for e in effects])
-            insert_ignore(session, AuditRow, [_audit(e) for e in effects], ["effect_key"])
+            summary.intended = intend(session, [effect_intent(e) for e in effects])
+            insert_ignore(session, AuditRow, [audit_row(e) for e in effects], ["effect_key"])
             for rule in blocked:
                 touched = evaluation.touched_by_rule()[rule]
                 record_error(session, RULES_SOURCE, "rule_held", f"rule {rule} would change {touched} of "
                              f"{evaluation.total_contacts} contacts; run `threadline plan` and then "
                              "`threadline plan --apply --confirm`")
             if effects and self.rules.assigner is not None:
-                _save_state(session, ASSIGNMENT_STATE, _state_json(evaluation.state))
+                save_rule_state(session, ASSIGNMENT_STATE, _state_json(evaluation.state))
             if cursor is not None:
-                _save_state(session, EVENTS_CURSOR, {"seq": cursor})
+                save_rule_state(session, EVENTS_CURSOR, {"seq": cursor})
         return summary
 
     def run_pending(self, now: datetime) -> ApplySummary:
         """Evaluate the contacts that have new events since the last run, plus SLA breaches; record the effects."""
-        if self.rules.empty:
+        if not self.rules.contact_rules:
             return ApplySummary()
         with self.store.session() as session:
-            since = int(_load_state(session, EVENTS_CURSOR).get("seq", 0))
+            since = int(load_rule_state(session, EVENTS_CURSOR).get("seq", 0))
             contacts, newest = contacts_with_events_after(session, since)
         evaluation = self.evaluate(contacts, now) if contacts else Evaluation()
         if contacts or self._breach_possible():
@@ -229,7 +242,7 @@ class RuleRunner:
         return sorted(rows, key=lambda r: r.crm_id)
 
     def _assignment_state(self, session: Session) -> AssignmentState:
-        saved = _load_state(session, ASSIGNMENT_STATE)
+        saved = load_rule_state(session, ASSIGNMENT_STATE)
         state = AssignmentState(rr_position=dict(saved.get("rr_position", {})),
                                 wrr_current={k: dict(v) for k, v in saved.get("wrr_current", {}).items()})
         state.open_load = _open_load(session)
@@ -244,7 +257,8 @@ class ApplySummary:
     blocked: list[str] = field(default_factory=list)
 
 
-def _intent(effect: Effect) -> Intent:
+def effect_intent(effect: Effect) -> Intent:
+    """The outbox intent that performs an effect (keyed by the effect's key, so intending twice is a no-op)."""
     if isinstance(effect, SetFields):
         return Intent(effect.key, "set_fields", effect.contact_id, {"fields": dict(effect.fields)})
     assert isinstance(effect, CreateTask)
@@ -253,7 +267,8 @@ def _intent(effect: Effect) -> Intent:
         "body": effect.body, "due_at": effect.due_at.isoformat(), "priority": effect.priority})
 
 
-def _audit(effect: Effect) -> dict[str, Any]:
+def audit_row(effect: Effect) -> dict[str, Any]:
+    """The audit row recording an effect and the rule behind it (unique per effect key)."""
     return {"at": utcnow(), "rule": effect.rule, "contact_id": effect.contact_id, "effect_key": effect.key,
             "kind": effect.kind, "reason": effect.reason[:1000], "detail": effect.model_dump_json()}
 
@@ -309,12 +324,14 @@ def _domain_owners(session: Session) -> dict[str, str]:
     return owners
 
 
-def _load_state(session: Session, name: str) -> dict[str, Any]:
+def load_rule_state(session: Session, name: str) -> dict[str, Any]:
+    """A named piece of rule-layer state (cursor, pointers); empty when never saved."""
     row = session.get(RuleStateRow, name)
     return dict(json.loads(row.data)) if row else {}
 
 
-def _save_state(session: Session, name: str, data: dict[str, Any]) -> None:
+def save_rule_state(session: Session, name: str, data: dict[str, Any]) -> None:
+    """Store a named piece of rule-layer state in the caller's transaction."""
     upsert(session, RuleStateRow, [{"name": name, "data": json.dumps(data, sort_keys=True), "updated_at": utcnow()}],
            ["name"])
 

@@ -30,12 +30,15 @@ class Intent:
     payload: dict[str, Any]
 
 
-def intend(session: Session, intents: Sequence[Intent]) -> int:
-    """Record intents; keys already present are ignored. Returns how many were new."""
+def intend(session: Session, intents: Sequence[Intent], *, at: datetime | None = None) -> int:
+    """Record intents; keys already present are ignored. Returns how many were new.
+
+    ``at`` is the decision time recorded as ``created_at`` (the sequence runner counts a mailbox's sends per
+    day by it); the rows are due at once either way."""
     now = utcnow()
     rows = [{"key": i.key, "kind": i.kind, "contact_id": i.contact_id,
              "payload": json.dumps(i.payload, default=str, sort_keys=True), "status": "pending",
-             "attempts": 0, "created_at": now, "updated_at": now, "next_attempt_at": now} for i in intents]
+             "attempts": 0, "created_at": at or now, "updated_at": now, "next_attempt_at": now} for i in intents]
     return insert_ignore(session, OutboxRow, rows, ["key"])
 
 
