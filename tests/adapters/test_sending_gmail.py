@@ -82,3 +82,12 @@ def test_throttling_that_outlasts_retries_surfaces_as_rate_limited_and_nothing_i
     with pytest.raises(RateLimited):
         adapter.send(mail)
     assert sent_copies(sandbox, mail.message_id) == []
+
+
+def test_on_submit_runs_before_each_attempt_and_before_the_copy_exists(sandbox, adapter):
+    sandbox.faults.add(Fault(provider="gmail", kind="throttle", count=1, delay=0.01, path_prefix="/gmail/",
+                             method="POST"))
+    mail = outgoing()
+    seen: list[int] = []
+    adapter.send(mail, on_submit=lambda: seen.append(len(sent_copies(sandbox, mail.message_id))))
+    assert seen == [0, 0] and len(sent_copies(sandbox, mail.message_id)) == 1

@@ -89,3 +89,13 @@ def test_a_refused_send_429_is_retried_and_sends_exactly_once(tls_sandbox, adapt
     mail = outgoing()
     adapter.send(mail)
     assert len(sent_copies(tls_sandbox, mail.message_id)) == 1
+
+
+def test_on_submit_runs_before_each_attempt_and_before_the_copy_exists(tls_sandbox, adapter):
+    adapter.tokens.token()
+    tls_sandbox.faults.add(Fault(provider="graph", kind="throttle", count=1, delay=0.01,
+                                 path_prefix="/v1.0/users/", method="POST"))
+    mail = outgoing()
+    seen: list[int] = []
+    adapter.send(mail, on_submit=lambda: seen.append(len(sent_copies(tls_sandbox, mail.message_id))))
+    assert seen == [0, 0] and len(sent_copies(tls_sandbox, mail.message_id)) == 1

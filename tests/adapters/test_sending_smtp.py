@@ -107,3 +107,19 @@ def test_build_mime_has_text_and_html_alternatives_and_refuses_overriding_our_he
     assert message["Date"] is not None and message["From"] == "Rita Rep <rep@rep.example>"
     with pytest.raises(ValueError):
         build_mime(outgoing(headers={"Message-ID": "<other@x>"}))
+
+
+def test_on_submit_runs_once_right_before_the_server_takes_the_message(smtp_server, sender):
+    seen: list[int] = []
+    sender.send(outgoing(), on_submit=lambda: seen.append(len(smtp_server.messages)))
+    assert seen == [0] and len(smtp_server.messages) == 1
+
+
+def test_on_submit_is_not_called_when_login_is_refused(smtp_server, mailbox):
+    sender = SmtpSender(smtp_server.host, smtp_server.port, "starttls", username=smtp_server.username,
+                        password="not-the-password", ssl_context=smtp_server.ssl_context(),
+                        sent_folder_lookup=mailbox.find_in_sent, timeout=5)
+    calls: list[str] = []
+    with pytest.raises(AuthExpired):
+        sender.send(outgoing(), on_submit=lambda: calls.append("submitted"))
+    assert calls == [] and sender.sent_visibility is None

@@ -4,13 +4,17 @@ Exactly-once rests on one rule: Threadline chooses the Message-ID *before* sendi
 and records it first. A send is never idempotent (a dropped connection after the
 provider accepted it looks like any other failure), so before any retry the caller
 asks `find_sent(message_id)` whether the mailbox's Sent folder already has it.
+
+A sender also tells the caller the last moment before the provider may accept the
+mail (`on_submit`) and how long its Sent copy may take to show (`sent_visibility`):
+together they let the caller tell "not sent" from "sent, copy not visible yet".
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
@@ -50,14 +54,29 @@ class SentRef(Record):
     thread_id: str | None = None
 
 
+#: Called by a sender at the last moment before the provider may accept the mail (possibly more than once:
+#: once per attempt when a refusal is retried inside `send`).
+OnSubmit = Callable[[], None]
+
+
 class MailSender(Protocol):
     """Sends as the mailbox owner and finds its own sent mail again by Message-ID."""
 
-    def send(self, email: OutgoingEmail) -> SentRef:
+    @property
+    def sent_visibility(self) -> timedelta | None:
+        """How long after a submission whose outcome is unknown its copy may take to show in Sent (the
+        provider files it). None: the copy is filed by us after the server accepted the mail (SMTP), so a
+        missing copy does not prove the mail was not sent."""
+        ...
+
+    def send(self, email: OutgoingEmail, *, on_submit: OnSubmit | None = None) -> SentRef:
         """Send once. NOT idempotent: only outright refusals (429) are retried inside.
 
-        Raises RateLimited, TransientError (ambiguous: it may have been sent; call
-        `find_sent` before trying again), AuthExpired or PermanentError.
+        `on_submit` runs right before the provider may accept the mail (after connecting
+        and signing in); an exception from it aborts the send with nothing handed over.
+        Raises RateLimited (every attempt was refused: nothing was sent), TransientError
+        (ambiguous: it may have been sent; call `find_sent` before trying again),
+        AuthExpired or PermanentError.
         """
         ...
 

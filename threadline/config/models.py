@@ -154,6 +154,10 @@ class ImapMailbox(MailboxBase):
         return self
 
 
+_SENT_COPY_DELAY = ("How long after a send whose outcome we did not learn the copy may take to appear in Sent; "
+                    "only then is it sent again")
+
+
 class GmailMailbox(MailboxBase):
     kind: Literal["gmail"]
     base_url: str = "https://gmail.googleapis.com"
@@ -164,6 +168,7 @@ class GmailMailbox(MailboxBase):
     refresh_token: SecretStr | None = None
     quota_units_per_minute: int = Field(15_000, ge=100)
     ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
+    sent_copy_delay: Duration = Field(timedelta(seconds=120), description=_SENT_COPY_DELAY)
 
     @model_validator(mode="after")
     def _one_auth(self) -> GmailMailbox:
@@ -184,6 +189,7 @@ class OutlookMailbox(MailboxBase):
     base_url: str = Field("https://graph.microsoft.com/v1.0",
                           description="Graph root with version; national clouds: https://graph.microsoft.us/v1.0, ...")
     ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
+    sent_copy_delay: Duration = Field(timedelta(seconds=600), description=_SENT_COPY_DELAY)
 
     @model_validator(mode="after")
     def _one_auth(self) -> OutlookMailbox:

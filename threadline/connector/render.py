@@ -34,6 +34,12 @@ def print_sync_summary(console: Console, summary: SyncSummary) -> None:
     console.print(f"CRM writes: {performed.get('log_email', 0)} email activities logged, "
                   f"{performed.get('update_contact', 0)} contact updates, {summary.outbox.reconciled} reconciled, "
                   f"{summary.outbox.retried} to retry, {summary.outbox.failed} failed")
+    sending = summary.sending
+    if sending.sent or sending.cancelled or sending.confirmed_from_sent or sending.unconfirmed or sending.retried \
+            or sending.failed:
+        console.print(f"sequence email: {sending.sent} sent, {sending.cancelled} cancelled, "
+                      f"{sending.confirmed_from_sent} found in Sent, {sending.unconfirmed} unconfirmed, "
+                      f"{sending.retried} to retry, {sending.failed} failed")
     if summary.skipped:
         reasons = ", ".join(f"{reason}: {n}" for reason, n in summary.skipped.most_common())
         console.print(f"skipped: {reasons}")
@@ -54,6 +60,12 @@ def print_status(console: Console, report: StatusReport) -> None:
     console.print(f"outbox: {depth}" + (f" (oldest unfinished since {report.oldest_unfinished:%Y-%m-%d %H:%M:%S})"
                                         if report.oldest_unfinished else ""))
     console.print("messages: " + (", ".join(f"{k}: {v}" for k, v in sorted(report.decisions.items())) or "none yet"))
+    if report.enrollments or report.sends:
+        console.print("sequences: " + (", ".join(f"{k}: {v}" for k, v in sorted(report.enrollments.items())) or "none"))
+        sends = ", ".join(f"{k}: {v}" for k, v in sorted(report.sends.items())) or "none"
+        console.print(f"sequence email: {sends}" + (f" ({report.unconfirmed_sends} sent unconfirmed: submission "
+                                                     "started, outcome unknown, never resent)"
+                                                     if report.unconfirmed_sends else ""))
     if report.recent_errors:
         errors = Table(title="recent errors")
         for column in ("when", "source", "kind", "message"):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from threadline.sync import outbox
-from threadline.sync.store.tables import CursorRow, MessageRow, SyncErrorRow
+from threadline.sync.store.tables import CursorRow, EnrollmentRow, MessageRow, OutboxRow, SyncErrorRow
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class StatusReport:
     oldest_unfinished: datetime | None
     decisions: dict[str, int]
     recent_errors: list[SyncErrorRow]
+    enrollments: dict[str, int] = field(default_factory=dict)    # status -> count
+    sends: dict[str, int] = field(default_factory=dict)          # send_email rows: status -> count
+    unconfirmed_sends: int = 0     # submitted, outcome never learned, never resent (see README: SMTP)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -47,4 +51,14 @@ def build_status(session: Session, error_limit: int = 10) -> StatusReport:
         decisions[decision] = decisions.get(decision, 0) + 1
     errors = list(session.exec(select(SyncErrorRow).order_by(col(SyncErrorRow.id).desc()).limit(error_limit)).all())
     return StatusReport(sources, outbox.counts_by_status(session), _aware(outbox.oldest_pending(session)),
-                        decisions, errors)
+                        decisions, errors, *_sequence_counts(session))
+
+
+def _sequence_counts(session: Session) -> tuple[dict[str, int], dict[str, int], int]:
+    enrollments = dict(session.exec(select(EnrollmentRow.status, func.count()).group_by(EnrollmentRow.status)).all())
+    sends = dict(session.exec(select(OutboxRow.status, func.count()).where(OutboxRow.kind == "send_email")
+                              .group_by(OutboxRow.status)).all())
+    unconfirmed = session.exec(select(func.count()).select_from(OutboxRow).where(
+        OutboxRow.kind == "send_email", OutboxRow.status == "done",
+        col(OutboxRow.payload).contains('"confirmed": false'))).one()
+    return enrollments, sends, int(unconfirmed)

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httplib2
 import httpx
+import structlog
 
+from threadline.adapters.errors import ProviderError
 from threadline.adapters.gmail import GmailAdapter, from_refresh_token, from_service_account
 from threadline.adapters.hubspot import HubSpotCrm, SchemaNames
 from threadline.adapters.imap import ImapMailbox
 from threadline.adapters.outlook import ClientCredentials, Delegated, EncryptedTokenCache, OutlookAdapter
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.salesforce import JwtBearerGrant, RefreshTokenGrant, SalesforceCrm, SalesforceNames
+from threadline.adapters.sending import MailSender
+from threadline.adapters.smtp import SmtpSender
 from threadline.config.models import (
     GmailMailbox,
     HubSpotSettings,
@@ -23,11 +28,13 @@ from threadline.config.models import (
     Settings,
 )
 from threadline.config.models import ImapMailbox as ImapSettings
-from threadline.rules.runner import RuleRunner, compile_rules
+from threadline.rules.runner import RuleRunner, RuleSet, compile_rules
+from threadline.rules.sequence_runner import SendingMailbox, SequenceRunner
 from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.store.database import Store
 
+log = structlog.get_logger("threadline.wiring")
 USER_AGENT = "threadline"
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
@@ -82,7 +89,8 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
                                              box.refresh_token.get_secret_value(), token_uri=box.token_uri)
         http = httplib2.Http(timeout=60, ca_certs=str(box.ca_file)) if box.ca_file else None
         return GmailAdapter(box.address, credentials, base_url=box.base_url, http=http,
-                            units_per_minute=box.quota_units_per_minute, backfill_days=backfill)
+                            units_per_minute=box.quota_units_per_minute, backfill_days=backfill,
+                            sent_copy_delay=box.sent_copy_delay)
     if isinstance(box, OutlookMailbox):
         return _outlook(box, backfill)
     token = box.oauth2_token.get_secret_value() if box.oauth2_token else None
@@ -104,7 +112,29 @@ def _outlook(box: OutlookMailbox, backfill_days: int) -> OutlookAdapter:
         tokens = Delegated(box.tenant, box.client_id, EncryptedTokenCache.from_env(box.token_cache_file),
                            box.address, authority_host=box.authority_host, verify=msal_verify)
     http = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, verify=verify)
-    return OutlookAdapter(box.address, tokens, base_url=box.base_url, http=http, backfill_days=backfill_days)
+    return OutlookAdapter(box.address, tokens, base_url=box.base_url, http=http, backfill_days=backfill_days,
+                          sent_copy_delay=box.sent_copy_delay)
+
+
+def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox) -> MailboxBinding:
+    """The mailbox's adapter, its owner, and its sender (None: an IMAP mailbox without `smtp_host`)."""
+    adapter = build_mailbox(settings, box)
+    if isinstance(adapter, ImapMailbox):
+        assert isinstance(box, ImapSettings)
+        return MailboxBinding(adapter, box.owner_id, _smtp_sender(box, adapter) if box.smtp_host else None)
+    assert isinstance(adapter, GmailAdapter | OutlookAdapter)     # they send through their own API
+    return MailboxBinding(adapter, box.owner_id, adapter)
+
+
+def _smtp_sender(box: ImapSettings, mailbox: ImapMailbox) -> MailSender:
+    """SMTP submission with the IMAP login; the Sent copy is filed, and looked for, through IMAP."""
+    assert box.smtp_host is not None
+    token = box.oauth2_token.get_secret_value() if box.oauth2_token else None
+    return SmtpSender(box.smtp_host, box.smtp_port, box.smtp_security, username=box.username,
+                      password=box.password.get_secret_value() if box.password else None,
+                      access_token=(lambda: token) if token else None,
+                      ca_file=str(box.ca_file) if box.ca_file else None,
+                      sent_folder_lookup=mailbox.find_in_sent, append_to_sent=mailbox.append_sent)
 
 
 def address_policy(settings: Settings) -> AddressPolicy:
@@ -119,19 +149,55 @@ def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
 
     Raises RuleError when the rules do not validate.
     """
-    bindings = [MailboxBinding(build_mailbox(settings, box), box.owner_id) for box in settings.mailboxes]
+    bindings = [build_binding(settings, box) for box in settings.mailboxes]
     props = settings.crm.properties
     store = store or Store(settings.store.url)
-    rules = compile_rules(settings.rules)
-    runner = None if rules.empty else RuleRunner(store, rules)
-    return SyncEngine(store, build_crm(settings), bindings, address_policy(settings),
+    rules = compile_rules(settings.rules, owner_timezones={box.owner_id: box.timezone for box in settings.mailboxes
+                                                           if box.owner_id and box.timezone})
+    runner = RuleRunner(store, rules) if rules.contact_rules else None
+    crm = build_crm(settings)
+    sequences = _sequence_runner(settings, store, rules, crm, bindings)
+    return SyncEngine(store, crm, bindings, address_policy(settings),
                       property_names={"last_reply_at": props.last_reply_at,
                                       "last_reply_snippet": props.last_reply_snippet, "reply_count": props.reply_count},
                       snippet_chars=settings.sync.snippet_chars,
                       retention=timedelta(days=settings.store.retention_days),
                       unsubscribe_field=settings.rules.unsubscribe_field,
                       rules_step=(lambda: runner.run_pending(datetime.now(UTC))) if runner else None,
+                      sequence_step=(lambda: sequences.run(datetime.now(UTC))) if sequences else None,
                       rule_fields=_written_fields(settings))
+
+
+def _sequence_runner(settings: Settings, store: Store, rules: RuleSet, crm: CrmAdapter,
+                     bindings: Sequence[MailboxBinding]) -> SequenceRunner | None:
+    if rules.sequencer is None:
+        return None
+    by_address = {b.adapter.address: b for b in bindings}
+    mailboxes = [SendingMailbox(box.address, box.owner_id, box.display_name, box.timezone,
+                                can_send=by_address[box.address].sender is not None) for box in settings.mailboxes]
+    secret = settings.server.unsubscribe_secret
+    # Both are required by the Settings validator whenever a sequence has an email step.
+    return SequenceRunner(store, rules.sequencer, mailboxes, public_url=settings.server.public_url or "",
+                          unsubscribe_secret=secret.get_secret_value() if secret else "",
+                          owner_names=owner_names(crm))
+
+
+def owner_names(crm: CrmAdapter) -> Callable[[], Mapping[str, str]]:
+    """The CRM's owner id -> name, fetched on first use and kept (an unreachable CRM is asked again next time)."""
+    names: dict[str, str] = {}
+    fetched = False
+
+    def get() -> Mapping[str, str]:
+        nonlocal fetched
+        if not fetched:
+            try:
+                names.update({owner.id: owner.name for owner in crm.list_owners()})
+                fetched = True
+            except ProviderError as exc:
+                log.warning("crm.owners_unavailable", error=exc.kind)
+        return names
+
+    return get
 
 
 def _written_fields(settings: Settings) -> list[tuple[str, str]]:

@@ -1,4 +1,6 @@
-"""One sync cycle: schema check, contact mirror, every mailbox, then the outbox. Never imports a concrete adapter."""
+"""One sync cycle: schema check, contact mirror, every mailbox, rules, sends, then the outbox.
+
+Never imports a concrete adapter."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import structlog
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.records import CheckResult
+from threadline.adapters.sending import MailSender
 from threadline.sync.contact_sync import ContactSummary, sync_contacts
 from threadline.sync.crm_observations import observe_meetings, observe_tasks
 from threadline.sync.cursors import record_budget, record_provider_error
@@ -20,6 +23,7 @@ from threadline.sync.mailbox_sync import MailboxSummary, MailboxSync
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.outbox_executor import OutboxExecutor, OutboxSummary
 from threadline.sync.retention import purge_expired
+from threadline.sync.send_executor import SendExecutor, SendSummary
 from threadline.sync.store.database import Store
 
 log = structlog.get_logger("threadline.engine")
@@ -34,10 +38,11 @@ def mailbox_source(address: str) -> str:
 
 @dataclass(frozen=True)
 class MailboxBinding:
-    """A mailbox adapter and the CRM owner it belongs to."""
+    """A mailbox adapter, the CRM owner it belongs to, and how sequence email is sent from it (if it can be)."""
 
     adapter: MailboxAdapter
     owner_id: str | None = None
+    sender: MailSender | None = None
 
 
 @dataclass
@@ -50,6 +55,8 @@ class SyncSummary:
     schema: list[CheckResult] = field(default_factory=list)
     purged: int = 0
     rules: Any = None
+    sequences: Any = None
+    sending: SendSummary = field(default_factory=SendSummary)
 
     @property
     def pulled(self) -> int:
@@ -70,6 +77,7 @@ class SyncSummary:
     def errors(self) -> list[str]:
         found = [f"crm: {self.contacts.error}"] if self.contacts.error else []
         found += [f"{m.mailbox}: {m.error}" for m in self.mailboxes if m.error]
+        found += [f"send: {e}" for e in self.sending.errors]
         return found + [f"outbox: {e}" for e in self.outbox.errors]
 
 
@@ -79,7 +87,7 @@ class SyncEngine:
     def __init__(self, store: Store, crm: CrmAdapter, mailboxes: Sequence[MailboxBinding], policy: AddressPolicy,
                  *, property_names: dict[str, str], snippet_chars: int = 200,
                  retention: timedelta = timedelta(days=365), unsubscribe_field: str | None = None,
-                 rules_step: Callable[[], Any] | None = None,
+                 rules_step: Callable[[], Any] | None = None, sequence_step: Callable[[], Any] | None = None,
                  rule_fields: Sequence[tuple[str, str]] = ()) -> None:
         self.store = store
         self.crm = crm
@@ -91,7 +99,12 @@ class SyncEngine:
         self.unsubscribe_field = unsubscribe_field
         # The rule layer sits above the engine: it is handed in as a step run after ingest.
         self.rules_step = rules_step
+        self.sequence_step = sequence_step        # the sequence runner: intends sends and tasks
         self.rule_fields = list(rule_fields)      # contact fields the rules write (score, tier): ensured at start
+        senders = {b.adapter.address: b.sender for b in self.mailboxes if b.sender is not None}
+        self.sender = SendExecutor(store, senders, self.refresh,
+                                   mailbox_owners={b.adapter.address: b.owner_id for b in self.mailboxes}
+                                   ) if senders else None
 
     def run_once(self, progress: Progress | None = None, only: set[str] | None = None) -> SyncSummary:
         """One cycle. Provider errors are recorded per source and the cycle goes on with the rest.
@@ -115,12 +128,19 @@ class SyncEngine:
                 continue
             say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
             summary.mailboxes.append(ingest.run(binding.adapter, binding.owner_id))
-        if self.rules_step is not None:
+        if self.rules_step is not None or self.sequence_step is not None:
             say("reading meetings and follow-up tasks")
             observe_meetings(self.store, self.crm)
             observe_tasks(self.store, self.crm, datetime.now(UTC))
+        if self.rules_step is not None:
             say("evaluating rules")
             summary.rules = self.rules_step()
+        if self.sequence_step is not None:
+            say("scheduling sequence steps")
+            summary.sequences = self.sequence_step()
+        if self.sender is not None:
+            say("sending sequence email")
+            summary.sending = self.sender.run()
         say("writing to the CRM")
         summary.outbox = self.executor.run()
         with self.store.session() as session:
@@ -129,8 +149,15 @@ class SyncEngine:
             if usage:
                 record_budget(session, f"{CRM_SOURCE}:{self.crm.name}", *usage)
         log.info("sync.cycle", contacts=summary.contacts.pulled, pulled=summary.pulled, matched=summary.matched,
-                 logged=summary.outbox.performed.get("log_email", 0), errors=len(summary.errors))
+                 sent=summary.sending.sent, logged=summary.outbox.performed.get("log_email", 0),
+                 errors=len(summary.errors))
         return summary
+
+    def refresh(self, address: str) -> None:
+        """Ingest one mailbox's new mail now (right before a send from it): a reply becomes an event in time."""
+        for binding in self.mailboxes:
+            if binding.adapter.address == address:
+                MailboxSync(self.store, self.policy).run(binding.adapter, binding.owner_id)
 
     def _ensure_schema(self) -> list[CheckResult]:
         try:

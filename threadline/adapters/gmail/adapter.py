@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import google_auth_httplib2
@@ -15,11 +15,11 @@ from googleapiclient.discovery import build
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.gmail.client import GmailClient
 from threadline.adapters.gmail.cursor import GmailCursor
-from threadline.adapters.gmail.sending import GmailSending
+from threadline.adapters.gmail.sending import SENT_COPY_DELAY, GmailSending
 from threadline.adapters.gmail.sync import MailboxSync
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.records import CheckResult, MailPage
-from threadline.adapters.sending import OutgoingEmail, SentRef
+from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef
 
 GMAIL_BASE_URL = "https://gmail.googleapis.com"
 USER_UNITS_PER_MINUTE = 15_000              # Gmail per-user quota
@@ -31,7 +31,8 @@ class GmailAdapter:
 
     `credentials` come from `credentials.from_service_account` or `from_refresh_token`;
     `http` (an `httplib2.Http`) is the transport, injectable for tests and proxies.
-    `base_url` points the client at the sandbox. The batch URI is built from it
+    `base_url` points the client at the sandbox. `sent_copy_delay` is how long a sent message
+    may take to show in SENT (`sent_visibility`, for the sender's look-before-resend). The batch URI is built from it
     because googleapiclient's `new_batch_http_request()` ignores `api_endpoint`
     (googleapis/google-api-python-client#1107).
     """
@@ -41,7 +42,8 @@ class GmailAdapter:
     def __init__(self, address: str, credentials: Credentials, *, base_url: str = GMAIL_BASE_URL,
                  http: httplib2.Http | None = None, limiter: RateLimiter | None = None,
                  units_per_minute: int = USER_UNITS_PER_MINUTE, backfill_days: int = 30, batch_size: int = 50,
-                 attempts: int = 6, timeout: float = 60.0, clock: Callable[[], float] = time.time) -> None:
+                 attempts: int = 6, timeout: float = 60.0, clock: Callable[[], float] = time.time,
+                 sent_copy_delay: timedelta = SENT_COPY_DELAY) -> None:
         self.address = address
         base_url = base_url.rstrip("/")
         self._http = google_auth_httplib2.AuthorizedHttp(credentials, http=http or httplib2.Http(timeout=timeout))
@@ -52,11 +54,16 @@ class GmailAdapter:
         self.client = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=attempts)
         self._sync = MailboxSync(self.client, backfill_days=backfill_days, batch_size=min(batch_size, 100),
                                  clock=clock)
-        self._sending = GmailSending(self.client)
+        self._sending = GmailSending(self.client, sent_copy_delay)
 
-    def send(self, email: OutgoingEmail) -> SentRef:
+    @property
+    def sent_visibility(self) -> timedelta:
+        """How long a sent message may take to be found by `find_sent`."""
+        return self._sending.sent_visibility
+
+    def send(self, email: OutgoingEmail, *, on_submit: OnSubmit | None = None) -> SentRef:
         """Send as the mailbox owner (users.messages.send). NOT idempotent: see `GmailSending.send`."""
-        return self._sending.send(email)
+        return self._sending.send(email, on_submit=on_submit)
 
     def find_sent(self, message_id: str) -> SentRef | None:
         """Our sent mail with `message_id` ("<...>"), or None (messages.list q=rfc822msgid:, label SENT)."""

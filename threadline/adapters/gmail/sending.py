@@ -8,25 +8,30 @@ so `rfc822msgid:` finds the message by the id Threadline recorded before sending
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 from typing import Any
 
 from threadline.adapters.gmail.client import GmailClient
 from threadline.adapters.gmail.errors import translate
 from threadline.adapters.retry import call_with_retry
-from threadline.adapters.sending import OutgoingEmail, SentRef, bare_message_id, build_mime
+from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, bare_message_id, build_mime
 
 SEND_COST = 100                              # quota units of messages.send
+#: How long a sent message may take to be found by `rfc822msgid:` in SENT (Gmail's search index lags).
+SENT_COPY_DELAY = timedelta(seconds=120)
 
 
 class GmailSending:
     """messages.send and the rfc822msgid lookup for one mailbox, on the adapter's client and limiter."""
 
-    def __init__(self, client: GmailClient) -> None:
+    def __init__(self, client: GmailClient, sent_visibility: timedelta = SENT_COPY_DELAY) -> None:
         self.client = client
+        self.sent_visibility = sent_visibility
 
-    def send(self, email: OutgoingEmail) -> SentRef:
+    def send(self, email: OutgoingEmail, *, on_submit: OnSubmit | None = None) -> SentRef:
         """Send once, in `email.thread_id`'s thread when given. Only a 429/rate-limit refusal is retried.
 
+        `on_submit` runs before each attempt's POST, after the limiter let it through.
         Raises TransientError when the outcome is unknown (look with `find_sent` first),
         RateLimited once retries of a refusal are spent, AuthExpired, PermanentError.
         """
@@ -36,6 +41,8 @@ class GmailSending:
 
         def once() -> dict[str, Any]:
             self.client.limiter.acquire(SEND_COST)
+            if on_submit is not None:
+                on_submit()
             self.client.calls += 1
             try:
                 return dict(self.client.service.users().messages().send(userId="me", body=body).execute())

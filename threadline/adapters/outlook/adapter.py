@@ -14,11 +14,11 @@ from threadline.adapters.errors import ProviderError
 from threadline.adapters.outlook.auth import TokenSource
 from threadline.adapters.outlook.client import MAX_BATCH, GraphClient
 from threadline.adapters.outlook.cursor import GraphCursor
-from threadline.adapters.outlook.sending import GraphSending
+from threadline.adapters.outlook.sending import SENT_COPY_DELAY, GraphSending
 from threadline.adapters.outlook.sync import GRAPH_FOLDERS, MailboxSync
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.records import CheckResult, MailPage
-from threadline.adapters.sending import OutgoingEmail, SentRef
+from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef
 
 GRAPH_BASE_URL = "https://graph.microsoft.com/v1.0"
 SUBSCRIPTION_MINUTES = 4_230     # Graph's maximum for Outlook messages (a little under three days)
@@ -33,7 +33,8 @@ class OutlookAdapter:
 
     `tokens` is `auth.ClientCredentials` (app-only) or `auth.Delegated` (signed-in user).
     `base_url` is the Graph root including the version (national clouds, the sandbox);
-    `http` is the transport, injectable for tests and proxies.
+    `http` is the transport, injectable for tests and proxies. `sent_copy_delay` is how long a
+    sent message may take to show in Sent Items (`sent_visibility`, for look-before-resend).
     """
 
     kind = "outlook"
@@ -43,7 +44,7 @@ class OutlookAdapter:
                  requests_per_window: int = REQUESTS_PER_WINDOW, window_seconds: float = WINDOW_SECONDS,
                  concurrency: int = MAILBOX_CONCURRENCY, backfill_days: int = 30, page_size: int = 50,
                  batch_size: int = MAX_BATCH, attempts: int = 6, timeout: float = 60.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, sent_copy_delay: timedelta = SENT_COPY_DELAY) -> None:
         self.address = address
         self.tokens = tokens
         self._http = http or httpx.Client(timeout=timeout)
@@ -53,11 +54,16 @@ class OutlookAdapter:
                                   concurrency=concurrency, attempts=attempts)
         self._sync = MailboxSync(self.client, address, page_size=page_size, backfill_days=backfill_days,
                                  batch_size=batch_size, clock=clock)
-        self._sending = GraphSending(self.client, tokens, address)
+        self._sending = GraphSending(self.client, tokens, address, sent_copy_delay)
 
-    def send(self, email: OutgoingEmail) -> SentRef:
+    @property
+    def sent_visibility(self) -> timedelta:
+        """How long a sent message may take to be found by `find_sent`."""
+        return self._sending.sent_visibility
+
+    def send(self, email: OutgoingEmail, *, on_submit: OnSubmit | None = None) -> SentRef:
         """Send as the mailbox owner (sendMail with our MIME). NOT idempotent: see `GraphSending.send`."""
-        return self._sending.send(email)
+        return self._sending.send(email, on_submit=on_submit)
 
     def find_sent(self, message_id: str) -> SentRef | None:
         """Our sent mail with `message_id` ("<...>") in Sent Items, or None."""

@@ -5,13 +5,15 @@ from __future__ import annotations
 import smtplib
 import ssl
 from collections.abc import Callable
+from datetime import timedelta
 
 import structlog
 
 from threadline.adapters.errors import AuthExpired, ProviderError
-from threadline.adapters.sending import OutgoingEmail, SentRef, build_mime
+from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime
 from threadline.adapters.smtp.connection import PasswordAuth, Security, SmtpAuth, SmtpEndpoint, XOAuth2Auth
 from threadline.adapters.smtp.errors import PROVIDER, smtp_errors
+from threadline.sync.crashpoints import crashpoint
 
 log = structlog.get_logger("threadline.smtp")
 
@@ -27,6 +29,9 @@ class SmtpSender:
     """
 
     kind = "smtp"
+    #: The Sent copy is filed by us once the server accepted the mail, so a missing copy never proves
+    #: that a submission whose outcome we did not learn failed: such a mail is never sent again.
+    sent_visibility: timedelta | None = None
 
     def __init__(self, host: str, port: int = 587, security: Security = "starttls", *, username: str,
                  password: str | None = None, access_token: Callable[[], str] | None = None,
@@ -39,9 +44,11 @@ class SmtpSender:
         self._lookup = sent_folder_lookup
         self._append = append_to_sent
 
-    def send(self, email: OutgoingEmail) -> SentRef:
+    def send(self, email: OutgoingEmail, *, on_submit: OnSubmit | None = None) -> SentRef:
         """Submit `email` once (no retry here), then file a copy in Sent.
 
+        `on_submit` runs after connect, login, MAIL FROM and RCPT TO, right before DATA:
+        a refused sender or recipients, or a failed login, is known before it.
         Raises TransientError when the connection drops or times out (ambiguous: the
         server may have accepted it; call `find_sent` before trying again) or on a 4xx,
         PermanentError on a 5xx, AuthExpired on refused credentials. A failed copy to
@@ -52,9 +59,10 @@ class SmtpSender:
             client = self.endpoint.connect()
             try:
                 self.auth.login(client)
-                refused = client.sendmail(email.from_address, list(email.to), raw)
+                refused = _submit(client, email, raw, on_submit)
             finally:
                 _quit(client)
+        crashpoint("smtp.after_accept")
         if refused:
             log.warning("smtp.recipients_refused", key=email.key, refused=sorted(refused))
         self._file_copy(email, raw)
@@ -71,6 +79,33 @@ class SmtpSender:
             self._append(raw)
         except ProviderError as exc:
             log.error("smtp.sent_copy_failed", key=email.key, message_id=email.message_id, error=exc.kind)
+
+
+def _submit(client: smtplib.SMTP, email: OutgoingEmail, raw: bytes,
+            on_submit: OnSubmit | None) -> dict[str, tuple[int, bytes]]:
+    """What `sendmail` does (MAIL, RCPT per recipient, DATA), with `on_submit` right before DATA.
+
+    Returns the recipients the server refused while accepting others; raises smtplib's
+    errors (translated by `smtp_errors`) when it refuses the sender, every recipient or the data.
+    """
+    client.ehlo_or_helo_if_needed()
+    options = [f"SIZE={len(raw)}"] if client.does_esmtp and client.has_extn("size") else []
+    code, answer = client.mail(email.from_address, options)
+    if code != 250:
+        raise smtplib.SMTPSenderRefused(code, answer, email.from_address)
+    refused: dict[str, tuple[int, bytes]] = {}
+    for address in email.to:
+        code, answer = client.rcpt(address)
+        if code not in (250, 251):
+            refused[address] = (code, answer)
+    if len(refused) == len(email.to):
+        raise smtplib.SMTPRecipientsRefused(refused)
+    if on_submit is not None:
+        on_submit()
+    code, answer = client.data(raw)
+    if code != 250:
+        raise smtplib.SMTPDataError(code, answer)
+    return refused
 
 
 def _auth(username: str, password: str | None, access_token: Callable[[], str] | None) -> SmtpAuth:
