@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -154,20 +155,34 @@ def plan(config: ConfigOption = None,
          as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
          apply: Annotated[bool, typer.Option("--apply", help="Record the changes; the next sync writes them")] = False,
          confirm: Annotated[bool, typer.Option("--confirm", help="Apply even rules over rules.max_share")] = False,
-         detail: Annotated[int, typer.Option(help="How many individual changes to list")] = 20) -> None:
-    """Evaluate the rules over the whole mirror and print the CRM changes they would make (writes nothing)."""
-    from datetime import UTC, datetime
-
-    from threadline.connector.rules_cli import plan_json, print_plan
+         detail: Annotated[int, typer.Option(help="How many individual changes to list")] = 20,
+         hours: Annotated[float, typer.Option(min=0, help="List the sequence steps due this many hours ahead")] = 24
+         ) -> None:
+    """Evaluate the rules over the whole mirror and print the CRM changes they would make, and the sequence
+    steps the next --hours would run (writes nothing)."""
+    from threadline.connector.rules_cli import (
+        plan_json,
+        planned_steps_json,
+        print_plan,
+        print_planned_steps,
+        sequence_planner,
+    )
 
     settings = _settings(config)
     runner = _runner(settings)
-    evaluation = runner.evaluate(None, datetime.now(UTC))
+    now = datetime.now(UTC)
+    evaluation = runner.evaluate(None, now)
     blocked = evaluation.blocked_rules(settings.rules)
+    planner = sequence_planner(settings, runner.store)
+    steps = planner.upcoming(now, now + timedelta(hours=hours)) if planner else []
     if as_json:
-        sys.stdout.write(json.dumps(plan_json(evaluation, blocked), indent=2, default=str) + "\n")
+        planned = {**plan_json(evaluation, blocked), "sequence_hours": hours, "sequence_steps": planned_steps_json(steps)}
+        sys.stdout.write(json.dumps(planned, indent=2, default=str) + "\n")
     else:
-        print_plan(console, evaluation, blocked, detail)
+        if runner.rules.contact_rules:
+            print_plan(console, evaluation, blocked, detail)
+        if planner:
+            print_planned_steps(console, steps, hours, detail)
     if apply:
         if blocked and not confirm:
             err.print(f"held: {', '.join(blocked)} would change more than rules.max_share of the contacts; "
@@ -203,6 +218,21 @@ def audit(config: ConfigOption = None,
 
     runner = _runner(_settings(config))
     print_audit(console, audit_rows(runner, contact, rule, limit), as_json)
+
+
+@app.command()
+def report(config: ConfigOption = None,
+           html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report")] = None,
+           sequence: Annotated[str | None, typer.Option(help="Only this sequence")] = None,
+           since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"],
+                                                          help="Only enrolments on or after this date (UTC)")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+    """Sequences per sequence and step: enrolled, sent, replied, bounced, unsubscribed, exits, reply rate."""
+    from threadline.connector.report_cli import run_report
+
+    settings = _settings(config)
+    raise typer.Exit(run_report(console, err, settings, html=html, sequence=sequence, as_json=as_json,
+                                since=since.replace(tzinfo=UTC) if since else None))
 
 
 @db_app.command("upgrade")

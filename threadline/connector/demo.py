@@ -2,6 +2,7 @@
 
 It starts the sandbox, seeds HubSpot contacts and a rep's Gmail mailbox, runs a sync, delivers one more reply,
 syncs again (incrementally), and shows what landed on which contact in the CRM and why the rest was skipped.
+Then a sequence runs end to end (connector/demo_sequence.py): enrol, step 1 sent, reply, stop, task, report.
 """
 
 from __future__ import annotations
@@ -17,6 +18,13 @@ from rich.table import Table
 from threadline.adapters.salesforce import SalesforceNames
 from threadline.config.loading import parse_settings
 from threadline.connector.demo_mail import CONTACTS, INTERNAL_DOMAIN, REP, late_reply, outreach_and_replies
+from threadline.connector.demo_sequence import (
+    EXAMPLES,
+    SequenceDemo,
+    demo_sequences,
+    seed_prospect,
+    with_sequences,
+)
 from threadline.connector.logs import configure_logging
 from threadline.connector.render import print_sync_summary
 from threadline.connector.wiring import build_engine
@@ -92,32 +100,51 @@ def demo_config(server: SandboxServer, store_url: str, seeded: dict[str, str], c
 
 
 def run_demo(console: Console, store_url: str | None = None, crm: str = "hubspot", mailbox: str = "gmail") -> int:
-    """Run the demo; returns the exit code (0 when every expected reply landed exactly once)."""
+    """Run the demo; returns the exit code (0 when every expected reply landed exactly once and the sequence
+    ran end to end)."""
     configure_logging(level="WARNING")
     workdir = Path(tempfile.mkdtemp(prefix="threadline-demo-"))
-    store_url = store_url or f"sqlite:///{workdir / 'threadline.db'}"
     # Outlook's MSAL insists on an https authority: serve the sandbox over TLS with a throwaway CA.
     with SandboxServer(tls_dir=workdir / "tls" if mailbox == "outlook" else None) as server:
-        console.rule(f"[bold]Threadline demo: {crm} + {mailbox}")
-        console.print(f"sandbox (simulated {crm} and {mailbox}) at {server.url}; store {store_url}")
-        seeded = seed_demo(server, crm, mailbox)
-        console.print(f"seeded {len(CONTACTS)} {crm} contacts and a {mailbox} mailbox for {REP}")
-        settings = parse_settings(demo_config(server, store_url, seeded, crm, mailbox), Path("(demo)"), env={})
-        engine = build_engine(settings)
-        try:
-            _cycle(console, engine, "first sync: backfill")
-            (server.graph if mailbox == "outlook" else server.gmail).deliver(REP, late_reply())
-            console.print("\na new reply arrives from Olga Ivanova...")
-            _cycle(console, engine, "second sync: incremental")
-        finally:
-            engine.close()
+        return demo_on(console, server, workdir, store_url or f"sqlite:///{workdir / 'threadline.db'}", crm, mailbox)
+
+
+def demo_on(console: Console, server: SandboxServer, workdir: Path, store_url: str, crm: str = "hubspot",
+            mailbox: str = "gmail") -> int:
+    """The demo against a running (empty) sandbox: seed, sync twice, show what landed, then the sequence."""
+    console.rule(f"[bold]Threadline demo: {crm} + {mailbox}")
+    console.print(f"sandbox (simulated {crm} and {mailbox}) at {server.url}; store {store_url}")
+    seeded = seed_demo(server, crm, mailbox)
+    prospect_id = seed_prospect(server, crm, seeded["owner_id"])
+    console.print(f"seeded {len(CONTACTS) + 1} {crm} contacts and a {mailbox} mailbox for {REP}")
+    config = demo_config(server, store_url, seeded, crm, mailbox)
+    sequences = demo_sequences()
+    settings = parse_settings(with_sequences(config, sequences) if sequences else config, Path("(demo)"), env={})
+    engine = build_engine(settings)
+    try:
+        _cycle(console, engine, "first sync: backfill")
+        (server.graph if mailbox == "outlook" else server.gmail).deliver(REP, late_reply())
+        console.print("\na new reply arrives from Olga Ivanova...")
+        _cycle(console, engine, "second sync: incremental")
         landed = _landed_salesforce(server) if crm == "salesforce" else _landed_hubspot(server)
         _show(console, crm, landed)
+        replies_ok = _replies_landed_once(console, crm, landed)
+        if sequences is None:
+            console.print(f"[yellow]{EXAMPLES} not found: the sequence part of the demo needs the source tree[/]")
+            return 0 if replies_ok else 1
+        demo = SequenceDemo(console, server, engine, settings, crm, mailbox, prospect_id)
+        sequence_ok = demo.run(lambda title: _cycle(console, engine, title), workdir / "sequence-report.html")
+    finally:
+        engine.close()
+    return 0 if replies_ok and sequence_ok else 1
+
+
+def _replies_landed_once(console: Console, crm: str, landed: Landed) -> bool:
     counts = {address: len(items) for address, items in landed.items() if items}
     expected = EXPECTED_LOGGED_SALESFORCE if crm == "salesforce" else EXPECTED_LOGGED
     ok = set(counts) == expected and all(n == 1 for n in counts.values())
     console.print("[green]every reply landed once[/]" if ok else f"[red]unexpected result[/] {counts}")
-    return 0 if ok else 1
+    return ok
 
 
 def _cycle(console: Console, engine: SyncEngine, title: str) -> None:

@@ -105,3 +105,19 @@ def late_reply(now: datetime | None = None) -> bytes:
     when = now or datetime.now(UTC)
     return _mail("Olga Ivanova <olga@hooli.example>", REP, "Intro call",
                  "Hi Alex, I saw your note. Tuesday at 2pm works for an intro call.\n\nSent from my iPhone", when)[0]
+
+
+#: The sequence part of the demo: a prospect who fills in the demo form, gets step 1 and answers it.
+PROSPECT = DemoContact("mia.chen@contoso.example", "Mia", "Chen", "Contoso")
+
+
+def prospect_reply(step_message_id: str, step_subject: str, now: datetime | None = None) -> bytes:
+    """Mia's answer to the sequence's first email, threaded to it (In-Reply-To/References), with the usual
+    quoted history below her text."""
+    # The Date header has whole seconds: a second later than now keeps the reply after the send it answers.
+    when = (now or datetime.now(UTC)).replace(microsecond=0) + timedelta(seconds=1)
+    body = ("Hi Alex,\n\nthanks for the quick note. Thursday at 10:00 works for a call; can you bring pricing for "
+            "20 seats?\n\nMia\n\n"
+            f"On {format_datetime(when)} Alex Morgan <{REP}> wrote:\n> Hi Mia,\n> thanks for reaching out.\n")
+    return _mail(f"Mia Chen <{PROSPECT.email}>", REP, f"Re: {step_subject}", body, when,
+                 reply_to_id=step_message_id)[0]

@@ -1,4 +1,7 @@
-"""`threadline plan`, `explain` and `audit`: see what the rules would do, why, and what they did."""
+"""`threadline plan`, `explain` and `audit`: see what the rules would do, why, and what they did.
+
+`plan` also lists the sequence steps the next hours would run (SequenceRunner.upcoming: a dry run).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +14,14 @@ from rich.console import Console
 from rich.table import Table
 from sqlmodel import col, select
 
+from threadline.config.models import ImapMailbox, Mailbox, Settings
 from threadline.rules.effects import CreateTask, SetFields
-from threadline.rules.runner import Evaluation, RuleRunner, contact_facts
+from threadline.rules.runner import Evaluation, RuleRunner, compile_rules, contact_facts
 from threadline.rules.scoring import explain
+from threadline.rules.sequence_runner import PlannedStep, SendingMailbox, SequenceRunner
 from threadline.sync.event_log import events_for
 from threadline.sync.mirror import contacts_for_address
+from threadline.sync.store.database import Store
 from threadline.sync.store.tables import AuditRow, ContactRow
 
 
@@ -59,6 +65,50 @@ def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], det
         console.print(f"  {e.contact_id}: {e.reason}")
     if len(evaluation.effects) > detail:
         console.print(f"  ... and {len(evaluation.effects) - detail} more (use --json for all)")
+
+
+def sequence_planner(settings: Settings, store: Store) -> SequenceRunner | None:
+    """A SequenceRunner for dry runs (`upcoming`), built from the config alone: no mailbox is connected,
+    and the CRM is asked for owner names only if a template needs one and no mailbox has a display_name."""
+    from threadline.connector.wiring import build_crm, owner_names
+
+    zones = {box.owner_id: box.timezone for box in settings.mailboxes if box.owner_id and box.timezone}
+    sequencer = compile_rules(settings.rules, owner_timezones=zones).sequencer
+    if sequencer is None:
+        return None
+    secret = settings.server.unsubscribe_secret
+    mailboxes = [SendingMailbox(box.address, box.owner_id, box.display_name, box.timezone, can_send=_can_send(box))
+                 for box in settings.mailboxes]
+    return SequenceRunner(store, sequencer, mailboxes, public_url=settings.server.public_url or "",
+                          unsubscribe_secret=secret.get_secret_value() if secret else "",
+                          owner_names=owner_names(build_crm(settings)))
+
+
+def _can_send(box: Mailbox) -> bool:
+    return not isinstance(box, ImapMailbox) or box.smtp_host is not None
+
+
+def planned_steps_json(steps: list[PlannedStep]) -> list[dict[str, Any]]:
+    return [{"at": s.due_at.isoformat(), "sequence": s.sequence, "step": s.step_index + 1, "kind": s.kind,
+             "contact_id": s.contact_id, "to": s.to, "mailbox": s.mailbox, "subject": s.subject, "note": s.note}
+            for s in steps]
+
+
+def print_planned_steps(console: Console, steps: list[PlannedStep], hours: float, detail: int) -> None:
+    """The sequence steps due in the next ``hours``: when, from which mailbox, to whom, what, and any hold."""
+    if not steps:
+        console.print(f"sequences: no steps due in the next {hours:g} hours")
+        return
+    table = Table(title=f"sequence steps in the next {hours:g} hours (nothing has been sent)")
+    for column in ("when (UTC)", "mailbox", "to", "sequence / step", "subject", "note"):
+        table.add_column(column, overflow="fold")
+    for s in steps[:detail]:
+        what = f"{s.sequence} / {s.step_index + 1}" + ("" if s.kind == "email" else f" ({s.kind})")
+        table.add_row(f"{s.due_at.astimezone(UTC):%Y-%m-%d %H:%M}", s.mailbox or "-", s.to or s.contact_id, what,
+                      s.subject, s.note)
+    console.print(table)
+    if len(steps) > detail:
+        console.print(f"  ... and {len(steps) - detail} more (use --json for all)")
 
 
 def resolve_contact(runner: RuleRunner, who: str) -> str | None:

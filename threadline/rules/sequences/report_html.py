@@ -22,12 +22,21 @@ def _duration(stats: SequenceStats) -> str:
 
 def _summary_table(stats: SequenceStats) -> str:
     exited = ", ".join(f"{escape(reason)}: {count}" for reason, count in sorted(stats.exited.items())) or "–"
-    cells = [stats.enrolled, stats.sent, stats.replied, f"{stats.reply_rate:.0%}", _duration(stats),
-             stats.bounced, stats.unsubscribed, stats.meetings, stats.completed, exited]
-    head = ["enrolled", "sent", "replied", "reply rate", "median time to first reply", "bounced",
+    cells = [stats.enrolled, stats.active, stats.paused, stats.sent, stats.replied, f"{stats.reply_rate:.0%}",
+             _duration(stats), stats.bounced, stats.unsubscribed, stats.meetings, stats.completed, exited]
+    head = ["enrolled", "active", "paused", "sent", "replied", "reply rate", "median time to first reply", "bounced",
             "unsubscribed", "meetings", "completed", "exited by reason"]
-    return ("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr><tr>"
-            + "".join(f"<td>{c}</td>" for c in cells) + "</tr></table>")
+    return _table(head, [cells])
+
+
+def _steps_table(stats: SequenceStats) -> str:
+    rows = [[f"step {s.index + 1}", s.sent, s.replied, s.bounced, s.unsubscribed] for s in stats.steps]
+    return _table(["step", "sent", "replied", "bounced", "unsubscribed"], rows) if rows else ""
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{body}</table>"
 
 
 def _funnel_svg(stats: SequenceStats) -> str:
@@ -60,7 +69,8 @@ def _replies_svg(replies: Mapping[date, int]) -> str:
 def render_report_html(stats: Sequence[SequenceStats], replies_over_time: Mapping[date, int]) -> str:
     """The whole report: a summary table and step funnel per sequence, then replies per day. Every name
     is HTML-escaped; the result needs no network and no JavaScript."""
-    sections = [f"<h2>{escape(entry.name)}</h2>{_summary_table(entry)}{_funnel_svg(entry)}" for entry in stats]
+    sections = [f"<h2>{escape(entry.name)}</h2>{_summary_table(entry)}{_funnel_svg(entry)}{_steps_table(entry)}"
+                for entry in stats]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Threadline sequence report"
             f"</title><style>{_CSS}</style></head><body><h1>Sequence report</h1>{''.join(sections)}"
             f"<h2>Replies per day</h2>{_replies_svg(replies_over_time)}</body></html>\n")
