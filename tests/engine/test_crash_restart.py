@@ -7,29 +7,17 @@ named point; the next run must finish the work without duplicating anything.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.engine.world import imap_mailbox_config, reply, seed_contacts, write_config
+from tests.engine.world import imap_mailbox_config, reply, seed_contacts, sync_once, write_config
 from threadline.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.dovecot
 REPLIES = 130          # two outbox batches of up to 100
 CONTACTS = 13
-
-
-def sync_once(config: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HUBSPOT_TOKEN": "pat-sandbox-0000"}
-    env.pop("THREADLINE_CRASH_AT", None)
-    if crash_at:
-        env["THREADLINE_CRASH_AT"] = crash_at
-    return subprocess.run([sys.executable, "-m", "threadline", "sync", "--once", "--config", str(config)],
-                          capture_output=True, text=True, env=env, timeout=240)
 
 
 @pytest.fixture

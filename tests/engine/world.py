@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -13,6 +16,23 @@ import yaml
 from threadline.sandbox.server import SandboxServer
 
 REP_DOMAIN = "northwind.example"
+SANDBOX_HUBSPOT_TOKEN = "pat-sandbox-0000"
+
+
+def run_threadline(config: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`threadline <args> --config <config>` as a real process; with `crash_at` it SIGKILLs itself at that
+    crashpoint (THREADLINE_CRASH_AT, e.g. "send.submitting:2" = on the second hit)."""
+    env = {**os.environ, "HUBSPOT_TOKEN": SANDBOX_HUBSPOT_TOKEN}
+    env.pop("THREADLINE_CRASH_AT", None)
+    if crash_at:
+        env["THREADLINE_CRASH_AT"] = crash_at
+    return subprocess.run([sys.executable, "-m", "threadline", *args, "--config", str(config)],
+                          capture_output=True, text=True, env=env, timeout=240)
+
+
+def sync_once(config: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    """One `threadline sync --once` cycle (see run_threadline)."""
+    return run_threadline(config, "sync", "--once", crash_at=crash_at)
 
 
 def email(sender: str, to: str, subject: str, body: str, *, msg_id: str, when: datetime | None = None,
@@ -54,13 +74,19 @@ class ImapWorld:
 
 
 def write_config(path: Path, *, store_url: str, sandbox: SandboxServer, mailboxes: list[dict[str, object]],
-                 **sync: object) -> Path:
+                 sections: dict[str, object] | None = None, **sync: object) -> Path:
+    """threadline.yaml for HubSpot on the sandbox (its CA trusted when it serves https); `sections` adds
+    top-level sections such as `rules` and `server`."""
+    crm: dict[str, object] = {"kind": "hubspot", "base_url": sandbox.url, "token": "${HUBSPOT_TOKEN}",
+                              "search_index_lag": "0s"}   # the sandbox's search is immediate
+    if sandbox.tls is not None:
+        crm["ca_file"] = str(sandbox.tls.ca_cert)
     config = {
         "store": {"url": store_url},
-        "crm": {"kind": "hubspot", "base_url": sandbox.url, "token": "${HUBSPOT_TOKEN}",
-                "search_index_lag": "0s"},   # the sandbox's search is immediate
+        "crm": crm,
         "mailboxes": mailboxes,
         "sync": {"internal_domains": [REP_DOMAIN], "backfill_days": 30, **sync},
+        **(sections or {}),
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path

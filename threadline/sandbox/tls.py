@@ -34,8 +34,11 @@ def make_test_ca(directory: Path, hostnames: tuple[str, ...] = ("localhost",)) -
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
+    # A name of its own per CA: with two test CAs in one bundle (IMAP + SMTP) a shared name makes OpenSSL
+    # check a server certificate against the wrong CA's key.
+    ca_name = _name(f"Threadline sandbox test CA {x509.random_serial_number():x}"[:64])
     ca_cert = (
-        x509.CertificateBuilder().subject_name(_name("Threadline sandbox test CA")).issuer_name(_name("Threadline sandbox test CA"))
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
         .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)

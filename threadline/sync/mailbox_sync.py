@@ -152,7 +152,10 @@ def mail_events(session: Session, mailbox: str, raw: RawMessage, parsed: ParsedM
     """Rule-layer events for this message: reply received / email sent on the logged contacts, and
     auto-replies and bounces on the contacts they came from (those are never logged, but they matter)."""
     identity = message_identity(parsed.message_id, mailbox, raw.provider_id)
-    at = parsed.date or raw.internal_date or datetime.now(UTC)
+    # The later of the Date header and the mailbox's receipt time: Date has whole seconds and the sender's
+    # clock may be slow, and a reply must never look older than the enrolment it answers.
+    stamps = [_aware(d) for d in (parsed.date, raw.internal_date) if d is not None]
+    at = max(stamps) if stamps else datetime.now(UTC)
     source = f"mailbox:{mailbox}"
     if decision.action == "log":
         kind = "reply.received" if decision.direction == "incoming" else "email.sent"
@@ -188,3 +191,7 @@ def _thread_contacts(session: Session, mailbox: str, parsed: ParsedMessage, thre
     if thread_id:
         rows += session.exec(query.where(MessageRow.mailbox == mailbox, MessageRow.thread_ref == thread_id)).all()
     return sorted({cid for r in rows for cid in json.loads(r)})
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -41,7 +41,9 @@ def hard_stop(enrollment: Enrollment, events: Sequence[Event]) -> str | None:
 
 def unresumed_reply(enrollment: Enrollment, events: Sequence[Event]) -> Event | None:
     """The latest reply after enrolment that no manual resume came after, else None."""
-    replies = [e for e in events if e.type == "reply.received" and e.occurred_at >= enrollment.enrolled_at]
+    # Mail dates have whole seconds: a reply stamped in the second of enrolment counts as after it.
+    since = enrollment.enrolled_at.replace(microsecond=0)
+    replies = [e for e in events if e.type == "reply.received" and e.occurred_at >= since]
     if not replies:
         return None
     reply = max(replies, key=lambda event: event.occurred_at)
