@@ -94,3 +94,18 @@ def test_custom_event_types_are_strict_when_the_list_is_given():
     with pytest.raises(RuleError, match="unknown event type 'page.viewed'"):
         compile_sequences([sequence(enroll_on="page.viewed")], custom_events={"page.visited"})
     compile_sequences([sequence(enroll_on="page.visited")], custom_events={"page.visited"})
+
+
+def test_a_trigger_older_than_max_trigger_age_enrols_no_one() -> None:
+    """The first sync mirrors history: old contact.created events must not enrol every contact today."""
+    sequencer = compile_sequences([SequenceSettings(
+        name="welcome", enroll_on="contact.created", max_trigger_age_hours=24,
+        steps=[EmailStep(subject="Hi", body="Hello")])])
+    now = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    contact = ContactFacts(id="c1", fields={"email": "jane@acme.example"})
+    old = Event(id="e-old", type="contact.created", contact_id="c1", occurred_at=now - timedelta(days=400),
+                source="crm")
+    fresh = Event(id="e-new", type="contact.created", contact_id="c1", occurred_at=now - timedelta(hours=2),
+                  source="crm")
+    assert sequencer.enrollments_for(contact, [old], [], {}, now) == []
+    assert [e.sequence for e in sequencer.enrollments_for(contact, [fresh], [], {}, now)] == ["welcome"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ from threadline.sync.store.database import Store
 
 log = structlog.get_logger("threadline.send")
 CLAIM = 5                           # rows per claim: sends are spaced by the runner, and each one is slow
+REFRESH_AGE = 5.0                  # seconds a mailbox read stays fresh enough for the stop check
 LEASE = timedelta(minutes=10)       # covers a refresh of the mailbox plus the send itself
 SEQUENCES_SOURCE = "sequences"
 NO_SENDER_DELAY = timedelta(hours=1)
@@ -73,7 +75,7 @@ class SendExecutor:
         """One pass over the due rows. `now` fixes the clock (tests); provider errors are recorded, not raised."""
         summary = SendSummary()
         self._release_orphans()
-        refreshed: set[str] = set()
+        refreshed: dict[str, float] = {}
         stopped: set[str] = set()
         handled: set[int] = set()
         while True:
@@ -102,7 +104,7 @@ class SendExecutor:
             log.info("send.released_orphans", rows=len(rows))
 
     # -- one row -------------------------------------------------------------------------------
-    def _one(self, send: SendRow, now: datetime | None, refreshed: set[str], stopped: set[str],
+    def _one(self, send: SendRow, now: datetime | None, refreshed: dict[str, float], stopped: set[str],
              summary: SendSummary) -> None:
         sender = self.senders.get(send.mailbox)
         if sender is None or send.mailbox in stopped:
@@ -123,7 +125,7 @@ class SendExecutor:
             else:
                 self._retry(send, exc, retry_delay(send.attempts), summary)
 
-    def _reconcile_or_send(self, send: SendRow, sender: MailSender, now: datetime | None, refreshed: set[str],
+    def _reconcile_or_send(self, send: SendRow, sender: MailSender, now: datetime | None, refreshed: dict[str, float],
                            summary: SendSummary) -> None:
         at = now or datetime.now(UTC)
         found = sender.find_sent(send.email.message_id)
@@ -141,9 +143,11 @@ class SendExecutor:
                 self._wait_for_copy(send, submitted + sender.sent_visibility - at, summary)
                 return
             log.info("send.resending", key=send.key, submitted_at=submitted.isoformat())
-        if self.refresh is not None and send.mailbox not in refreshed:
-            refreshed.add(send.mailbox)
+        # Read the mailbox again unless it was read moments ago: a reply that arrived during a long pass
+        # must still stop the sends after it (one cheap cursor call; a send costs far more).
+        if self.refresh is not None and time.monotonic() - refreshed.get(send.mailbox, -REFRESH_AGE) >= REFRESH_AGE:
             self.refresh(send.mailbox)
+            refreshed[send.mailbox] = time.monotonic()
         with self.store.session() as session:
             reason = send_records.why_not_send(session, send, at)
             if reason is not None:

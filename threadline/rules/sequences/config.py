@@ -89,6 +89,9 @@ class SequenceSettings(_Section):
     enroll_when: dict[str, Any] = Field(default_factory=dict, description="Conditions over contact.*, event.*, score.*")
     silent_days: float | None = Field(None, gt=0, description="For enroll_on: contact.silent — days without "
                                       "email or reply in either direction")
+    max_trigger_age_hours: float = Field(72, gt=0, description="A trigger event older than this enrols no one "
+                                         "(the first sync mirrors history: a contact created years ago must not "
+                                         "enter a contact.created sequence today)")
     once_per_contact: bool = True
     reenroll_after_days: float | None = Field(None, gt=0, description="With once_per_contact: allow a new "
                                               "enrolment this long after the previous one")

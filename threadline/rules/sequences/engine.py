@@ -80,7 +80,7 @@ class Sequencer:
         A contact with an open enrollment in a sequence is never enrolled in it twice."""
         created = []
         for name, (sequence, when) in self._compiled.items():
-            if not triggered(sequence, when, contact, new_events, score):
+            if not triggered(sequence, when, contact, new_events, score, now):
                 continue
             previous = [e for e in existing if e.sequence == name and e.contact_id == contact.id]
             generation = may_enroll(sequence, previous, now)

@@ -67,11 +67,13 @@ def may_enroll(settings: SequenceSettings, previous: Sequence[Enrollment], now: 
 
 
 def triggered(settings: SequenceSettings, when: Predicate, contact: ContactFacts, events: Sequence[Event],
-              score: Mapping[str, Any]) -> bool:
-    """Whether any of ``events`` is this sequence's trigger with its conditions holding."""
+              score: Mapping[str, Any], now: datetime) -> bool:
+    """Whether any of ``events`` is this sequence's trigger with its conditions holding, and recent enough
+    (``max_trigger_age_hours``) that enrolling on it now still makes sense."""
     base = {**contact.flat(), **score_values(score)}
+    oldest = now - timedelta(hours=settings.max_trigger_age_hours)
     for event in events:
-        if event.type != settings.enroll_on or event.contact_id != contact.id:
+        if event.type != settings.enroll_on or event.contact_id != contact.id or event.occurred_at < oldest:
             continue
         if settings.silent_days is not None and event.type == "contact.silent" and \
                 float(event.data.get("days", 0)) < settings.silent_days:
