@@ -140,3 +140,13 @@ def test_thread_headers_make_a_reply_without_re_subject():
 @pytest.mark.parametrize("subject", ["Pricing", "Fwd: Pricing", "Regarding pricing", "Reminder: call"])
 def test_new_human_mail_is_a_message(subject):
     assert classify(mail(Subject=subject)).kind == "message"
+
+
+def test_our_own_sequence_email_is_not_bulk_despite_its_unsubscribe_header():
+    """Step 1 of a sequence seen again in the rep's Sent folder is a person's mail, not a newsletter."""
+    ours = mail(**{"Message-ID": "<tl-ss-0123abcd@northwind.example>", "Subject": "Welcome, Jane",
+                   "List-Unsubscribe": "<https://threadline.example/unsubscribe/t>"})
+    newsletter = mail(**{"Message-ID": "<news-1@lists.example>", "Subject": "Our spring offers",
+                         "List-Unsubscribe": "<https://lists.example/u>"})
+    assert classify(ours).kind != "bulk"
+    assert classify(newsletter).kind == "bulk"

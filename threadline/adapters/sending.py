@@ -85,6 +85,15 @@ class MailSender(Protocol):
         ...
 
 
+#: Message-IDs of sequence email start with this (``<tl-KEY@domain>``): a mailbox sync recognises its own mail.
+SEQUENCE_ID_PREFIX = "<tl-"
+
+
+def sequence_message_id(key: str, domain: str) -> str:
+    """The deterministic Message-ID of one sequence step (a restored store still finds it in Sent)."""
+    return f"{SEQUENCE_ID_PREFIX}{key}@{domain}>"
+
+
 def new_message_id(domain: str) -> str:
     """A fresh, unguessable Message-ID in `domain` (the sender's), brackets included."""
     return f"<tl.{secrets.token_hex(16)}@{domain}>"

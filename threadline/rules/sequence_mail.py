@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from threadline.adapters.sending import OutgoingEmail
+from threadline.adapters.sending import OutgoingEmail, sequence_message_id
 from threadline.connector.unsubscribe import list_unsubscribe_headers
 from threadline.rules.sequences import DueStep, SequenceSettings, step_key
 from threadline.sync.store.tables import OutboxRow
@@ -107,7 +107,7 @@ def send_payload(due: DueStep, sequence: SequenceSettings, box: SendingMailbox, 
                  unsubscribe: str, thread: Mapping[str, Any]) -> dict[str, Any]:
     """The send_email row's payload (see the sequences contract): the step and a complete OutgoingEmail."""
     domain = box.address.rsplit("@", 1)[-1]
-    email = OutgoingEmail(key=due.key, message_id=f"<tl-{due.key}@{domain}>", from_address=box.address,
+    email = OutgoingEmail(key=due.key, message_id=sequence_message_id(due.key, domain), from_address=box.address,
                           from_name=from_name, to=(to,), subject=due.subject, text=due.body,
                           headers=list_unsubscribe_headers(unsubscribe), **thread)
     return {"sequence": due.sequence, "generation": due.generation, "step_index": due.step_index,

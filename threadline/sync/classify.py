@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
 
+from threadline.adapters.sending import SEQUENCE_ID_PREFIX
 from threadline.sync.message import ParsedMessage
 from threadline.sync.return_date import read_return_date
 
@@ -134,6 +135,8 @@ def _auto_reply_signal(msg: ParsedMessage) -> str | None:
 
 
 def _bulk(msg: ParsedMessage) -> Classification | None:
+    if (msg.message_id or "").lower().startswith(SEQUENCE_ID_PREFIX):
+        return None      # our own sequence email: one person writing to another, unsubscribe header or not
     precedence = (_header(msg, "precedence") or _header(msg, "x-precedence")).lower()
     if precedence in BULK_PRECEDENCE:
         return Classification("bulk", f"Precedence: {precedence}")
