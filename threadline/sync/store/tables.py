@@ -81,7 +81,9 @@ class OutboxRow(SQLModel, table=True):
     """An intended external effect. `key` is deterministic, so intending twice records it once."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),)
+    # kind + created_at: the sequence scheduler counts each mailbox's sends of the day without a scan
+    __table_args__ = (Index("ix_outbox_status_due", "status", "next_attempt_at"),
+                      Index("ix_outbox_kind_created", "kind", "created_at"))
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=128, unique=True)
     kind: str = Field(max_length=32)       # log_email | update_contact | set_fields | create_task | send_email
