@@ -405,3 +405,15 @@ def test_upcoming_is_a_dry_run_of_the_next_steps(store: Store) -> None:
     ]
     assert planned[0] == PlannedStep("welcome", "c1", 0, "email", eight, "dana@rep.example", "Hi Ada", "c1@acme.io")
     assert planned[-1].kind == "task" and planned[-1].subject == "Call Ada" and planned[-1].mailbox is None
+
+
+def test_score_conditions_read_the_values_scoring_wrote_onto_the_contact(store: Store) -> None:
+    """`score.intent >= 25` in enroll_when (the pricing-page example) reads the contact's scoring field."""
+    contact(store, "c1", threadline_intent="30")
+    contact(store, "c2", email="bo@acme.io", first="Bo", threadline_intent="10")
+    event(store, "form.submitted", "c1", form="demo")
+    event(store, "form.submitted", "c2", form="demo")
+    sequence = SequenceSettings.model_validate({**WELCOME, "enroll_when": {"score.intent": {">=": 25}}})
+    SequenceRunner(store, compile_sequences([sequence]), (DANA,), public_url=PUBLIC_URL, unsubscribe_secret=SECRET,
+                   score_fields={"intent": "threadline_intent"}).run(MONDAY)
+    assert [e.contact_id for e in enrollments(store)] == ["c1"]

@@ -18,7 +18,7 @@ from threadline.config.models import ImapMailbox, Mailbox, Settings
 from threadline.rules.effects import CreateTask, SetFields
 from threadline.rules.runner import Evaluation, RuleRunner, compile_rules, contact_facts
 from threadline.rules.scoring import explain
-from threadline.rules.sequence_runner import PlannedStep, SendingMailbox, SequenceRunner
+from threadline.rules.sequence_runner import PlannedStep, SequenceRunner
 from threadline.sync.event_log import events_for
 from threadline.sync.mirror import contacts_for_address
 from threadline.sync.store.database import Store
@@ -70,18 +70,13 @@ def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], det
 def sequence_planner(settings: Settings, store: Store) -> SequenceRunner | None:
     """A SequenceRunner for dry runs (`upcoming`), built from the config alone: no mailbox is connected,
     and the CRM is asked for owner names only if a template needs one and no mailbox has a display_name."""
-    from threadline.connector.wiring import build_crm, owner_names
+    from threadline.connector.wiring import build_crm, owner_names, sequence_runner
 
     zones = {box.owner_id: box.timezone for box in settings.mailboxes if box.owner_id and box.timezone}
     sequencer = compile_rules(settings.rules, owner_timezones=zones).sequencer
     if sequencer is None:
         return None
-    secret = settings.server.unsubscribe_secret
-    mailboxes = [SendingMailbox(box.address, box.owner_id, box.display_name, box.timezone, can_send=_can_send(box))
-                 for box in settings.mailboxes]
-    return SequenceRunner(store, sequencer, mailboxes, public_url=settings.server.public_url or "",
-                          unsubscribe_secret=secret.get_secret_value() if secret else "",
-                          owner_names=owner_names(build_crm(settings)))
+    return sequence_runner(settings, store, sequencer, _can_send, owner_names(build_crm(settings)))
 
 
 def _can_send(box: Mailbox) -> bool:

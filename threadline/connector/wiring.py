@@ -23,6 +23,7 @@ from threadline.adapters.smtp import SmtpSender
 from threadline.config.models import (
     GmailMailbox,
     HubSpotSettings,
+    Mailbox,
     OutlookMailbox,
     SalesforceSettings,
     Settings,
@@ -30,6 +31,7 @@ from threadline.config.models import (
 from threadline.config.models import ImapMailbox as ImapSettings
 from threadline.rules.runner import RuleRunner, RuleSet, compile_rules
 from threadline.rules.sequence_runner import SendingMailbox, SequenceRunner
+from threadline.rules.sequences import Sequencer, SequenceSettings
 from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.store.database import Store
@@ -173,13 +175,24 @@ def _sequence_runner(settings: Settings, store: Store, rules: RuleSet, crm: CrmA
     if rules.sequencer is None:
         return None
     by_address = {b.adapter.address: b for b in bindings}
-    mailboxes = [SendingMailbox(box.address, box.owner_id, box.display_name, box.timezone,
-                                can_send=by_address[box.address].sender is not None) for box in settings.mailboxes]
+    return sequence_runner(settings, store, rules.sequencer, lambda box: by_address[box.address].sender is not None,
+                           owner_names(crm))
+
+
+def sequence_runner(settings: Settings, store: Store, sequencer: Sequencer, can_send: Callable[[Mailbox], bool],
+                    names: Callable[[], Mapping[str, str]]) -> SequenceRunner:
+    """The SequenceRunner for this config (the daemon's, and `plan`'s dry run, which connects no mailbox)."""
+    mailboxes = [SendingMailbox(box.address, box.owner_id, box.display_name, box.timezone, can_send=can_send(box))
+                 for box in settings.mailboxes]
     secret = settings.server.unsubscribe_secret
+    scoring = settings.rules.scoring
+    # Sequences see score.* as the values scoring wrote onto the contact (they are in the mirror).
+    score_fields = {"total": scoring.fields.total, "fit": scoring.fields.fit, "intent": scoring.fields.intent,
+                    "tier": scoring.fields.tier} if scoring else {}
     # Both are required by the Settings validator whenever a sequence has an email step.
-    return SequenceRunner(store, rules.sequencer, mailboxes, public_url=settings.server.public_url or "",
+    return SequenceRunner(store, sequencer, mailboxes, public_url=settings.server.public_url or "",
                           unsubscribe_secret=secret.get_secret_value() if secret else "",
-                          owner_names=owner_names(crm))
+                          owner_names=names, score_fields=score_fields)
 
 
 def owner_names(crm: CrmAdapter) -> Callable[[], Mapping[str, str]]:
@@ -221,5 +234,19 @@ def rule_contact_fields(settings: Settings) -> list[str]:
         specs += [r.when for r in rules.assignment.rules] + [rules.assignment.trigger]
     if rules.unsubscribe_field:
         names.add(rules.unsubscribe_field)
+    for sequence in rules.sequences:
+        specs.append(sequence.enroll_when)
+        names |= _sequence_fields(sequence)
     names |= {key.split(".", 1)[1] for spec in specs for key in spec if key.startswith("contact.")}
     return sorted(names - {"id", "domain", "owner_id", "email", "firstname", "lastname", "company"})
+
+
+def _sequence_fields(sequence: SequenceSettings) -> set[str]:
+    """Contact fields a sequence's stop rules and window read. Only fields the admin named: a default name
+    the CRM lacks (Salesforce has no `timezone` field) would make every contact pull fail."""
+    names = {sequence.exit_stage_field} if sequence.exit_on_stage_change_to else set()
+    if sequence.deal_closed_field:
+        names.add(sequence.deal_closed_field)
+    if "timezone_field" in sequence.window.model_fields_set and sequence.window.timezone_field:
+        names.add(sequence.window.timezone_field)
+    return names

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -79,13 +80,27 @@ class SequenceRunner:
 
     def __init__(self, store: Store, sequencer: Sequencer, mailboxes: Sequence[SendingMailbox], *,
                  public_url: str, unsubscribe_secret: str,
-                 owner_names: Callable[[], Mapping[str, str]] | None = None) -> None:
+                 owner_names: Callable[[], Mapping[str, str]] | None = None,
+                 score_fields: Mapping[str, str] | None = None) -> None:
+        """``score_fields`` maps score names (total, fit, intent, tier) to the contact fields scoring writes:
+        ``score.*`` in ``enroll_when`` reads them there."""
         self.store = store
+        self.score_fields = dict(score_fields or {})
         self.sequencer = sequencer
         self.mailboxes = list(mailboxes)
         self.public_url = public_url
         self.unsubscribe_secret = unsubscribe_secret
         self.owner_names = owner_names
+
+    def _score(self, facts: ContactFacts) -> dict[str, Any]:
+        score: dict[str, Any] = {}
+        for name, field_name in self.score_fields.items():
+            value = facts.value(field_name)
+            try:
+                score[name] = value if name == "tier" or value is None else float(value)
+            except (TypeError, ValueError):
+                score[name] = value
+        return score
 
     # -- the cycle -------------------------------------------------------------------------------------
     def run(self, now: datetime) -> SequenceSummary:
@@ -152,7 +167,8 @@ class SequenceRunner:
             if contact.deleted or contact.merged_into:
                 continue
             new = [event for seq, event in events.get(contact_id, []) if window[0] < seq <= window[1]]
-            for enrollment in self.sequencer.enrollments_for(facts, new, [to_enrollment(r) for r in rows], {}, now):
+            for enrollment in self.sequencer.enrollments_for(facts, new, [to_enrollment(r) for r in rows],
+                                                                self._score(facts), now):
                 enrollment = self.sequencer.advance(enrollment, facts, history, now)
                 created.append((enrollment, self._next_due(enrollment, facts)))
                 summary.exited += enrollment.status == "exited"
