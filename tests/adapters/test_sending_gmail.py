@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures.sandbox import gmail_on
 from threadline.adapters.errors import RateLimited
-from threadline.adapters.gmail import GmailAdapter, from_refresh_token
+from threadline.adapters.gmail import GmailAdapter
 from threadline.adapters.sending import OutgoingEmail, new_message_id
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.google_oauth import DEFAULT_USER
@@ -27,12 +28,8 @@ def outgoing(n: int = 1, **fields) -> OutgoingEmail:
 
 @pytest.fixture
 def adapter(sandbox) -> Iterator[GmailAdapter]:
-    s = sandbox.settings
-    creds = from_refresh_token(s.google_client_id, s.google_client_secret, s.google_refresh_token,
-                               token_uri=f"{sandbox.url}/token")
-    gmail = GmailAdapter(REP, creds, base_url=sandbox.url, attempts=2)
-    yield gmail
-    gmail.close()
+    with gmail_on(sandbox, REP) as gmail:
+        yield gmail
 
 
 def sent_copies(sandbox, message_id: str) -> list:

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import functools
-import ssl
 from collections.abc import Iterator
 
-import httpx
 import pytest
-import requests
 
+from tests.fixtures.sandbox import outlook_on
 from threadline.adapters.errors import RateLimited
-from threadline.adapters.outlook import ClientCredentials, OutlookAdapter
+from threadline.adapters.outlook import OutlookAdapter
 from threadline.adapters.sending import OutgoingEmail, new_message_id
 from threadline.sandbox.faults import Fault
 
@@ -30,16 +27,8 @@ def outgoing(n: int = 1, **fields) -> OutgoingEmail:
 
 @pytest.fixture
 def adapter(tls_sandbox) -> Iterator[OutlookAdapter]:
-    ca = str(tls_sandbox.tls.ca_cert)
-    session = requests.Session()
-    session.request = functools.partial(session.request, verify=ca)  # type: ignore[method-assign]
-    s = tls_sandbox.settings
-    tokens = ClientCredentials(s.graph_tenant_id, s.graph_client_id, s.graph_client_secret,
-                               authority_host=tls_sandbox.url, http_client=session)
-    http = httpx.Client(verify=ssl.create_default_context(cafile=ca), timeout=30)
-    yield OutlookAdapter(REP, tokens, base_url=f"{tls_sandbox.url}/v1.0", http=http, attempts=2)
-    http.close()
-    session.close()
+    with outlook_on(tls_sandbox, REP) as outlook:
+        yield outlook
 
 
 def sent_copies(sandbox, message_id: str) -> list:

@@ -18,7 +18,8 @@ import pytest
 from sqlmodel import select
 
 from tests.engine.sequence_world import message_id_of
-from threadline.adapters.gmail import GmailAdapter, from_refresh_token
+from tests.fixtures.sandbox import gmail_on
+from threadline.adapters.gmail import GmailAdapter
 from threadline.rules.events import Event, event_id
 from threadline.rules.sequence_runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences import compile_sequences
@@ -68,12 +69,8 @@ CASES = [
 
 @pytest.fixture
 def gmail_sender(sandbox: SandboxServer) -> Iterator[GmailAdapter]:
-    s = sandbox.settings
-    creds = from_refresh_token(s.google_client_id, s.google_client_secret, s.google_refresh_token,
-                               token_uri=f"{sandbox.url}/token")
-    adapter = GmailAdapter(DEFAULT_USER, creds, base_url=sandbox.url, attempts=2)
-    yield adapter
-    adapter.close()
+    with gmail_on(sandbox, DEFAULT_USER) as adapter:
+        yield adapter
 
 
 def add_contact(store: Store, contact_id: str, zone: str | None, at: datetime) -> None:

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import email
 import email.policy
-import functools
-import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
-import requests
 
+from tests.fixtures.sandbox import gmail_on, outlook_on
 from tests.sync.send_world import (
     enrollment,
     errors,
@@ -24,8 +21,8 @@ from tests.sync.send_world import (
     seed_send,
     set_row,
 )
-from threadline.adapters.gmail import GmailAdapter, from_refresh_token
-from threadline.adapters.outlook import ClientCredentials, OutlookAdapter
+from threadline.adapters.gmail import GmailAdapter
+from threadline.adapters.outlook import OutlookAdapter
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.google_oauth import DEFAULT_USER
 from threadline.sync.mailbox_sync import MailboxSync
@@ -46,26 +43,14 @@ def store(sqlite_url: str) -> Iterator[Store]:
 
 @pytest.fixture
 def gmail(sandbox) -> Iterator[GmailAdapter]:
-    s = sandbox.settings
-    creds = from_refresh_token(s.google_client_id, s.google_client_secret, s.google_refresh_token,
-                               token_uri=f"{sandbox.url}/token")
-    adapter = GmailAdapter(GMAIL_REP, creds, base_url=sandbox.url, attempts=2)
-    yield adapter
-    adapter.close()
+    with gmail_on(sandbox, GMAIL_REP) as adapter:
+        yield adapter
 
 
 @pytest.fixture
 def outlook(tls_sandbox) -> Iterator[OutlookAdapter]:
-    ca = str(tls_sandbox.tls.ca_cert)
-    session = requests.Session()
-    session.request = functools.partial(session.request, verify=ca)  # type: ignore[method-assign]
-    s = tls_sandbox.settings
-    tokens = ClientCredentials(s.graph_tenant_id, s.graph_client_id, s.graph_client_secret,
-                               authority_host=tls_sandbox.url, http_client=session)
-    http = httpx.Client(verify=ssl.create_default_context(cafile=ca), timeout=30)
-    yield OutlookAdapter(GRAPH_REP, tokens, base_url=f"{tls_sandbox.url}/v1.0", http=http, attempts=2)
-    http.close()
-    session.close()
+    with outlook_on(tls_sandbox, GRAPH_REP) as adapter:
+        yield adapter
 
 
 def executor(store: Store, adapter: GmailAdapter | OutlookAdapter) -> SendExecutor:
