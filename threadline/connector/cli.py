@@ -21,6 +21,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Threadline: replies from reps' mailboxes land on CRM contact records.")
 db_app = typer.Typer(no_args_is_help=True, help="State store commands.")
 app.add_typer(db_app, name="db")
+sequence_app = typer.Typer(no_args_is_help=True, help="Stop or resume a contact's sequences by hand.")
+app.add_typer(sequence_app, name="sequence")
 console = Console()
 err = Console(stderr=True)
 
@@ -285,3 +287,38 @@ def config_schema(path: Annotated[Path | None, typer.Option(help="Write here ins
 
 def main() -> None:
     app(prog_name="threadline")
+
+
+SequenceOption = Annotated[str | None, typer.Option("--sequence", help="Only this sequence (default: all)")]
+ContactArgument = Annotated[str, typer.Argument(help="CRM contact id or email address")]
+
+
+@sequence_app.command("stop")
+def sequence_stop(contact: ContactArgument, sequence: SequenceOption = None, config: ConfigOption = None) -> None:
+    """Exit the contact's open enrollments (reason "manual"); nothing more is sent to them."""
+    _manual(contact, "stop", sequence, config)
+
+
+@sequence_app.command("resume")
+def sequence_resume(contact: ContactArgument, sequence: SequenceOption = None, config: ConfigOption = None) -> None:
+    """Resume enrollments paused by a reply (on_reply: pause); the next step is scheduled again."""
+    _manual(contact, "resume", sequence, config)
+
+
+def _manual(contact: str, action: str, sequence: str | None, config: str | None) -> None:
+    from threadline.connector.sequence_control import record_manual, resolve_contact
+    from threadline.sync.store.database import Store
+
+    settings = _settings(config)
+    names = {s.name for s in settings.rules.sequences}
+    if sequence is not None and sequence not in names:
+        err.print(f"no sequence {sequence!r} in rules.sequences (configured: {', '.join(sorted(names)) or 'none'})")
+        raise typer.Exit(2)
+    store = Store(settings.store.url)
+    contact_id = resolve_contact(store, contact)
+    if contact_id is None:
+        err.print(f"no contact {contact} in the mirror (run `threadline sync --once` first?)")
+        raise typer.Exit(1)
+    record_manual(store, contact_id, action, sequence)
+    console.print(f"{action} recorded for contact {contact_id} ({sequence or 'all sequences'}); "
+                  "the next sync cycle applies it")

@@ -15,12 +15,12 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from threadline.config.models import ImapMailbox, Mailbox, Settings
+from threadline.connector.sequence_control import resolve_contact as resolve_store_contact
 from threadline.rules.effects import CreateTask, SetFields
 from threadline.rules.runner import Evaluation, RuleRunner, compile_rules, contact_facts
 from threadline.rules.scoring import explain
 from threadline.rules.sequence_runner import PlannedStep, SequenceRunner
 from threadline.sync.event_log import events_for
-from threadline.sync.mirror import contacts_for_address
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import AuditRow, ContactRow
 
@@ -108,11 +108,7 @@ def print_planned_steps(console: Console, steps: list[PlannedStep], hours: float
 
 def resolve_contact(runner: RuleRunner, who: str) -> str | None:
     """A contact id from an id or an email address."""
-    with runner.store.session() as session:
-        if session.get(ContactRow, who):
-            return who
-        found = contacts_for_address(session, who.strip().lower())
-    return found[0] if found else None
+    return resolve_store_contact(runner.store, who)
 
 
 def explain_lines(runner: RuleRunner, contact_id: str, now: datetime | None = None) -> list[str]:
