@@ -31,12 +31,13 @@ from threadline.connector.report_cli import build_report, print_report, write_ht
 from threadline.connector.rules_cli import print_planned_steps, sequence_planner
 from threadline.connector.web import build_web_app
 from threadline.connector.wiring import address_policy
+from threadline.examples import SEQUENCES
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import EnrollmentRow
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "sequences" / "examples.yaml"
+EXAMPLES = SEQUENCES   # packaged, so the demo has it in a non-editable install (the container) too
 SEQUENCE = "new-inbound-welcome"
 EVENTS_TOKEN = "demo-events-token"
 PLAN_HOURS = 72               # step 2 is two days after step 1: show it as planned instead of waiting
