@@ -219,3 +219,15 @@ def test_daily_limit_exceeded_is_raised_at_once_for_a_much_later_retry(
         pull_all(crm)
     assert info.value.retry_after >= 3600
     assert org.salesforce.stats_for("GET queryAll") == 1           # no in-process retries against a spent budget
+
+
+def test_extra_fields_the_object_lacks_are_left_out_of_the_query_not_fatal(org: SandboxServer,
+                                                                           http: httpx.Client) -> None:
+    """A field only one object has (or none) must not fail the whole SOQL statement: Salesforce refuses
+    a query naming an unknown field. Present fields are still pulled."""
+    org.salesforce.add_custom_field("Contact", "Timezone__c")
+    seeded = org.salesforce.seed(4, start=START)
+    crm = SalesforceCrm(http, jwt_grant(org), batch_size=200, extra_fields=["Timezone__c", "lifecyclestage"])
+    contacts = by_id(pull_all(crm))
+    assert set(contacts) == set(seeded)
+    assert all("Timezone__c" in c.properties for c in contacts.values() if c.object_type == "contact")

@@ -71,7 +71,8 @@ class SalesforceCrm:
         self.api = SalesforceApi(client, grant, version=version, limiter=limiter, attempts=attempts)
         self.names = names or SalesforceNames()
         self.batch_size = batch_size
-        self._contacts = ContactPull(self._query_all_pages, email_fields=email_fields, extra_fields=extra_fields)
+        self._contacts = ContactPull(self._query_all_pages, email_fields=email_fields, extra_fields=extra_fields,
+                                     fields_of=lambda name: set(self._describe(name)))
         self._field_types: dict[str, dict[str, str]] = {}
 
     def __repr__(self) -> str:

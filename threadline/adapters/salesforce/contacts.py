@@ -15,12 +15,16 @@ MasterRecordId) becomes `merged_into` the survivor; a converted Lead becomes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
+
 from threadline.adapters.records import ContactPage, CrmContact
 from threadline.adapters.salesforce.cursor import Position, SalesforceCursor
+
+log = structlog.get_logger("threadline.salesforce")
 
 QueryPages = Callable[[str], Iterable[list[dict[str, Any]]]]
 OBJECTS = ("Contact", "Lead")
@@ -59,13 +63,29 @@ class ContactPull:
     """One pass of `pull_contacts`: every changed Contact, then every changed Lead, page by page."""
 
     def __init__(self, query_pages: QueryPages, *, email_fields: Sequence[str] = (),
-                 extra_fields: Sequence[str] = ()) -> None:
+                 extra_fields: Sequence[str] = (), fields_of: Callable[[str], Collection[str]] | None = None) -> None:
+        """``fields_of(object)`` gives the object's field names (lower case, from describe): extra fields it
+        lacks are left out of the query, since one unknown field fails the whole SOQL statement."""
         self.query_pages = query_pages
         self.email_fields = tuple(email_fields)
         self.extras = tuple(extra_fields)
+        self.fields_of = fields_of
+        self._present: dict[str, tuple[str, ...]] = {}
+
+    def _extras_on(self, object_name: str) -> tuple[str, ...]:
+        if not self.extras or self.fields_of is None:
+            return self.extras
+        if object_name not in self._present:
+            known = self.fields_of(object_name)
+            self._present[object_name] = tuple(e for e in self.extras if e.lower() in known)
+            missing = sorted(set(self.extras) - set(self._present[object_name]))
+            if missing:
+                log.warning("salesforce.fields_missing", object=object_name, fields=missing)
+        return self._present[object_name]
 
     def soql(self, object_name: str, position: Position) -> str:
-        fields = ", ".join(dict.fromkeys([*COMMON, *PER_OBJECT[object_name], *self.email_fields, *self.extras]))
+        extras = self._extras_on(object_name)
+        fields = ", ".join(dict.fromkeys([*COMMON, *PER_OBJECT[object_name], *self.email_fields, *extras]))
         where = f" WHERE SystemModstamp >= {soql_datetime(position.stamp)}" if position.stamp else ""
         return f"SELECT {fields} FROM {object_name}{where} ORDER BY SystemModstamp, Id"
 
