@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from threadline.connector.unsubscribe import list_unsubscribe_headers, unsubscribe_url
 from threadline.rules.effects import effect_key
 from threadline.rules.events import Event, event_id
 from threadline.rules.sequence_runner import PlannedStep, SendingMailbox, SequenceRunner
 from threadline.rules.sequences import SequenceSettings, compile_sequences, step_key
+from threadline.rules.sequences.unsubscribe_links import list_unsubscribe_headers, unsubscribe_url
 from threadline.sync.event_log import record_events
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import (

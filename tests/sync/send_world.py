@@ -12,9 +12,9 @@ from typing import Any
 from sqlmodel import select
 
 from threadline.adapters.sending import OutgoingEmail
-from threadline.connector.unsubscribe import list_unsubscribe_headers, unsubscribe_url
 from threadline.rules.events import Event, event_id
 from threadline.rules.sequences.steps import step_key
+from threadline.rules.sequences.unsubscribe_links import list_unsubscribe_headers, unsubscribe_url
 from threadline.sync.event_log import record_events
 from threadline.sync.keys import log_email_key, message_identity
 from threadline.sync.outbox import Intent, intend

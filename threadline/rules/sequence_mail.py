@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadline.adapters.sending import OutgoingEmail, sequence_message_id
-from threadline.connector.unsubscribe import list_unsubscribe_headers
 from threadline.rules.sequences import DueStep, SequenceSettings, step_key
+from threadline.rules.sequences.unsubscribe_links import list_unsubscribe_headers
 from threadline.sync.store.tables import OutboxRow
 
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from threadline.connector.unsubscribe import unsubscribe_url
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.effects import CreateTask
 from threadline.rules.events import Event
@@ -42,6 +41,7 @@ from threadline.rules.sequence_store import (
 from threadline.rules.sequences import DueStep, Enrollment, Sequencer
 from threadline.rules.sequences.schedule import into_window
 from threadline.rules.sequences.silence import ACTIVITY_TYPES
+from threadline.rules.sequences.unsubscribe_links import unsubscribe_url
 from threadline.rules.templates import TemplateError
 from threadline.sync.cursors import record_error
 from threadline.sync.event_log import contacts_with_events_after, events_for, record_events

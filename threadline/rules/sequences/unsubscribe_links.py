@@ -1,0 +1,40 @@
+"""Signed per-contact unsubscribe links and the List-Unsubscribe headers of sequence email.
+
+Pure functions: the runner puts them in every email, the web endpoint (connector/unsubscribe.py)
+reads the token back.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def make_token(secret: str, contact_id: str) -> str:
+    """contact id + a truncated HMAC: unguessable, and tells us who without a lookup table."""
+    mac = hmac.new(secret.encode(), contact_id.encode(), hashlib.sha256).digest()[:16]
+    return f"{_b64(contact_id.encode())}.{_b64(mac)}"
+
+
+def read_token(secret: str, token: str) -> str | None:
+    """The contact id a token was made for, or None if it was not made with this secret."""
+    try:
+        encoded, _ = token.split(".", 1)
+        contact_id = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return contact_id if hmac.compare_digest(make_token(secret, contact_id), token) else None
+
+
+def unsubscribe_url(public_url: str, secret: str, contact_id: str) -> str:
+    return f"{public_url.rstrip('/')}/unsubscribe/{make_token(secret, contact_id)}"
+
+
+def list_unsubscribe_headers(url: str) -> dict[str, str]:
+    """RFC 2369 + RFC 8058 headers for a sequence email."""
+    return {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
