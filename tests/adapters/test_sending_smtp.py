@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from threadline.adapters.errors import AuthExpired, TransientError
-from threadline.adapters.imap import ImapMailbox
 from threadline.adapters.sending import OutgoingEmail, build_mime, new_message_id
 from threadline.adapters.smtp import SmtpSender
 
@@ -22,14 +21,6 @@ def outgoing(n: int = 1, **fields) -> OutgoingEmail:
                   from_name="Rita Rep", to=("buyer@customer.example",), subject=f"Step {n}",
                   text=f"Hello, step {n}.", html=f"<p>Hello, step {n}.</p>", headers=UNSUBSCRIBE)
     return OutgoingEmail(**{**values, **fields})
-
-
-@pytest.fixture
-def mailbox(imap_account) -> Iterator[ImapMailbox]:
-    box = ImapMailbox(address=imap_account.username, host=imap_account.host, port=imap_account.server.imap_port,
-                      security="none", password=imap_account.password, retry_attempts=2)
-    yield box
-    box.close()
 
 
 @pytest.fixture

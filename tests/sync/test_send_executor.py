@@ -41,14 +41,6 @@ def store(store_url: str) -> Iterator[Store]:
 
 
 @pytest.fixture
-def mailbox(imap_account) -> Iterator[ImapMailbox]:
-    box = ImapMailbox(address=imap_account.username, host=imap_account.host, port=imap_account.server.imap_port,
-                      security="none", password=imap_account.password, retry_attempts=2)
-    yield box
-    box.close()
-
-
-@pytest.fixture
 def smtp(smtp_server) -> Iterator[object]:
     smtp_server.clear()
     yield smtp_server
