@@ -1,13 +1,19 @@
 """`threadline run`: pull on push, poll as the fallback, drain the outbox; stop cleanly on SIGTERM.
 
 One scheduler thread runs sync cycles (so cursors and the store see one writer per
-process); push endpoints and IMAP IDLE watchers only add sources to `Wakeups`. A
-timer forces a full cycle every `sync.poll_interval`, which catches up after any
-lost notification.
+process); push endpoints and IMAP IDLE watchers only wake it, after marking the source
+due in the store so that any replica that is free pulls it. A cycle pulls the sources
+that are due (each rests `sync.poll_interval` after a pull, which catches up after any
+lost notification), and the scheduler sleeps until the next one falls due or a
+replica's lease on one runs out.
+
+Shutdown (`stop`): no new work is taken, the page or row in hand is finished and
+committed, every lease this replica holds is released, all within `sync.shutdown_timeout`.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,9 +27,11 @@ from threadline.connector.push.graph_notifications import GraphSubscriptions
 from threadline.connector.push.wakeups import Wakeups
 from threadline.connector.web import GraphHooks, build_web_app
 from threadline.connector.wiring import build_engine, build_mailbox
-from threadline.sync.engine import CRM_SOURCE, SyncEngine, mailbox_source
+from threadline.sync.engine import SyncEngine, mailbox_source
 
 log = structlog.get_logger("threadline.daemon")
+MIN_SLEEP = 0.1          # seconds between cycles at the least, whatever falls due
+RELEASE_RESERVE = 2.0    # seconds of the shutdown timeout kept for releasing leases
 # IDLE is re-issued every minute: far inside servers' 29-minute limit, and it keeps shutdown prompt.
 IDLE_CHUNK_SECONDS = 60.0
 WATCH_RENEWAL_SECONDS = 24 * 3600
@@ -37,13 +45,41 @@ class DaemonStats:
     errors: list[str] = field(default_factory=list)
 
 
+class DueWakeups(Wakeups):
+    """Wakeups that also mark the source due in a shared store, so that if this replica is busy another one
+    pulls it. The marking happens on a thread of its own: push endpoints must not wait on the database."""
+
+    def __init__(self, engine: SyncEngine) -> None:
+        super().__init__()
+        self.engine = engine
+        self._marks: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.shared = engine.store.shared       # SQLite: one replica, the local wakeup is all there is
+        if self.shared:
+            threading.Thread(target=self._mark_due, name="threadline mark-due", daemon=True).start()
+
+    def wake(self, source: str) -> None:
+        if self.shared:
+            self._marks.put(source)
+        super().wake(source)
+
+    def close(self) -> None:
+        self._marks.put(None)
+
+    def _mark_due(self) -> None:
+        while (source := self._marks.get()) is not None:
+            try:
+                self.engine.mark_due(source)
+            except Exception as exc:  # noqa: BLE001 - the local wakeup still gets the pull done
+                log.warning("daemon.mark_due_failed", source=source, error=type(exc).__name__)
+
+
 class Daemon:
     """Runs until `stop()`. `start()` returns once the HTTP server listens."""
 
     def __init__(self, settings: Settings, engine: SyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or build_engine(settings)
-        self.wakeups = Wakeups()
+        self.wakeups = DueWakeups(self.engine)
         self.stats = DaemonStats()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -75,15 +111,30 @@ class Daemon:
         self._spawn("scheduler", self._schedule)
         return self
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the cycle in progress (bounded by `timeout`), then stop every thread."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop taking work, finish the page or row in hand, release every lease; within `timeout` seconds
+        (default `sync.shutdown_timeout`). Work still running after that is abandoned: its leases are
+        released anyway, and the fences keep it from committing over the replica that takes it next."""
+        budget = self.settings.sync.shutdown_timeout.total_seconds() if timeout is None else timeout
+        deadline = time.monotonic() + max(0.0, budget - RELEASE_RESERVE)
         self._stop.set()
+        self.engine.stopping.set()
         self.wakeups.interrupt()
         self._http.should_exit = True
+        self.wakeups.close()
         for thread in self._threads:
             # IDLE watchers hold no state worth waiting for: their connection dies with the process.
-            thread.join(timeout=1.0 if thread.name.startswith("threadline idle") else timeout)
+            wait = deadline - time.monotonic()
+            thread.join(timeout=max(0.0, min(wait, 1.0) if thread.name.startswith("threadline idle") else wait))
+        busy = [t.name for t in self._threads if t.is_alive() and not t.name.startswith("threadline idle")]
+        if busy:
+            log.warning("daemon.stop_timeout", threads=busy)
+        try:
+            self.engine.release_leases()
+        except Exception as exc:  # noqa: BLE001 - leases expire by themselves; stopping must not fail
+            log.warning("daemon.release_failed", error=type(exc).__name__, detail=str(exc)[:300])
         self.engine.close()
+        log.info("daemon.stopped", cycles=self.stats.cycles)
 
     def _spawn(self, name: str, target) -> None:  # type: ignore[no-untyped-def]
         thread = threading.Thread(target=target, name=f"threadline {name}", daemon=True)
@@ -91,34 +142,35 @@ class Daemon:
         self._threads.append(thread)
 
     def _schedule(self) -> None:
-        interval = self.settings.sync.poll_interval.total_seconds()
-        crm_every = self.settings.sync.crm_poll_interval
-        next_full = time.monotonic()
-        next_crm = next_full + (crm_every.total_seconds() if crm_every else float("inf"))
         next_watch = time.monotonic() + WATCH_RENEWAL_SECONDS
+        first = True
         while not self._stop.is_set():
-            woken = self.wakeups.wait(max(0.0, min(next_full, next_crm) - time.monotonic()))
+            woken = False if first else self.wakeups.wait(self._seconds_until_work())
+            first = False
             if self._stop.is_set():
                 break
             sources = self.wakeups.take()
-            if crm_every and time.monotonic() >= next_crm:       # short CRM poll between full cycles
-                sources.add(CRM_SOURCE)
-                next_crm = time.monotonic() + crm_every.total_seconds()
-                woken = True
-            full = time.monotonic() >= next_full
-            self._cycle(None if full else sources)
-            if full:
-                next_full = time.monotonic() + interval
-            elif woken:
+            self._cycle()
+            if woken and sources:
                 self.stats.push_cycles += 1
             if time.monotonic() >= next_watch:
                 self._renew_watches()
                 self._renew_graph()
                 next_watch = time.monotonic() + WATCH_RENEWAL_SECONDS
 
-    def _cycle(self, only: set[str] | None) -> None:
+    def _seconds_until_work(self) -> float:
+        """Until a source falls due (or another replica's lease on one runs out); at most a poll interval."""
+        interval = self.settings.sync.poll_interval.total_seconds()
         try:
-            summary = self.engine.run_once(only=only)
+            due = self.engine.seconds_until_due()
+        except Exception as exc:  # noqa: BLE001 - an unreachable store: try again after the interval
+            log.warning("daemon.schedule_failed", error=type(exc).__name__)
+            due = None
+        return max(MIN_SLEEP, min(interval, interval if due is None else due))
+
+    def _cycle(self) -> None:
+        try:
+            summary = self.engine.run_once(due_only=True)
             self.stats.errors = summary.errors
         except Exception as exc:  # noqa: BLE001 - the daemon must outlive any one cycle
             log.error("daemon.cycle_failed", error=type(exc).__name__, detail=str(exc)[:300])

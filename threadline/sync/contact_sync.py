@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import CrmAdapter
@@ -28,10 +29,12 @@ class ContactSummary:
 
 
 def sync_contacts(store: Store, crm: CrmAdapter, policy: AddressPolicy, *,
-                  unsubscribe_field: str | None = None) -> ContactSummary:
+                  unsubscribe_field: str | None = None,
+                  fence: Callable[[Session], None] | None = None) -> ContactSummary:
     """Pull contact changes since the stored cursor; record what changed as events (same transaction).
 
-    Provider errors are recorded and returned.
+    Provider errors are recorded and returned. `fence(session)` runs before each cursor save and
+    raises (LeaseLost) when another replica took the CRM pull over: that page is rolled back.
     """
     source = f"crm:{crm.name}"
     summary = ContactSummary()
@@ -46,6 +49,8 @@ def sync_contacts(store: Store, crm: CrmAdapter, policy: AddressPolicy, *,
                           for e in contact_events(old.get(c.id), c, unsubscribe_field=unsubscribe_field)]
                 summary.events += record_events(session, events)
                 summary.pulled += save_contacts(session, page.contacts, policy)
+                if fence is not None:
+                    fence(session)
                 save_cursor(session, source, page.cursor)
         with store.session() as session:
             mark_success(session, source)

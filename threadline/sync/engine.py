@@ -1,9 +1,14 @@
 """One sync cycle: schema check, contact mirror, every mailbox, rules, sends, then the outbox.
 
-Never imports a concrete adapter."""
+Every source is a leased work unit (`sync/leases.py`): a cycle claims the CRM pull and the
+mailboxes one at a time, so replicas sharing a PostgreSQL store split them as they go, and
+the rule and sequence steps run on whichever replica holds their unit. SQLite takes the
+same path with a single replica. Never imports a concrete adapter."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,19 +21,25 @@ from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.records import CheckResult
 from threadline.adapters.sending import MailSender
+from threadline.sync import outbox
 from threadline.sync.contact_sync import ContactSummary, sync_contacts
 from threadline.sync.crm_observations import observe_meetings, observe_tasks
 from threadline.sync.cursors import record_budget, record_provider_error
+from threadline.sync.leases import LeaseBook, LeaseLost, replica_id
 from threadline.sync.mailbox_sync import MailboxSummary, MailboxSync
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.outbox_executor import OutboxExecutor, OutboxSummary
 from threadline.sync.retention import purge_expired
 from threadline.sync.send_executor import SendExecutor, SendSummary
 from threadline.sync.store.database import Store
+from threadline.sync.store.tables import CursorRow, utcnow
 
 log = structlog.get_logger("threadline.engine")
 Progress = Callable[[str], None]
 CRM_SOURCE = "crm"
+RULES_UNIT = "rules"
+SEQUENCES_UNIT = "sequences"
+REFRESH_WAIT = 10.0     # seconds a send waits for another replica to finish pulling its mailbox
 
 
 def mailbox_source(address: str) -> str:
@@ -82,18 +93,32 @@ class SyncSummary:
 
 
 class SyncEngine:
-    """Runs sync cycles for one CRM and its mailboxes over one store."""
+    """Runs sync cycles for one CRM and its mailboxes over one store, as one replica (`owner`).
+
+    `poll_interval` (and `crm_poll_interval` for the CRM) is how long a pulled source rests
+    before it is due again; `lease_time` how long a unit or outbox row stays this replica's
+    without renewal. Setting `stopping` makes a cycle stop taking new work: the page or row
+    in hand is finished and committed, everything else is left for the next holder.
+    """
 
     def __init__(self, store: Store, crm: CrmAdapter, mailboxes: Sequence[MailboxBinding], policy: AddressPolicy,
                  *, property_names: dict[str, str], snippet_chars: int = 200,
                  retention: timedelta = timedelta(days=365), unsubscribe_field: str | None = None,
                  rules_step: Callable[[], Any] | None = None, sequence_step: Callable[[], Any] | None = None,
-                 rule_fields: Sequence[tuple[str, str]] = ()) -> None:
+                 rule_fields: Sequence[tuple[str, str]] = (), poll_interval: timedelta = timedelta(seconds=60),
+                 crm_poll_interval: timedelta | None = None, lease_time: timedelta = timedelta(minutes=2),
+                 owner: str | None = None) -> None:
         self.store = store
         self.crm = crm
         self.mailboxes = list(mailboxes)
         self.policy = policy
-        self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars)
+        self.owner = owner or replica_id()
+        self.stopping = threading.Event()
+        self.poll_interval = poll_interval
+        self.crm_poll_interval = crm_poll_interval or poll_interval
+        self.leases = LeaseBook(store, self.owner, lease_time)
+        self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars,
+                                       owner=self.owner, lease=lease_time, stopping=self.stopping)
         self._schema_ok = False
         self.retention = retention
         self.unsubscribe_field = unsubscribe_field
@@ -103,44 +128,43 @@ class SyncEngine:
         self.rule_fields = list(rule_fields)      # contact fields the rules write (score, tier): ensured at start
         senders = {b.adapter.address: b.sender for b in self.mailboxes if b.sender is not None}
         self.sender = SendExecutor(store, senders, self.refresh,
-                                   mailbox_owners={b.adapter.address: b.owner_id for b in self.mailboxes}
+                                   mailbox_owners={b.adapter.address: b.owner_id for b in self.mailboxes},
+                                   owner=self.owner, lease=lease_time, stopping=self.stopping
                                    ) if senders else None
 
-    def run_once(self, progress: Progress | None = None, only: set[str] | None = None) -> SyncSummary:
+    @property
+    def crm_unit(self) -> str:
+        return f"{CRM_SOURCE}:{self.crm.name}"
+
+    def units(self) -> list[str]:
+        """The source units this replica can pull: the CRM, then every mailbox."""
+        return [self.crm_unit, *(mailbox_source(b.adapter.address) for b in self.mailboxes)]
+
+    def run_once(self, progress: Progress | None = None, only: set[str] | None = None, *,
+                 due_only: bool = False) -> SyncSummary:
         """One cycle. Provider errors are recorded per source and the cycle goes on with the rest.
 
-        `only` limits the pulls to some sources ("crm", "mailbox:<address>"), as a push
-        notification asks; the outbox is always drained. Cursors decide what is read, so
-        pulling a source that has nothing new costs one cheap call.
+        `only` limits the pulls to some sources ("crm", "mailbox:<address>"). By default every
+        source is pulled once (`threadline sync --once`); `due_only` (the daemon) pulls only the
+        sources whose rest is over or that a push marked due. Either way a source another
+        replica holds is skipped. The outbox is always drained. Cursors decide what is read,
+        so pulling a source that has nothing new costs one cheap call.
         """
         say = progress or (lambda _message: None)
         summary = SyncSummary()
-        if not self._schema_ok:
+        self.leases.ensure(self.units())
+        if not self._schema_ok and not self.stopping.is_set():
             say("checking CRM properties")
             summary.schema = self._ensure_schema()
-        if only is None or CRM_SOURCE in only:
-            say("pulling contact changes")
-            summary.contacts = sync_contacts(self.store, self.crm, self.policy,
-                                             unsubscribe_field=self.unsubscribe_field)
-        ingest = MailboxSync(self.store, self.policy)
-        for binding in self.mailboxes:
-            if only is not None and mailbox_source(binding.adapter.address) not in only:
-                continue
-            say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
-            summary.mailboxes.append(ingest.run(binding.adapter, binding.owner_id))
-        if self.rules_step is not None or self.sequence_step is not None:
-            say("reading meetings and follow-up tasks")
-            observe_meetings(self.store, self.crm)
-            observe_tasks(self.store, self.crm, datetime.now(UTC))
-        if self.rules_step is not None:
-            say("evaluating rules")
-            summary.rules = self.rules_step()
-        if self.sequence_step is not None:
-            say("scheduling sequence steps")
-            summary.sequences = self.sequence_step()
-        if self.sender is not None:
+        if (only is None or CRM_SOURCE in only or self.crm_unit in only) and not self.stopping.is_set():
+            self._pull_crm(summary, due_only, say)
+        self._pull_mailboxes(summary, only, due_only, say)
+        self._run_singletons(summary, say)
+        if self.sender is not None and not self.stopping.is_set():
             say("sending sequence email")
             summary.sending = self.sender.run()
+        if self.stopping.is_set():
+            return summary
         say("writing to the CRM")
         summary.outbox = self.executor.run()
         with self.store.session() as session:
@@ -153,11 +177,124 @@ class SyncEngine:
                  errors=len(summary.errors))
         return summary
 
+    # -- sources ------------------------------------------------------------------------------------
+    def _pull_crm(self, summary: SyncSummary, due_only: bool, say: Progress) -> None:
+        unit = self.crm_unit
+        if not self.leases.claim([unit], force=not due_only):
+            return
+        say("pulling contact changes")
+        next_due = None
+        try:
+            summary.contacts = sync_contacts(self.store, self.crm, self.policy, unsubscribe_field=self.unsubscribe_field,
+                                             fence=lambda session: self.leases.fence(session, unit))
+        except LeaseLost:
+            log.warning("crm.lease_lost", unit=unit)
+            next_due = utcnow()
+        finally:
+            self.leases.release(unit, next_due or utcnow() + self.crm_poll_interval)
+
+    def _pull_mailboxes(self, summary: SyncSummary, only: set[str] | None, due_only: bool, say: Progress) -> None:
+        """Claim one mailbox at a time until none is left, so replicas share them out as they go.
+
+        A mailbox a push marked due while it was being pulled is pulled once more (due_only)."""
+        bindings = {mailbox_source(b.adapter.address): b for b in self.mailboxes}
+        wanted = [u for u in bindings if only is None or u in only]
+        if wanted:
+            self._wait_for_first_contacts()
+        pulls: Counter[str] = Counter()
+        most = 2 if due_only else 1
+        ingest = MailboxSync(self.store, self.policy)
+        while wanted and not self.stopping.is_set():
+            claimed = self.leases.claim([u for u in wanted if pulls[u] < most], force=not due_only)
+            if not claimed:
+                return
+            unit = claimed[0]
+            pulls[unit] += 1
+            binding = bindings[unit]
+            say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
+            summary.mailboxes.append(self._pull_mailbox(ingest, binding, unit))
+
+    def _pull_mailbox(self, ingest: MailboxSync, binding: MailboxBinding, unit: str) -> MailboxSummary:
+        """Pull a claimed mailbox, then release it: due again after the poll interval, or now if cut short."""
+        result: MailboxSummary | None = None
+        try:
+            result = ingest.run(binding.adapter, binding.owner_id, stopping=self.stopping,
+                                fence=lambda session: self.leases.fence(session, unit))
+            return result
+        finally:
+            rest = timedelta(0) if result is not None and result.cut_short else self.poll_interval
+            self.leases.release(unit, utcnow() + rest)
+
+    def _wait_for_first_contacts(self) -> None:
+        """On a fresh store, mail matched against an empty contact mirror would be skipped for good: while
+        another replica runs the first CRM pull, wait for it (at most a lease time)."""
+        deadline = time.monotonic() + self.leases.lease.total_seconds()
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            with self.store.session() as session:
+                cursor = session.get(CursorRow, self.crm_unit)
+            if cursor is not None and cursor.last_success_at is not None:
+                return
+            if self.leases.holder(self.crm_unit) in (None, self.owner):
+                return
+            self.stopping.wait(0.25)
+
+    def _run_singletons(self, summary: SyncSummary, say: Progress) -> None:
+        """Rules and sequences run on one replica at a time: whichever holds their unit this cycle."""
+        steps = {RULES_UNIT: self.rules_step, SEQUENCES_UNIT: self.sequence_step}
+        units = [u for u, step in steps.items() if step is not None]
+        if not units or self.stopping.is_set():
+            return
+        held = self.leases.claim(units, limit=len(units), force=True)
+        if not held:
+            return
+        try:
+            say("reading meetings and follow-up tasks")
+            observe_meetings(self.store, self.crm)
+            observe_tasks(self.store, self.crm, datetime.now(UTC))
+            if RULES_UNIT in held and self.leases.renew(RULES_UNIT):
+                say("evaluating rules")
+                summary.rules = self.rules_step()  # type: ignore[misc]
+            if SEQUENCES_UNIT in held and self.leases.renew(SEQUENCES_UNIT):
+                say("scheduling sequence steps")
+                summary.sequences = self.sequence_step()  # type: ignore[misc]
+        finally:
+            for unit in held:
+                self.leases.release(unit, utcnow())
+
     def refresh(self, address: str) -> None:
-        """Ingest one mailbox's new mail now (right before a send from it): a reply becomes an event in time."""
-        for binding in self.mailboxes:
-            if binding.adapter.address == address:
-                MailboxSync(self.store, self.policy).run(binding.adapter, binding.owner_id)
+        """Ingest one mailbox's new mail now (right before a send from it): a reply becomes an event in time.
+
+        Waits up to REFRESH_WAIT for a replica pulling it to finish; if it does not, that replica
+        is reading the mailbox right now and the send goes ahead on what the store knows."""
+        unit = mailbox_source(address)
+        binding = next((b for b in self.mailboxes if b.adapter.address == address), None)
+        if binding is None:
+            return
+        deadline = time.monotonic() + REFRESH_WAIT
+        while not self.leases.claim([unit], force=True):
+            if time.monotonic() > deadline or self.stopping.wait(0.2):
+                log.info("mailbox.refresh_skipped", mailbox=address, reason="pulled by another replica")
+                return
+        self._pull_mailbox(MailboxSync(self.store, self.policy), binding, unit)
+
+    # -- the daemon's view ---------------------------------------------------------------------------
+    def mark_due(self, source: str) -> None:
+        """A push asked for `source` ("crm" or "mailbox:<address>"): due now, for whichever replica is free."""
+        self.leases.mark_due(self.crm_unit if source == CRM_SOURCE else source)
+
+    def seconds_until_due(self) -> float | None:
+        """How long until some source of this replica can be claimed (due, or its holder's lease ran out)."""
+        at = self.leases.next_claimable(self.units())
+        return None if at is None else max(0.0, (at - utcnow()).total_seconds())
+
+    def release_leases(self) -> int:
+        """Shutdown: give up every unit held, and end the leases of any outbox row still in flight here."""
+        released = self.leases.release_all()
+        with self.store.session() as session:
+            rows = outbox.expire_leases(session, self.owner)
+        if released or rows:
+            log.info("leases.released", units=released, outbox_rows=rows)
+        return released + rows
 
     def _ensure_schema(self) -> list[CheckResult]:
         try:

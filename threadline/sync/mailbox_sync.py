@@ -8,7 +8,9 @@ the page next time (at-least-once ingest); keys make processing idempotent.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,6 +32,7 @@ from threadline.sync.cursors import (
 )
 from threadline.sync.event_log import record_events
 from threadline.sync.keys import log_email_key, message_identity, update_contact_key
+from threadline.sync.leases import LeaseLost
 from threadline.sync.matching import AddressPolicy, Decision, decide
 from threadline.sync.message import MalformedMessage, ParsedMessage, parse_message
 from threadline.sync.mirror import contacts_for_address, surviving_contact
@@ -51,6 +54,7 @@ class MailboxSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     error: str | None = None
     resync_reason: str | None = None
+    cut_short: bool = False        # stopped between pages (shutdown) or the lease was lost: more may be waiting
 
 
 class MailboxSync:
@@ -60,8 +64,15 @@ class MailboxSync:
         self.store = store
         self.policy = policy
 
-    def run(self, mailbox: MailboxAdapter, owner_id: str | None = None) -> MailboxSummary:
-        """Pull everything new in `mailbox`. Provider errors are recorded and returned, not raised."""
+    def run(self, mailbox: MailboxAdapter, owner_id: str | None = None, *,
+            fence: Callable[[Session], None] | None = None, stopping: threading.Event | None = None) -> MailboxSummary:
+        """Pull everything new in `mailbox`. Provider errors are recorded and returned, not raised.
+
+        `fence(session)` runs in each page's transaction right before the cursor is saved and
+        raises LeaseLost when this replica no longer holds the mailbox: the page is rolled back
+        and the pull stops (the new holder reads it from the cursor). `stopping` ends the pull
+        after the page in hand is committed.
+        """
         source = f"mailbox:{mailbox.address}"
         summary = MailboxSummary(mailbox.address)
         with self.store.session() as session:
@@ -70,11 +81,22 @@ class MailboxSync:
             for page in mailbox.pull(cursor):
                 with self.store.session() as session:
                     self._ingest(session, mailbox.address, owner_id, page, summary)
+                    if fence is not None:
+                        fence(session)
                     save_cursor(session, source, page.cursor, resync_reason=page.resync_reason)
                 crashpoint("mailbox.after_page_commit")
                 summary.resync_reason = summary.resync_reason or page.resync_reason
+                if stopping is not None and stopping.is_set():
+                    summary.cut_short = True
+                    return summary
             with self.store.session() as session:
                 mark_success(session, source)
+            if summary.pulled:      # an idle mailbox's poll is not worth a line
+                log.info("mailbox.pulled", mailbox=mailbox.address, pulled=summary.pulled, matched=summary.matched,
+                         skipped=sum(summary.skipped.values()))
+        except LeaseLost:
+            summary.cut_short = True
+            log.warning("mailbox.lease_lost", mailbox=mailbox.address)
         except ProviderError as exc:
             summary.error = f"{exc.kind}: {exc}"
             log.warning("mailbox.error", mailbox=mailbox.address, error=exc.kind, detail=str(exc)[:300])
@@ -124,6 +146,9 @@ class MailboxSync:
             summary.skipped[decision.reason.split(":")[0]] += 1
             return
         summary.matched += 1
+        # ids only: the reply text and subject are customer data and stay out of logs
+        log.debug("message.matched", mailbox=mailbox, provider_id=raw.provider_id,
+                  classification=classification.kind, contact_ids=list(decision.contact_ids))
         summary.intended += intend(session, self._intents(session, mailbox, owner_id, raw, parsed, decision,
                                                           reply or "", thread_ref))
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from threadline.sync.store.tables import OutboxRow, utcnow
@@ -56,6 +56,48 @@ def claim_due(session: Session, kind: str, owner: str, lease: timedelta, limit: 
         row.updated_at = now
         session.add(row)
     return rows
+
+
+def renew(session: Session, row_ids: Sequence[int], owner: str, lease: timedelta) -> set[int]:
+    """Extend the lease of claimed rows `owner` still holds, and return their ids.
+
+    A row missing from the answer was taken over (its lease ran out while this replica
+    stalled): performing it now could do it twice, so the caller skips it."""
+    if not row_ids:
+        return set()
+    now = utcnow()
+    held = session.execute(
+        update(OutboxRow).where(col(OutboxRow.id).in_(list(row_ids)), OutboxRow.lease_owner == owner,
+                                OutboxRow.status == "in_flight")
+        .values(lease_until=now + lease).returning(OutboxRow.id)).scalars().all()
+    return set(held)
+
+
+def holds(row: OutboxRow, owner: str) -> bool:
+    """Whether this (freshly read) row is still in flight under `owner`'s lease."""
+    return row.status == "in_flight" and row.lease_owner == owner
+
+
+def unclaim(session: Session, row_ids: Sequence[int], owner: str) -> int:
+    """Claimed rows that were never started go back to pending, due now; the claim's attempt is not counted."""
+    if not row_ids:
+        return 0
+    now = utcnow()
+    released = session.execute(
+        update(OutboxRow).where(col(OutboxRow.id).in_(list(row_ids)), OutboxRow.lease_owner == owner,
+                                OutboxRow.status == "in_flight")
+        .values(status="pending", lease_owner=None, lease_until=None, attempts=OutboxRow.attempts - 1,
+                next_attempt_at=now, updated_at=now).returning(OutboxRow.id)).scalars().all()
+    return len(released)
+
+
+def expire_leases(session: Session, owner: str) -> int:
+    """End `owner`'s leases on rows still in flight (shutdown cut a performer short): they become orphans
+    at once, which every executor reconciles remotely before performing them again."""
+    ended = session.execute(
+        update(OutboxRow).where(OutboxRow.lease_owner == owner, OutboxRow.status == "in_flight")
+        .values(lease_until=utcnow()).returning(OutboxRow.id)).scalars().all()
+    return len(ended)
 
 
 def orphaned_in_flight(session: Session, kind: str, *, respect_leases: bool, limit: int = 500) -> list[OutboxRow]:

@@ -10,8 +10,7 @@ earlier attempt failed ambiguously (timeouts) are reconciled the same way.
 from __future__ import annotations
 
 import json
-import os
-import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from threadline.adapters.records import ContactUpdate, EmailActivity, FieldWrite
 from threadline.sync import outbox
 from threadline.sync.crashpoints import crashpoint
 from threadline.sync.cursors import record_provider_error
+from threadline.sync.leases import replica_id
 from threadline.sync.mirror import surviving_contact
 from threadline.sync.reply_properties import reply_properties
 from threadline.sync.store.database import Store
@@ -35,7 +35,7 @@ from threadline.sync.store.tables import OutboxRow, utcnow
 
 log = structlog.get_logger("threadline.outbox")
 BATCH = 100
-LEASE = timedelta(minutes=5)
+LEASE = timedelta(minutes=2)   # the default of sync.lease_time: a batch's CRM calls take seconds
 MAX_ATTEMPTS = 12   # about a day of backoff; then the row is failed and shown in status
 
 
@@ -63,15 +63,22 @@ class OutboxSummary:
 
 
 class OutboxExecutor:
-    """Drains the outbox for one CRM. Safe to run in several processes (rows are leased)."""
+    """Drains the outbox for one CRM. Safe to run in several processes (rows are leased).
+
+    `lease` is how long a claimed row stays this executor's without renewal; each batch
+    renews it right before the CRM is called and skips rows another replica took over.
+    Setting `stopping` ends `run` between batches (shutdown): no claimed row is left behind.
+    """
 
     def __init__(self, store: Store, crm: CrmAdapter, *, property_names: dict[str, str], snippet_chars: int = 200,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, lease: timedelta = LEASE, stopping: threading.Event | None = None) -> None:
         self.store = store
         self.crm = crm
         self.property_names = property_names
         self.snippet_chars = snippet_chars
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner or replica_id()
+        self.lease = lease
+        self.stopping = stopping or threading.Event()
         self.source = f"crm:{crm.name}"
 
     def run(self, settle_seconds: float = 20.0) -> OutboxSummary:
@@ -85,19 +92,19 @@ class OutboxExecutor:
         try:
             self._release_orphans()
             creates = self._creates()
-            while True:
+            while not self.stopping.is_set():
                 for kind, how in creates.items():
-                    while self._create_batch(kind, how, summary):
+                    while not self.stopping.is_set() and self._create_batch(kind, how, summary):
                         pass
-                while self._update_batch(summary):
+                while not self.stopping.is_set() and self._update_batch(summary):
                     pass
                 if hasattr(self.crm, "write_fields"):
-                    while self._fields_batch(summary):
+                    while not self.stopping.is_set() and self._fields_batch(summary):
                         pass
                 wait = self._seconds_until_next_due()
                 if wait is None or time.monotonic() + wait > deadline:
                     break
-                time.sleep(wait)
+                self.stopping.wait(wait)
         except AuthExpired as exc:
             summary.errors.append(str(exc))
             with self.store.session() as session:
@@ -143,13 +150,27 @@ class OutboxExecutor:
                 crm.create_tasks)  # type: ignore[attr-defined]
         return kinds
 
-    def _create_batch(self, kind: str, how: CreateKind, summary: OutboxSummary) -> bool:
+    def _claim(self, kind: str) -> list[OutboxRow]:
         with self.store.session() as session:
-            rows = outbox.claim_due(session, kind, self.owner, LEASE, BATCH)
-            requests = {r.key: self._request(session, r, how.model) for r in rows}
+            return outbox.claim_due(session, kind, self.owner, self.lease, BATCH)
+
+    def _held(self, session: Session, rows: Sequence[OutboxRow]) -> list[OutboxRow]:
+        """Renew the claimed rows' lease; drop those another replica took over meanwhile (it performs them)."""
+        held = outbox.renew(session, [r.id for r in rows if r.id is not None], self.owner, self.lease)
+        if len(held) < len(rows):
+            log.warning("outbox.lease_lost", rows=len(rows) - len(held))
+        return [r for r in rows if r.id in held]
+
+    def _create_batch(self, kind: str, how: CreateKind, summary: OutboxSummary) -> bool:
+        rows = self._claim(kind)
         if not rows:
             return False
         crashpoint("outbox.after_claim")
+        with self.store.session() as session:
+            rows = self._held(session, rows)
+            requests = {r.key: self._request(session, r, how.model) for r in rows}
+        if not rows:
+            return True
         by_key = {r.key: r for r in rows}
         done: dict[str, str] = {}
         try:
@@ -191,14 +212,17 @@ class OutboxExecutor:
     # -- set_fields (rule layer: score, tier, stage, owner) ------------------------------------
     def _fields_batch(self, summary: OutboxSummary) -> bool:
         """Absolute field values, merged per contact in the order they were intended."""
+        rows = self._claim("set_fields")
+        if not rows:
+            return False
         with self.store.session() as session:
-            rows = outbox.claim_due(session, "set_fields", self.owner, LEASE, BATCH)
+            rows = self._held(session, rows)
             merged: dict[str, dict[str, str]] = {}
             for row in rows:
                 merged.setdefault(surviving_contact(session, row.contact_id), {}).update(
                     json.loads(row.payload)["fields"])
         if not rows:
-            return False
+            return True
         by_key = {r.key: r for r in rows}
         try:
             self.crm.write_fields([FieldWrite(contact_id=c, fields=f) for c, f in merged.items()])  # type: ignore[attr-defined]
@@ -230,11 +254,17 @@ class OutboxExecutor:
     def _finish(self, rows: dict[str, OutboxRow], done: dict[str, str], summary: OutboxSummary, *,
                 failure: ProviderError | None = None, retry: ProviderError | None = None) -> None:
         with self.store.session() as session:
-            for key, row in rows.items():
-                row = session.merge(row)
+            for key, claimed in rows.items():
+                row = session.get(OutboxRow, claimed.id, with_for_update=True)   # type: ignore[assignment]
+                if row is None or not outbox.holds(row, self.owner):
+                    # Taken over after our lease ran out: its new performer looks it up by key first.
+                    log.warning("outbox.lease_lost", key=key)
+                    continue
                 if key in done:
                     outbox.mark_done(row, done[key])
                     summary.performed[row.kind] += 1
+                    log.info("outbox.performed", kind=row.kind, key=key, contact_id=row.contact_id,
+                             remote_id=done[key])
                 elif failure is not None:
                     outbox.mark_failed(row, f"{failure.kind}: {failure}")
                     summary.failed += 1
@@ -259,13 +289,15 @@ class OutboxExecutor:
     # -- update_contact ----------------------------------------------------------------------
     def _update_batch(self, summary: OutboxSummary) -> bool:
         with self.store.session() as session:
-            rows = outbox.claim_due(session, "update_contact", self.owner, LEASE, BATCH)
+            rows = outbox.claim_due(session, "update_contact", self.owner, self.lease, BATCH)
             waiting = self._contacts_with_unlogged_replies(session, {r.contact_id for r in rows})
             ready = [r for r in rows if r.contact_id not in waiting]
             for row in rows:
                 if row.contact_id in waiting:
                     outbox.mark_retry(row, "waiting for the reply to be logged first", timedelta(seconds=30))
                     session.add(row)
+        with self.store.session() as session:
+            ready = self._held(session, ready)
             updates = [ContactUpdate(contact_id=surviving_contact(session, cid),
                                      properties=reply_properties(session, cid, self.property_names, self.snippet_chars))
                        for cid in sorted({r.contact_id for r in ready})]

@@ -16,8 +16,7 @@ earlier cancels the send.
 
 from __future__ import annotations
 
-import os
-import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from threadline.adapters.sending import MailSender, SentRef
 from threadline.sync import outbox, send_records
 from threadline.sync.crashpoints import crashpoint
 from threadline.sync.cursors import record_error, record_provider_error
+from threadline.sync.leases import replica_id
 from threadline.sync.outbox_executor import MAX_ATTEMPTS, retry_delay
 from threadline.sync.send_records import SEND_KIND, SendRow
 from threadline.sync.store.database import Store
@@ -37,7 +37,7 @@ from threadline.sync.store.database import Store
 log = structlog.get_logger("threadline.send")
 CLAIM = 5                           # rows per claim: sends are spaced by the runner, and each one is slow
 REFRESH_AGE = 5.0                  # seconds a mailbox read stays fresh enough for the stop check
-LEASE = timedelta(minutes=10)       # covers a refresh of the mailbox plus the send itself
+LEASE = timedelta(minutes=2)        # default of sync.lease_time; renewed before the refresh and again before the send
 SEQUENCES_SOURCE = "sequences"
 NO_SENDER_DELAY = timedelta(hours=1)
 
@@ -60,16 +60,22 @@ class SendExecutor:
 
     `senders` maps a sending address to its sender; `refresh(address)` ingests that mailbox's
     new mail (so a reply becomes an event before the stop check); `mailbox_owners` gives the
-    CRM owner written on the logged outgoing activity.
+    CRM owner written on the logged outgoing activity. Each row's lease (`lease`) is renewed
+    right before it is worked on and again right before the send; a row another replica took
+    over meanwhile is skipped. Setting `stopping` ends `run` between rows, and the rows it had
+    claimed but not started go back to pending.
     """
 
     def __init__(self, store: Store, senders: Mapping[str, MailSender], refresh: Callable[[str], None] | None,
-                 *, owner: str | None = None, mailbox_owners: Mapping[str, str | None] | None = None) -> None:
+                 *, owner: str | None = None, mailbox_owners: Mapping[str, str | None] | None = None,
+                 lease: timedelta = LEASE, stopping: threading.Event | None = None) -> None:
         self.store = store
         self.senders = dict(senders)
         self.refresh = refresh
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = owner or replica_id()
         self.mailbox_owners = dict(mailbox_owners or {})
+        self.lease = lease
+        self.stopping = stopping or threading.Event()
 
     def run(self, now: datetime | None = None) -> SendSummary:
         """One pass over the due rows. `now` fixes the clock (tests); provider errors are recorded, not raised."""
@@ -78,9 +84,9 @@ class SendExecutor:
         refreshed: dict[str, float] = {}
         stopped: set[str] = set()
         handled: set[int] = set()
-        while True:
+        while not self.stopping.is_set():
             with self.store.session() as session:
-                claimed = outbox.claim_due(session, SEND_KIND, self.owner, LEASE, CLAIM)
+                claimed = outbox.claim_due(session, SEND_KIND, self.owner, self.lease, CLAIM)
                 again = [r for r in claimed if r.id in handled]
                 for row in again:       # due again within this pass (a short Retry-After): next pass
                     outbox.mark_retry(row, row.last_error or "", timedelta(0))
@@ -89,9 +95,27 @@ class SendExecutor:
                 rows = [SendRow.of(r) for r in claimed if r.id not in handled]
             if not rows:
                 return summary
-            for send in rows:
+            for n, send in enumerate(rows):
+                if self.stopping.is_set():
+                    self._unclaim(rows[n:])
+                    return summary
                 handled.add(send.id)
-                self._one(send, now, refreshed, stopped, summary)
+                if self._still_held(send):
+                    self._one(send, now, refreshed, stopped, summary)
+        return summary
+
+    def _still_held(self, send: SendRow) -> bool:
+        """Renew the row's lease; False when another replica took it over (it performs the row)."""
+        with self.store.session() as session:
+            held = bool(outbox.renew(session, [send.id], self.owner, self.lease))
+        if not held:
+            log.warning("send.lease_lost", key=send.key)
+        return held
+
+    def _unclaim(self, rows: list[SendRow]) -> None:
+        with self.store.session() as session:
+            released = outbox.unclaim(session, [r.id for r in rows], self.owner)
+        log.info("send.unclaimed", rows=released)
 
     def _release_orphans(self) -> None:
         """In-flight rows whose performer died go back to pending at once: each is looked up in Sent first."""
@@ -148,6 +172,8 @@ class SendExecutor:
         if self.refresh is not None and time.monotonic() - refreshed.get(send.mailbox, -REFRESH_AGE) >= REFRESH_AGE:
             self.refresh(send.mailbox)
             refreshed[send.mailbox] = time.monotonic()
+            if not self._still_held(send):      # the refresh was long: make sure nobody else sends it now
+                return
         with self.store.session() as session:
             reason = send_records.why_not_send(session, send, at)
             if reason is not None:

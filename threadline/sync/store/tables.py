@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -165,3 +165,24 @@ class EnrollmentRow(SQLModel, table=True):
     # When the scheduler must look at this enrollment again (None: a step is in the outbox, or it is over).
     next_due_at: datetime | None = Field(default=None, index=True)
     mailbox: str | None = Field(default=None, max_length=320)  # the mailbox its email goes from
+
+
+class WorkLeaseRow(SQLModel, table=True):
+    """A unit of work replicas share (a CRM pull, a mailbox, a singleton step): who holds it and when it is due."""
+
+    __tablename__ = "work_leases"
+    unit: str = Field(primary_key=True, max_length=400)         # "crm:hubspot", "mailbox:rep@x.com", "rules"
+    owner: str | None = Field(default=None, max_length=200)     # the replica holding it, None when free
+    lease_until: datetime | None = None                         # the holder must renew before this
+    next_due_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SecretRow(SQLModel, table=True):
+    """A secret (a token or a token cache) encrypted at rest; `key_id` names the key that sealed it."""
+
+    __tablename__ = "secrets"
+    name: str = Field(primary_key=True, max_length=400)        # "gmail/rep@x.com/access-token"
+    key_id: str = Field(max_length=32, index=True)              # the sealing key's fingerprint, never the key
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))   # Fernet token
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,185 @@
+"""Work leases: replicas on one store split the sources, take over a dead replica's work, and are fenced.
+
+LeaseBook semantics run on SQLite and PostgreSQL (with `exclusive=True`, as on a shared
+store); the races (SKIP LOCKED in threads, two engines against the sandbox) need PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from tests.engine.world import reply, seed_contacts
+from threadline.config.loading import parse_settings
+from threadline.connector.daemon import DueWakeups
+from threadline.connector.demo import demo_config
+from threadline.connector.wiring import build_engine
+from threadline.sandbox.server import SandboxServer
+from threadline.sync.leases import LeaseBook, LeaseLost
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import OutboxRow, WorkLeaseRow, utcnow
+
+UNITS = ["crm:hubspot", "mailbox:a@x.example", "mailbox:b@x.example"]
+LEASE = timedelta(seconds=30)
+
+
+@pytest.fixture
+def store(store_url: str):  # type: ignore[no-untyped-def]
+    opened = Store(store_url)
+    yield opened
+    opened.dispose()
+
+
+def book(store: Store, owner: str, lease: timedelta = LEASE) -> LeaseBook:
+    return LeaseBook(store, owner, lease, exclusive=True)
+
+
+def test_units_are_claimed_once_until_released_then_rest_until_due(store: Store) -> None:
+    a, b = book(store, "a"), book(store, "b")
+    assert a.claim(UNITS, limit=2) == ["crm:hubspot", "mailbox:a@x.example"]   # new units are due at once
+    assert b.claim(UNITS, limit=3) == ["mailbox:b@x.example"]                  # held ones are skipped
+    assert book(store, "c").claim(UNITS, force=True) == []                   # force still respects live leases
+    a.release("crm:hubspot", utcnow() + timedelta(minutes=1))
+    assert b.claim(UNITS) == []                                              # released, but resting
+    assert b.claim(["crm:hubspot"], force=True) == ["crm:hubspot"]           # sync --once ignores the rest
+    assert a.held() == ["mailbox:a@x.example"]
+    assert a.release_all() == 1 and a.held() == []
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_out(store: Store) -> None:
+    dead, alive = book(store, "dead", timedelta(milliseconds=300)), book(store, "alive")
+    assert dead.claim(["mailbox:a@x.example"]) == ["mailbox:a@x.example"]
+    assert alive.claim(["mailbox:a@x.example"]) == []
+    assert alive.next_claimable(["mailbox:a@x.example"]) > utcnow()         # when that lease runs out
+    time.sleep(0.4)
+    assert alive.claim(["mailbox:a@x.example"]) == ["mailbox:a@x.example"]  # due or not: its work was cut short
+    assert not dead.still_holds("mailbox:a@x.example")
+    with pytest.raises(LeaseLost), store.session() as session:
+        dead.fence(session, "mailbox:a@x.example")
+    dead.release("mailbox:a@x.example", utcnow())                           # a stale release changes nothing
+    assert alive.held() == ["mailbox:a@x.example"] and alive.still_holds("mailbox:a@x.example")
+
+
+def test_a_push_during_a_pull_keeps_the_unit_due_after_release(store: Store) -> None:
+    a, b = book(store, "a"), book(store, "b")
+    assert a.claim(["mailbox:a@x.example"])
+    b.mark_due("mailbox:a@x.example")                  # a notification arrives at the other replica
+    a.release("mailbox:a@x.example", utcnow() + timedelta(hours=1))
+    assert b.claim(["mailbox:a@x.example"]) == ["mailbox:a@x.example"]   # still due: whoever is free pulls it
+    b.release("mailbox:a@x.example", utcnow() + timedelta(hours=1))
+    assert a.claim(["mailbox:a@x.example"]) == []                        # no push this time: it rests
+
+
+def test_renewal_keeps_a_short_lease_alive(store: Store) -> None:
+    a, b = book(store, "a", timedelta(milliseconds=400)), book(store, "b")
+    assert a.claim(["rules"])
+    for _ in range(4):
+        time.sleep(0.2)
+        assert a.renew("rules")
+        assert b.claim(["rules"], force=True) == []
+
+
+def test_on_sqlite_a_single_replica_ignores_a_dead_runs_lease(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    LeaseBook(store, "killed", timedelta(hours=1)).claim(["mailbox:a@x.example"])
+    assert LeaseBook(store, "next-run", LEASE).claim(["mailbox:a@x.example"]) == ["mailbox:a@x.example"]
+
+
+def test_concurrent_claimers_on_postgresql_never_hold_the_same_unit(postgres_url: str) -> None:
+    store = Store(postgres_url)
+    units = [f"mailbox:{n}@x.example" for n in range(60)]
+    book(store, "setup").ensure(units)
+    taken: list[tuple[str, str]] = []
+    start = threading.Barrier(4)
+
+    def replica(owner: str) -> None:
+        mine = book(store, owner)
+        start.wait()
+        while claimed := mine.claim(units, limit=3):
+            taken.extend((owner, unit) for unit in claimed)
+
+    threads = [threading.Thread(target=replica, args=(f"r{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(unit for _, unit in taken) == sorted(units)          # each unit exactly once
+    assert len({owner for owner, _ in taken}) >= 2                     # and the work was shared
+    with store.session() as session:
+        owners = Counter(r.owner for r in session.exec(select(WorkLeaseRow)).all())
+    assert sum(owners.values()) == 60 and None not in owners
+    store.dispose()
+
+
+def test_an_outbox_row_taken_over_is_skipped_by_its_stale_performer(postgres_url: str) -> None:
+    from threadline.sync import outbox
+    store = Store(postgres_url)
+    with store.session() as session:
+        outbox.intend(session, [outbox.Intent("k1", "log_email", "c1", {})])
+    with store.session() as session:
+        [row] = outbox.claim_due(session, "log_email", "slow", timedelta(milliseconds=100), 10)
+    time.sleep(0.2)
+    with store.session() as session:
+        [orphan] = outbox.orphaned_in_flight(session, "log_email", respect_leases=True)
+        outbox.mark_retry(orphan, "released", timedelta(0))
+        session.add(orphan)
+    with store.session() as session:
+        assert outbox.claim_due(session, "log_email", "fast", LEASE, 10)
+    with store.session() as session:
+        assert outbox.renew(session, [row.id], "slow", LEASE) == set()     # the slow one must not perform it
+        assert outbox.renew(session, [row.id], "fast", LEASE) == {row.id}
+        assert session.get(OutboxRow, row.id).lease_owner == "fast"        # type: ignore[union-attr]
+    store.dispose()
+
+
+def test_two_engines_on_one_postgresql_store_split_the_mailboxes_and_log_each_reply_once(
+        sandbox: SandboxServer, postgres_url: str, tmp_path: Path) -> None:
+    ids, addresses = seed_contacts(sandbox, 6)
+    reps = [f"rep{n}@northwind.example" for n in range(8)]
+    for n, rep in enumerate(reps):
+        for k in range(3):
+            sandbox.gmail.deliver(rep, reply(addresses[(n + k) % 6], rep, n * 10 + k))
+    config = demo_config(sandbox, postgres_url, {"refresh_token": "", "owner_id": "1"})
+    template = config["mailboxes"][0]
+    config["mailboxes"] = [{**template, "address": rep, "refresh_token": sandbox.gmail.oauth.issue_refresh_token(rep)}
+                           for rep in reps]
+    settings = parse_settings(config, tmp_path / "t.yaml", env={})
+    engines = [build_engine(settings), build_engine(settings)]
+    pulled: dict[str, list[str]] = {e.owner: [] for e in engines}
+    start = threading.Barrier(2)
+
+    def replica(engine) -> None:  # type: ignore[no-untyped-def]
+        start.wait()
+        for _ in range(2):
+            summary = engine.run_once(due_only=True)
+            pulled[engine.owner] += [m.mailbox for m in summary.mailboxes]
+
+    threads = [threading.Thread(target=replica, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    everything = [m for got in pulled.values() for m in got]
+    assert sorted(everything) == sorted(reps)          # every mailbox pulled once: none twice, none dropped
+    assert all(pulled.values()), pulled                # both replicas did a share
+    subjects = [e["properties"]["hs_email_subject"] for cid in ids for e in sandbox.hubspot.emails_for(cid)]
+    assert sorted(subjects) == sorted(f"Re: Proposal {n * 10 + k}" for n in range(8) for k in range(3))
+    # A push received by one replica is pulled by another: the wakeup marks the mailbox due in the store.
+    sandbox.gmail.deliver(reps[0], reply(addresses[0], reps[0], 99))
+    wakeups = DueWakeups(engines[0])
+    wakeups.wake(f"mailbox:{reps[0]}")
+    deadline = time.monotonic() + 5
+    while engines[1].seconds_until_due() != 0.0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    wakeups.close()
+    later = engines[1].run_once(due_only=True)
+    assert [m.mailbox for m in later.mailboxes] == [reps[0]] and later.outbox.performed["log_email"] == 1
+    for engine in engines:
+        assert engine.leases.held() == []
+        engine.close()

@@ -1,0 +1,189 @@
+"""Work leases: which replica pulls which source, so several replicas on one PostgreSQL store split the work.
+
+A unit of work ("crm:hubspot", "mailbox:rep@x.com", "rules", "sequences") is a row of
+`work_leases`. A replica claims a due unit by writing itself as owner with a lease
+expiry, in a transaction that locks the row (`FOR UPDATE SKIP LOCKED`, so concurrent
+claimers pass over each other instead of queueing); it renews the lease while it works
+and releases it with the next due time. A replica that dies simply stops renewing: once
+`lease_until` passes, any other replica may take the unit, and resumes from the cursor.
+
+Fencing: the holder renews inside the transaction that commits a cursor (`fence`). The
+UPDATE matches only while it is still the owner, and holds the row lock until the commit,
+so a replica that lost its lease (paused longer than the lease) can never commit over the
+replica that took the unit over.
+
+SQLite is one replica by definition (`exclusive=False` there): other owners' leases are
+not respected, so a process killed mid-pull never blocks the next run on the same file.
+Clocks: due and expiry times are the replicas' own UTC clocks; keep them NTP-synced.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, or_, true, update
+from sqlmodel import Session, col, select
+
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import WorkLeaseRow, utcnow
+from threadline.sync.store.upsert import insert_ignore, upsert
+
+
+class LeaseLost(Exception):
+    """This replica no longer holds the unit (its lease expired and another replica took it over)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__(f"lease on {unit} lost")
+        self.unit = unit
+
+
+def replica_id() -> str:
+    """A name for this process that no other process, here or on another host, will have."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class LeaseBook:
+    """Claims, renews and releases work units for one owner. Thread-safe (each call uses its own session).
+
+    `exclusive` (default: the store is shared, i.e. PostgreSQL) makes other owners' live
+    leases binding; without it (SQLite, one replica) any unit can be claimed.
+    """
+
+    def __init__(self, store: Store, owner: str, lease: timedelta, *, exclusive: bool | None = None) -> None:
+        self.store = store
+        self.owner = owner
+        self.lease = lease
+        self.exclusive = store.shared if exclusive is None else exclusive
+        # The next_due_at each held unit was claimed with: a different value at release means a
+        # wakeup (`mark_due`) came in while we worked, and it must not be overwritten.
+        self._claim_marks: dict[str, datetime] = {}
+        self._known: set[str] = set()          # units whose row exists (rows are never deleted)
+
+    # -- claiming ------------------------------------------------------------------------------------
+    def ensure(self, units: Iterable[str]) -> None:
+        """Create rows for units never seen before, due at once (idempotent, both dialects)."""
+        now = utcnow()
+        new = sorted(set(units) - self._known)
+        if new:
+            with self.store.session() as session:
+                insert_ignore(session, WorkLeaseRow, [{"unit": u, "next_due_at": now, "updated_at": now}
+                                                      for u in new], ["unit"])
+            self._known.update(new)
+
+    def claim(self, units: Sequence[str], *, limit: int = 1, force: bool = False) -> list[str]:
+        """Take up to `limit` of `units` that are due (or, with `force`, any of them), oldest due first.
+
+        A held unit (by anyone) is skipped while its lease lasts; an expired lease is
+        taken over whatever its due time (its holder stopped mid-work). Returns the units
+        now held; they stay held until `release` or expiry.
+        """
+        if not units:
+            return []
+        self.ensure(units)
+        now = utcnow()
+        with self.store.session() as session:
+            query = select(WorkLeaseRow.unit).where(col(WorkLeaseRow.unit).in_(list(units)), self._claimable(now))
+            if not force:
+                query = query.where(or_(col(WorkLeaseRow.next_due_at) <= now, self._expired_elsewhere(now)))
+            picked = list(session.exec(query.order_by(col(WorkLeaseRow.next_due_at), col(WorkLeaseRow.unit))
+                                       .limit(limit).with_for_update(skip_locked=True)).all())
+            if not picked:
+                return []
+            # Re-checked in the UPDATE: SQLite has no row locks, but its single writer makes this atomic.
+            taken = session.execute(
+                update(WorkLeaseRow).where(col(WorkLeaseRow.unit).in_(picked), self._claimable(now))
+                .values(owner=self.owner, lease_until=now + self.lease, next_due_at=now, updated_at=now)
+                .returning(WorkLeaseRow.unit)).scalars().all()
+        for unit in taken:
+            self._claim_marks[unit] = now
+        return sorted(taken, key=picked.index)
+
+    def _claimable(self, now: datetime):  # type: ignore[no-untyped-def]
+        if not self.exclusive:
+            return true()
+        return or_(col(WorkLeaseRow.owner).is_(None), col(WorkLeaseRow.lease_until) < now)
+
+    def _expired_elsewhere(self, now: datetime):  # type: ignore[no-untyped-def]
+        return and_(col(WorkLeaseRow.owner).is_not(None), col(WorkLeaseRow.lease_until) < now)
+
+    # -- holding -------------------------------------------------------------------------------------
+    def fence(self, session: Session, unit: str) -> None:
+        """In the caller's transaction: renew the lease, or raise LeaseLost if another replica owns the unit.
+
+        On PostgreSQL the UPDATE keeps the row locked until the caller commits, so nobody can
+        take the unit over between this check and the commit it guards."""
+        renewed = session.execute(self._renewal(unit)).scalars().all()
+        if not renewed:
+            raise LeaseLost(unit)
+
+    def renew(self, unit: str) -> bool:
+        """Extend the lease by the lease time from now. False: it was lost (stop working on the unit)."""
+        with self.store.session() as session:
+            return bool(session.execute(self._renewal(unit)).scalars().all())
+
+    def still_holds(self, unit: str) -> bool:
+        """True while this owner holds `unit` (renewing it, as any sign of life should)."""
+        return self.renew(unit)
+
+    def _renewal(self, unit: str):  # type: ignore[no-untyped-def]
+        now = utcnow()
+        return (update(WorkLeaseRow).where(WorkLeaseRow.unit == unit, WorkLeaseRow.owner == self.owner)
+                .values(lease_until=now + self.lease, updated_at=now).returning(WorkLeaseRow.unit))
+
+    # -- letting go ----------------------------------------------------------------------------------
+    def release(self, unit: str, next_due_at: datetime) -> None:
+        """Give the unit up; it falls due at `next_due_at` (or stays due now if a wakeup came meanwhile)."""
+        mark = self._claim_marks.pop(unit, None)
+        due = case((WorkLeaseRow.next_due_at == mark, next_due_at), else_=WorkLeaseRow.next_due_at) \
+            if mark is not None else next_due_at
+        with self.store.session() as session:
+            session.execute(update(WorkLeaseRow).where(WorkLeaseRow.unit == unit, WorkLeaseRow.owner == self.owner)
+                            .values(owner=None, lease_until=None, next_due_at=due, updated_at=utcnow()))
+
+    def release_all(self) -> int:
+        """Give up every unit this owner holds, due at once (shutdown: the work in them was cut short)."""
+        self._claim_marks.clear()
+        now = utcnow()
+        with self.store.session() as session:
+            released = session.execute(
+                update(WorkLeaseRow).where(WorkLeaseRow.owner == self.owner)
+                .values(owner=None, lease_until=None, next_due_at=now, updated_at=now)
+                .returning(WorkLeaseRow.unit)).scalars().all()
+        return len(released)
+
+    def holder(self, unit: str) -> str | None:
+        """The owner holding `unit` under a live lease, if any (this owner included)."""
+        with self.store.session() as session:
+            row = session.get(WorkLeaseRow, unit)
+        live = row is not None and row.owner is not None and row.lease_until is not None \
+            and row.lease_until >= utcnow()
+        return row.owner if live else None  # type: ignore[union-attr]
+
+    def held(self) -> list[str]:
+        """Units this owner holds now (by the store, not by memory)."""
+        with self.store.session() as session:
+            return sorted(session.exec(select(WorkLeaseRow.unit).where(WorkLeaseRow.owner == self.owner)).all())
+
+    # -- scheduling ----------------------------------------------------------------------------------
+    def mark_due(self, unit: str) -> None:
+        """Ask for `unit` to be pulled now, by whichever replica gets there first (a push notification)."""
+        now = utcnow()
+        with self.store.session() as session:
+            upsert(session, WorkLeaseRow, [{"unit": unit, "next_due_at": now, "updated_at": now}], ["unit"])
+        self._known.add(unit)
+
+    def next_claimable(self, units: Sequence[str]) -> datetime | None:
+        """When the earliest of `units` can next be claimed: its due time, or a live lease's expiry."""
+        if not units:
+            return None
+        with self.store.session() as session:
+            rows = session.exec(select(WorkLeaseRow).where(col(WorkLeaseRow.unit).in_(list(units)))).all()
+        if len(rows) < len(set(units)):
+            return utcnow()                     # a unit never claimed is due at once
+        # Held elsewhere: claimable when that lease runs out (its holder sets the due time on release).
+        return min(r.lease_until if self.exclusive and r.owner not in (None, self.owner) and r.lease_until
+                   else r.next_due_at for r in rows)
