@@ -57,6 +57,9 @@ class Section(BaseModel):
 class StoreSettings(Section):
     url: str = Field("sqlite:///threadline.db", description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://...")
     retention_days: int = Field(365, ge=1, description="How long message headers and reply context are kept.")
+    secret_key_file: Path | None = Field(None, description="File of Fernet keys, one per line, the first encrypts "
+                                         "(tokens kept in the store); THREADLINE_SECRET_KEY overrides it. "
+                                         "Make a key with `threadline secrets new-key`")
 
     @field_validator("url")
     @classmethod
@@ -183,8 +186,11 @@ class OutlookMailbox(MailboxBase):
     tenant: str = Field(description="Directory (tenant) id or domain")
     client_id: str = Field(description="App registration's application (client) id")
     client_secret: SecretStr | None = Field(None, description="App-only access (application permissions Mail.Read, Mail.Send)")
-    token_cache_file: Path | None = Field(None, description="Delegated access: encrypted MSAL token cache "
-                                          "(key in THREADLINE_TOKEN_CACHE_KEY)")
+    delegated: bool = Field(False, description="Delegated access: the user's tokens are kept encrypted in the "
+                            "store; sign in once with `threadline auth outlook ADDRESS`")
+    token_cache_file: Path | None = Field(None, description="Delegated access, older installs: encrypted MSAL token "
+                                          "cache (key in THREADLINE_TOKEN_CACHE_KEY), moved into the store on the "
+                                          "first start with a secret key")
     authority_host: str = "https://login.microsoftonline.com"
     base_url: str = Field("https://graph.microsoft.com/v1.0",
                           description="Graph root with version; national clouds: https://graph.microsoft.us/v1.0, ...")
@@ -193,9 +199,14 @@ class OutlookMailbox(MailboxBase):
 
     @model_validator(mode="after")
     def _one_auth(self) -> OutlookMailbox:
-        if not self.client_secret and not self.token_cache_file:
-            raise ValueError("client_secret (app-only) or token_cache_file (delegated) is required")
+        if not self.client_secret and not self.delegated and not self.token_cache_file:
+            raise ValueError("client_secret (app-only) or delegated: true (a signed-in user) is required")
         return self
+
+    @property
+    def is_delegated(self) -> bool:
+        """Delegated (a user's tokens) rather than app-only; a legacy token_cache_file means delegated."""
+        return self.delegated or (self.token_cache_file is not None and not self.client_secret)
 
 
 Mailbox = Annotated[ImapMailbox | GmailMailbox | OutlookMailbox, Field(discriminator="kind")]
@@ -213,6 +224,11 @@ class SyncSettings(Section):
     plus_addressing: bool = Field(True, description="Treat jane+tag@x.com as jane@x.com when matching")
     aliases: dict[EmailAddress, EmailAddress] = Field(default_factory=dict, description="alias -> address known to the CRM")
     snippet_chars: int = Field(200, ge=20, le=2000)
+    lease_time: Duration = Field(timedelta(minutes=2), description="How long a replica may hold a unit of work (a "
+                                 "mailbox, the CRM pull, an outbox row) without renewing it; a killed replica's "
+                                 "work moves to the others after at most this")
+    shutdown_timeout: Duration = Field(timedelta(seconds=20), description="On SIGTERM, how long `threadline run` "
+                                       "may take to finish the work in hand, commit cursors and release its leases")
 
     @field_validator("internal_domains", "exclude_domains")
     @classmethod
@@ -246,6 +262,18 @@ class ServerSettings(Section):
                                            "website or forms tool); the endpoint is off without it")
     unsubscribe_secret: SecretStr | None = Field(None, description="Signs the unsubscribe links in sequence emails "
                                                  "(List-Unsubscribe, RFC 8058 one-click); required for sequences")
+    admin_token: SecretStr | None = Field(None, description="Bearer token for /metrics, /api/status and the status "
+                                          "page login; those endpoints are off (404) without it")
+    readiness_floor: Duration = Field(timedelta(minutes=2), description="/readyz fails a source whose last success is "
+                                      "older than 3 poll intervals, but never sooner than this")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # It guards every admin endpoint and signs status-page sessions: too short to guess is the point.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("use at least 16 random characters (e.g. `openssl rand -hex 24`)")
+        return value
 
 
 class GmailPush(Section):

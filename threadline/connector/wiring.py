@@ -13,13 +13,23 @@ import structlog
 
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.gmail import GmailAdapter, from_refresh_token, from_service_account
+from threadline.adapters.gmail.credentials import SharedTokenCredentials
 from threadline.adapters.hubspot import HubSpotCrm, SchemaNames
 from threadline.adapters.imap import ImapMailbox
-from threadline.adapters.outlook import ClientCredentials, Delegated, EncryptedTokenCache, OutlookAdapter
+from threadline.adapters.outlook import (
+    ClientCredentials,
+    Delegated,
+    EncryptedTokenCache,
+    OutlookAdapter,
+    PersistentTokenCache,
+    StoredTokenCache,
+    import_file_once,
+)
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.salesforce import JwtBearerGrant, RefreshTokenGrant, SalesforceCrm, SalesforceNames
 from threadline.adapters.sending import MailSender
 from threadline.adapters.smtp import SmtpSender
+from threadline.adapters.token_store import MemoryTokenStore, TokenStore
 from threadline.config.models import (
     GmailMailbox,
     HubSpotSettings,
@@ -29,6 +39,7 @@ from threadline.config.models import (
     Settings,
 )
 from threadline.config.models import ImapMailbox as ImapSettings
+from threadline.connector.secret_keys import KEY_ENV, SecretsUnusable, load_keys, no_key_message, token_store
 from threadline.rules.runner import RuleRunner, RuleSet, compile_rules
 from threadline.rules.sequence_runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences import Sequencer, SequenceSettings
@@ -45,11 +56,12 @@ def _verify(ca_file: Path | None) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=str(ca_file)) if ca_file else True
 
 
-def build_crm(settings: Settings) -> CrmAdapter:
+def build_crm(settings: Settings, tokens: TokenStore | None = None) -> CrmAdapter:
+    """The CRM adapter. `tokens` keeps OAuth sessions (the encrypted store; default: this process's memory)."""
     crm = settings.crm
     extra = rule_contact_fields(settings)
     if isinstance(crm, SalesforceSettings):
-        return _salesforce(crm, extra)
+        return _salesforce(crm, extra, tokens or MemoryTokenStore())
     return _hubspot(crm, extra)
 
 
@@ -64,7 +76,7 @@ def _hubspot(crm: HubSpotSettings, extra: list[str]) -> HubSpotCrm:
                       search_lag_seconds=crm.search_index_lag.total_seconds(), extra_properties=extra)
 
 
-def _salesforce(crm: SalesforceSettings, extra: list[str]) -> SalesforceCrm:
+def _salesforce(crm: SalesforceSettings, extra: list[str], tokens: TokenStore) -> SalesforceCrm:
     grant: JwtBearerGrant | RefreshTokenGrant
     if crm.username and crm.private_key_file:
         grant = JwtBearerGrant(crm.consumer_key, crm.username, crm.private_key_file.read_text(), crm.login_url)
@@ -77,10 +89,13 @@ def _salesforce(crm: SalesforceSettings, extra: list[str]) -> SalesforceCrm:
     names = SalesforceNames(email_key=fields.email_key, last_reply_at=fields.last_reply_at,
                             last_reply_snippet=fields.last_reply_snippet, reply_count=fields.reply_count)
     return SalesforceCrm(client, grant, version=crm.api_version, names=names, email_fields=crm.email_fields,
-                         extra_fields=extra)
+                         extra_fields=extra, tokens=tokens)
 
 
-def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox) -> MailboxAdapter:
+def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox,
+                  tokens: TokenStore | None = None) -> MailboxAdapter:
+    """The mailbox adapter. `tokens` keeps its OAuth tokens (default: memory; a delegated Outlook mailbox,
+    whose refresh token only the store holds, then opens the store). May raise SecretsUnusable (exit 2)."""
     backfill = settings.sync.backfill_days
     if isinstance(box, GmailMailbox):
         if box.service_account_file:
@@ -89,12 +104,14 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
             assert box.client_id and box.client_secret and box.refresh_token  # guaranteed by the model
             credentials = from_refresh_token(box.client_id, box.client_secret.get_secret_value(),
                                              box.refresh_token.get_secret_value(), token_uri=box.token_uri)
+        credentials = SharedTokenCredentials(credentials, tokens or MemoryTokenStore(),
+                                             f"gmail/{box.address}/access-token")
         http = httplib2.Http(timeout=60, ca_certs=str(box.ca_file)) if box.ca_file else None
         return GmailAdapter(box.address, credentials, base_url=box.base_url, http=http,
                             units_per_minute=box.quota_units_per_minute, backfill_days=backfill,
                             sent_copy_delay=box.sent_copy_delay)
     if isinstance(box, OutlookMailbox):
-        return _outlook(box, backfill)
+        return _outlook(settings, box, backfill, tokens)
     token = box.oauth2_token.get_secret_value() if box.oauth2_token else None
     return ImapMailbox(address=box.address, host=box.host, port=box.port, security=box.security,
                        username=box.username, password=box.password.get_secret_value() if box.password else None,
@@ -102,25 +119,60 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
                        ca_file=str(box.ca_file) if box.ca_file else None, backfill_days=backfill)
 
 
-def _outlook(box: OutlookMailbox, backfill_days: int) -> OutlookAdapter:
+def _outlook(settings: Settings, box: OutlookMailbox, backfill_days: int,
+             tokens: TokenStore | None) -> OutlookAdapter:
     verify = _verify(box.ca_file)
     msal_verify = str(box.ca_file) if box.ca_file else True     # MSAL's requests wants a path
-    tokens: ClientCredentials | Delegated
-    if box.client_secret:
-        tokens = ClientCredentials(box.tenant, box.client_id, box.client_secret.get_secret_value(),
-                                   authority_host=box.authority_host, verify=msal_verify)
+    source: ClientCredentials | Delegated
+    if box.is_delegated:
+        source = delegated_source(settings, box, tokens)
     else:
-        assert box.token_cache_file is not None  # guaranteed by the model
-        tokens = Delegated(box.tenant, box.client_id, EncryptedTokenCache.from_env(box.token_cache_file),
-                           box.address, authority_host=box.authority_host, verify=msal_verify)
+        assert box.client_secret is not None  # guaranteed by the model
+        cache = StoredTokenCache(tokens or MemoryTokenStore(), f"outlook/{box.tenant}/{box.client_id}/app-tokens")
+        source = ClientCredentials(box.tenant, box.client_id, box.client_secret.get_secret_value(),
+                                   authority_host=box.authority_host, verify=msal_verify, cache=cache)
     http = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, verify=verify)
-    return OutlookAdapter(box.address, tokens, base_url=box.base_url, http=http, backfill_days=backfill_days,
+    return OutlookAdapter(box.address, source, base_url=box.base_url, http=http, backfill_days=backfill_days,
                           sent_copy_delay=box.sent_copy_delay)
 
 
-def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox) -> MailboxBinding:
+def delegated_source(settings: Settings, box: OutlookMailbox, tokens: TokenStore | None = None) -> Delegated:
+    """The delegated token source of an Outlook mailbox (also what `threadline auth outlook` signs in with)."""
+    secret = box.client_secret.get_secret_value() if box.client_secret else None
+    return Delegated(box.tenant, box.client_id, delegated_cache(settings, box, tokens), box.address,
+                     client_secret=secret, authority_host=box.authority_host,
+                     verify=str(box.ca_file) if box.ca_file else True)
+
+
+def delegated_cache(settings: Settings, box: OutlookMailbox, tokens: TokenStore | None) -> PersistentTokenCache:
+    """A delegated mailbox's MSAL cache (it holds the user's refresh token): in the store under a secret key.
+
+    A legacy `token_cache_file` is imported into the store once; with no secret key it is still used
+    in place (as before). Without either, SecretsUnusable (exit 2) says how to make a key.
+    """
+    if load_keys(settings) is None:
+        if box.token_cache_file is not None:
+            log.warning("outlook.token_cache_in_file", mailbox=box.address,
+                        note=f"set {KEY_ENV} to keep the tokens encrypted in the store instead")
+            return EncryptedTokenCache.from_env(box.token_cache_file)
+        raise SecretsUnusable(no_key_message(f"delegated Outlook mailbox {box.address}"))
+    if tokens is None or isinstance(tokens, MemoryTokenStore):
+        tokens = token_store(settings)
+    name = outlook_cache_name(box.address)
+    if box.token_cache_file is not None:
+        import_file_once(tokens, name, box.token_cache_file)
+    return StoredTokenCache(tokens, name)
+
+
+def outlook_cache_name(address: str) -> str:
+    """Where a delegated mailbox's MSAL cache lives in the secrets table."""
+    return f"outlook/{address}/delegated-tokens"
+
+
+def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox,
+                  tokens: TokenStore | None = None) -> MailboxBinding:
     """The mailbox's adapter, its owner, and its sender (None: an IMAP mailbox without `smtp_host`)."""
-    adapter = build_mailbox(settings, box)
+    adapter = build_mailbox(settings, box, tokens)
     if isinstance(adapter, ImapMailbox):
         assert isinstance(box, ImapSettings)
         return MailboxBinding(adapter, box.owner_id, _smtp_sender(box, adapter) if box.smtp_host else None)
@@ -149,15 +201,16 @@ def address_policy(settings: Settings) -> AddressPolicy:
 def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
     """The engine for this config: store opened (and migrated), CRM, every mailbox and the rules wired.
 
-    Raises RuleError when the rules do not validate.
+    Raises RuleError when the rules do not validate, SecretsUnusable (exit 2) when the secret key is wrong.
     """
-    bindings = [build_binding(settings, box) for box in settings.mailboxes]
-    props = settings.crm.properties
     store = store or Store(settings.store.url)
+    tokens = token_store(settings, store)     # SecretsUnusable (exit 2) if the key is not the rows' key
+    bindings = [build_binding(settings, box, tokens) for box in settings.mailboxes]
+    props = settings.crm.properties
     rules = compile_rules(settings.rules, owner_timezones={box.owner_id: box.timezone for box in settings.mailboxes
                                                            if box.owner_id and box.timezone})
     runner = RuleRunner(store, rules) if rules.contact_rules else None
-    crm = build_crm(settings)
+    crm = build_crm(settings, tokens)
     sequences = _sequence_runner(settings, store, rules, crm, bindings)
     return SyncEngine(store, crm, bindings, address_policy(settings),
                       property_names={"last_reply_at": props.last_reply_at,
@@ -167,7 +220,8 @@ def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
                       unsubscribe_field=settings.rules.unsubscribe_field,
                       rules_step=(lambda: runner.run_pending(datetime.now(UTC))) if runner else None,
                       sequence_step=(lambda: sequences.run(datetime.now(UTC))) if sequences else None,
-                      rule_fields=_written_fields(settings))
+                      rule_fields=_written_fields(settings), poll_interval=settings.sync.poll_interval,
+                      crm_poll_interval=settings.sync.crm_poll_interval, lease_time=settings.sync.lease_time)
 
 
 def _sequence_runner(settings: Settings, store: Store, rules: RuleSet, crm: CrmAdapter,

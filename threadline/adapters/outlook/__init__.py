@@ -9,7 +9,14 @@ from threadline.adapters.outlook.auth import (
            TokenSource,
 )
 from threadline.adapters.outlook.cursor import FolderCursor, GraphCursor
-from threadline.adapters.outlook.token_cache import KEY_ENV, EncryptedTokenCache
+from threadline.adapters.outlook.token_cache import (
+           KEY_ENV,
+           EncryptedTokenCache,
+           PersistentTokenCache,
+           StoredTokenCache,
+           import_file_once,
+)
 
 __all__ = ["AUTHORITY_HOST", "GRAPH_BASE_URL", "KEY_ENV", "BearerAuth", "ClientCredentials", "Delegated",
-           "EncryptedTokenCache", "FolderCursor", "GraphCursor", "OutlookAdapter", "TokenSource"]
+           "EncryptedTokenCache", "FolderCursor", "GraphCursor", "OutlookAdapter", "PersistentTokenCache",
+           "StoredTokenCache", "TokenSource", "import_file_once"]

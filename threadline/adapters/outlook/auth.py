@@ -5,12 +5,16 @@ ProviderError (AuthExpired when an admin or a new sign-in is needed, TransientEr
 when the identity platform is unreachable). MSAL talks to `authority`
 (`https://login.microsoftonline.com/{tenant}` by default; a national cloud or the
 sandbox otherwise); it builds the MSAL app lazily because that does network discovery.
+With a persistent cache (a StoredTokenCache in production) tokens are shared: the cache is
+reloaded when the token handed out last is due or was rejected, so one replica's refresh
+serves the others, and every change is saved at once.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -21,17 +25,35 @@ from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
 from threadline.adapters.errors import AuthExpired, ProviderError, TransientError
 from threadline.adapters.outlook.errors import PROVIDER, from_msal
-from threadline.adapters.outlook.token_cache import EncryptedTokenCache
+from threadline.adapters.outlook.token_cache import PersistentTokenCache
 
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 APP_SCOPES = ("https://graph.microsoft.com/.default",)
 #: Read mail and send sequence steps; MSAL adds openid/profile/offline_access itself.
 DELEGATED_SCOPES = ("Mail.Read", "Mail.Send")
 MSAL_TIMEOUT = 30.0
+#: Reload a shared cache this long before the token handed out expires (MSAL refreshes 5 minutes early too).
+RELOAD_MARGIN = 300.0
 
 
 class TokenSource(Protocol):
     def token(self, force_refresh: bool = False) -> str: ...
+
+
+class _Handout:
+    """The token handed out last and until when it is good: when to look in the shared cache again."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+        self.until = 0.0
+
+    def due(self) -> bool:
+        return time.time() >= self.until - RELOAD_MARGIN
+
+    def note(self, result: dict[str, Any]) -> str:
+        self.token = str(result["access_token"])
+        self.until = time.time() + float(result.get("expires_in") or 0)
+        return self.token
 
 
 class _MsalApp:
@@ -76,37 +98,56 @@ def _http_options(verify: str | bool, http_client: Any) -> dict[str, Any]:
 
 
 class ClientCredentials:
-    """App-only tokens (application permissions Mail.Read/Mail.Send) for one tenant."""
+    """App-only tokens (application permissions Mail.Read/Mail.Send) for one tenant.
+
+    `cache` (optional) shares the app token between processes; without it MSAL keeps it in memory.
+    """
 
     def __init__(self, tenant: str, client_id: str, client_secret: str, *, authority_host: str = AUTHORITY_HOST,
-                 verify: str | bool = True, http_client: Any = None, instance_discovery: bool | None = None) -> None:
+                 verify: str | bool = True, http_client: Any = None, instance_discovery: bool | None = None,
+                 cache: PersistentTokenCache | None = None) -> None:
         options = _http_options(verify, http_client)
+        if cache is not None:
+            options["token_cache"] = cache
+        self.cache = cache
+        self._handout = _Handout()
         self._app = _MsalApp(lambda: msal.ConfidentialClientApplication(
             client_id, client_credential=client_secret, authority=f"{authority_host.rstrip('/')}/{tenant}",
             instance_discovery=_instance_discovery(authority_host, instance_discovery), **options))
 
     def token(self, force_refresh: bool = False) -> str:
         app = self._app.get()
-        if force_refresh:
-            app.remove_tokens_for_client()
+        if self.cache is not None and (force_refresh or self._handout.due()):
+            self.cache.reload()
+        result = self._acquire(app)
+        if force_refresh and result.get("access_token") == self._handout.token:
+            app.remove_tokens_for_client()          # the token we handed out was rejected: drop it
+            result = self._acquire(app)
+        if self.cache is not None:
+            self.cache.save()
+        return self._handout.note(result)
+
+    @staticmethod
+    def _acquire(app: Any) -> dict[str, Any]:
         result = _guarded(lambda: app.acquire_token_for_client(scopes=list(APP_SCOPES)))
         if not result or "access_token" not in result:
             raise from_msal(result)
-        return str(result["access_token"])
+        return dict(result)
 
 
 class Delegated:
-    """A signed-in user's tokens, refreshed silently from the encrypted persistent cache.
+    """A signed-in user's tokens, refreshed silently from the persistent cache (which holds the refresh token).
 
     `client_secret` makes it a confidential (web) app; without it a public client
     (device code). `username` picks the account in the cache.
     """
 
-    def __init__(self, tenant: str, client_id: str, cache: EncryptedTokenCache, username: str, *,
+    def __init__(self, tenant: str, client_id: str, cache: PersistentTokenCache, username: str, *,
                  client_secret: str | None = None, authority_host: str = AUTHORITY_HOST,
                  scopes: Sequence[str] = DELEGATED_SCOPES, verify: str | bool = True, http_client: Any = None,
                  instance_discovery: bool | None = None) -> None:
         self.cache, self.username, self.scopes = cache, username, list(scopes)
+        self._handout = _Handout()
         options = {**_http_options(verify, http_client), "token_cache": cache,
                    "instance_discovery": _instance_discovery(authority_host, instance_discovery),
                    "authority": f"{authority_host.rstrip('/')}/{tenant}"}
@@ -118,16 +159,23 @@ class Delegated:
 
     def token(self, force_refresh: bool = False) -> str:
         app = self._app.get()
+        if force_refresh or self._handout.due():
+            self.cache.reload()                   # another replica may have refreshed (and rotated) meanwhile
         accounts = app.get_accounts(username=self.username)
         if not accounts:
-            raise AuthExpired(f"no signed-in account for {self.username} in the token cache; sign in again",
-                              provider=PROVIDER)
-        result = _guarded(lambda: app.acquire_token_silent(self.scopes, account=accounts[0],
-                                                           force_refresh=force_refresh))
+            raise AuthExpired(f"no signed-in account for {self.username} in the token cache; sign in again "
+                              f"(threadline auth outlook {self.username})", provider=PROVIDER)
+        result = self._silent(app, accounts[0], force=False)
+        if force_refresh and result.get("access_token") == self._handout.token:
+            result = self._silent(app, accounts[0], force=True)
+        return self._handout.note(result)
+
+    def _silent(self, app: Any, account: Any, *, force: bool) -> dict[str, Any]:
+        result = _guarded(lambda: app.acquire_token_silent(self.scopes, account=account, force_refresh=force))
         self.cache.save()
         if not result or "access_token" not in result:
             raise from_msal(result)
-        return str(result["access_token"])
+        return dict(result)
 
     def redeem_auth_code(self, code: str, redirect_uri: str) -> str:
         """Finish the auth-code flow (web callback); returns the signed-in username. Caches the refresh token."""
@@ -139,7 +187,7 @@ class Delegated:
     def device_code_login(self, show: Callable[[str], None]) -> str:
         """Device-code sign-in: `show` gets the instruction text; blocks until the user signs in.
 
-        Returns the signed-in username; the refresh token is saved in the encrypted cache.
+        Returns the signed-in username; the refresh token is saved in the persistent cache.
         """
         app = self._app.get()
         flow = _guarded(lambda: app.initiate_device_flow(scopes=self.scopes))

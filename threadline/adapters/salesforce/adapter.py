@@ -46,6 +46,7 @@ from threadline.adapters.salesforce.tasks import (
     task_record,
 )
 from threadline.adapters.salesforce.translate import PROVIDER, InvalidField
+from threadline.adapters.token_store import TokenStore
 
 log = structlog.get_logger("threadline.salesforce")
 COLLECTION = 200      # sObject Collections: at most 200 records per call
@@ -67,8 +68,8 @@ class SalesforceCrm:
     def __init__(self, client: httpx.Client, grant: Grant, *, version: str = "v61.0",
                  names: SalesforceNames | None = None, batch_size: int | None = None,
                  email_fields: Sequence[str] = (), extra_fields: Sequence[str] = (),
-                 limiter: RateLimiter | None = None, attempts: int = 6) -> None:
-        self.api = SalesforceApi(client, grant, version=version, limiter=limiter, attempts=attempts)
+                 limiter: RateLimiter | None = None, attempts: int = 6, tokens: TokenStore | None = None) -> None:
+        self.api = SalesforceApi(client, grant, version=version, limiter=limiter, attempts=attempts, tokens=tokens)
         self.names = names or SalesforceNames()
         self.batch_size = batch_size
         self._contacts = ContactPull(self._query_all_pages, email_fields=email_fields, extra_fields=extra_fields,

@@ -17,13 +17,14 @@ from threadline.adapters.http import JsonApi
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.salesforce.auth import Grant, Session, SessionSource
 from threadline.adapters.salesforce.translate import PROVIDER, parse_limit_info, translate, translate_token
+from threadline.adapters.token_store import TokenStore
 
 
 class SalesforceApi:
     """REST calls under `{instance_url}/services/data/{version}`; paths starting `/services/` are taken as is."""
 
     def __init__(self, client: httpx.Client, grant: Grant, *, version: str = "v61.0",
-                 limiter: RateLimiter | None = None, attempts: int = 6) -> None:
+                 limiter: RateLimiter | None = None, attempts: int = 6, tokens: TokenStore | None = None) -> None:
         self.version = version
         self.api_usage: tuple[int, int] | None = None
         self.api = JsonApi(client, provider=PROVIDER, limiter=limiter, translate=translate, attempts=attempts,
@@ -31,7 +32,7 @@ class SalesforceApi:
         self.probe = JsonApi(client, provider=PROVIDER, limiter=limiter, translate=translate, attempts=1,
                              on_response=self._note_usage)
         token_api = JsonApi(client, provider=PROVIDER, translate=translate_token, attempts=attempts)
-        self.sessions = SessionSource(token_api, grant)
+        self.sessions = SessionSource(token_api, grant, tokens)
 
     @property
     def calls(self) -> int:

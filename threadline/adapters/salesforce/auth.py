@@ -2,7 +2,8 @@
 
 Either grant is posted to `{login_url}/services/oauth2/token`; the answer's
 `instance_url` is where every API call then goes. Secrets only ever travel in
-the token request body; they are never logged or put in exceptions.
+the token request body; they are never logged or put in exceptions. With a TokenStore
+the session is shared: a restart or another replica reuses it until Salesforce rejects it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 import jwt
 
 from threadline.adapters.http import JsonApi
+from threadline.adapters.token_store import SharedEntry, TokenStore
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_SECONDS = 180   # Salesforce accepts assertions that expire within 3 minutes
@@ -25,6 +27,11 @@ class Grant(Protocol):
 
     def form(self) -> dict[str, str]:
         """The token request's form fields."""
+        ...
+
+    @property
+    def cache_name(self) -> str:
+        """Under which name a TokenStore keeps this grant's session (no secret in it)."""
         ...
 
 
@@ -43,6 +50,10 @@ class JwtBearerGrant:
         claims = {"iss": self.consumer_key, "sub": self.username, "aud": self.audience or self.login_url,
                   "exp": int(time.time()) + ASSERTION_SECONDS}
         return {"grant_type": JWT_GRANT, "assertion": jwt.encode(claims, self.private_key_pem, algorithm="RS256")}
+
+    @property
+    def cache_name(self) -> str:
+        return f"salesforce/{self.login_url.rstrip('/')}/{self.consumer_key}/{self.username}/session"
 
     def __repr__(self) -> str:
         return f"JwtBearerGrant(consumer_key=..., username={self.username!r}, login_url={self.login_url!r})"
@@ -63,6 +74,10 @@ class RefreshTokenGrant:
             form["client_secret"] = self.client_secret
         return form
 
+    @property
+    def cache_name(self) -> str:
+        return f"salesforce/{self.login_url.rstrip('/')}/{self.client_id}/refresh-token/session"
+
     def __repr__(self) -> str:
         return f"RefreshTokenGrant(client_id=..., login_url={self.login_url!r})"
 
@@ -74,28 +89,44 @@ class Session:
 
 
 class SessionSource:
-    """Holds the current session; `refresh()` asks the token endpoint for a new one. Thread-safe."""
+    """Holds the current session; `refresh()` asks the token endpoint for a new one. Thread-safe.
 
-    def __init__(self, api: JsonApi, grant: Grant) -> None:
+    With `tokens`, the session is kept there under the grant's `cache_name`: it is loaded instead of fetched,
+    and a refresh first adopts a session another process stored since `stale` was issued.
+    """
+
+    def __init__(self, api: JsonApi, grant: Grant, tokens: TokenStore | None = None) -> None:
         self.api = api
         self.grant = grant
+        self._entry = SharedEntry(tokens, grant.cache_name) if tokens is not None else None
         self._session: Session | None = None
         self._lock = threading.Lock()
 
     def current(self) -> Session:
         with self._lock:
             if self._session is None:
-                self._session = self._fetch()
+                self._session = self._stored() or self._fetch()
             return self._session
 
     def refresh(self, stale: Session | None) -> Session:
-        """A new session, unless another thread already replaced `stale`. Raises AuthExpired if refused."""
+        """A new session, unless another thread or replica already replaced `stale`. Raises AuthExpired if refused."""
         with self._lock:
             if self._session is None or self._session is stale:
-                self._session = self._fetch()
+                stored = self._stored()
+                fresh = stored is not None and (stale is None or stored.access_token != stale.access_token)
+                self._session = stored if fresh else self._fetch()
             return self._session
+
+    def _stored(self) -> Session | None:
+        value = self._entry.load() if self._entry else None
+        if not value or not value.get("access_token") or not value.get("instance_url"):
+            return None
+        return Session(value["access_token"], value["instance_url"])
 
     def _fetch(self) -> Session:
         url = self.grant.login_url.rstrip("/") + "/services/oauth2/token"
         body = self.api.request("POST", url, data=self.grant.form()).json()
-        return Session(body["access_token"], body["instance_url"].rstrip("/"))
+        session = Session(body["access_token"], body["instance_url"].rstrip("/"))
+        if self._entry:
+            self._entry.save({"access_token": session.access_token, "instance_url": session.instance_url})
+        return session
