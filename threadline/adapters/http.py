@@ -20,6 +20,7 @@ from threadline.adapters.errors import (
     RateLimited,
     TransientError,
 )
+from threadline.adapters.observe import observed
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.retry import call_with_retry
 
@@ -65,9 +66,13 @@ class JsonApi:
         translate: Translate | None = None,
         attempts: int = 6,
         on_response: Callable[[httpx.Response], None] | None = None,
+        account: str = "",
+        operation: str = "call",
     ) -> None:
         self.client = client
         self.provider = provider
+        self.account = account            # the mailbox address ("" for a CRM): labels observed calls
+        self.operation = operation
         self.limiter = limiter
         self.attempts = attempts
         self._translate = translate or (lambda r: translate_status(r, provider))
@@ -92,14 +97,15 @@ class JsonApi:
         if limiter is not None:
             limiter.acquire(cost)
         self.calls += 1
-        try:
-            response = self.client.request(method, url, **kwargs)
-        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-            raise TransientError(f"{self.provider} {method} {url.split('?')[0]}: {type(exc).__name__}",
-                                 provider=self.provider) from exc
-        if self._on_response is not None:
-            self._on_response(response)
-        error = self._translate(response)
-        if error is not None:
-            raise error
-        return response
+        with observed(self.provider, self.account, self.operation):
+            try:
+                response = self.client.request(method, url, **kwargs)
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                raise TransientError(f"{self.provider} {method} {url.split('?')[0]}: {type(exc).__name__}",
+                                     provider=self.provider) from exc
+            if self._on_response is not None:
+                self._on_response(response)
+            error = self._translate(response)
+            if error is not None:
+                raise error
+            return response

@@ -1,14 +1,20 @@
-"""The daemon's HTTP endpoints for push: Gmail Pub/Sub pushes and HubSpot webhooks (plus /healthz).
+"""The daemon's HTTP endpoints: health, readiness, push, webhooks, event intake, and the admin pages.
 
-Every endpoint verifies the provider's signature before it does anything, then only
+Every push endpoint verifies the provider's signature before it does anything, then only
 wakes a source: the pull that follows reads from the stored cursor, so a forged,
 lost, repeated or reordered notification cannot make Threadline log anything.
+
+Public without a token: /healthz, /readyz, and the endpoints that carry their own proof
+(signed pushes and webhooks, signed unsubscribe links, /events with its bearer token).
+Everything else (/metrics, /status, /api/status) needs `server.admin_token` and is not
+routed at all (404) when none is configured.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import structlog
 from starlette.applications import Starlette
@@ -17,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from threadline.config.models import Settings
+from threadline.connector.admin_routes import admin_routes, readyz_endpoint
 from threadline.connector.event_intake import events_endpoint
 from threadline.connector.push.gmail_pubsub import PubSubAuth, PushRejected, changed_mailbox, verify_push
 from threadline.connector.push.graph_notifications import (
@@ -44,10 +51,14 @@ class GraphHooks:
 
 def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None = None,
                   store: Store | None = None, policy: AddressPolicy | None = None,
-                  custom_events: frozenset[str] | None = None) -> Starlette:
-    """The push/health app for one configuration."""
+                  custom_events: frozenset[str] | None = None, started_at: datetime | None = None) -> Starlette:
+    """The HTTP app for one configuration. `started_at` (default: now) starts every source's readiness grace."""
     known_mailboxes = {box.address for box in settings.mailboxes}
-    routes = [Route("/healthz", _healthz, methods=["GET"])]
+    started = started_at or datetime.now(UTC)
+    routes = [Route("/healthz", _healthz, methods=["GET"]),
+              Route("/readyz", readyz_endpoint(settings, store, started), methods=["GET"])]
+    if settings.server.admin_token is not None and store is not None:
+        routes += admin_routes(settings, store, started)
     if settings.server.events_token is not None and store is not None:
         routes.append(Route("/events", events_endpoint(store, settings.server.events_token.get_secret_value(),
                                                        policy or AddressPolicy(), wakeups, custom_events),

@@ -51,7 +51,8 @@ class GmailAdapter:
                               client_options={"api_endpoint": base_url})
         self.limiter = limiter or RateLimiter(capacity=units_per_minute * QUOTA_HEADROOM, window=60.0)
         self._batch_uri = f"{base_url}/batch/gmail/v1"
-        self.client = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=attempts)
+        self.client = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=attempts,
+                                  account=address)
         self._sync = MailboxSync(self.client, backfill_days=backfill_days, batch_size=min(batch_size, 100),
                                  clock=clock)
         self._sending = GmailSending(self.client, sent_copy_delay)
@@ -82,7 +83,8 @@ class GmailAdapter:
     def check(self) -> list[CheckResult]:
         """getProfile (reach, auth, right mailbox) and labels.list (scope). Never raises."""
         target = f"gmail {self.address}"
-        quick = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=2)
+        quick = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=2,
+                            account=self.address)
         try:
             profile = quick.execute("getProfile", lambda u: u.getProfile(userId="me"))
         except Exception as exc:  # noqa: BLE001 - check reports, never raises

@@ -8,7 +8,8 @@ from typing import Any
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from threadline.adapters.errors import NotFound, ProviderError, TransientError
-from threadline.adapters.gmail.errors import translate
+from threadline.adapters.gmail.errors import PROVIDER, translate
+from threadline.adapters.observe import observed
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.retry import call_with_retry
 
@@ -25,8 +26,10 @@ class GmailClient:
     on TransientError/RateLimited, and raises only threadline ProviderErrors.
     """
 
-    def __init__(self, service: Any, *, batch_uri: str, limiter: RateLimiter, attempts: int = 6) -> None:
+    def __init__(self, service: Any, *, batch_uri: str, limiter: RateLimiter, attempts: int = 6,
+                 account: str = "") -> None:
         self.service = service
+        self.account = account            # the mailbox address: labels observed calls
         self.batch_uri = batch_uri
         self.limiter = limiter
         self.attempts = attempts
@@ -37,10 +40,11 @@ class GmailClient:
         def once() -> dict[str, Any]:
             self.limiter.acquire(COSTS[method])
             self.calls += 1
-            try:
-                return build(self.service.users()).execute()
-            except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
-                raise translate(exc) from exc
+            with observed(PROVIDER, self.account):
+                try:
+                    return build(self.service.users()).execute()
+                except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
+                    raise translate(exc) from exc
 
         return call_with_retry(once, limiter=self.limiter, attempts=self.attempts, what=f"gmail {method}")
 
@@ -83,8 +87,9 @@ class GmailClient:
         users = self.service.users()
         for message_id in ids:
             batch.add(users.messages().get(userId="me", id=message_id, format="raw"), request_id=message_id)
-        try:
-            batch.execute()
-        except Exception as exc:  # noqa: BLE001 - translated at this boundary
-            raise translate(exc) from exc
+        with observed(PROVIDER, self.account):
+            try:
+                batch.execute()
+            except Exception as exc:  # noqa: BLE001 - translated at this boundary
+                raise translate(exc) from exc
         return failures

@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from threadline.adapters.gmail.client import GmailClient
-from threadline.adapters.gmail.errors import translate
+from threadline.adapters.gmail.errors import PROVIDER, translate
+from threadline.adapters.observe import observed
 from threadline.adapters.retry import call_with_retry
 from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, bare_message_id, build_mime
 
@@ -44,10 +45,11 @@ class GmailSending:
             if on_submit is not None:
                 on_submit()
             self.client.calls += 1
-            try:
-                return dict(self.client.service.users().messages().send(userId="me", body=body).execute())
-            except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
-                raise translate(exc) from exc
+            with observed(PROVIDER, self.client.account, "send"):
+                try:
+                    return dict(self.client.service.users().messages().send(userId="me", body=body).execute())
+                except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
+                    raise translate(exc) from exc
 
         answer = call_with_retry(once, limiter=self.client.limiter, attempts=self.client.attempts,
                                  what="gmail messages.send", idempotent=False)

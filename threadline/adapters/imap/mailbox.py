@@ -23,6 +23,7 @@ from threadline.adapters.imap.connection import (
 from threadline.adapters.imap.cursor import ImapCursor
 from threadline.adapters.imap.folder_sync import FolderSync
 from threadline.adapters.imap.session import ImapSession
+from threadline.adapters.observe import observed
 from threadline.adapters.records import CheckResult, Folder, MailPage
 from threadline.adapters.retry import call_with_retry
 from threadline.adapters.sending import SentRef
@@ -150,7 +151,8 @@ class ImapMailbox:
         """Run one session operation under the shared retry policy, reconnecting after a failure."""
         def attempt() -> T:
             try:
-                return operation(self._session or self._open())
+                with observed("imap", self.address):
+                    return operation(self._session or self._open())
             except TransientError:
                 self.close()
                 raise

@@ -51,7 +51,7 @@ class OutlookAdapter:
         self._owns_http = http is None
         self.limiter = limiter or RateLimiter(capacity=requests_per_window * LIMIT_HEADROOM, window=window_seconds)
         self.client = GraphClient(self._http, tokens, base_url=base_url, limiter=self.limiter,
-                                  concurrency=concurrency, attempts=attempts)
+                                  concurrency=concurrency, attempts=attempts, account=address)
         self._sync = MailboxSync(self.client, address, page_size=page_size, backfill_days=backfill_days,
                                  batch_size=batch_size, clock=clock)
         self._sending = GraphSending(self.client, tokens, address, sent_copy_delay)

@@ -28,11 +28,12 @@ class GraphClient:
     """
 
     def __init__(self, http: httpx.Client, tokens: TokenSource, *, base_url: str, limiter: RateLimiter,
-                 concurrency: int = 4, attempts: int = 6) -> None:
+                 concurrency: int = 4, attempts: int = 6, account: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
         self.attempts = attempts
-        self.api = JsonApi(http, provider=PROVIDER, limiter=limiter, translate=translate, attempts=attempts)
+        self.api = JsonApi(http, provider=PROVIDER, limiter=limiter, translate=translate, attempts=attempts,
+                           account=account)
         self._auth = BearerAuth(tokens)
         self._slots = threading.BoundedSemaphore(concurrency)
         self.batches = 0
@@ -46,6 +47,7 @@ class GraphClient:
         """GET a JSON resource (absolute URL or a path below the version root)."""
         with self._slots:
             api = self.api if attempts is None else JsonApi(self.api.client, provider=PROVIDER, limiter=self.limiter,
+                                                            account=self.api.account,
                                                             translate=translate, attempts=attempts)
             response = api.request("GET", self._url(url), params=params, headers=headers, auth=self._auth)
         return dict(response.json())

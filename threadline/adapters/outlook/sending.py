@@ -48,7 +48,8 @@ class GraphSending:
         url = f"{self.client.base_url}/users/{quote(self.address)}/sendMail"
         # One POST per attempt with the refusal-only retry around it here (not inside JsonApi), so
         # that `on_submit` runs after the limiter wait and the token fetch, right before each POST.
-        post = JsonApi(self.client.api.client, provider=PROVIDER, translate=translate, attempts=1)
+        post = JsonApi(self.client.api.client, provider=PROVIDER, translate=translate, attempts=1,
+                       account=self.address, operation="send")
 
         def attempt() -> None:
             self.client.limiter.acquire(1)

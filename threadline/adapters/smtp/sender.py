@@ -10,6 +10,7 @@ from datetime import timedelta
 import structlog
 
 from threadline.adapters.errors import AuthExpired, ProviderError
+from threadline.adapters.observe import observed
 from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime
 from threadline.adapters.smtp.connection import PasswordAuth, Security, SmtpAuth, SmtpEndpoint, XOAuth2Auth
 from threadline.adapters.smtp.errors import PROVIDER, smtp_errors
@@ -55,7 +56,7 @@ class SmtpSender:
         Sent is logged, not raised: the mail *was* sent and must be recorded as such.
         """
         raw = build_mime(email)
-        with smtp_errors("send"):
+        with observed(PROVIDER, email.from_address, "send"), smtp_errors("send"):
             client = self.endpoint.connect()
             try:
                 self.auth.login(client)
