@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
@@ -50,19 +51,41 @@ class Redactor:
         return event
 
 
+FORMAT_ENV = "THREADLINE_LOG_FORMAT"     # json | console: overrides the terminal check (e.g. json under a TTY)
+LEVEL_ENV = "THREADLINE_LOG_LEVEL"       # DEBUG | INFO | WARNING | ERROR
+
+
 def configure_logging(secrets: Iterable[str] = (), *, level: str = "INFO", json: bool | None = None) -> None:
-    """JSON lines when not on a terminal (containers), readable lines on one; secrets always redacted."""
+    """JSON lines when not on a terminal (containers), readable lines on one; secrets always redacted.
+
+    `THREADLINE_LOG_FORMAT` and `THREADLINE_LOG_LEVEL` override the defaults. Libraries that log through the
+    standard `logging` module (uvicorn, MSAL, google-auth) go through the same processors, so a container's log
+    stays one JSON object per line.
+    """
+    forced = os.environ.get(FORMAT_ENV, "").strip().lower()
+    if json is None and forced in ("json", "console"):
+        json = forced == "json"
     as_json = (not sys.stderr.isatty()) if json is None else json
+    level = os.environ.get(LEVEL_ENV, level).strip().upper() or level
+    numeric = logging.getLevelNamesMapping().get(level, logging.INFO)
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        Redactor(secrets),
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            Redactor(secrets),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # Libraries are chatty at INFO (every HTTP request); their warnings and errors are what an operator needs.
+    root.setLevel(max(numeric, logging.WARNING))
