@@ -1,4 +1,4 @@
-"""Load threadline.yaml: ${ENV} interpolation, validation, and errors that name file, key path and expectation."""
+"""Load threadline.yaml: ${ENV} (or ENV_FILE) interpolation, validation, errors naming file, key path, expectation."""
 
 from __future__ import annotations
 
@@ -37,17 +37,28 @@ def config_path(explicit: str | Path | None) -> Path:
     return Path(explicit or os.environ.get("THREADLINE_CONFIG") or DEFAULT_PATH)
 
 
+def _resolve(name: str, default: str | None, env: Mapping[str, str], where: str, missing: list[str]) -> str:
+    """${NAME}: env NAME, else the file named by env NAME_FILE (Docker/Kubernetes secrets), else the default."""
+    if name in env:
+        return env[name]
+    file = env.get(f"{name}_FILE")
+    if file:
+        try:
+            # Secret files usually end with the newline an editor or `echo` added; it is never part of the secret.
+            return Path(file).read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+            missing.append(f"{where}: {name}_FILE names {file}, which cannot be read ({reason})")
+            return ""
+    if default is not None:
+        return default
+    missing.append(f"{where}: environment variable {name} is not set")
+    return ""
+
+
 def _interpolate(value: Any, env: Mapping[str, str], where: str, missing: list[str]) -> Any:
     if isinstance(value, str):
-        def replace(match: re.Match[str]) -> str:
-            name, default = match.group(1), match.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            missing.append(f"{where}: environment variable {name} is not set")
-            return ""
-        return _VAR.sub(replace, value)
+        return _VAR.sub(lambda match: _resolve(match.group(1), match.group(2), env, where, missing), value)
     if isinstance(value, dict):
         return {k: _interpolate(v, env, f"{where}.{k}" if where else str(k), missing) for k, v in value.items()}
     if isinstance(value, list):

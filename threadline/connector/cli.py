@@ -16,6 +16,9 @@ from rich.console import Console
 from threadline import __version__
 from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
+from threadline.connector.auth_cli import auth_app
+from threadline.connector.health_cli import health
+from threadline.connector.secrets_cli import secrets_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Threadline: replies from reps' mailboxes land on CRM contact records.")
@@ -23,6 +26,9 @@ db_app = typer.Typer(no_args_is_help=True, help="State store commands.")
 app.add_typer(db_app, name="db")
 sequence_app = typer.Typer(no_args_is_help=True, help="Stop or resume a contact's sequences by hand.")
 app.add_typer(sequence_app, name="sequence")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(auth_app, name="auth")
+app.command("health")(health)
 console = Console()
 err = Console(stderr=True)
 
@@ -115,7 +121,10 @@ def sync(config: ConfigOption = None,
 
 @app.command()
 def run(config: ConfigOption = None) -> None:
-    """The daemon: pull on push (Gmail Pub/Sub, HubSpot webhooks, IMAP IDLE), poll every sync.poll_interval."""
+    """The daemon: pull on push (Gmail Pub/Sub, HubSpot webhooks, IMAP IDLE), poll every sync.poll_interval.
+
+    SIGTERM or SIGINT stops it within sync.shutdown_timeout: work in hand is finished and committed,
+    leases are released, exit code 0. Several replicas may run against one PostgreSQL store."""
     settings = _settings(config)
     from threadline.connector.daemon import Daemon
 
@@ -123,9 +132,11 @@ def run(config: ConfigOption = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     daemon = Daemon(settings).start()
-    console.print(f"threadline running; push endpoints on {settings.server.host}:{daemon.port}")
+    console.print(f"threadline running as {daemon.engine.owner}; push endpoints on {settings.server.host}:{daemon.port}")
     stop.wait()
+    console.print("threadline stopping: finishing the work in hand")
     daemon.stop()
+    console.print("threadline stopped")
 
 
 @app.command()

@@ -11,8 +11,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,10 +43,34 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+# Any fixed 64-bit number; only Threadline's migrations take this PostgreSQL advisory lock.
+MIGRATION_LOCK = 0x7468726561646C6E
+
+
 def upgrade(url: str) -> str:
     """Apply every pending migration (idempotent). Returns the head revision."""
-    command.upgrade(alembic_config(url), "head")
+    with _migration_lock(url):
+        command.upgrade(alembic_config(url), "head")
     return head_revision()
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """Replicas starting together on PostgreSQL take turns: one migrates, the others then find nothing to do.
+    Without it they race to create the same tables. SQLite has one replica, so nothing to wait for."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+    finally:
+        engine.dispose()
 
 
 def head_revision() -> str:
