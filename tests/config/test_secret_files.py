@@ -9,25 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.config.test_config import MINIMAL
 from threadline.config.loading import ConfigError, load_settings
 from threadline.connector.logs import secret_values
 
-CONFIG = """
-store:
-  url: sqlite:///{db}
-crm:
-  kind: hubspot
-  base_url: http://127.0.0.1:9
-  token: ${{HUBSPOT_TOKEN}}
-mailboxes:
-  - kind: imap
-    address: rep@example.com
-    host: imap.example.com
-    username: rep@example.com
-    password: ${{IMAP_PASSWORD}}
-sync:
-  internal_domains: [example.com]
-"""
+# The same minimal config as the interpolation tests: only where the secrets come from differs.
+CONFIG = MINIMAL
 
 
 def config_file(tmp_path: Path) -> Path:
