@@ -22,7 +22,7 @@ def secret_values(settings: Settings) -> list[str]:
             secret = value.get_secret_value()
             if secret and len(secret) >= 4:
                 found.append(secret)
-        elif hasattr(value, "__dict__") and hasattr(value, "model_fields"):
+        elif hasattr(value, "__dict__") and hasattr(type(value), "model_fields"):
             for name in type(value).model_fields:
                 walk(getattr(value, name))
         elif isinstance(value, (list, tuple)):

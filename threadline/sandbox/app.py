@@ -23,10 +23,12 @@ from threadline.sandbox.faults import Fault
 class FaultMiddleware:
     """Pure ASGI middleware so that a 'drop' can cut a response half-way."""
 
-    def __init__(self, app: ASGIApp, providers: list[SandboxProvider], ctx: SandboxContext) -> None:
+    def __init__(self, app: ASGIApp, providers: list[SandboxProvider], ctx: SandboxContext,
+                 latency_seconds: float = 0.0) -> None:
         self.app = app
         self.providers = providers
         self.ctx = ctx
+        self.latency_seconds = latency_seconds
 
     def _provider_for(self, path: str) -> SandboxProvider | None:
         for provider in self.providers:
@@ -40,6 +42,8 @@ class FaultMiddleware:
             return
         path, method = scope["path"], scope["method"]
         provider = self._provider_for(path)
+        if provider is not None and self.latency_seconds > 0:
+            await asyncio.sleep(self.latency_seconds)   # a real service's round trip; the event loop serves others
         fault = self.ctx.faults.take(provider.name, method, path) if provider else None
         if fault is None or provider is None:
             await self.app(scope, receive, send)
@@ -94,10 +98,11 @@ def _admin_routes(ctx: SandboxContext, providers: list[SandboxProvider]) -> list
     ]
 
 
-def build_app(providers: list[SandboxProvider], ctx: SandboxContext) -> ASGIApp:
-    """One Starlette app with every provider's routes, the admin routes and fault injection."""
+def build_app(providers: list[SandboxProvider], ctx: SandboxContext, *, latency_seconds: float = 0.0) -> ASGIApp:
+    """One Starlette app with every provider's routes, the admin routes and fault injection; every provider
+    request is delayed by `latency_seconds` (SandboxSettings.request_latency_ms)."""
     routes: list[Any] = _admin_routes(ctx, providers)
     for provider in providers:
         routes.extend(provider.routes())
     app = Starlette(routes=routes)
-    return FaultMiddleware(app, providers, ctx)
+    return FaultMiddleware(app, providers, ctx, latency_seconds)

@@ -51,7 +51,8 @@ class SandboxServer:
         self.port = port or free_port()
         self.tls: TlsFiles | None = make_test_ca(tls_dir) if tls_dir else None
         config = uvicorn.Config(
-            build_app(self.providers, self.ctx), host=host, port=self.port, log_level=log_level,
+            build_app(self.providers, self.ctx, latency_seconds=self.settings.request_latency_ms / 1000),
+            host=host, port=self.port, log_level=log_level,
             access_log=False, lifespan="off",
             ssl_certfile=str(self.tls.cert) if self.tls else None,
             ssl_keyfile=str(self.tls.key) if self.tls else None,

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 @dataclass
 class SandboxSettings:
+    # Every provider request waits this long before it is served (the /_sandbox/ admin routes do not), so a
+    # benchmark sees round trips like the real services' (80-150 ms) instead of loopback's. 0 = off.
+    request_latency_ms: float = 0.0
     # HubSpot (developers.hubspot.com, API usage guidelines)
     hubspot_token: str = "pat-sandbox-0000"                  # private-app token the sandbox accepts
     hubspot_app_secret: str = "sandbox-app-secret"           # webhooks v3 signing secret
