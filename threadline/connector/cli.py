@@ -297,7 +297,13 @@ def config_schema(path: Annotated[Path | None, typer.Option(help="Write here ins
 
 
 def main() -> None:
-    app(prog_name="threadline")
+    from threadline.sync.store.disk_full import StoreFull
+
+    try:
+        app(prog_name="threadline")
+    except StoreFull as exc:        # SQLite on a full disk: tell the operator where, without a traceback
+        err.print(f"threadline: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 SequenceOption = Annotated[str | None, typer.Option("--sequence", help="Only this sequence (default: all)")]

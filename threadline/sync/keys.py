@@ -9,9 +9,16 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:40]
 
 
-def message_identity(message_id: str | None, mailbox: str, provider_id: str) -> str:
-    """Message-ID when the message has one (the same mail in two mailboxes is one mail), else mailbox + provider id."""
-    return message_id.lower() if message_id else f"{mailbox}|{provider_id}"
+def message_identity(message_id: str | None, mailbox: str, provider_id: str, raw: bytes | None = None) -> str:
+    """Message-ID when the message has one (the same mail in two mailboxes is one mail); else mailbox + a digest
+    of the message's bytes when given, else mailbox + provider id."""
+    if message_id:
+        return message_id.lower()
+    if raw is not None:
+        # Not the provider id: an IMAP id holds UIDVALIDITY, so a renumbered or restored folder would give the
+        # same mail a new identity and log it a second time (found by tests/reliability/test_imap_uidvalidity.py).
+        return f"{mailbox}|sha256:{hashlib.sha256(raw).hexdigest()}"
+    return f"{mailbox}|{provider_id}"
 
 
 def log_email_key(identity: str, contact_id: str) -> str:

@@ -154,7 +154,7 @@ class MailboxSync:
 
     def _intents(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
                  parsed: ParsedMessage, decision: Decision, reply: str, thread_ref: str | None) -> list[Intent]:
-        identity = message_identity(parsed.message_id, mailbox, raw.provider_id)
+        identity = message_identity(parsed.message_id, mailbox, raw.provider_id, raw.raw)
         occurred = parsed.date or raw.internal_date or datetime.now(UTC)
         intents = []
         for contact_id in decision.contact_ids:
@@ -176,7 +176,7 @@ def mail_events(session: Session, mailbox: str, raw: RawMessage, parsed: ParsedM
                 policy: AddressPolicy) -> list[Event]:
     """Rule-layer events for this message: reply received / email sent on the logged contacts, and
     auto-replies and bounces on the contacts they came from (those are never logged, but they matter)."""
-    identity = message_identity(parsed.message_id, mailbox, raw.provider_id)
+    identity = message_identity(parsed.message_id, mailbox, raw.provider_id, raw.raw)
     # The later of the Date header and the mailbox's receipt time: Date has whole seconds and the sender's
     # clock may be slow, and a reply must never look older than the enrolment it answers.
     stamps = [_aware(d) for d in (parsed.date, raw.internal_date) if d is not None]

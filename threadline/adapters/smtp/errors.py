@@ -13,9 +13,20 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from threadline.adapters.errors import AuthExpired, PermanentError, ProviderError, TransientError
+from threadline.adapters.errors import AuthExpired, PermanentError, ProviderError, RateLimited, TransientError
 
 PROVIDER = "smtp"
+
+
+class DataRefused(RateLimited):
+    """The server answered DATA with a 4xx: it did not take the message (RFC 5321 4.2.5), so nothing went out.
+    A RateLimited, because the send executor treats those as "refused outright": it forgets the hand-over and
+    sends again later (as a plain TransientError the step would be recorded unconfirmed and never arrive)."""
+
+
+def data_refused(code: int, answer: bytes | str) -> DataRefused:
+    return DataRefused(f"smtp send: server answered DATA with {code} {_text(answer)[:160]}; the mail was not "
+                       "taken and is sent again later", provider=PROVIDER, status=code)
 
 
 @contextmanager

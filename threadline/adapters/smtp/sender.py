@@ -13,7 +13,7 @@ from threadline.adapters.errors import AuthExpired, ProviderError
 from threadline.adapters.observe import observed
 from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime
 from threadline.adapters.smtp.connection import PasswordAuth, Security, SmtpAuth, SmtpEndpoint, XOAuth2Auth
-from threadline.adapters.smtp.errors import PROVIDER, smtp_errors
+from threadline.adapters.smtp.errors import PROVIDER, data_refused, smtp_errors
 from threadline.sync.crashpoints import crashpoint
 
 log = structlog.get_logger("threadline.smtp")
@@ -51,7 +51,8 @@ class SmtpSender:
         `on_submit` runs after connect, login, MAIL FROM and RCPT TO, right before DATA:
         a refused sender or recipients, or a failed login, is known before it.
         Raises TransientError when the connection drops or times out (ambiguous: the
-        server may have accepted it; call `find_sent` before trying again) or on a 4xx,
+        server may have accepted it; call `find_sent` before trying again) or on another 4xx,
+        DataRefused (a RateLimited) on a 4xx answer to DATA (the mail was not taken),
         PermanentError on a 5xx, AuthExpired on refused credentials. A failed copy to
         Sent is logged, not raised: the mail *was* sent and must be recorded as such.
         """
@@ -103,7 +104,12 @@ def _submit(client: smtplib.SMTP, email: OutgoingEmail, raw: bytes,
         raise smtplib.SMTPRecipientsRefused(refused)
     if on_submit is not None:
         on_submit()
-    code, answer = client.data(raw)
+    try:
+        code, answer = client.data(raw)
+    except smtplib.SMTPDataError as exc:      # the DATA command itself was refused (no 354): nothing sent
+        code, answer = exc.smtp_code, exc.smtp_error
+    if 400 <= code < 500:
+        raise data_refused(code, answer)       # a definite "not taken", unlike a dropped connection
     if code != 250:
         raise smtplib.SMTPDataError(code, answer)
     return refused
