@@ -31,7 +31,7 @@ from threadline.connector.push.graph_notifications import (
     NotificationRejected,
     read_notices,
 )
-from threadline.connector.push.hubspot_webhooks import WebhookRejected, verify_v3
+from threadline.connector.push.hubspot_webhooks import ReplayGuard, WebhookRejected, verify_v3
 from threadline.connector.push.wakeups import Wakeups
 from threadline.connector.unsubscribe import unsubscribe_endpoint
 from threadline.sync.engine import CRM_SOURCE, mailbox_source
@@ -130,14 +130,18 @@ def _hubspot_endpoint(settings: Settings, wakeups: Wakeups):  # type: ignore[no-
     assert hooks is not None
     secret = hooks.app_secret.get_secret_value()
     public = settings.server.public_url
+    replays = ReplayGuard()
 
     async def endpoint(request: Request) -> Response:
         body = await request.body()
         uri = f"{public.rstrip('/')}{request.url.path}" if public else str(request.url)
         if public and request.url.query:
             uri += f"?{request.url.query}"
+        headers = {k.lower(): v for k, v in request.headers.items()}
         try:
-            events = verify_v3(secret, request.method, uri, body, {k.lower(): v for k, v in request.headers.items()})
+            events = verify_v3(secret, request.method, uri, body, headers)
+            if not replays.first_time(headers["x-hubspot-signature-v3"]):
+                raise WebhookRejected("replay of a delivery already accepted")
         except WebhookRejected as exc:
             log.warning("push.rejected", provider="hubspot", reason=str(exc))
             return JSONResponse({"error": "rejected"}, status_code=401)

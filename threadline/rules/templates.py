@@ -2,19 +2,21 @@
 
 Templates come from configuration, so they are treated as untrusted: rendering happens in
 ``jinja2.sandbox.SandboxedEnvironment`` (no ``__class__`` walks, no ``_private`` attributes,
-no unsafe callables), and a token that is not in the context is an error rather than an
+no unsafe callables) with bounds on time, output and value sizes (rules/template_limits.py),
+and a token that is not in the context is an error rather than an
 empty string, because "Hi ," in a prospect's inbox is worse than a step that waits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache, lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, meta
 from jinja2 import TemplateError as JinjaTemplateError
-from jinja2.sandbox import SandboxedEnvironment
+
+from threadline.rules.template_limits import MAX_CHARS, BoundedSandbox, bound_template, render_budget
 
 
 class TemplateError(ValueError):
@@ -26,23 +28,41 @@ class TemplateError(ValueError):
 
 
 @cache
-def _environment(html: bool) -> SandboxedEnvironment:
+def _environment(html: bool) -> BoundedSandbox:
     # One environment per escaping mode; both are immutable after construction.
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=html, keep_trailing_newline=True)
+    return BoundedSandbox(undefined=StrictUndefined, autoescape=html, keep_trailing_newline=True)
 
 
 @lru_cache(maxsize=1024)
 def _compiled(template: str, html: bool) -> Template:
     # Compiling costs ~1.7 ms, rendering ~20 us: the scheduler renders the same few step templates for
     # thousands of contacts (bench/bench_sequences.py). Errors are not cached; they raise every time.
-    return _environment(html).from_string(template)
+    env = _environment(html)
+    return env.from_string(bound_template(env.parse(template)))
 
 
 def _render(template: str, context: Mapping[str, Any], html: bool) -> str:
     try:
-        return _compiled(template, html).render(dict(context))
+        compiled = _compiled(template, html)
+        with render_budget():
+            return _bounded_output(compiled.generate(dict(context)))
+    except TemplateError:
+        raise
     except JinjaTemplateError as exc:
         raise TemplateError(f"{type(exc).__name__}: {exc.message or exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any failure of an untrusted template holds the step, never the cycle
+        # Only the type: a message such as int()'s would quote a contact's value.
+        raise TemplateError(f"the template failed with {type(exc).__name__}") from None
+
+
+def _bounded_output(chunks: Iterator[str]) -> str:
+    out, length = [], 0
+    for chunk in chunks:
+        length += len(chunk)
+        if length > MAX_CHARS:
+            raise TemplateError(f"the rendered text is longer than {MAX_CHARS:,} characters")
+        out.append(chunk)
+    return "".join(out)
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:

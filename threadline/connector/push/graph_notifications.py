@@ -28,13 +28,19 @@ def read_notices(body: bytes, client_state: str) -> list[GraphNotice]:
     """The notices in a delivery, each checked against our clientState (constant-time)."""
     try:
         items = json.loads(body)["value"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: '[' * 10_000 was a 500
         raise NotificationRejected("not a Graph notification body") from None
+    # Checked before use: {"value": 5} or a list of strings crashed the endpoint (tests/reliability/test_fuzz_payloads.py).
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise NotificationRejected("value is not a list of notifications")
+    if not items:   # Graph never posts an empty batch, and with no item there is no clientState to prove the sender
+        raise NotificationRejected("no notifications in the body")
     notices = []
     for item in items:
         if not hmac.compare_digest(str(item.get("clientState") or ""), client_state):
             raise NotificationRejected("clientState does not match")
-        notices.append(GraphNotice(str(item.get("subscriptionId", "")), item.get("lifecycleEvent")))
+        event = item.get("lifecycleEvent")
+        notices.append(GraphNotice(str(item.get("subscriptionId", "")), event if isinstance(event, str) else None))
     return notices
 
 

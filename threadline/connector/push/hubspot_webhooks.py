@@ -2,7 +2,8 @@
 
 Signature = base64(HMAC-SHA256(app secret, method + URI + body + timestamp)), header
 `X-HubSpot-Signature-v3`, timestamp in `X-HubSpot-Request-Timestamp` (ms); requests older than
-five minutes are rejected (replay protection).
+five minutes are rejected (replay protection), and so is a second request with a signature already
+accepted within the window (ReplayGuard).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from urllib.parse import unquote
 
@@ -45,8 +47,39 @@ def verify_v3(secret: str, method: str, uri: str, body: bytes, headers: dict[str
         raise WebhookRejected("signature does not match")
     try:
         events = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deeply nested body was a 500
         raise WebhookRejected("body is not JSON") from None
-    if not isinstance(events, list):
+    # Every event an object: the endpoint reads each with .get (a signed [1] was a 500).
+    if not isinstance(events, list) or not all(isinstance(event, dict) for event in events):
         raise WebhookRejected("body is not a list of events")
     return events
+
+
+class ReplayGuard:
+    """Remembers the signatures accepted in the last two windows, so an exact replay is refused.
+
+    HubSpot signs every attempt, retries included, with that attempt's own timestamp, so the same
+    signature twice is never HubSpot's. A replay could not log anything (a push only wakes a pull
+    that reads the stored cursor), but each accepted one costs a CRM pull against the API budget.
+    The memory is per process: with replicas a captured delivery is accepted at most once by each.
+    """
+
+    def __init__(self, window_ms: float = 2 * MAX_AGE_MS, limit: int = 100_000) -> None:
+        self._seen: dict[str, float] = {}
+        self._window_ms, self._limit = window_ms, limit
+        self._lock = threading.Lock()
+
+    def first_time(self, signature: str, now_ms: float | None = None) -> bool:
+        """True the first time `signature` is offered within the window; False for a replay."""
+        now = now_ms if now_ms is not None else time.time() * 1000
+        with self._lock:
+            if len(self._seen) >= self._limit:
+                self._seen = {sig: at for sig, at in self._seen.items() if now - at < self._window_ms}
+            seen_at = self._seen.get(signature)
+            if seen_at is not None and now - seen_at < self._window_ms:
+                return False
+            if len(self._seen) >= self._limit:       # a flood of valid signatures: forget the oldest half
+                for sig in sorted(self._seen, key=self._seen.__getitem__)[: self._limit // 2]:
+                    del self._seen[sig]
+            self._seen[signature] = now
+            return True
