@@ -34,10 +34,17 @@ def test_a_recent_success_is_ready_and_an_old_one_is_stale() -> None:
     started = NOW - timedelta(hours=1)
     fresh = source_check(BOX, SourceHealth(NOW - timedelta(minutes=2)), now=NOW, started_at=started)
     stale = source_check(BOX, SourceHealth(NOW - timedelta(minutes=4), NOW - timedelta(seconds=5),
-                                           "gmail.AuthExpired"), now=NOW, started_at=started)
+                                           "gmail.TransientError"), now=NOW, started_at=started)
     assert (fresh.ok, fresh.state) == (True, "ok")
     assert (stale.ok, stale.state) == (False, "stale")
-    assert "gmail.AuthExpired" in stale.detail and "4m ago" in stale.detail
+    assert "gmail.TransientError" in stale.detail and "4m ago" in stale.detail
+
+
+def test_refused_credentials_are_not_ready_at_once_and_say_reauthorize() -> None:
+    refused = source_check(BOX, SourceHealth(NOW - timedelta(minutes=2), NOW - timedelta(seconds=5),
+                                             "gmail.AuthExpired"), now=NOW, started_at=NOW - timedelta(hours=1))
+    assert (refused.ok, refused.state) == (False, "reauthorize")
+    assert "gmail.AuthExpired" in refused.detail and "2m ago" in refused.detail
 
 
 def test_a_source_that_never_succeeded_is_starting_only_within_its_budget_after_start() -> None:

@@ -143,13 +143,14 @@ def run(config: ConfigOption = None) -> None:
 def status(config: ConfigOption = None) -> None:
     """Cursors and lag per source, outbox depth, recent errors."""
     settings = _settings(config)
+    from threadline.connector.reauthorize import needing_reauthorization
     from threadline.connector.render import print_status
     from threadline.connector.status import build_status
     from threadline.sync.store.database import Store
 
     store = Store(settings.store.url)
     with store.session() as session:
-        print_status(console, build_status(session))
+        print_status(console, build_status(session), needing_reauthorization(store, settings))
 
 
 def _runner(settings: Settings):  # type: ignore[no-untyped-def]

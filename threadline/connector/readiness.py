@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from threadline.config.models import Settings
+from threadline.connector.reauthorize import is_auth_error, remedy
 from threadline.sync.store.database import Store, current_revision, head_revision
 from threadline.sync.store.tables import CursorRow, SyncErrorRow
 
@@ -32,11 +33,12 @@ class SourceBudget:
     provider: str
     mailbox: str            # the address; "" for the CRM
     budget: timedelta
+    remedy: str = ""        # what the admin does when the credentials are refused (connector/reauthorize.py)
 
 
 @dataclass(frozen=True)
 class Check:
-    """One readiness check. `state` is "ok", "starting", "stale", "failing" or "down"."""
+    """One readiness check. `state` is "ok", "starting", "stale", "failing", "reauthorize" or "down"."""
 
     name: str
     ok: bool
@@ -72,22 +74,31 @@ def source_budgets(settings: Settings) -> list[SourceBudget]:
     """The CRM source first, then every mailbox, each with its budget."""
     sync, floor = settings.sync, settings.server.readiness_floor
     crm_every = sync.crm_poll_interval or sync.poll_interval
-    budgets = [SourceBudget(f"crm:{settings.crm.kind}", settings.crm.kind, "",
-                            max(crm_every * SOURCE_BUDGET_POLLS, floor))]
+    crm_source = f"crm:{settings.crm.kind}"
+    budgets = [SourceBudget(crm_source, settings.crm.kind, "", max(crm_every * SOURCE_BUDGET_POLLS, floor),
+                            remedy(crm_source, settings))]
     mail_budget = max(sync.poll_interval * SOURCE_BUDGET_POLLS, floor)
-    budgets += [SourceBudget(f"mailbox:{box.address}", box.kind, box.address, mail_budget)
+    budgets += [SourceBudget(f"mailbox:{box.address}", box.kind, box.address, mail_budget,
+                             remedy(f"mailbox:{box.address}", settings))
                 for box in settings.mailboxes]
     return budgets
 
 
 def source_check(budget: SourceBudget, health: SourceHealth, *, now: datetime, started_at: datetime) -> Check:
-    """Ready while the last success (or, before one in this process's life, the start) is within budget."""
+    """Ready while the last success (or, before one in this process's life, the start) is within budget.
+
+    Refused credentials are not ready at once, whatever the budget: retrying cannot fix them ("reauthorize").
+    """
     success = _aware(health.last_success_at)
     since_start = success is None or success < started_at
     age = now - (started_at if since_start else success)  # type: ignore[operator]
     within = age <= budget.budget
     failing = f"; last error {health.last_error_kind}" if health.last_error_kind and _failed_last(health) else ""
     limit = f"budget {_human(budget.budget)}"
+    if refused_last(health):
+        seen = f"last success {_human(now - success)} ago" if success else "no success yet"
+        return Check(budget.source, False, "reauthorize",
+                     f"{budget.remedy or 'reauthorize: renew the credentials'} ({seen}{failing})")
     if since_start:
         state = "starting" if within else "failing"
         seen = f"last success {_human(now - success)} ago" if success else "no success yet"
@@ -134,6 +145,11 @@ def read_health(store: Store, sources: list[str], *, error_kinds: bool = True) -
                                 .order_by(SyncErrorRow.id.desc()).limit(1)).first() if error_kinds else None  # type: ignore[union-attr]
             found[row.source] = SourceHealth(row.last_success_at, row.last_error_at, kind)
     return found
+
+
+def refused_last(health: SourceHealth) -> bool:
+    """The source's last attempt ended in refused credentials (and nothing succeeded since)."""
+    return is_auth_error(health.last_error_kind) and _failed_last(health)
 
 
 def _failed_last(health: SourceHealth) -> bool:

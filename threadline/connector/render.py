@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rich.console import Console
 from rich.table import Table
@@ -47,7 +47,8 @@ def print_sync_summary(console: Console, summary: SyncSummary) -> None:
         console.print(f"[red]error[/] {error}")
 
 
-def print_status(console: Console, report: StatusReport) -> None:
+def print_status(console: Console, report: StatusReport, reauthorize: Mapping[str, str] | None = None) -> None:
+    """The status report; `reauthorize` (source -> what to do) lists sources whose credentials were refused."""
     table = Table(title="sources")
     for column in ("source", "last success", "lag", "resyncs", "last resync reason", "API budget"):
         table.add_column(column)
@@ -56,6 +57,8 @@ def print_status(console: Console, report: StatusReport) -> None:
         table.add_row(s.source, s.last_success_at.isoformat(timespec="seconds") if s.last_success_at else "-",
                       lag, str(s.resyncs), s.last_resync_reason or "", s.budget or "")
     console.print(table)
+    for source, remedy in (reauthorize or {}).items():
+        console.print(f"[bold red]{source}: credentials refused[/]: {remedy}", soft_wrap=True)
     depth = ", ".join(f"{k}: {v}" for k, v in sorted(report.outbox.items())) or "empty"
     console.print(f"outbox: {depth}" + (f" (oldest unfinished since {report.oldest_unfinished:%Y-%m-%d %H:%M:%S})"
                                         if report.oldest_unfinished else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 
 import httplib2
@@ -34,7 +35,8 @@ def translate(exc: BaseException) -> ProviderError:
         if getattr(exc, "retryable", False):
             return TransientError("gmail token refresh failed (retryable)", provider=PROVIDER)
         return AuthExpired(f"gmail credentials rejected: {str(exc)[:160]}", provider=PROVIDER, status=401)
-    if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, OSError)):
+    # http.client.HTTPException: the connection died mid-answer (IncompleteRead); retry, and reconcile a send.
+    if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, OSError, http.client.HTTPException)):
         return TransientError(f"gmail unreachable: {type(exc).__name__}", provider=PROVIDER)
     return PermanentError(f"gmail call failed: {type(exc).__name__}", provider=PROVIDER)
 

@@ -230,12 +230,17 @@ class HubSpotCrm:
     # schema and checks ---------------------------------------------------------
 
     def ensure_schema(self) -> list[CheckResult]:
-        """Create the `threadline` property group and any missing custom property. Idempotent."""
+        """Create the `threadline` property group and any missing custom property. Idempotent.
+
+        Raises what is not about the schema (RateLimited, TransientError, AuthExpired): the engine then
+        holds the CRM writes back, as a write to a property not created yet would fail for good."""
         results: list[CheckResult] = []
         for object_type in sorted({w[0] for w in self.names.ensured()}):
             try:
                 results += self._ensure_type(object_type)
             except ProviderError as exc:
+                if not isinstance(exc, PermanentError):
+                    raise
                 results.append(CheckResult(target=PROVIDER, item=f"properties {object_type}", ok=False,
                                            detail=str(exc)))
         return results

@@ -64,7 +64,7 @@ def from_batch_item(item: dict[str, Any]) -> ProviderError | None:
 def from_msal(result: dict[str, Any] | None) -> ProviderError:
     """An MSAL result without an access token, as an error (the description keeps AADSTS codes, no secrets)."""
     if not result:
-        return AuthExpired("no usable token in the cache; sign in again (threadline login)", provider=PROVIDER)
+        return AuthExpired("no usable token in the cache; sign in again (threadline auth outlook ADDRESS)", provider=PROVIDER)
     error = str(result.get("error", "unknown"))
     description = str(result.get("error_description", "")).split(" Trace ID:")[0][:200]
     if error in _AUTH_ERRORS:

@@ -23,8 +23,10 @@ from threadline.adapters.errors import (
     NotFound,
     PermanentError,
     ProviderError,
+    RateLimited,
     TransientError,
 )
+from threadline.adapters.http import retry_after_seconds
 
 PROVIDER = "salesforce"
 LIMIT_RETRY_SECONDS = 3600.0
@@ -91,8 +93,14 @@ def translate_token(response: httpx.Response) -> ProviderError | None:
     status = response.status_code
     if status < 400:
         return None
-    if status >= 500:
+    if status >= 500 or status == 408:
         return TransientError(f"salesforce token endpoint answered {status}", provider=PROVIDER, status=status)
     error = first_error(response)
+    # Refused for load, not for the credentials: retry later, and do not tell the admin to reauthorize.
+    if status == 429:
+        return RateLimited(f"salesforce token endpoint answered {status}", retry_after=retry_after_seconds(response),
+                           provider=PROVIDER, status=status)
+    if error.get("errorCode") == "REQUEST_LIMIT_EXCEEDED":
+        return translate(response)
     return AuthExpired(f"salesforce refused the token request: {error.get('error', status)}: "
                        f"{error.get('error_description', '')}"[:300], provider=PROVIDER, status=status)
