@@ -9,13 +9,29 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from threadline.config import models
 from threadline.config.models import Settings
 
 DEFAULT_PATH = Path("threadline.yaml")
 _TAGS = {"imap", "gmail", "outlook", "hubspot", "salesforce"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# A real config nests about six levels and holds hundreds of values. Beyond these it is a YAML alias that
+# contains itself (endless recursion) or aliases that expand exponentially ("billion laughs"): both were a
+# traceback or a hang instead of a ConfigError (found by tests/reliability/test_fuzz_config.py).
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
+
+def _secret_fields() -> frozenset[str]:
+    """Names of every SecretStr setting: their values are never echoed in an error, even of the wrong type."""
+    return frozenset(name for model in vars(models).values()
+                     if isinstance(model, type) and issubclass(model, BaseModel)
+                     for name, info in model.model_fields.items() if "SecretStr" in str(info.annotation))
+
+
+_SECRETS = _secret_fields()
 
 
 class ConfigError(Exception):
@@ -74,7 +90,10 @@ def _key_path(loc: tuple[Any, ...]) -> str:
         elif part in _TAGS and (out.endswith("]") or out == "crm"):
             continue  # discriminator tags pydantic inserts; not a key the user wrote
         else:
-            out += f".{part}" if out else str(part)
+            # A blank, space-padded or control-character key (" ", " 0", "\r") was an invisible path: quoted.
+            key = str(part)
+            name = key if key and key == key.strip() and key.isprintable() else repr(key)
+            out += f".{name}" if out else name
     return out
 
 
@@ -94,14 +113,36 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"expected kind one of {ctx.get('expected_tags', '')} (got {ctx.get('tag')!r})"
     if kind == "union_tag_not_found":
         return "needs a 'kind' key"
-    shown = "" if isinstance(got, (dict, list)) or got is None or "secret" in str(error.get("loc")) else f" (got {got!r})"
+    loc = error.get("loc") or ()
+    # A token written as a bare number is still the token: echoing it put it in logs (found by test_fuzz_config.py).
+    hidden = "secret" in str(loc) or any(str(part) in _SECRETS for part in loc)
+    shown = "" if isinstance(got, (dict, list)) or got is None or hidden else f" (got {got!r})"
     return f"expected {message[0].lower() + message[1:]}{shown}"
+
+
+def _oversized(data: Any) -> str | None:
+    """Why `data` is no config (nested past MAX_DEPTH or more than MAX_VALUES values), else None. Iterative:
+    a self-referencing alias must not recurse here either."""
+    stack, count = [(data, 0)], 0
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels (a YAML alias that contains itself?)"
+        if count > MAX_VALUES:
+            return f"more than {MAX_VALUES} values (YAML aliases that expand?)"
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children)
+    return None
 
 
 def parse_settings(data: Any, path: Path, env: Mapping[str, str] | None = None) -> Settings:
     """Validate already-loaded YAML data. Raises ConfigError with every problem found."""
     if not isinstance(data, dict):
         raise ConfigError(path, ["(top level): expected a mapping with store, crm, mailboxes, sync ... sections"])
+    oversized = _oversized(data)
+    if oversized:
+        raise ConfigError(path, [f"(top level): {oversized}"])
     missing: list[str] = []
     data = _interpolate(data, os.environ if env is None else env, "", missing)
     if missing:
@@ -124,6 +165,8 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         raise ConfigError(file, [f"cannot read the file: {exc.strerror}"]) from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:  # PyYAML's composer recurses per level: "[" * 5000 was a traceback
+        raise ConfigError(file, [f"(YAML syntax): nested too deeply (more than {MAX_DEPTH} levels)"]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"

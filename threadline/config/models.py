@@ -28,14 +28,17 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def _parse_duration(value: Any) -> Any:
-    if isinstance(value, (int, float)):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError("a duration like 60s, 5m, 1h or a number of seconds")
-        return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    return value
+    if not isinstance(value, (int, float, str)):
+        return value
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    try:
+        if match is not None:
+            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+        if not isinstance(value, str):
+            return timedelta(seconds=value)
+    except OverflowError:  # .inf or 1e400 seconds was a traceback, not a ConfigError (tests/reliability/test_fuzz_config.py)
+        pass
+    raise ValueError("a duration like 60s, 5m, 1h or a number of seconds")
 
 
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]

@@ -47,7 +47,8 @@ class AdminAuth:
 
     def session_valid(self, cookie: str) -> bool:
         expires, _, signature = cookie.partition(".")
-        if not expires.isdigit() or not hmac.compare_digest(signature, self._sign(expires)):
+        # bytes: compare_digest raises TypeError on a non-ASCII str (such a cookie was a 500; test_fuzz_payloads.py)
+        if not expires.isdigit() or not hmac.compare_digest(signature.encode(), self._sign(expires).encode()):
             return False
         return int(expires) > self._clock()
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -34,8 +34,10 @@ RULES_SOURCE = "rules"
 
 class ContactRef(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    id: str | None = None
-    email: str | None = None
+    # No NUL and the store's column sizes: PostgreSQL refuses NUL even in a lookup, which was a 500
+    # (found by tests/reliability/test_fuzz_payloads.py).
+    id: str | None = Field(None, max_length=64, pattern=r"^[^\x00]*$")
+    email: str | None = Field(None, max_length=320, pattern=r"^[^\x00]*$")
 
     @model_validator(mode="after")
     def _one(self) -> ContactRef:
@@ -52,6 +54,18 @@ class IncomingEvent(BaseModel):
     id: str | None = Field(None, max_length=200, description="Your id for this event: a retry with it is ignored")
     data: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("occurred_at")
+    @classmethod
+    def _in_utc(cls, at: datetime | None) -> datetime | None:
+        """Stored in UTC: "0001-01-01T00:00:00+14:00" has no UTC value and was a 500 at insert
+        (found by tests/reliability/test_fuzz_payloads.py)."""
+        if at is None:
+            return None
+        try:
+            return at.astimezone(UTC) if at.tzinfo else at.replace(tzinfo=UTC)
+        except OverflowError:
+            raise ValueError("occurred_at is out of range") from None
+
 
 def events_endpoint(store: Store, token: str, policy: AddressPolicy, wakeups: Wakeups,
                     allowed_types: frozenset[str] | None):  # type: ignore[no-untyped-def]
@@ -62,7 +76,7 @@ def events_endpoint(store: Store, token: str, policy: AddressPolicy, wakeups: Wa
         try:
             body = json.loads(await request.body())
             items = [IncomingEvent.model_validate(i) for i in (body if isinstance(body, list) else [body])]
-        except (ValueError, ValidationError) as exc:
+        except (ValueError, ValidationError, RecursionError) as exc:  # RecursionError: '[' * 10_000 was a 500
             return JSONResponse({"error": "invalid", "detail": _problems(exc)}, status_code=422)
         if not 1 <= len(items) <= MAX_BATCH:
             return JSONResponse({"error": "invalid", "detail": [f"send 1 to {MAX_BATCH} events"]}, status_code=422)

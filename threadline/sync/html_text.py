@@ -35,7 +35,9 @@ BLOCK_TAGS = {
     "p", "div", "br", "li", "tr", "table", "blockquote", "h1", "h2", "h3", "h4", "h5", "h6",
     "pre", "hr", "ul", "ol", "dl", "dt", "dd", "section", "article", "header", "footer", "address",
 }
-DROPPED_TAGS = ("head", "style", "script", "title", "template", "noscript")
+# iframe/noembed/noframes hold raw text no mail client shows: "<iframe><script>…" was logged as reply text
+# (found by tests/reliability/test_fuzz_mime.py).
+DROPPED_TAGS = ("head", "style", "script", "title", "template", "noscript", "iframe", "noembed", "noframes")
 QUOTE_PLACEHOLDER = ">"
 BREAK = "\ue000"                      # private-use marker for a line break during conversion
 SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b\u2007\u202f]+")

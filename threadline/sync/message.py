@@ -36,6 +36,10 @@ CLASSIFICATION_HEADERS = (
     "x-failed-recipients", "return-path", "x-precedence", "x-mailer", "feedback-id", "x-ms-exchange-generated-message-source",
 )
 MESSAGE_ID = re.compile(r"<[^<>\s]{1,500}>")
+# The store's column sizes (messages.thread_ref, messages.from_address). PostgreSQL refuses longer values, and one
+# such message failed its page and stuck the mailbox's cursor (found by tests/reliability/test_poison_mail.py).
+MAX_ID_CHARS = 400
+MAX_ADDRESS_CHARS = 320
 
 
 class MalformedMessage(ValueError):
@@ -95,24 +99,38 @@ def _build(msg: Message, problems: list[str]) -> ParsedMessage:
     text, html = _bodies(msg, problems)
     report = read_delivery_report(msg, problems)
     return ParsedMessage(
-        message_id=_first_id(header_text(msg, "message-id")),
-        in_reply_to=_first_id(header_text(msg, "in-reply-to")),
-        references=_all_ids(header_text(msg, "references")),
-        subject=_one_line(header_text(msg, "subject")),
-        from_address=from_address,
-        from_name=from_name,
-        to=_addresses(msg, "to"),
-        cc=_addresses(msg, "cc"),
-        reply_to=_addresses(msg, "reply-to"),
+        message_id=_first_id(_storable(header_text(msg, "message-id"))),
+        in_reply_to=_first_id(_storable(header_text(msg, "in-reply-to"))),
+        references=_all_ids(_storable(header_text(msg, "references"))),
+        subject=_storable(_one_line(header_text(msg, "subject"))),
+        from_address=_storable(from_address),
+        from_name=_storable(from_name),
+        to=tuple(_storable(a) for a in _addresses(msg, "to")),
+        cc=tuple(_storable(a) for a in _addresses(msg, "cc")),
+        reply_to=tuple(_storable(a) for a in _addresses(msg, "reply-to")),
         date=_date(raw_header_text(msg, "date"), problems),
-        text=text,
-        html=html,
-        headers=MappingProxyType({n: header_text(msg, n) for n in CLASSIFICATION_HEADERS if n in msg}),
+        text=_storable(text, problems),
+        html=_storable(html, problems) if html is not None else None,
+        headers=MappingProxyType({n: _storable(header_text(msg, n)) for n in CLASSIFICATION_HEADERS if n in msg}),
         is_delivery_report=report.is_delivery_report,
         delivery_status=report.recipients,
         bounced_message_id=_first_id(report.original_message_id),
         problems=tuple(problems),
     )
+
+
+def _storable(value: str, problems: list[str] | None = None) -> str:
+    """`value` without NUL characters and lone surrogates. PostgreSQL text cannot hold NUL and neither store
+    can encode a surrogate, so one such message failed its whole page and stuck the mailbox's cursor
+    (found by tests/reliability/test_poison_mail.py and test_fuzz_mime.py)."""
+    clean = value.replace("\x00", "")
+    try:
+        clean.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (e.g. from charset=unicode-escape)
+        clean = clean.encode("utf-8", "replace").decode("utf-8")
+    if problems is not None and clean != value:
+        problems.append("NUL characters or lone surrogates removed from the body")
+    return clean
 
 
 def _sender(msg: Message) -> tuple[str, str]:
@@ -122,6 +140,9 @@ def _sender(msg: Message) -> tuple[str, str]:
     pairs = [(name, addr) for name, addr in found if "@" in addr and " " not in addr.strip()]
     if not pairs:
         raise MalformedMessage("From header has no address")
+    pairs = [(name, addr) for name, addr in pairs if len(addr.strip()) <= MAX_ADDRESS_CHARS]
+    if not pairs:
+        raise MalformedMessage(f"From address longer than {MAX_ADDRESS_CHARS} characters")
     name, addr = pairs[0]
     return _one_line(name), addr.strip().lower()
 
@@ -137,13 +158,14 @@ def _first_id(value: str | None) -> str | None:
 
 
 def _all_ids(value: str | None) -> tuple[str, ...]:
-    """Message-IDs in angle brackets; a lone bare token (seen from broken clients) is bracketed."""
+    """Message-IDs in angle brackets; a lone bare token (seen from broken clients) is bracketed; ids longer
+    than MAX_ID_CHARS are dropped."""
     if not value or not value.strip():
         return ()
     found = MESSAGE_ID.findall(value)
     if not found and len(value.split()) == 1 and "@" in value:
         found = [f"<{value.strip().strip('<>')}>"]
-    return tuple(dict.fromkeys(found))
+    return tuple(dict.fromkeys(one for one in found if len(one) <= MAX_ID_CHARS))
 
 
 def _one_line(value: str) -> str:

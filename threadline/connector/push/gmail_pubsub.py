@@ -55,5 +55,5 @@ def changed_mailbox(body: bytes) -> str:
         message = json.loads(body)["message"]
         data = json.loads(base64.b64decode(message["data"]))
         return str(data["emailAddress"]).lower()
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: deeply nested JSON
         raise PushRejected(f"not a Gmail notification: {type(exc).__name__}") from None

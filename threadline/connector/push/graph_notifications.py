@@ -37,7 +37,8 @@ def read_notices(body: bytes, client_state: str) -> list[GraphNotice]:
         raise NotificationRejected("no notifications in the body")
     notices = []
     for item in items:
-        if not hmac.compare_digest(str(item.get("clientState") or ""), client_state):
+        # bytes: compare_digest raises TypeError on a non-ASCII str, which was a 500 (test_fuzz_payloads.py)
+        if not hmac.compare_digest(str(item.get("clientState") or "").encode(), client_state.encode()):
             raise NotificationRejected("clientState does not match")
         event = item.get("lifecycleEvent")
         notices.append(GraphNotice(str(item.get("subscriptionId", "")), event if isinstance(event, str) else None))

@@ -43,7 +43,8 @@ def verify_v3(secret: str, method: str, uri: str, body: bytes, headers: dict[str
     if age > MAX_AGE_MS or age < -MAX_AGE_MS:
         raise WebhookRejected("timestamp outside the five-minute window")
     expected = signature_v3(secret, method, uri, body, timestamp)
-    if not hmac.compare_digest(expected, signature):
+    # bytes: compare_digest raises TypeError on a non-ASCII str (a forged header was a 500; test_fuzz_payloads.py)
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
         raise WebhookRejected("signature does not match")
     try:
         events = json.loads(body)

@@ -28,7 +28,8 @@ def read_token(secret: str, token: str) -> str | None:
         contact_id = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         return None
-    return contact_id if hmac.compare_digest(make_token(secret, contact_id), token) else None
+    # bytes: compare_digest raises TypeError on a non-ASCII str (such a link was a 500; test_fuzz_payloads.py)
+    return contact_id if hmac.compare_digest(make_token(secret, contact_id).encode(), token.encode()) else None
 
 
 def unsubscribe_url(public_url: str, secret: str, contact_id: str) -> str:

@@ -64,7 +64,10 @@ def _first_text(msg: Message) -> str:
             continue
         if part.get_content_type() in ("text/plain", "text/html"):
             data = part.get_payload(decode=True) or b""
-            text = data.decode(part.get_content_charset() or "utf-8", errors="replace")
+            try:
+                text = data.decode(part.get_content_charset() or "utf-8", errors="replace")
+            except LookupError:  # Gmail still shows a snippet for a charset nobody knows
+                text = data.decode("utf-8", errors="replace")
             if part.get_content_type() == "text/html":
                 text = html.unescape(re.sub(r"<[^>]+>", " ", text))
             return text
