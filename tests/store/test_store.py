@@ -133,3 +133,19 @@ def test_migrations_match_the_models(store_url: str) -> None:
     with store.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
     store.dispose()
+
+
+def test_a_message_logged_on_hundreds_of_contacts_fits_the_store(store_url: str) -> None:
+    """contact_ids was varchar(2000): ~90 contacts overflowed it on PostgreSQL and stuck the mailbox's cursor."""
+    import json
+
+    from threadline.sync.store.tables import MessageRow
+
+    store = Store(store_url)
+    many = [f"contact-{n:06d}" for n in range(300)]
+    with store.session() as session:
+        session.add(MessageRow(mailbox="rep@example.com", provider_id="m1", folder="sent", classification="message",
+                               decision="logged", contact_ids=json.dumps(many)))
+    with store.session() as session:
+        assert json.loads(session.exec(select(MessageRow)).one().contact_ids) == many
+    store.dispose()

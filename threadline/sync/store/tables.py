@@ -72,7 +72,7 @@ class MessageRow(SQLModel, table=True):
     classification: str = Field(max_length=16)                 # reply | message | auto_reply | bounce | bulk | malformed
     decision: str = Field(max_length=16)                        # logged | skipped | quarantined
     reason: str = Field(default="", max_length=400)
-    contact_ids: str = Field(default="[]", max_length=2000)     # JSON list
+    contact_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list (any length)
     reply_text: str | None = Field(default=None, sa_column=Column(Text))
     seen_at: datetime = Field(default_factory=utcnow)
 
