@@ -4,7 +4,8 @@
   one is logged on HubSpot (the store's log_email rows done, then checked on HubSpot).
 * `outbox_sends`: prospects appear in HubSpot, enter a one-step sequence, and their emails go out; outbox
   rows/s from the first send row intended to the last one done (send_email rows, and all rows done meanwhile).
-* `failover`: another burst, one replica SIGKILLed while it holds mailbox leases; how long until each of its
+* `failover`: another burst, one replica SIGKILLed while it holds mailbox leases (checked while it is frozen with
+  SIGSTOP, so the kill cannot fall between two pulls); how long until each of its
   units is held by another replica, and until the replies in the mailboxes it held are all logged.
 
 Times of completed rows come from the store (updated_at), so polling granularity does not count.
@@ -13,6 +14,8 @@ Times of completed rows come from the store (updated_at), so polling granularity
 from __future__ import annotations
 
 import json
+import os
+import signal
 import statistics
 import time
 from collections import Counter
@@ -133,11 +136,11 @@ def failover(world: ReplicaWorld, victim: Replica, per_mailbox: int, lease_secon
     before, _ = rows_done(world, "log_email")
     n = world.deliver_replies(per_rep=per_mailbox)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not _just_claimed_a_mailbox(world, victim):
-        time.sleep(0.005)
+    held: dict[str, datetime | None] = {}
+    while time.monotonic() < deadline and not held:
+        held = _freeze_holding_a_mailbox(world, victim)
     killed_at = victim.kill()
     killed_wall = datetime.now(UTC)
-    held = {r["unit"]: _aware(r["lease_until"]) for r in world.leases() if victim.owns(r["owner"])}
     rows = {r.id for r in world.outbox_rows() if r.status == "in_flight" and victim.owns(r.lease_owner)}
     taken: dict[str, float] = {}
     pulled: dict[str, float] = {}
@@ -168,12 +171,17 @@ def failover(world: ReplicaWorld, victim: Replica, per_mailbox: int, lease_secon
             **exactly_once(world)}
 
 
-def _just_claimed_a_mailbox(world: ReplicaWorld, victim: Replica) -> bool:
-    """The victim claimed a mailbox in the last 100 ms, so it is still pulling it (a pull takes several round
-    trips): killed now, it dies holding that lease."""
-    now = datetime.now(UTC)
-    return any(victim.owns(r["owner"]) and r["unit"].startswith("mailbox:")
-               and (now - (_aware(r["updated_at"]) or now)).total_seconds() < 0.1 for r in world.leases())
+def _freeze_holding_a_mailbox(world: ReplicaWorld, victim: Replica) -> dict[str, datetime | None]:
+    """SIGSTOP the victim and read the units it holds. If it holds a mailbox, it stays frozen (to be killed) and
+    its units are returned; else it goes on (SIGCONT) and {} is returned. Reading the leases after a kill raced
+    with a pull that took one round trip: the 19:02 run killed the victim between two pulls, holding nothing."""
+    os.kill(victim.pid, signal.SIGSTOP)
+    held = {r["unit"]: _aware(r["lease_until"]) for r in world.leases() if victim.owns(r["owner"])}
+    if any(unit.startswith("mailbox:") for unit in held):
+        return held
+    os.kill(victim.pid, signal.SIGCONT)
+    time.sleep(0.02)
+    return {}
 
 
 def _last_success(world: ReplicaWorld, units: list[str]) -> dict[str, datetime | None]:

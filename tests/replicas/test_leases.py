@@ -183,3 +183,80 @@ def test_two_engines_on_one_postgresql_store_split_the_mailboxes_and_log_each_re
     for engine in engines:
         assert engine.leases.held() == []
         engine.close()
+
+
+def test_an_expired_lease_is_claimed_before_a_backlog_of_due_units(store: Store) -> None:
+    backlog = [f"mailbox:{n}@x.example" for n in range(5)]
+    survivor, dead = book(store, "survivor"), book(store, "dead", timedelta(milliseconds=200))
+    survivor.ensure(backlog)                       # due since before the dead replica's claim
+    assert dead.claim(["mailbox:dead@x.example"], force=True) == ["mailbox:dead@x.example"]
+    time.sleep(0.3)
+    # Due longer than the dead unit, but that one was cut short mid-pull: it goes first.
+    assert survivor.claim([*backlog, "mailbox:dead@x.example"]) == ["mailbox:dead@x.example"]
+
+
+def test_two_threads_of_one_replica_never_hold_the_same_unit_even_on_sqlite(sqlite_url: str) -> None:
+    store = Store(sqlite_url)
+    mine = LeaseBook(store, "one-process", LEASE)      # SQLite: exclusive=False, the store alone would allow it
+    assert mine.claim(["mailbox:a@x.example"], force=True) == ["mailbox:a@x.example"]
+    assert mine.claim(["mailbox:a@x.example"], force=True) == []         # e.g. a send's refresh during a pull
+    assert mine.next_claimable(["mailbox:a@x.example"]) is None        # the scheduler does not spin on it
+    mine.release("mailbox:a@x.example", utcnow())
+    assert mine.claim(["mailbox:a@x.example"], force=True) == ["mailbox:a@x.example"]
+    store.dispose()
+
+
+def test_threads_claiming_the_outbox_never_get_the_same_row(store_url: str) -> None:
+    from threadline.sync import outbox
+    store = Store(store_url)     # on SQLite FOR UPDATE is a no-op: the UPDATE's pending guard must decide
+    with store.session() as session:
+        outbox.intend(session, [outbox.Intent(f"k{n}", "log_email", "c1", {}) for n in range(120)])
+    taken: list[int] = []
+    start = threading.Barrier(4)
+
+    def performer(owner: str) -> None:
+        start.wait()
+        while True:
+            with store.session() as session:
+                rows = outbox.claim_due(session, "log_email", owner, LEASE, 7)
+            if not rows:
+                return
+            assert all(r.lease_owner == owner and r.status == "in_flight" and r.attempts == 1 for r in rows)
+            taken.extend(r.id for r in rows)   # type: ignore[misc]
+
+    threads = [threading.Thread(target=performer, args=(f"t{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(taken) == 120 and len(set(taken)) == 120               # every row claimed exactly once
+    with store.session() as session:
+        assert {r.status for r in session.exec(select(OutboxRow)).all()} == {"in_flight"}
+    store.dispose()
+
+
+def test_a_drainer_runs_when_woken_and_on_its_timer_until_stopped() -> None:
+    from threadline.connector.drainers import Drainer
+    stop, ran = threading.Event(), threading.Event()
+    runs: list[float] = []
+
+    def drain() -> list[str]:
+        runs.append(time.monotonic())
+        ran.set()
+        return ["outbox: throttled"] if len(runs) == 2 else []
+
+    drainer = Drainer("test", drain, stop, interval=0.5)
+    thread = threading.Thread(target=drainer.run, daemon=True)
+    thread.start()
+    assert ran.wait(2)                      # a first drain at once
+    ran.clear()
+    woken_at = time.monotonic()
+    drainer.wake()
+    assert ran.wait(2) and runs[1] - woken_at < 0.2      # woken: drains now, not after the interval
+    assert drainer.errors == ["outbox: throttled"]
+    ran.clear()
+    assert ran.wait(2) and 0.4 < runs[2] - runs[1] < 1.5  # nothing wakes it: the timer does
+    stop.set()
+    drainer.interrupt()
+    thread.join(2)
+    assert not thread.is_alive() and drainer.errors == []

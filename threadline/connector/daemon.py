@@ -1,11 +1,14 @@
 """`threadline run`: pull on push, poll as the fallback, drain the outbox; stop cleanly on SIGTERM.
 
-One scheduler thread runs sync cycles (so cursors and the store see one writer per
-process); push endpoints and IMAP IDLE watchers only wake it, after marking the source
-due in the store so that any replica that is free pulls it. A cycle pulls the sources
-that are due (each rests `sync.poll_interval` after a pull, which catches up after any
-lost notification), and the scheduler sleeps until the next one falls due or a
-replica's lease on one runs out.
+One scheduler thread runs sync cycles; push endpoints and IMAP IDLE watchers only wake it,
+after marking the source due in the store so that any replica that is free pulls it. A cycle
+pulls the sources that are due (each rests `sync.poll_interval` after a pull, which catches up
+after any lost notification) for a few seconds at most, then runs the rules and sequences; the
+scheduler sleeps until the next source falls due or a replica's lease on one runs out.
+Sequence sends and CRM writes are performed meanwhile by two drainers (`connector/drainers.py`),
+woken whenever a cycle step intends something. A cursor still has one writer at a time: a
+send's mailbox refresh claims the mailbox like a pull, and a process's threads never hold
+the same unit.
 
 Shutdown (`stop`): no new work is taken, the page or row in hand is finished and
 committed, every lease this replica holds is released, all within `sync.shutdown_timeout`.
@@ -23,6 +26,7 @@ import uvicorn
 
 from threadline.adapters.errors import ProviderError
 from threadline.config.models import GmailMailbox, ImapMailbox, Settings
+from threadline.connector.drainers import Drainer
 from threadline.connector.push.graph_notifications import GraphSubscriptions
 from threadline.connector.push.wakeups import Wakeups
 from threadline.connector.web import GraphHooks, build_web_app
@@ -62,6 +66,19 @@ class DueWakeups(Wakeups):
             self._marks.put(source)
         super().wake(source)
 
+    def take(self) -> set[str]:
+        sources = super().take()
+        if not self.shared:
+            # SQLite: no mark-due thread, but a pushed source still rests its poll interval in the lease table,
+            # so without this mark the push cycle pulled nothing (found by bench/push_latency.py). take() runs on
+            # the scheduler thread, just before the cycle: the push endpoint never waits on the store.
+            for source in sources:
+                try:
+                    self.engine.mark_due(source)
+                except Exception as exc:  # noqa: BLE001 - the source is still pulled when its rest is over
+                    log.warning("daemon.mark_due_failed", source=source, error=type(exc).__name__)
+        return sources
+
     def close(self) -> None:
         self._marks.put(None)
 
@@ -83,6 +100,8 @@ class Daemon:
         self.stats = DaemonStats()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.drainers = [Drainer("sends", self._send, self._stop), Drainer("outbox", self._write_crm, self._stop)]
+        self.engine.on_intent = self._wake_drainers
         self.graph_subscriptions = GraphSubscriptions()
         hooks = GraphHooks(self.graph_subscriptions, self._graph_lifecycle)
         app = build_web_app(settings, self.wakeups, hooks, store=self.engine.store, policy=self.engine.policy)
@@ -109,6 +128,8 @@ class Daemon:
                 if isinstance(box, ImapMailbox):
                     self._spawn(f"idle {box.address}", lambda b=box: self._idle_loop(b))
         self._spawn("scheduler", self._schedule)
+        for drainer in self.drainers:
+            self._spawn(drainer.name, drainer.run)
         return self
 
     def stop(self, timeout: float | None = None) -> None:
@@ -120,6 +141,8 @@ class Daemon:
         self._stop.set()
         self.engine.stopping.set()
         self.wakeups.interrupt()
+        for drainer in self.drainers:
+            drainer.interrupt()
         self._http.should_exit = True
         self.wakeups.close()
         for thread in self._threads:
@@ -170,13 +193,25 @@ class Daemon:
 
     def _cycle(self) -> None:
         try:
-            summary = self.engine.run_once(due_only=True)
-            self.stats.errors = summary.errors
+            summary = self.engine.run_once(due_only=True, drain=False)
+            self.stats.errors = summary.errors + [e for d in self.drainers for e in d.errors]
         except Exception as exc:  # noqa: BLE001 - the daemon must outlive any one cycle
             log.error("daemon.cycle_failed", error=type(exc).__name__, detail=str(exc)[:300])
             self.stats.errors = [f"{type(exc).__name__}: {exc}"]
         self.stats.cycles += 1
         self.stats.last_cycle_at = time.time()
+
+    def _wake_drainers(self) -> None:
+        for drainer in self.drainers:
+            drainer.wake()
+
+    def _send(self) -> list[str]:
+        return [f"send: {e}" for e in self.engine.send_due().errors]
+
+    def _write_crm(self) -> list[str]:
+        # No settle window: the drainer runs again within DRAIN_INTERVAL, so a retry falling due is not waited for.
+        written = self.engine.write_crm(settle_seconds=0.0)
+        return [] if written is None else [f"outbox: {e}" for e in written.errors]
 
     def _renew_watches(self) -> None:
         push = self.settings.push.gmail

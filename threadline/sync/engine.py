@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 
-from threadline.adapters.errors import ProviderError
+from threadline.adapters.errors import PermanentError, ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.records import CheckResult
 from threadline.adapters.sending import MailSender
@@ -26,6 +26,7 @@ from threadline.sync.contact_sync import ContactSummary, sync_contacts
 from threadline.sync.crm_observations import observe_meetings, observe_tasks
 from threadline.sync.cursors import record_budget, record_provider_error
 from threadline.sync.leases import LeaseBook, LeaseLost, replica_id
+from threadline.sync.mailbox_guard import GuardedSender, MailboxGuards
 from threadline.sync.mailbox_sync import MailboxSummary, MailboxSync
 from threadline.sync.matching import AddressPolicy
 from threadline.sync.outbox_executor import OutboxExecutor, OutboxSummary
@@ -40,6 +41,7 @@ CRM_SOURCE = "crm"
 RULES_UNIT = "rules"
 SEQUENCES_UNIT = "sequences"
 REFRESH_WAIT = 10.0     # seconds a send waits for another replica to finish pulling its mailbox
+CYCLE_PULL_SECONDS = 5.0   # a daemon cycle claims mailboxes for this long, then runs rules and sequences
 
 
 def mailbox_source(address: str) -> str:
@@ -120,13 +122,20 @@ class SyncEngine:
         self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars,
                                        owner=self.owner, lease=lease_time, stopping=self.stopping)
         self._schema_ok = False
+        self._schema_unchecked = False     # the last schema check could not reach the CRM (see write_crm)
+        self.schema_checked = threading.Event()    # a check ran (or was not needed): the outbox may be written
+        self.on_intent: Callable[[], None] | None = None   # the daemon's drainers' wakeup
         self.retention = retention
         self.unsubscribe_field = unsubscribe_field
         # The rule layer sits above the engine: it is handed in as a step run after ingest.
         self.rules_step = rules_step
         self.sequence_step = sequence_step        # the sequence runner: intends sends and tasks
         self.rule_fields = list(rule_fields)      # contact fields the rules write (score, tier): ensured at start
-        senders = {b.adapter.address: b.sender for b in self.mailboxes if b.sender is not None}
+        # The daemon sends on a thread of its own: a send and a pull of one mailbox share its adapter.
+        self.mailbox_guards = MailboxGuards()
+        senders: dict[str, MailSender] = {
+            b.adapter.address: GuardedSender(b.sender, self.mailbox_guards.lock(b.adapter.address))
+            for b in self.mailboxes if b.sender is not None}
         self.sender = SendExecutor(store, senders, self.refresh,
                                    mailbox_owners={b.adapter.address: b.owner_id for b in self.mailboxes},
                                    owner=self.owner, lease=lease_time, stopping=self.stopping
@@ -141,14 +150,16 @@ class SyncEngine:
         return [self.crm_unit, *(mailbox_source(b.adapter.address) for b in self.mailboxes)]
 
     def run_once(self, progress: Progress | None = None, only: set[str] | None = None, *,
-                 due_only: bool = False) -> SyncSummary:
+                 due_only: bool = False, drain: bool = True) -> SyncSummary:
         """One cycle. Provider errors are recorded per source and the cycle goes on with the rest.
 
         `only` limits the pulls to some sources ("crm", "mailbox:<address>"). By default every
         source is pulled once (`threadline sync --once`); `due_only` (the daemon) pulls only the
-        sources whose rest is over or that a push marked due. Either way a source another
-        replica holds is skipped. The outbox is always drained. Cursors decide what is read,
-        so pulling a source that has nothing new costs one cheap call.
+        sources whose rest is over or that a push marked due, for at most CYCLE_PULL_SECONDS.
+        Either way a source another replica holds is skipped. With `drain` (the default) the
+        sends and the outbox are drained at the end; the daemon passes False and drains them on
+        threads of their own (`send_due`, `write_crm`). Cursors decide what is read, so pulling a
+        source that has nothing new costs one cheap call.
         """
         say = progress or (lambda _message: None)
         summary = SyncSummary()
@@ -156,17 +167,22 @@ class SyncEngine:
         if not self._schema_ok and not self.stopping.is_set():
             say("checking CRM properties")
             summary.schema = self._ensure_schema()
+        if not self.stopping.is_set():
+            self.schema_checked.set()
         if (only is None or CRM_SOURCE in only or self.crm_unit in only) and not self.stopping.is_set():
             self._pull_crm(summary, due_only, say)
         self._pull_mailboxes(summary, only, due_only, say)
         self._run_singletons(summary, say)
-        if self.sender is not None and not self.stopping.is_set():
+        if drain:
             say("sending sequence email")
-            summary.sending = self.sender.run()
+            summary.sending = self.send_due()
+            say("writing to the CRM")
+            written = self.write_crm()
+            if written is None:
+                return summary
+            summary.outbox = written
         if self.stopping.is_set():
             return summary
-        say("writing to the CRM")
-        summary.outbox = self.executor.run()
         with self.store.session() as session:
             summary.purged = purge_expired(session, self.retention)
             usage = getattr(self.crm, "api_usage", None)     # Salesforce: Sforce-Limit-Info
@@ -176,6 +192,31 @@ class SyncEngine:
                  sent=summary.sending.sent, logged=summary.outbox.performed.get("log_email", 0),
                  errors=len(summary.errors))
         return summary
+
+    # -- draining (sends, then the CRM outbox) ------------------------------------------------------
+    def send_due(self) -> SendSummary:
+        """Send the sequence email that is due (nothing without a sender, or once stopping)."""
+        if self.sender is None or self.stopping.is_set():
+            return SendSummary()
+        return self.sender.run()
+
+    def write_crm(self, settle_seconds: float = 20.0) -> OutboxSummary | None:
+        """Perform the due CRM outbox rows (see OutboxExecutor.run). None when they must wait: stopping, the
+        CRM's properties not checked yet, or the last check could not reach the CRM."""
+        if self.stopping.is_set() or not self.schema_checked.is_set():
+            return None
+        if self._schema_unchecked:
+            # The CRM's properties could not be checked (throttled, down, refused): a contact update written now
+            # would fail for good on a property not created yet (found by the 429-storm fault test), so
+            # the outbox waits, untouched, for a cycle whose check gets through.
+            log.warning("outbox.deferred", reason="CRM properties not checked yet")
+            return None
+        return self.executor.run(settle_seconds)
+
+    def _intended(self) -> None:
+        """Something may have been intended (a pull matched mail, rules or sequences ran): tell the drainers."""
+        if self.on_intent is not None:
+            self.on_intent()
 
     # -- sources ------------------------------------------------------------------------------------
     def _pull_crm(self, summary: SyncSummary, due_only: bool, say: Progress) -> None:
@@ -199,12 +240,19 @@ class SyncEngine:
         A mailbox a push marked due while it was being pulled is pulled once more (due_only)."""
         bindings = {mailbox_source(b.adapter.address): b for b in self.mailboxes}
         wanted = [u for u in bindings if only is None or u in only]
-        if wanted:
-            self._wait_for_first_contacts()
+        if wanted and not self._wait_for_first_contacts():
+            # Mail read against an empty contact mirror is skipped for good (its cursor moves on): until
+            # one CRM pull has succeeded, the mailboxes wait (found by the fault suite: a refused first
+            # CRM pull lost every reply of the backfill).
+            log.warning("mailbox.deferred", reason="no successful CRM pull yet")
+            return
         pulls: Counter[str] = Counter()
         most = 2 if due_only else 1
         ingest = MailboxSync(self.store, self.policy)
-        while wanted and not self.stopping.is_set():
+        # The daemon stops claiming after CYCLE_PULL_SECONDS, so rules and sequences run between pulls even
+        # while a backlog of due mailboxes lasts longer than a poll interval (the next cycle starts at once).
+        until = time.monotonic() + CYCLE_PULL_SECONDS if due_only else float("inf")
+        while wanted and not self.stopping.is_set() and time.monotonic() < until:
             claimed = self.leases.claim([u for u in wanted if pulls[u] < most], force=not due_only)
             if not claimed:
                 return
@@ -212,30 +260,36 @@ class SyncEngine:
             pulls[unit] += 1
             binding = bindings[unit]
             say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
-            summary.mailboxes.append(self._pull_mailbox(ingest, binding, unit))
+            pulled = self._pull_mailbox(ingest, binding, unit)
+            summary.mailboxes.append(pulled)
+            if pulled.intended:
+                self._intended()
 
     def _pull_mailbox(self, ingest: MailboxSync, binding: MailboxBinding, unit: str) -> MailboxSummary:
         """Pull a claimed mailbox, then release it: due again after the poll interval, or now if cut short."""
         result: MailboxSummary | None = None
         try:
-            result = ingest.run(binding.adapter, binding.owner_id, stopping=self.stopping,
-                                fence=lambda session: self.leases.fence(session, unit))
+            with self.mailbox_guards.lock(binding.adapter.address):
+                result = ingest.run(binding.adapter, binding.owner_id, stopping=self.stopping,
+                                    fence=lambda session: self.leases.fence(session, unit))
             return result
         finally:
             rest = timedelta(0) if result is not None and result.cut_short else self.poll_interval
             self.leases.release(unit, utcnow() + rest)
 
-    def _wait_for_first_contacts(self) -> None:
+    def _wait_for_first_contacts(self) -> bool:
         """On a fresh store, mail matched against an empty contact mirror would be skipped for good: while
-        another replica runs the first CRM pull, wait for it (at most a lease time)."""
+        another replica runs the first CRM pull, wait for it (at most a lease time). True once a CRM pull
+        has succeeded."""
         deadline = time.monotonic() + self.leases.lease.total_seconds()
-        while not self.stopping.is_set() and time.monotonic() < deadline:
+        while True:
             with self.store.session() as session:
                 cursor = session.get(CursorRow, self.crm_unit)
             if cursor is not None and cursor.last_success_at is not None:
-                return
-            if self.leases.holder(self.crm_unit) in (None, self.owner):
-                return
+                return True
+            if (self.stopping.is_set() or time.monotonic() >= deadline
+                    or self.leases.holder(self.crm_unit) in (None, self.owner)):
+                return False
             self.stopping.wait(0.25)
 
     def _run_singletons(self, summary: SyncSummary, say: Progress) -> None:
@@ -260,6 +314,7 @@ class SyncEngine:
         finally:
             for unit in held:
                 self.leases.release(unit, utcnow())
+            self._intended()
 
     def refresh(self, address: str) -> None:
         """Ingest one mailbox's new mail now (right before a send from it): a reply becomes an event in time.
@@ -302,8 +357,10 @@ class SyncEngine:
             if self.rule_fields:
                 results += self.crm.rule_fields_schema(self.rule_fields)
             self._schema_ok = all(r.ok for r in results)
+            self._schema_unchecked = False
             return results
         except ProviderError as exc:
+            self._schema_unchecked = not isinstance(exc, PermanentError)   # throttled, down, refused
             with self.store.session() as session:
                 record_provider_error(session, f"crm:{self.crm.name}", exc)
             return [CheckResult(target=self.crm.name, item="properties", ok=False, detail=str(exc))]

@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -50,7 +51,9 @@ class LeaseBook:
     """Claims, renews and releases work units for one owner. Thread-safe (each call uses its own session).
 
     `exclusive` (default: the store is shared, i.e. PostgreSQL) makes other owners' live
-    leases binding; without it (SQLite, one replica) any unit can be claimed.
+    leases binding; without it (SQLite, one replica) any unit not held can be claimed. A unit
+    one thread of this owner holds is never claimed by another of its threads (the daemon's
+    sends refresh a mailbox while its scheduler pulls), whatever the store says.
     """
 
     def __init__(self, store: Store, owner: str, lease: timedelta, *, exclusive: bool | None = None) -> None:
@@ -62,6 +65,7 @@ class LeaseBook:
         # wakeup (`mark_due`) came in while we worked, and it must not be overwritten.
         self._claim_marks: dict[str, datetime] = {}
         self._known: set[str] = set()          # units whose row exists (rows are never deleted)
+        self._lock = threading.Lock()          # claim and release of this process's threads, one at a time
 
     # -- claiming ------------------------------------------------------------------------------------
     def ensure(self, units: Iterable[str]) -> None:
@@ -81,26 +85,35 @@ class LeaseBook:
         taken over whatever its due time (its holder stopped mid-work). Returns the units
         now held; they stay held until `release` or expiry.
         """
-        if not units:
-            return []
         self.ensure(units)
-        now = utcnow()
+        with self._lock:
+            units = [u for u in units if u not in self._claim_marks]     # held by another thread of ours
+            if not units:
+                return []
+            now = utcnow()
+            taken, picked = self._take(units, limit, force, now)
+            for unit in taken:
+                self._claim_marks[unit] = now
+        return sorted(taken, key=picked.index)
+
+    def _take(self, units: Sequence[str], limit: int, force: bool, now: datetime) -> tuple[list[str], list[str]]:
+        expired = self._expired_elsewhere(now)
         with self.store.session() as session:
             query = select(WorkLeaseRow.unit).where(col(WorkLeaseRow.unit).in_(list(units)), self._claimable(now))
             if not force:
-                query = query.where(or_(col(WorkLeaseRow.next_due_at) <= now, self._expired_elsewhere(now)))
-            picked = list(session.exec(query.order_by(col(WorkLeaseRow.next_due_at), col(WorkLeaseRow.unit))
-                                       .limit(limit).with_for_update(skip_locked=True)).all())
+                query = query.where(or_(col(WorkLeaseRow.next_due_at) <= now, expired))
+            # A unit whose holder died goes first: it was cut short mid-work, and behind a backlog of due
+            # units (a pass longer than the poll interval) it would wait that long on top of the lease.
+            order = (case((expired, 0), else_=1), col(WorkLeaseRow.next_due_at), col(WorkLeaseRow.unit))
+            picked = list(session.exec(query.order_by(*order).limit(limit).with_for_update(skip_locked=True)).all())
             if not picked:
-                return []
+                return [], []
             # Re-checked in the UPDATE: SQLite has no row locks, but its single writer makes this atomic.
             taken = session.execute(
                 update(WorkLeaseRow).where(col(WorkLeaseRow.unit).in_(picked), self._claimable(now))
                 .values(owner=self.owner, lease_until=now + self.lease, next_due_at=now, updated_at=now)
                 .returning(WorkLeaseRow.unit)).scalars().all()
-        for unit in taken:
-            self._claim_marks[unit] = now
-        return sorted(taken, key=picked.index)
+        return list(taken), picked
 
     def _claimable(self, now: datetime):  # type: ignore[no-untyped-def]
         if not self.exclusive:
@@ -137,16 +150,22 @@ class LeaseBook:
     # -- letting go ----------------------------------------------------------------------------------
     def release(self, unit: str, next_due_at: datetime) -> None:
         """Give the unit up; it falls due at `next_due_at` (or stays due now if a wakeup came meanwhile)."""
-        mark = self._claim_marks.pop(unit, None)
+        mark = self._claim_marks.get(unit)
         due = case((WorkLeaseRow.next_due_at == mark, next_due_at), else_=WorkLeaseRow.next_due_at) \
             if mark is not None else next_due_at
-        with self.store.session() as session:
-            session.execute(update(WorkLeaseRow).where(WorkLeaseRow.unit == unit, WorkLeaseRow.owner == self.owner)
-                            .values(owner=None, lease_until=None, next_due_at=due, updated_at=utcnow()))
+        try:
+            with self.store.session() as session:
+                session.execute(update(WorkLeaseRow).where(WorkLeaseRow.unit == unit, WorkLeaseRow.owner == self.owner)
+                                .values(owner=None, lease_until=None, next_due_at=due, updated_at=utcnow()))
+        finally:
+            # Only now: until the row is free, another thread of ours must not claim it (SQLite would let it).
+            with self._lock:
+                self._claim_marks.pop(unit, None)
 
     def release_all(self) -> int:
         """Give up every unit this owner holds, due at once (shutdown: the work in them was cut short)."""
-        self._claim_marks.clear()
+        with self._lock:
+            self._claim_marks.clear()
         now = utcnow()
         with self.store.session() as session:
             released = session.execute(
@@ -177,7 +196,9 @@ class LeaseBook:
         self._known.add(unit)
 
     def next_claimable(self, units: Sequence[str]) -> datetime | None:
-        """When the earliest of `units` can next be claimed: its due time, or a live lease's expiry."""
+        """When the earliest of `units` can next be claimed: its due time, or a live lease's expiry. Units a
+        thread of this owner holds are left out: their release sets their next due time."""
+        units = [u for u in units if u not in self._claim_marks]
         if not units:
             return None
         with self.store.session() as session:

@@ -43,19 +43,28 @@ def intend(session: Session, intents: Sequence[Intent], *, at: datetime | None =
 
 
 def claim_due(session: Session, kind: str, owner: str, lease: timedelta, limit: int) -> list[OutboxRow]:
-    """Lease up to `limit` due pending rows of one kind (SKIP LOCKED on PostgreSQL; SQLite has one writer)."""
+    """Lease up to `limit` due pending rows of one kind; two claimers never get the same row.
+
+    PostgreSQL: SKIP LOCKED passes over rows another claimer is taking. SQLite has no row
+    locks (FOR UPDATE is a no-op), so the UPDATE's own `status = 'pending'` guard decides:
+    a row another thread claimed since the SELECT is no longer pending and is left out."""
     now = utcnow()
-    rows = list(session.exec(
-        select(OutboxRow).where(OutboxRow.kind == kind, OutboxRow.status == "pending",
-                                col(OutboxRow.next_attempt_at) <= now)
+    ids = list(session.exec(
+        select(OutboxRow.id).where(OutboxRow.kind == kind, OutboxRow.status == "pending",
+                                   col(OutboxRow.next_attempt_at) <= now)
         .order_by(col(OutboxRow.id)).limit(limit).with_for_update(skip_locked=True)
     ).all())
-    for row in rows:
-        row.status, row.lease_owner, row.lease_until = "in_flight", owner, now + lease
-        row.attempts += 1
-        row.updated_at = now
-        session.add(row)
-    return rows
+    if not ids:
+        return []
+    claimed = session.execute(
+        update(OutboxRow).where(col(OutboxRow.id).in_(ids), OutboxRow.status == "pending")
+        .values(status="in_flight", lease_owner=owner, lease_until=now + lease, attempts=OutboxRow.attempts + 1,
+                updated_at=now)
+        .returning(OutboxRow.id).execution_options(synchronize_session=False)).scalars().all()
+    if not claimed:
+        return []
+    return list(session.exec(select(OutboxRow).where(col(OutboxRow.id).in_(list(claimed)))
+                             .order_by(col(OutboxRow.id)).execution_options(populate_existing=True)).all())
 
 
 def renew(session: Session, row_ids: Sequence[int], owner: str, lease: timedelta) -> set[int]:
@@ -136,7 +145,10 @@ def oldest_pending(session: Session) -> datetime | None:
     return session.exec(select(func.min(OutboxRow.created_at)).where(OutboxRow.status != "done")).one()
 
 
-def next_due(session: Session) -> datetime | None:
-    """When the earliest pending row falls due (None when nothing is pending)."""
-    due = session.exec(select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "pending")).one()
+def next_due(session: Session, kinds: Sequence[str] | None = None) -> datetime | None:
+    """When the earliest pending row (of `kinds`, default all) falls due (None when nothing is pending)."""
+    query = select(func.min(OutboxRow.next_attempt_at)).where(OutboxRow.status == "pending")
+    if kinds is not None:
+        query = query.where(col(OutboxRow.kind).in_(list(kinds)))
+    due = session.exec(query).one()
     return due.replace(tzinfo=UTC) if due is not None and due.tzinfo is None else due

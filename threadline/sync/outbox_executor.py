@@ -34,9 +34,13 @@ from threadline.sync.store.database import Store
 from threadline.sync.store.tables import OutboxRow, utcnow
 
 log = structlog.get_logger("threadline.outbox")
+# How long a contact update waits for its reply's activity to be logged first.
+REPLY_FIRST_WAIT = timedelta(seconds=3)
 BATCH = 100
 LEASE = timedelta(minutes=2)   # the default of sync.lease_time: a batch's CRM calls take seconds
 MAX_ATTEMPTS = 12   # about a day of backoff; then the row is failed and shown in status
+#: The outbox kinds this executor performs (send_email rows belong to the SendExecutor).
+CRM_KINDS = ("log_email", "create_task", "update_contact", "set_fields")
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -113,7 +117,9 @@ class OutboxExecutor:
 
     def _seconds_until_next_due(self) -> float | None:
         with self.store.session() as session:
-            due = outbox.next_due(session)
+            # Only our own kinds: a send_email row waiting for its retry is not ours to wait for (waiting
+            # on it spun this loop for the whole settle time; found by the fault suite).
+            due = outbox.next_due(session, CRM_KINDS)
         if due is None:
             return None
         return max(0.0, (due - utcnow()).total_seconds())
@@ -126,7 +132,7 @@ class OutboxExecutor:
         before anything is created, so an effect that did happen is recorded, not repeated.
         """
         with self.store.session() as session:
-            rows = [r for kind in ("log_email", "create_task", "update_contact", "set_fields")
+            rows = [r for kind in CRM_KINDS
                     for r in outbox.orphaned_in_flight(session, kind, respect_leases=self.store.shared)]
             for row in rows:
                 outbox.mark_retry(row, "released after its performer stopped", self._reconcile_delay(row))
@@ -294,7 +300,9 @@ class OutboxExecutor:
             ready = [r for r in rows if r.contact_id not in waiting]
             for row in rows:
                 if row.contact_id in waiting:
-                    outbox.mark_retry(row, "waiting for the reply to be logged first", timedelta(seconds=30))
+                    # A few seconds, not longer: the reply's log_email is usually in another replica's batch in
+                    # flight, and a long wait here held every contact's reply properties back (replica bench).
+                    outbox.mark_retry(row, "waiting for the reply to be logged first", REPLY_FIRST_WAIT)
                     session.add(row)
         with self.store.session() as session:
             ready = self._held(session, ready)
