@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -16,13 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from tests.fixtures.smtp import starttls_controller
 from tests.sync.send_world import errors, outbox_row, payload, seed_send, set_row
 from threadline.adapters.imap import ImapMailbox
 from threadline.adapters.smtp import SmtpSender
-from threadline.sandbox.tls import make_test_ca
 from threadline.sync.send_executor import SendExecutor, SendSummary
 from threadline.sync.store.database import Store
 
@@ -66,17 +64,10 @@ class FlakySmtp:
 
 @pytest.fixture(scope="module")
 def flaky_smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FlakySmtp]:
-    tls = make_test_ca(tmp_path_factory.mktemp("flaky-smtp-tls"))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(tls.cert, tls.key)
     handler = FlakyDataHandler()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True,
-                            authenticator=handler.authenticate, auth_required=True)
+    controller, tls = starttls_controller(handler, tmp_path_factory.mktemp("flaky-smtp-tls"))
     controller.start()
-    yield FlakySmtp(port, tls.ca_cert, handler)
+    yield FlakySmtp(controller.port, tls.ca_cert, handler)
     controller.stop()
 
 
