@@ -84,7 +84,10 @@ def test_library_logs_go_through_the_same_json_and_redaction(capfd: pytest.Captu
         structlog.get_logger("threadline.test").info("own.event", mailbox="rep@example.com")
         err = capfd.readouterr().err
     finally:
+        # configure_logging bound structlog to this test's captured stderr: later tests must not write to it
         logging.getLogger().handlers.clear()
+        logging.getLogger().setLevel(logging.WARNING)
+        structlog.reset_defaults()
     records = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert [r["event"] for r in records] == ["token refresh failed for [redacted]", "own.event"]
     assert records[0]["logger"] == "msal.application" and records[0]["level"] == "warning"
