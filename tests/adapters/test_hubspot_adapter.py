@@ -145,7 +145,7 @@ def test_a_partial_batch_failure_returns_the_created_activities(sandbox: Sandbox
 def test_a_throttle_burst_is_retried_and_logs_each_email_once(sandbox: SandboxServer, crm: HubSpotCrm) -> None:
     crm.ensure_schema()
     contact = sandbox.hubspot.add_contact("ann@client.com")
-    throttles_before = sandbox.ctx.faults.fired.get("throttle", 0)  # `fired` counts for the whole session
+    throttles_before = sandbox.ctx.faults.fired.get("throttle", 0)
     sandbox.faults.add(Fault(provider="hubspot", kind="throttle", count=2, delay=0.2,
                              path_prefix="/crm/v3/objects/emails/batch/create"))
     logged = crm.log_emails([activity(f"k{i}", contact) for i in range(5)])

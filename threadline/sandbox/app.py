@@ -84,7 +84,7 @@ def _admin_routes(ctx: SandboxContext, providers: list[SandboxProvider]) -> list
         return JSONResponse({**ctx.stats.snapshot(), "faults_fired": ctx.faults.fired})
 
     async def reset(request: Request) -> Response:
-        ctx.faults.clear()
+        ctx.faults.reset()      # fired counts too: tests read them as this test's own
         ctx.stats.reset()
         for provider in providers:
             getattr(provider, "reset", lambda: None)()

@@ -50,6 +50,12 @@ class Faults:
         with self._lock:
             self._faults.clear()
 
+    def reset(self) -> None:
+        """No armed faults and no counts: a reset sandbox starts each test from zero."""
+        with self._lock:
+            self._faults.clear()
+            self.fired.clear()
+
     def take(self, provider: str, method: str, path: str,
              kinds: tuple[str, ...] = GENERIC_KINDS) -> Fault | None:
         """Consume one matching fault (first armed first), or None."""
