@@ -109,11 +109,17 @@ def expire_leases(session: Session, owner: str) -> int:
     return len(ended)
 
 
-def orphaned_in_flight(session: Session, kind: str, *, respect_leases: bool, limit: int = 500) -> list[OutboxRow]:
-    """In-flight rows whose performer died: their effect may or may not exist remotely (reconcile first)."""
+def orphaned_in_flight(session: Session, kind: str, *, respect_leases: bool, limit: int = 500,
+                       own: str | None = None) -> list[OutboxRow]:
+    """In-flight rows whose performer died: their effect may or may not exist remotely (reconcile first).
+
+    `own`: this process's performer id. Its own in-flight rows at the start of a run were left by an earlier run
+    that failed midway (e.g. its database connection was killed): waiting out their lease would only delay them.
+    """
     query = select(OutboxRow).where(OutboxRow.kind == kind, OutboxRow.status == "in_flight")
     if respect_leases:
-        query = query.where(or_(col(OutboxRow.lease_until).is_(None), col(OutboxRow.lease_until) < utcnow()))
+        expired = or_(col(OutboxRow.lease_until).is_(None), col(OutboxRow.lease_until) < utcnow())
+        query = query.where(or_(expired, OutboxRow.lease_owner == own) if own else expired)
     return list(session.exec(query.order_by(col(OutboxRow.id)).limit(limit).with_for_update(skip_locked=True)).all())
 
 

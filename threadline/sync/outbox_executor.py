@@ -133,7 +133,8 @@ class OutboxExecutor:
         """
         with self.store.session() as session:
             rows = [r for kind in CRM_KINDS
-                    for r in outbox.orphaned_in_flight(session, kind, respect_leases=self.store.shared)]
+                    for r in outbox.orphaned_in_flight(session, kind, respect_leases=self.store.shared,
+                                                       own=self.owner)]
             for row in rows:
                 outbox.mark_retry(row, "released after its performer stopped", self._reconcile_delay(row))
                 session.add(row)

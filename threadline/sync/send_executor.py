@@ -120,7 +120,7 @@ class SendExecutor:
     def _release_orphans(self) -> None:
         """In-flight rows whose performer died go back to pending at once: each is looked up in Sent first."""
         with self.store.session() as session:
-            rows = outbox.orphaned_in_flight(session, SEND_KIND, respect_leases=self.store.shared)
+            rows = outbox.orphaned_in_flight(session, SEND_KIND, respect_leases=self.store.shared, own=self.owner)
             for row in rows:
                 outbox.mark_retry(row, "released after its performer stopped", timedelta(0))
                 session.add(row)
