@@ -39,9 +39,8 @@ class Drainer:
         """Drain soon (now, or right after the run in progress). Never blocks."""
         self._woken.set()
 
-    def interrupt(self) -> None:
-        """Shutdown: let a waiting drainer see `stop` at once."""
-        self._woken.set()
+    # Shutdown: a waiting drainer sees `stop` at once.
+    interrupt = wake
 
     def run(self) -> None:
         """The thread's body: drain, then wait for a wakeup or the interval, until stopped."""

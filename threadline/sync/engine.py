@@ -188,9 +188,10 @@ class SyncEngine:
             usage = getattr(self.crm, "api_usage", None)     # Salesforce: Sforce-Limit-Info
             if usage:
                 record_budget(session, f"{CRM_SOURCE}:{self.crm.name}", *usage)
+        # sent/logged only where this cycle drained: in the daemon the drainers do that work and log each row.
+        drained = {"sent": summary.sending.sent, "logged": summary.outbox.performed.get("log_email", 0)} if drain else {}
         log.info("sync.cycle", contacts=summary.contacts.pulled, pulled=summary.pulled, matched=summary.matched,
-                 sent=summary.sending.sent, logged=summary.outbox.performed.get("log_email", 0),
-                 errors=len(summary.errors))
+                 errors=len(summary.errors), **drained)
         return summary
 
     # -- draining (sends, then the CRM outbox) ------------------------------------------------------
