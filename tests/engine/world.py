@@ -19,20 +19,26 @@ REP_DOMAIN = "northwind.example"
 SANDBOX_HUBSPOT_TOKEN = "pat-sandbox-0000"
 
 
-def run_threadline(config: Path, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_threadline(config: Path, *args: str, crash_at: str | None = None,
+                   fail_at: str | None = None) -> subprocess.CompletedProcess[str]:
     """`threadline <args> --config <config>` as a real process; with `crash_at` it SIGKILLs itself at that
-    crashpoint (THREADLINE_CRASH_AT, e.g. "send.submitting:2" = on the second hit)."""
+    crashpoint (THREADLINE_CRASH_AT, e.g. "send.submitting:2" = on the second hit); with `fail_at` it raises
+    at that failpoint for data holding the marker (THREADLINE_FAIL_AT, e.g. "mailbox.message=X-Poison")."""
     env = {**os.environ, "HUBSPOT_TOKEN": SANDBOX_HUBSPOT_TOKEN}
     env.pop("THREADLINE_CRASH_AT", None)
+    env.pop("THREADLINE_FAIL_AT", None)
     if crash_at:
         env["THREADLINE_CRASH_AT"] = crash_at
+    if fail_at:
+        env["THREADLINE_FAIL_AT"] = fail_at
     return subprocess.run([sys.executable, "-m", "threadline", *args, "--config", str(config)],
                           capture_output=True, text=True, env=env, timeout=240)
 
 
-def sync_once(config: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+def sync_once(config: Path, crash_at: str | None = None,
+              fail_at: str | None = None) -> subprocess.CompletedProcess[str]:
     """One `threadline sync --once` cycle (see run_threadline)."""
-    return run_threadline(config, "sync", "--once", crash_at=crash_at)
+    return run_threadline(config, "sync", "--once", crash_at=crash_at, fail_at=fail_at)
 
 
 def email(sender: str, to: str, subject: str, body: str, *, msg_id: str, when: datetime | None = None,

@@ -3,6 +3,12 @@
 Each page is one transaction: the messages seen, the outbox intents they cause
 and the cursor after them commit together. A crash before the commit re-reads
 the page next time (at-least-once ingest); keys make processing idempotent.
+
+A message that raises something unexpected (a bug, or data the store refuses)
+must not stick the cursor: the page is rolled back and taken again message by
+message, each in a savepoint, and the one that fails is quarantined with the
+exception as its reason. If most of a page fails that way the fault is not in
+the mail: the page is rolled back, the error recorded, and the cursor waits.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, col, select
 
 from threadline.adapters.errors import ProviderError
@@ -22,7 +29,7 @@ from threadline.adapters.protocols import MailboxAdapter
 from threadline.adapters.records import EmailActivity, MailPage, RawMessage
 from threadline.rules.events import Event, event_id
 from threadline.sync.classify import Classification, classify
-from threadline.sync.crashpoints import crashpoint
+from threadline.sync.crashpoints import crashpoint, failpoint
 from threadline.sync.cursors import (
     load_cursor,
     mark_success,
@@ -43,6 +50,13 @@ from threadline.sync.store.tables import MessageRow
 
 log = structlog.get_logger("threadline.mailbox")
 
+# Not a message's fault: lease, provider and store-connection errors end the pull as before.
+NOT_THE_MESSAGE = (LeaseLost, ProviderError, OperationalError, InterfaceError)
+
+
+class PageFailed(Exception):
+    """Most of a page failed unexpectedly: a systemic fault, so nothing is quarantined and the cursor waits."""
+
 
 @dataclass
 class MailboxSummary:
@@ -55,6 +69,14 @@ class MailboxSummary:
     error: str | None = None
     resync_reason: str | None = None
     cut_short: bool = False        # stopped between pages (shutdown) or the lease was lost: more may be waiting
+
+    def counts(self) -> tuple[int, int, int, int, Counter[str]]:
+        """The counters, to put back when the work they counted is rolled back."""
+        return self.pulled, self.duplicates, self.matched, self.intended, Counter(self.skipped)
+
+    def restore(self, counts: tuple[int, int, int, int, Counter[str]]) -> None:
+        self.pulled, self.duplicates, self.matched, self.intended, skipped = counts
+        self.skipped = Counter(skipped)
 
 
 class MailboxSync:
@@ -79,11 +101,7 @@ class MailboxSync:
             cursor = load_cursor(session, source)
         try:
             for page in mailbox.pull(cursor):
-                with self.store.session() as session:
-                    self._ingest(session, mailbox.address, owner_id, page, summary)
-                    if fence is not None:
-                        fence(session)
-                    save_cursor(session, source, page.cursor, resync_reason=page.resync_reason)
+                self._commit_page(source, mailbox.address, owner_id, page, summary, fence)
                 crashpoint("mailbox.after_page_commit")
                 summary.resync_reason = summary.resync_reason or page.resync_reason
                 if stopping is not None and stopping.is_set():
@@ -102,10 +120,44 @@ class MailboxSync:
             log.warning("mailbox.error", mailbox=mailbox.address, error=exc.kind, detail=str(exc)[:300])
             with self.store.session() as session:
                 record_provider_error(session, source, exc)
+        except PageFailed as exc:
+            summary.error = f"internal_error: {exc}"
+            log.error("mailbox.page_failed", mailbox=mailbox.address, detail=str(exc))
+            with self.store.session() as session:
+                record_error(session, source, "internal_error", str(exc))
         return summary
 
+    def _commit_page(self, source: str, mailbox: str, owner_id: str | None, page: MailPage,
+                     summary: MailboxSummary, fence: Callable[[Session], None] | None) -> None:
+        """Ingest one page and save the cursor after it in one transaction; on an unexpected exception,
+        roll back and take the page again message by message (see the module docstring)."""
+        before = summary.counts()
+        try:
+            self._commit(source, owner_id, page, fence, lambda s: self._ingest(s, mailbox, owner_id, page, summary))
+            return
+        except NOT_THE_MESSAGE:
+            raise
+        except Exception as exc:                        # noqa: BLE001 - any bug must not stick the cursor
+            log.warning("mailbox.page_retried_per_message", mailbox=mailbox, error=type(exc).__name__)
+        summary.restore(before)
+        failed: list[str] = []
+        self._commit(source, owner_id, page, fence,
+                     lambda s: self._ingest(s, mailbox, owner_id, page, summary, failed=failed))
+        if failed:
+            summary.skipped["internal_error"] += len(failed)
+
+    def _commit(self, source: str, owner_id: str | None, page: MailPage, fence: Callable[[Session], None] | None,
+                ingest: Callable[[Session], None]) -> None:
+        with self.store.session() as session:
+            ingest(session)
+            if fence is not None:
+                fence(session)
+            save_cursor(session, source, page.cursor, resync_reason=page.resync_reason)
+
     def _ingest(self, session: Session, mailbox: str, owner_id: str | None, page: MailPage,
-                summary: MailboxSummary) -> None:
+                summary: MailboxSummary, *, failed: list[str] | None = None) -> None:
+        """Decide every message of `page`. With `failed` given, each message runs in a savepoint and one
+        that raises unexpectedly is quarantined (its provider id appended to `failed`) instead."""
         ids = [m.provider_id for m in page.messages]
         known = set(session.exec(select(MessageRow.provider_id).where(
             MessageRow.mailbox == mailbox, col(MessageRow.provider_id).in_(ids))).all())
@@ -115,12 +167,38 @@ class MailboxSync:
                 summary.duplicates += 1
                 continue
             known.add(raw.provider_id)
-            self._ingest_one(session, mailbox, owner_id, raw, summary)
+            if failed is None:
+                self._ingest_one(session, mailbox, owner_id, raw, summary)
+            else:
+                self._ingest_guarded(session, mailbox, owner_id, raw, summary, failed, len(page.messages))
             crashpoint("mailbox.after_message")
+
+    def _ingest_guarded(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
+                        summary: MailboxSummary, failed: list[str], page_size: int) -> None:
+        before = summary.counts()
+        try:
+            with session.begin_nested():
+                self._ingest_one(session, mailbox, owner_id, raw, summary)
+            return
+        except NOT_THE_MESSAGE:
+            raise
+        except Exception as exc:                        # noqa: BLE001 - quarantine it, whatever it was
+            summary.restore(before)
+            reason = f"internal error: {type(exc).__name__}: {exc}"[:400]
+            failed.append(raw.provider_id)
+            log.error("message.quarantined", mailbox=mailbox, provider_id=raw.provider_id,
+                      reason=reason, exc_info=True)
+        if len(failed) > max(3, page_size // 2):
+            raise PageFailed(f"{len(failed)} of {page_size} messages of a page failed unexpectedly "
+                             f"(last: {reason}); not quarantining a whole page")
+        session.add(MessageRow(mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder,
+                               classification="unprocessable", decision="quarantined", reason=reason))
+        record_error(session, f"mailbox:{mailbox}", "unprocessable_message", f"{raw.provider_id}: {reason}")
 
     def _ingest_one(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
                     summary: MailboxSummary) -> None:
         try:
+            failpoint("mailbox.message", raw.raw)
             parsed = parse_message(raw.raw)
         except MalformedMessage as exc:
             summary.skipped["malformed"] += 1
