@@ -19,6 +19,8 @@ from tests.engine.world import reply, seed_contacts
 from threadline.config.loading import parse_settings
 from threadline.connector.daemon import DueWakeups
 from threadline.connector.demo import demo_config
+from threadline.connector.render import work_table
+from threadline.connector.status import build_status
 from threadline.connector.wiring import build_engine
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.leases import LeaseBook, LeaseLost
@@ -50,6 +52,26 @@ def test_units_are_claimed_once_until_released_then_rest_until_due(store: Store)
     assert b.claim(["crm:hubspot"], force=True) == ["crm:hubspot"]           # sync --once ignores the rest
     assert a.held() == ["mailbox:a@x.example"]
     assert a.release_all() == 1 and a.held() == []
+
+
+def test_status_names_the_replica_holding_each_unit_and_flags_an_expired_lease(store: Store) -> None:
+    from rich.console import Console
+
+    a, b = book(store, "replica-a"), book(store, "replica-b", timedelta(milliseconds=200))
+    assert a.claim(UNITS, limit=2) == ["crm:hubspot", "mailbox:a@x.example"]
+    assert b.claim(UNITS) == ["mailbox:b@x.example"]
+    a.release("crm:hubspot", utcnow() + timedelta(minutes=1))
+    time.sleep(0.3)                                                        # b's lease runs out: b is gone
+    with store.session() as session:
+        work = {w.unit: w for w in build_status(session).work}
+        report = build_status(session)
+    assert (work["crm:hubspot"].holder, work["mailbox:a@x.example"].holder) == (None, "replica-a")
+    assert not work["mailbox:a@x.example"].expired and work["mailbox:b@x.example"].expired
+    console = Console(width=200, record=True)
+    console.print(work_table(report))
+    lines = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if "│" in line}
+    assert "free" in lines["crm:hubspot"] and "replica-a" in lines["mailbox:a@x.example"]
+    assert "replica-b (expired)" in lines["mailbox:b@x.example"]
 
 
 def test_an_expired_lease_is_taken_over_and_the_old_holder_is_fenced_out(store: Store) -> None:

@@ -100,10 +100,13 @@ def test_the_status_page_shows_health_queue_errors_and_funnel(browser: Browser, 
         funnel = page.locator("#funnel tbody tr").first.inner_text()
         assert "outreach" in funnel and "3" in funnel
         assert "send_email" in page.locator("#outbox").inner_text()
+        work = page.locator("#work").inner_text()          # released after each run: free, next due shown
+        assert f"mailbox:{REP}" in work and "crm:hubspot" in work and "free" in work
 
         png = tmp_path / "status-page.png"
         page.screenshot(path=str(png), full_page=True)
         check_screenshot(png)
         api = httpx.get(f"{url}/api/status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json()
         assert api["ready"] is False and api["funnel"][0]["enrolled"] == 3 and api["funnel"][0]["sent"] >= 3
+        assert {w["unit"] for w in api["work"]} >= {f"mailbox:{REP}", "crm:hubspot"}
         page.close()

@@ -69,6 +69,8 @@ def print_status(console: Console, report: StatusReport, reauthorize: Mapping[st
         console.print(f"sequence email: {sends}" + (f" ({report.unconfirmed_sends} sent unconfirmed: submission "
                                                      "started, outcome unknown, never resent)"
                                                      if report.unconfirmed_sends else ""))
+    if report.work:
+        console.print(work_table(report))
     if report.recent_errors:
         errors = Table(title="recent errors")
         for column in ("when", "source", "kind", "message"):
@@ -76,3 +78,16 @@ def print_status(console: Console, report: StatusReport, reauthorize: Mapping[st
         for e in report.recent_errors:
             errors.add_row(f"{e.at:%Y-%m-%d %H:%M:%S}", e.source, e.kind, e.message[:160])
         console.print(errors)
+
+
+def work_table(report: StatusReport) -> Table:
+    """Which replica holds each unit of shared work: with several replicas, who is reading which mailbox."""
+    table = Table(title="work")
+    for column in ("unit", "held by", "lease until", "next due"):
+        table.add_column(column)
+    for w in report.work:
+        held = (f"{w.holder} (expired)" if w.expired else w.holder) if w.holder else "free"
+        until = f"{w.lease_until:%H:%M:%S}" if w.lease_until else "-"
+        due = f"{w.next_due_at:%H:%M:%S}" if w.next_due_at else "-"
+        table.add_row(w.unit, held, until, due)
+    return table

@@ -9,7 +9,14 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from threadline.sync import outbox
-from threadline.sync.store.tables import CursorRow, EnrollmentRow, MessageRow, OutboxRow, SyncErrorRow
+from threadline.sync.store.tables import (
+    CursorRow,
+    EnrollmentRow,
+    MessageRow,
+    OutboxRow,
+    SyncErrorRow,
+    WorkLeaseRow,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,16 @@ class SourceStatus:
 
 
 @dataclass(frozen=True)
+class WorkHolder:
+    """Who holds a unit of shared work (a CRM pull, a mailbox, rules, sequences) and until when."""
+    unit: str
+    holder: str | None             # the replica id; None when the unit is free
+    lease_until: datetime | None
+    next_due_at: datetime | None
+    expired: bool                  # held, but the lease ran out: the holder is gone or stuck; another takes it
+
+
+@dataclass(frozen=True)
 class StatusReport:
     sources: list[SourceStatus]
     outbox: dict[str, int]
@@ -33,6 +50,7 @@ class StatusReport:
     enrollments: dict[str, int] = field(default_factory=dict)    # status -> count
     sends: dict[str, int] = field(default_factory=dict)          # send_email rows: status -> count
     unconfirmed_sends: int = 0     # submitted, outcome never learned, never resent (see README: SMTP)
+    work: list[WorkHolder] = field(default_factory=list)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -46,15 +64,25 @@ def build_status(session: Session, error_limit: int = 10) -> StatusReport:
         success = _aware(row.last_success_at)
         sources.append(SourceStatus(row.source, success, (now - success).total_seconds() if success else None,
                                     row.resyncs, row.last_resync_reason, row.data is not None, row.budget))
-    decisions: dict[str, int] = {}
-    for decision in session.exec(select(MessageRow.decision)).all():
-        decisions[decision] = decisions.get(decision, 0) + 1
+    decisions = {d: int(n) for d, n in session.exec(select(MessageRow.decision, func.count())
+                                                    .group_by(MessageRow.decision)).all()}
     errors = list(session.exec(select(SyncErrorRow).order_by(col(SyncErrorRow.id).desc()).limit(error_limit)).all())
     return StatusReport(sources, outbox.counts_by_status(session), _aware(outbox.oldest_pending(session)),
-                        decisions, errors, *_sequence_counts(session))
+                        decisions, errors, *_sequence_counts(session), work=work_holders(session, now))
+
+
+def work_holders(session: Session, now: datetime) -> list[WorkHolder]:
+    """Every unit replicas share, with its holder; empty before the first `run` or `sync`."""
+    holders = []
+    for row in session.exec(select(WorkLeaseRow).order_by(col(WorkLeaseRow.unit))).all():
+        until = _aware(row.lease_until) if row.owner else None
+        holders.append(WorkHolder(row.unit, row.owner, until, _aware(row.next_due_at),
+                                  expired=until is not None and until <= now))
+    return holders
 
 
 def _sequence_counts(session: Session) -> tuple[dict[str, int], dict[str, int], int]:
+    """Enrollments by status, send_email rows by status, and sends whose outcome was never learned."""
     enrollments = dict(session.exec(select(EnrollmentRow.status, func.count()).group_by(EnrollmentRow.status)).all())
     sends = dict(session.exec(select(OutboxRow.status, func.count()).where(OutboxRow.kind == "send_email")
                               .group_by(OutboxRow.status)).all())

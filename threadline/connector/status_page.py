@@ -25,6 +25,7 @@ from threadline.connector.readiness import (
     source_check,
 )
 from threadline.connector.report_cli import build_report
+from threadline.connector.status import work_holders
 from threadline.sync import outbox
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import CursorRow, OutboxRow, SyncErrorRow
@@ -51,8 +52,10 @@ def status_view(store: Store, settings: Settings, *, started_at: datetime, now: 
         queue = _outbox(session, now)
         errors = [_error(row) for row in session.exec(select(SyncErrorRow).order_by(col(SyncErrorRow.id).desc())
                                                       .limit(ERRORS_SHOWN)).all()]
+        work = [{"unit": w.unit, "holder": w.holder, "lease_until": _iso(w.lease_until),
+                 "next_due_at": _iso(w.next_due_at), "expired": w.expired} for w in work_holders(session, now)]
     return {"generated_at": now.isoformat(timespec="seconds"), "ready": all(s["ok"] for s in sources),
-            "sources": sources, "outbox": queue, "errors": errors,
+            "sources": sources, "outbox": queue, "errors": errors, "work": work,
             "funnel": _funnel(store, settings)}
 
 
