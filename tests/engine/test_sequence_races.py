@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.engine.sequence_world import (
+    REP,
     SEND_PATHS,
     SequenceWorld,
     bounce_for,
@@ -128,6 +129,54 @@ def test_reply_dated_in_the_second_of_enrolment_still_stops_the_sequence(world: 
     delivered = world.path.delivered()
     assert delivered[world.message_ids_of(target).get(1, "(step 2 never intended)")] == 0, "step 2 went out"
     assert (world.enrollments()[target].status, world.enrollments()[target].exit_reason) == ("exited", "replied")
+
+
+def deliver_received_at(request: pytest.FixtureRequest, world: SequenceWorld, raw: bytes, at: datetime) -> None:
+    """Mail into the rep's inbox with the mailbox's own receipt time set to `at` (Gmail internalDate in ms,
+    IMAP INTERNALDATE in whole seconds)."""
+    if world.path.name == "gmail":
+        world.sandbox.gmail.deliver(REP, raw, ["INBOX", "UNREAD"], internal_date=at)
+    else:
+        request.getfixturevalue("imap_account").deliver(raw, received_at=at)
+
+
+@pytest.mark.parametrize("skew", [pytest.param(0, id="clocks-agree"), pytest.param(3, id="mailbox-clock-3s-ahead")])
+@pytest.mark.parametrize("world", [pytest.param("smtp", marks=pytest.mark.dovecot), "gmail"], indirect=True)
+def test_a_reply_already_in_the_inbox_at_enrolment_does_not_stop_the_new_sequence(
+        request: pytest.FixtureRequest, world: SequenceWorld, skew: int) -> None:
+    """The prospect wrote to the rep (another conversation) right before being enrolled. The reply is logged and
+    the sequence runs in full. The first cycle starts at once, in this process, so the enrolment falls in the
+    reply's second or before a mailbox clock running ahead: by its time alone the reply would look like an
+    answer, and before the fix the outcome flipped from run to run with where in a second the enrolment fell."""
+    target = world.contact_ids[TARGET]
+    now = datetime.now(UTC)
+    deliver_received_at(request, world, prospect_reply(world, TARGET, None, now), now + timedelta(seconds=skew))
+    engine = build_engine(load_settings(world.config, env={"HUBSPOT_TOKEN": SANDBOX_HUBSPOT_TOKEN}))
+    try:
+        engine.run_once()                       # pulls the reply, enrols everyone, sends step 1
+    finally:
+        engine.close()
+    world.run_until_settled()
+    delivered = world.path.delivered()
+    for contact_id in world.contact_ids:
+        assert [delivered[m] for m in world.message_ids_of(contact_id).values()] == [1, 1], contact_id
+    assert {(e.status, e.exit_reason) for e in world.enrollments().values()} == {("completed", None)}
+    assert [t for t in world.tasks(target) if "Reply to sequence" in t.get("hs_task_subject", "")] == []
+    assert [a["hs_email_subject"] for a in world.activities(target, "incoming")] == ["Re: Step 1"]
+
+
+@pytest.mark.parametrize("world", [pytest.param("smtp", marks=pytest.mark.dovecot), "gmail"], indirect=True)
+def test_a_reply_from_a_slow_clock_still_stops_the_sequence(request: pytest.FixtureRequest,
+                                                            world: SequenceWorld) -> None:
+    """The reply comes after the enrolment, but the sender's clock is an hour slow, so its Date header is before
+    it: the mailbox's receipt time (later) makes it count."""
+    step_two_waits_in_the_outbox(world)
+    target = world.contact_ids[TARGET]
+    enrolled_at = world.enrollments()[target].enrolled_at.replace(tzinfo=UTC)
+    slow = prospect_reply(world, TARGET, world.message_ids_of(target)[0], enrolled_at - timedelta(hours=1))
+    deliver_received_at(request, world, slow, datetime.now(UTC))
+    world.run_until_settled()
+    assert_stopped_for_target_only(world, "replied")
 
 
 @pytest.mark.parametrize("world", ["gmail"], indirect=True)

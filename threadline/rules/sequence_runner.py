@@ -35,6 +35,7 @@ from threadline.rules.sequence_store import (
     live_contact_ids,
     mailbox_load,
     new_rows,
+    stored_as_given,
     to_enrollment,
     write_back,
 )
@@ -155,6 +156,7 @@ class SequenceRunner:
         existing = enrollments_of(session, ids)
         batch = Batch()
         created: list[tuple[Enrollment, datetime | None]] = []
+        held_replies: list[Event] = []
         for contact_id in ids:
             contact = contacts.get(contact_id)
             if contact is None:
@@ -169,11 +171,18 @@ class SequenceRunner:
             new = [event for seq, event in events.get(contact_id, []) if window[0] < seq <= window[1]]
             for enrollment in self.sequencer.enrollments_for(facts, new, [to_enrollment(r) for r in rows],
                                                                 self._score(facts), now):
-                enrollment = self.sequencer.advance(enrollment, facts, history, now)
+                # `history` is what the store holds as the contact is enrolled: a reply in it predates the
+                # enrolment, whatever its (whole-second, maybe skewed) stamp says. Noted now, decided the same
+                # way by every later cycle and by the send executor's last check.
+                held = self.sequencer.replies_before_enrolment(enrollment, history)
+                enrollment = self.sequencer.advance(enrollment, facts, [*history, *held], now)
                 created.append((enrollment, self._next_due(enrollment, facts)))
+                held_replies += held
                 summary.exited += enrollment.status == "exited"
         # Ignoring an existing key keeps a second replica's concurrent enrolment from failing the batch.
         summary.enrolled += insert_ignore(session, EnrollmentRow, new_rows(created), ENROLLMENT_KEY)
+        if held_replies:
+            record_events(session, _ours(session, created, held_replies))
         self._record(session, batch, now, summary)
 
     def _restop(self, row: EnrollmentRow, contact: ContactRow, facts: ContactFacts, history: list[Event],
@@ -332,3 +341,12 @@ class SequenceRunner:
             session.expunge_all()       # a dry run: nothing read here may be flushed back
         return plan_steps(self.sequencer, senders, rows, contacts, events, load, now, until, self._unsubscribe)
 
+
+def _ours(session: Session, created: Sequence[tuple[Enrollment, datetime | None]],
+          notes: Sequence[Event]) -> list[Event]:
+    """The notes of enrollments this run really inserted: another replica's enrolment of the same key came
+    first, at its own moment, and what the store held then is not what it held now."""
+    noted = {(n.data["sequence"], n.contact_id, n.data["generation"]) for n in notes}
+    wanted = [e for e, _ in created if (e.sequence, e.contact_id, e.generation) in noted]
+    mine = {(e.sequence, e.contact_id, e.generation) for e in stored_as_given(session, wanted)}
+    return [n for n in notes if (n.data["sequence"], n.contact_id, n.data["generation"]) in mine]

@@ -71,6 +71,17 @@ def write_back(row: EnrollmentRow, enrollment: Enrollment, next_due_at: datetime
     row.updated_at = utcnow()
 
 
+def stored_as_given(session: Session, enrollments: Iterable[Enrollment]) -> list[Enrollment]:
+    """Those of ``enrollments`` whose row holds this very enrolment, not one another replica inserted first
+    (an insert_ignore keeps that one). One read per enrollment: call it only for the few that need it."""
+    found = []
+    for enrollment in enrollments:
+        row = session.get(EnrollmentRow, (enrollment.sequence, enrollment.contact_id, enrollment.generation))
+        if row is not None and as_utc(row.enrolled_at) == as_utc(enrollment.enrolled_at):
+            found.append(enrollment)
+    return found
+
+
 def enrollments_of(session: Session, contact_ids: Iterable[str]) -> dict[str, list[EnrollmentRow]]:
     """Every enrollment (any status, any sequence) of these contacts."""
     found: dict[str, list[EnrollmentRow]] = defaultdict(list)

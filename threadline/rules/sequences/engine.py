@@ -24,7 +24,13 @@ from threadline.rules.sequences.enrollment import Enrollment, may_enroll, trigge
 from threadline.rules.sequences.schedule import after_delay, contact_zone, into_window
 from threadline.rules.sequences.silence import silence_event
 from threadline.rules.sequences.steps import DueStep, step_key, template_context
-from threadline.rules.sequences.stops import hard_stop, ooo_until, stop_reason, unresumed_reply
+from threadline.rules.sequences.stops import (
+    hard_stop,
+    ooo_until,
+    replies_before_enrolment,
+    stop_reason,
+    unresumed_reply,
+)
 from threadline.rules.sequences.validate import compile_when, sequence_problems
 from threadline.rules.templates import render
 
@@ -97,14 +103,21 @@ class Sequencer:
 
     # --- stop rules ------------------------------------------------------------------------------
 
+    def replies_before_enrolment(self, enrollment: Enrollment, held: Sequence[Event]) -> list[Event]:
+        """Events to record with a new enrollment, given every event stored for the contact as it is enrolled:
+        they mark the replies already there as predating it, so ``advance`` and ``stop_reason`` never count
+        them (pass them in with the contact's other events)."""
+        return replies_before_enrolment(enrollment, held)
+
     def advance(self, enrollment: Enrollment, contact: ContactFacts, events: Sequence[Event],
                 now: datetime) -> Enrollment:
         """Apply the stop rules to an open enrollment (exited/completed ones come back unchanged).
 
         Exits: unsubscribe or bounce (ever), meeting booked or manual stop (since enrolment), the stage
         field changed to a listed value or holding one, the deal-closed field set. A reply since enrolment
-        pauses (until a manual ``sequence.resumed``) or exits with reason "replied". An out-of-office
-        pauses until its return date (or ``ooo_pause_days``); a pause whose time has passed resumes.
+        (one the store did not hold at enrolment, see ``replies_before_enrolment``) pauses (until a manual
+        ``sequence.resumed``) or exits with reason "replied". An out-of-office pauses until its return date
+        (or ``ooo_pause_days``); a pause whose time has passed resumes.
         """
         if not enrollment.is_open:
             return enrollment
