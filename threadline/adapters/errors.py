@@ -38,6 +38,19 @@ class RateLimited(TransientError):
         self.retry_after = retry_after
 
 
+class MalformedResponse(TransientError):
+    """The provider answered 2xx with a body we cannot read: not JSON, a key missing, a value of the wrong type.
+
+    Worth retrying (a proxy that cut the body, a provider bug): the next cycle asks again from the
+    stored cursor. Not retried within the call (retry.py). The message names the provider, the
+    endpoint and what was wrong, never the body (it may carry customer data or tokens).
+    """
+
+    def __init__(self, message: str, *, endpoint: str = "", **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.endpoint = endpoint
+
+
 class AuthExpired(ProviderError):
     """Credentials are expired or revoked; refresh failed or is impossible. Needs the admin."""
 

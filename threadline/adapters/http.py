@@ -78,6 +78,8 @@ class JsonApi:
         self._translate = translate or (lambda r: translate_status(r, provider))
         self._on_response = on_response
         self.calls = 0
+        #: "METHOD /path" of the last answer received (no host, no query): names it in MalformedResponse.
+        self.last_endpoint = ""
 
     def request(self, method: str, url: str, *, cost: float = 1.0, limiter: RateLimiter | None = None,
                 idempotent: bool = True, **kwargs: Any) -> httpx.Response:
@@ -103,6 +105,7 @@ class JsonApi:
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 raise TransientError(f"{self.provider} {method} {url.split('?')[0]}: {type(exc).__name__}",
                                      provider=self.provider) from exc
+            self.last_endpoint = f"{method} {response.request.url.path}"
             if self._on_response is not None:
                 self._on_response(response)
             error = self._translate(response)

@@ -105,6 +105,10 @@ class CrmAdapter(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Release connections (the httpx client it was built with)."""
+        ...
+
 
 class MailboxAdapter(Protocol):
     """One rep's mailbox (Gmail, Outlook or IMAP)."""

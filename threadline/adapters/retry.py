@@ -1,6 +1,8 @@
 """The one retry policy for provider calls (tenacity).
 
-Retries what is worth retrying (`TransientError`, including `RateLimited`),
+Retries what is worth retrying (`TransientError`, including `RateLimited`, but not
+`MalformedResponse`: a provider that answered a malformed 200 tends to do so again at
+once, and the next cycle asks again from the stored cursor anyway),
 honours `Retry-After` exactly, backs off exponentially with jitter otherwise,
 and gives up after a bounded number of attempts by re-raising the last error
 so the engine can record it and move on.
@@ -16,11 +18,12 @@ from tenacity import (
     RetryCallState,
     Retrying,
     retry_if_exception_type,
+    retry_if_not_exception_type,
     stop_after_attempt,
     wait_exponential_jitter,
 )
 
-from threadline.adapters.errors import RateLimited, TransientError
+from threadline.adapters.errors import MalformedResponse, RateLimited, TransientError
 from threadline.adapters.ratelimit import RateLimiter
 
 T = TypeVar("T")
@@ -63,7 +66,8 @@ def call_with_retry(
 
     kwargs = {"sleep": sleep} if sleep is not None else {}
     retrying = Retrying(
-        retry=retry_if_exception_type(TransientError if idempotent else RateLimited),
+        retry=(retry_if_exception_type(TransientError if idempotent else RateLimited)
+               & retry_if_not_exception_type(MalformedResponse)),
         wait=_wait,
         stop=stop_after_attempt(attempts),
         reraise=True,

@@ -8,7 +8,7 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from threadline.config.models import Settings
 from threadline.connector.auth_cli import auth_app
 from threadline.connector.health_cli import health
 from threadline.connector.secrets_cli import secrets_app
+
+if TYPE_CHECKING:
+    from threadline.rules.runner import RuleRunner
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Threadline: replies from reps' mailboxes land on CRM contact records.")
@@ -86,7 +89,11 @@ def check(config: ConfigOption = None) -> None:
     from threadline.connector.render import checks_table
     from threadline.connector.wiring import build_crm, build_mailbox
 
-    results = [*build_crm(settings).check()]
+    crm = build_crm(settings)
+    try:
+        results = [*crm.check()]
+    finally:
+        crm.close()
     for box in settings.mailboxes:
         mailbox = build_mailbox(settings, box)
         try:
@@ -153,7 +160,7 @@ def status(config: ConfigOption = None) -> None:
         print_status(console, build_status(session), needing_reauthorization(store, settings))
 
 
-def _runner(settings: Settings):  # type: ignore[no-untyped-def]
+def _runner(settings: Settings) -> RuleRunner:
     from threadline.rules.runner import RuleRunner, compile_rules
     from threadline.sync.store.database import Store
 

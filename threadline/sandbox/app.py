@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from threadline.sandbox.base import SandboxContext, SandboxProvider
-from threadline.sandbox.faults import Fault
+from threadline.sandbox.faults import Fault, malformed_answer
 
 
 class FaultMiddleware:
@@ -58,6 +58,8 @@ class FaultMiddleware:
             await provider.error_response(fault.status, "injected fault")(scope, receive, send)
         elif fault.kind == "expired_token":
             await provider.unauthorized_response()(scope, receive, send)
+        elif fault.kind == "malformed":
+            await malformed_answer(fault, self.app)(scope, receive, send)
         elif fault.kind == "drop_after":
             async def swallow(message: Any) -> None:
                 if message["type"] == "http.response.body" and not message.get("more_body"):

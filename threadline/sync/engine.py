@@ -367,5 +367,7 @@ class SyncEngine:
             return [CheckResult(target=self.crm.name, item="properties", ok=False, detail=str(exc))]
 
     def close(self) -> None:
+        """Release every provider connection: the mailboxes' and the CRM's."""
         for binding in self.mailboxes:
             binding.adapter.close()
+        self.crm.close()

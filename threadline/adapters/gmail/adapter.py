@@ -12,9 +12,11 @@ import httplib2
 from google.auth.credentials import Credentials
 from googleapiclient.discovery import build
 
+from threadline.adapters.answers import read_by_shape, read_pages
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.gmail.client import GmailClient
 from threadline.adapters.gmail.cursor import GmailCursor
+from threadline.adapters.gmail.errors import PROVIDER
 from threadline.adapters.gmail.sending import SENT_COPY_DELAY, GmailSending
 from threadline.adapters.gmail.sync import MailboxSync
 from threadline.adapters.ratelimit import RateLimiter
@@ -24,6 +26,14 @@ from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef
 GMAIL_BASE_URL = "https://gmail.googleapis.com"
 USER_UNITS_PER_MINUTE = 15_000              # Gmail per-user quota
 QUOTA_HEADROOM = 0.95                       # our window and Google's are not aligned to the millisecond
+
+
+def _last_method(adapter: GmailAdapter) -> str:
+    return adapter.client.last_method
+
+
+#: Answers read by shape become MalformedResponse naming the Gmail method that answered last.
+_answers = read_by_shape(PROVIDER, _last_method)
 
 
 class GmailAdapter:
@@ -62,10 +72,12 @@ class GmailAdapter:
         """How long a sent message may take to be found by `find_sent`."""
         return self._sending.sent_visibility
 
+    @_answers
     def send(self, email: OutgoingEmail, *, on_submit: OnSubmit | None = None) -> SentRef:
         """Send as the mailbox owner (users.messages.send). NOT idempotent: see `GmailSending.send`."""
         return self._sending.send(email, on_submit=on_submit)
 
+    @_answers
     def find_sent(self, message_id: str) -> SentRef | None:
         """Our sent mail with `message_id` ("<...>"), or None (messages.list q=rfc822msgid:, label SENT)."""
         return self._sending.find_sent(message_id)
@@ -78,7 +90,7 @@ class GmailAdapter:
         retries, AuthExpired, PermanentError, or CursorExpired if it expires again mid-resync.
         """
         parsed = GmailCursor.model_validate(cursor) if cursor is not None else None
-        return self._sync.pull(parsed)
+        return read_pages(self._sync.pull(parsed), PROVIDER, lambda: self.client.last_method)
 
     def check(self) -> list[CheckResult]:
         """getProfile (reach, auth, right mailbox) and labels.list (scope). Never raises."""
@@ -103,6 +115,7 @@ class GmailAdapter:
             results.append(CheckResult(target=target, item="scopes", ok=False, detail=_describe(exc)))
         return results
 
+    @_answers
     def watch(self, topic: str) -> datetime:
         """users.watch on INBOX and SENT, publishing to the Pub/Sub `topic`; returns when it expires.
 

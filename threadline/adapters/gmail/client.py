@@ -7,6 +7,7 @@ from typing import Any
 
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
+from threadline.adapters.answers import json_object
 from threadline.adapters.errors import NotFound, ProviderError, TransientError
 from threadline.adapters.gmail.errors import PROVIDER, translate
 from threadline.adapters.observe import observed
@@ -34,17 +35,21 @@ class GmailClient:
         self.limiter = limiter
         self.attempts = attempts
         self.calls = 0
+        #: The Gmail method called last ("history.list"): names it in MalformedResponse.
+        self.last_method = ""
 
     def execute(self, method: str, build: Callable[[Any], HttpRequest]) -> dict[str, Any]:
         """Run `build(users_resource)` (e.g. `lambda u: u.getProfile(userId="me")`) as one call."""
         def once() -> dict[str, Any]:
             self.limiter.acquire(COSTS[method])
             self.calls += 1
+            self.last_method = method
             with observed(PROVIDER, self.account):
                 try:
-                    return build(self.service.users()).execute()
+                    answer = build(self.service.users()).execute()
                 except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
-                    raise translate(exc) from exc
+                    raise translate(exc, method) from exc
+            return json_object(answer, PROVIDER, method)
 
         return call_with_retry(once, limiter=self.limiter, attempts=self.attempts, what=f"gmail {method}")
 
@@ -75,13 +80,14 @@ class GmailClient:
             return {}
         self.limiter.acquire(COSTS["messages.get"] * len(ids))
         self.calls += 1
+        self.last_method = "messages.get (batch)"
         failures: dict[str, ProviderError] = {}
 
         def collect(request_id: str, response: dict[str, Any], exception: Exception | None) -> None:
             if exception is None:
                 results[request_id] = response
             else:
-                failures[request_id] = translate(exception)
+                failures[request_id] = translate(exception, "messages.get (batch)")
 
         batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
         users = self.service.users()
@@ -91,5 +97,5 @@ class GmailClient:
             try:
                 batch.execute()
             except Exception as exc:  # noqa: BLE001 - translated at this boundary
-                raise translate(exc) from exc
+                raise translate(exc, "messages.get (batch)") from exc
         return failures

@@ -7,8 +7,9 @@ import json
 
 import httplib2
 from google.auth import exceptions as auth_exceptions
-from googleapiclient.errors import HttpError
+from googleapiclient.errors import BatchError, HttpError
 
+from threadline.adapters.answers import malformed
 from threadline.adapters.errors import (
     AuthExpired,
     NotFound,
@@ -22,13 +23,16 @@ PROVIDER = "gmail"
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded", "quotaExceeded"}
 
 
-def translate(exc: BaseException) -> ProviderError:
+def translate(exc: BaseException, endpoint: str = "") -> ProviderError:
     """Map a googleapiclient/google-auth/transport failure to what the engine must do about it.
 
-    Messages name the status and Google's reason only: never tokens or request bodies.
+    `endpoint` is the Gmail method called ("history.list"). Messages name the status and Google's
+    reason only: never tokens, request bodies or answers.
     """
     if isinstance(exc, ProviderError):
         return exc
+    if _unreadable_answer(exc):
+        return malformed(PROVIDER, endpoint, exc)
     if isinstance(exc, HttpError):
         return _from_http_error(exc)
     if isinstance(exc, auth_exceptions.RefreshError):
@@ -39,6 +43,15 @@ def translate(exc: BaseException) -> ProviderError:
     if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, OSError, http.client.HTTPException)):
         return TransientError(f"gmail unreachable: {type(exc).__name__}", provider=PROVIDER)
     return PermanentError(f"gmail call failed: {type(exc).__name__}", provider=PROVIDER)
+
+
+def _unreadable_answer(exc: BaseException) -> bool:
+    """googleapiclient decodes the answer inside execute(): a 2xx it cannot read surfaces as a
+    JSONDecodeError/UnicodeDecodeError (ValueError), a batch answer that is not multipart (BatchError
+    with a 2xx status) or a batch part missing from it (KeyError)."""
+    if isinstance(exc, BatchError):
+        return int(getattr(exc.resp, "status", 500) or 500) < 300
+    return isinstance(exc, (ValueError, KeyError)) and not isinstance(exc, HttpError)
 
 
 def _from_http_error(exc: HttpError) -> ProviderError:

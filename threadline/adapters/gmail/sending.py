@@ -11,6 +11,7 @@ import base64
 from datetime import timedelta
 from typing import Any
 
+from threadline.adapters.answers import json_object
 from threadline.adapters.gmail.client import GmailClient
 from threadline.adapters.gmail.errors import PROVIDER, translate
 from threadline.adapters.observe import observed
@@ -45,11 +46,14 @@ class GmailSending:
             if on_submit is not None:
                 on_submit()
             self.client.calls += 1
+            self.client.last_method = "messages.send"
             with observed(PROVIDER, self.client.account, "send"):
                 try:
-                    return dict(self.client.service.users().messages().send(userId="me", body=body).execute())
+                    answer = self.client.service.users().messages().send(userId="me", body=body).execute()
                 except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
-                    raise translate(exc) from exc
+                    raise translate(exc, "messages.send") from exc
+            # Sent, but unreadable: MalformedResponse is transient, so the caller looks before resending.
+            return json_object(answer, PROVIDER, "messages.send")
 
         answer = call_with_retry(once, limiter=self.client.limiter, attempts=self.client.attempts,
                                  what="gmail messages.send", idempotent=False)

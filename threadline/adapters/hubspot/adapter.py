@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import structlog
 
+from threadline.adapters.answers import decode_object, read_by_shape, read_pages, reading, require
 from threadline.adapters.errors import NotFound, PermanentError, ProviderError
 from threadline.adapters.http import JsonApi
 from threadline.adapters.hubspot.contacts import ContactPull
@@ -44,6 +45,14 @@ log = structlog.get_logger("threadline.hubspot")
 BATCH = 100
 KEY_CHUNK = 100
 LATENCY_PAD = 0.1  # seconds
+
+
+def _last_endpoint(crm: HubSpotCrm) -> str:
+    return crm.api.last_endpoint
+
+
+#: Answers read by shape become MalformedResponse naming the endpoint that answered last.
+_answers = read_by_shape(PROVIDER, _last_endpoint)
 
 
 class HubSpotCrm:
@@ -80,8 +89,10 @@ class HubSpotCrm:
         Merged-away ids come as records with `merged_into` set. May raise RateLimited,
         TransientError, AuthExpired or PermanentError (after the shared retry policy).
         """
-        return self._contacts.pages(HubSpotCursor.from_dict(cursor))
+        return read_pages(self._contacts.pages(HubSpotCursor.from_dict(cursor)), PROVIDER,
+                          lambda: _last_endpoint(self))
 
+    @_answers
     def find_logged(self, keys: Sequence[str]) -> dict[str, str]:
         """key -> email engagement id for keys already logged. HubSpot's search index lags writes by a
         few seconds, so a record created moments ago may not be found yet; callers reconcile later."""
@@ -105,6 +116,7 @@ class HubSpotCrm:
 
     # writes ------------------------------------------------------------------
 
+    @_answers
     def log_emails(self, activities: Sequence[EmailActivity]) -> list[LoggedActivity]:
         """Create email engagements associated with their contacts, 100 per batch call.
 
@@ -134,6 +146,7 @@ class HubSpotCrm:
             raise ActivitiesRejected(rejected)
         return logged
 
+    @_answers
     def update_contacts(self, updates: Sequence[ContactUpdate]) -> None:
         """Write absolute property values, 100 contacts per batch call. Idempotent.
         Raises NotFound naming the contacts HubSpot no longer has (after writing all the others)."""
@@ -153,6 +166,7 @@ class HubSpotCrm:
 
     # the rule layer ------------------------------------------------------------
 
+    @_answers
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[LoggedActivity]:
         """Create open to-do tasks (owner, due time, priority) associated with their contacts, 100 per call.
 
@@ -179,6 +193,7 @@ class HubSpotCrm:
             raise TasksRejected(rejected)
         return logged
 
+    @_answers
     def find_tasks(self, keys: Sequence[str]) -> dict[str, TaskState]:
         """key -> state (open/completed, owner, due) of tasks created for these keys. Search lags writes
         by a few seconds (`search_lag_seconds`), so a task created moments ago may not be found yet."""
@@ -190,45 +205,51 @@ class HubSpotCrm:
                 found.setdefault(state.key, state)
         return found
 
+    @_answers
     def write_fields(self, writes: Sequence[FieldWrite]) -> None:
         """Write absolute contact values (score, tier, `lifecyclestage`, `hubspot_owner_id`...). Idempotent.
         Raises LifecycleStageRefused for a backward stage move, PermanentError for other refused values,
         NotFound for contacts HubSpot no longer has (each after writing all the others)."""
         write_fields(self._post, writes)
 
+    @_answers
     def list_owners(self) -> list[CrmOwner]:
         """Every owner: active ones, then deactivated users (`active=False`)."""
-        return list(owners(lambda params: self.api.request("GET", "/crm/v3/owners", params=params,
-                                                           headers=self._auth()).json()))
+        return list(owners(lambda params: self._get("/crm/v3/owners", params=params)))
 
     def pull_meetings(self, cursor: dict[str, Any] | None) -> Iterator[tuple[list[CrmMeeting], dict[str, Any]]]:
         """Meetings with contacts modified since `cursor` (None: all), oldest first, with their contact ids."""
         pull = MeetingPull(lambda body: self._search("meetings", body), self._meeting_contacts)
-        return pull.pages(HubSpotCursor.from_dict(cursor))
+        return read_pages(pull.pages(HubSpotCursor.from_dict(cursor)), PROVIDER, lambda: _last_endpoint(self))
 
     def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
         """Create the missing custom contact properties the rules write, in the `threadline` group.
         Each field: (name, "number" | "string" | "enumeration"[, options...]). HubSpot-defined
         properties (lifecyclestage, hubspot_owner_id, hs_*) are never created. Idempotent; never raises."""
         try:
-            body = self.api.request("GET", "/crm/v3/properties/contacts", headers=self._auth()).json()
-            existing = {p["name"]: p for p in body.get("results") or []}
-            results = []
-            for name, kind, *options in fields:
-                known = field_check(name, kind, existing)
-                if known is None:
-                    create, detail = property_body(name, kind, options, self.names.group)
-                    self._ensure_group("contacts")
-                    self._post("/crm/v3/properties/contacts", create)
-                    existing[name] = create
-                    known = CheckResult(target=PROVIDER, item=f"property contacts.{name}", ok=True, detail=detail)
-                results.append(known)
-            return results
+            with reading(PROVIDER, lambda: _last_endpoint(self)):
+                return self._rule_fields(fields)
         except ProviderError as exc:
             return [CheckResult(target=PROVIDER, item="properties contacts", ok=False, detail=str(exc))]
 
+    def _rule_fields(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
+        body = self._get("/crm/v3/properties/contacts")
+        existing = {p["name"]: p for p in body.get("results") or []}
+        results = []
+        for name, kind, *options in fields:
+            known = field_check(name, kind, existing)
+            if known is None:
+                create, detail = property_body(name, kind, options, self.names.group)
+                self._ensure_group("contacts")
+                self._post("/crm/v3/properties/contacts", create)
+                existing[name] = create
+                known = CheckResult(target=PROVIDER, item=f"property contacts.{name}", ok=True, detail=detail)
+            results.append(known)
+        return results
+
     # schema and checks ---------------------------------------------------------
 
+    @_answers
     def ensure_schema(self) -> list[CheckResult]:
         """Create the `threadline` property group and any missing custom property. Idempotent.
 
@@ -269,6 +290,10 @@ class HubSpotCrm:
                                        detail=detail))
         return results
 
+    def close(self) -> None:
+        """Close the httpx client it was given (the wiring hands it over); the adapter is unusable after."""
+        self.api.client.close()
+
     # plumbing ------------------------------------------------------------------
 
     def _ensure_type(self, object_type: str) -> list[CheckResult]:
@@ -287,14 +312,17 @@ class HubSpotCrm:
         return results
 
     def _ensure_group(self, object_type: str) -> None:
-        groups = self.api.request("GET", f"/crm/v3/properties/{object_type}/groups", headers=self._auth()).json()
+        groups = self._get(f"/crm/v3/properties/{object_type}/groups")
         if self.names.group not in {g["name"] for g in groups.get("results") or []}:
             self._post(f"/crm/v3/properties/{object_type}/groups",
                        {"name": self.names.group, "label": "Threadline", "displayOrder": -1})
 
     def _property_names(self, object_type: str, api: JsonApi) -> set[str]:
-        body = api.request("GET", f"/crm/v3/properties/{object_type}", headers=self._auth()).json()
-        return {p["name"] for p in body.get("results") or []}
+        path = f"/crm/v3/properties/{object_type}"
+        # Guarded here, not only by the public method: `check` reports ProviderErrors and must never raise.
+        with reading(PROVIDER, lambda: f"GET {path}"):
+            body = decode_object(api.request("GET", path, headers=self._auth()), PROVIDER)
+            return {p["name"] for p in body.get("results") or []}
 
     def _search_by_key(self, object_type: str, key_property: str, keys: Sequence[str],
                        properties: Sequence[str]) -> Iterator[dict[str, Any]]:
@@ -322,12 +350,17 @@ class HubSpotCrm:
         return self._search("contacts", body)
 
     def _search(self, object_type: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.api.request("POST", f"/crm/v3/objects/{object_type}/search", json=body,
-                                headers=self._auth(), limiter=self.search_limiter).json()
+        path = f"/crm/v3/objects/{object_type}/search"
+        answer = decode_object(self.api.request("POST", path, json=body, headers=self._auth(),
+                                                limiter=self.search_limiter), PROVIDER)
+        return require(answer, PROVIDER, f"POST {path}", results=list)
 
     def _post(self, path: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
         response = self.api.request("POST", path, json=body, headers=self._auth(), idempotent=idempotent)
-        return response.json() if response.content else {}
+        return decode_object(response, PROVIDER)
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return decode_object(self.api.request("GET", path, params=params, headers=self._auth()), PROVIDER)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}

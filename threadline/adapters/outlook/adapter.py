@@ -10,10 +10,12 @@ from urllib.parse import quote
 
 import httpx
 
+from threadline.adapters.answers import read_by_shape, read_pages
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.outlook.auth import TokenSource
 from threadline.adapters.outlook.client import MAX_BATCH, GraphClient
 from threadline.adapters.outlook.cursor import GraphCursor
+from threadline.adapters.outlook.errors import PROVIDER
 from threadline.adapters.outlook.sending import SENT_COPY_DELAY, GraphSending
 from threadline.adapters.outlook.sync import GRAPH_FOLDERS, MailboxSync
 from threadline.adapters.ratelimit import RateLimiter
@@ -28,13 +30,22 @@ MAILBOX_CONCURRENCY = 4
 LIMIT_HEADROOM = 0.95                        # our window and Exchange's are not aligned to the millisecond
 
 
+def _last_endpoint(adapter: OutlookAdapter) -> str:
+    return adapter.client.api.last_endpoint
+
+
+#: Answers read by shape become MalformedResponse naming the Graph endpoint that answered last.
+_answers = read_by_shape(PROVIDER, _last_endpoint)
+
+
 class OutlookAdapter:
     """One rep's Microsoft 365 mailbox (Inbox and Sent Items), synced by delta links.
 
     `tokens` is `auth.ClientCredentials` (app-only) or `auth.Delegated` (signed-in user).
     `base_url` is the Graph root including the version (national clouds, the sandbox);
-    `http` is the transport, injectable for tests and proxies. `sent_copy_delay` is how long a
-    sent message may take to show in Sent Items (`sent_visibility`, for look-before-resend).
+    `http` is the transport, injectable for tests and proxies (`close` closes it if `owns_http`, by
+    default only if the adapter made it). `sent_copy_delay` is how long a sent message may take to
+    show in Sent Items (`sent_visibility`, for look-before-resend).
     """
 
     kind = "outlook"
@@ -44,11 +55,12 @@ class OutlookAdapter:
                  requests_per_window: int = REQUESTS_PER_WINDOW, window_seconds: float = WINDOW_SECONDS,
                  concurrency: int = MAILBOX_CONCURRENCY, backfill_days: int = 30, page_size: int = 50,
                  batch_size: int = MAX_BATCH, attempts: int = 6, timeout: float = 60.0,
-                 clock: Callable[[], float] = time.time, sent_copy_delay: timedelta = SENT_COPY_DELAY) -> None:
+                 clock: Callable[[], float] = time.time, sent_copy_delay: timedelta = SENT_COPY_DELAY,
+                 owns_http: bool | None = None) -> None:
         self.address = address
         self.tokens = tokens
         self._http = http or httpx.Client(timeout=timeout)
-        self._owns_http = http is None
+        self._owns_http = http is None if owns_http is None else owns_http
         self.limiter = limiter or RateLimiter(capacity=requests_per_window * LIMIT_HEADROOM, window=window_seconds)
         self.client = GraphClient(self._http, tokens, base_url=base_url, limiter=self.limiter,
                                   concurrency=concurrency, attempts=attempts, account=address)
@@ -65,6 +77,7 @@ class OutlookAdapter:
         """Send as the mailbox owner (sendMail with our MIME). NOT idempotent: see `GraphSending.send`."""
         return self._sending.send(email, on_submit=on_submit)
 
+    @_answers
     def find_sent(self, message_id: str) -> SentRef | None:
         """Our sent mail with `message_id` ("<...>") in Sent Items, or None."""
         return self._sending.find_sent(message_id)
@@ -77,7 +90,7 @@ class OutlookAdapter:
         AuthExpired, PermanentError, or CursorExpired if the state expires again mid-resync.
         """
         parsed = GraphCursor.model_validate(cursor) if cursor is not None else GraphCursor()
-        return self._sync.pull(parsed)
+        return read_pages(self._sync.pull(parsed), PROVIDER, lambda: _last_endpoint(self))
 
     def check(self) -> list[CheckResult]:
         """Token acquisition, mailbox reachable, Inbox and Sent Items present. Never raises."""
@@ -96,6 +109,7 @@ class OutlookAdapter:
                 results.append(CheckResult(target=target, item=f"folder {folder}", ok=False, detail=_describe(exc)))
         return results
 
+    @_answers
     def subscribe(self, notification_url: str, client_state: str, minutes: int = SUBSCRIPTION_MINUTES
                   ) -> list[tuple[str, datetime]]:
         """Change notifications for new mail in Inbox and Sent Items: [(subscription id, expiry)].
@@ -114,6 +128,7 @@ class OutlookAdapter:
             made.append((str(answer["id"]), _parse_time(str(answer["expirationDateTime"]))))
         return made
 
+    @_answers
     def renew(self, subscription_id: str, minutes: int = SUBSCRIPTION_MINUTES) -> datetime:
         """Extend a subscription before it expires (also the answer to `reauthorizationRequired`)."""
         answer = self.client.send_json("PATCH", f"/subscriptions/{subscription_id}",
@@ -121,9 +136,13 @@ class OutlookAdapter:
         return _parse_time(str(answer.get("expirationDateTime", _expiry(minutes))))
 
     def close(self) -> None:
-        """Release the transport's connections (only if the adapter created it)."""
+        """Release the transport's connections (only if it owns them: it made them, or `owns_http`), and the
+        token source's (a test's stand-in source may have nothing to close)."""
         if self._owns_http:
             self._http.close()
+        close_tokens = getattr(self.tokens, "close", None)
+        if close_tokens is not None:
+            close_tokens()
 
 
 def _expiry(minutes: int) -> str:

@@ -107,6 +107,7 @@ class ClientCredentials:
                  verify: str | bool = True, http_client: Any = None, instance_discovery: bool | None = None,
                  cache: PersistentTokenCache | None = None) -> None:
         options = _http_options(verify, http_client)
+        self._session = None if http_client is not None else options["http_client"]
         if cache is not None:
             options["token_cache"] = cache
         self.cache = cache
@@ -114,6 +115,11 @@ class ClientCredentials:
         self._app = _MsalApp(lambda: msal.ConfidentialClientApplication(
             client_id, client_credential=client_secret, authority=f"{authority_host.rstrip('/')}/{tenant}",
             instance_discovery=_instance_discovery(authority_host, instance_discovery), **options))
+
+    def close(self) -> None:
+        """Close the requests session it made for MSAL (one given in `http_client` stays open)."""
+        if self._session is not None:
+            self._session.close()
 
     def token(self, force_refresh: bool = False) -> str:
         app = self._app.get()
@@ -148,7 +154,9 @@ class Delegated:
                  instance_discovery: bool | None = None) -> None:
         self.cache, self.username, self.scopes = cache, username, list(scopes)
         self._handout = _Handout()
-        options = {**_http_options(verify, http_client), "token_cache": cache,
+        http = _http_options(verify, http_client)
+        self._session = None if http_client is not None else http["http_client"]
+        options = {**http, "token_cache": cache,
                    "instance_discovery": _instance_discovery(authority_host, instance_discovery),
                    "authority": f"{authority_host.rstrip('/')}/{tenant}"}
         if client_secret is None:
@@ -156,6 +164,11 @@ class Delegated:
         else:
             self._app = _MsalApp(lambda: msal.ConfidentialClientApplication(
                 client_id, client_credential=client_secret, **options))
+
+    def close(self) -> None:
+        """Close the requests session it made for MSAL (one given in `http_client` stays open)."""
+        if self._session is not None:
+            self._session.close()
 
     def token(self, force_refresh: bool = False) -> str:
         app = self._app.get()

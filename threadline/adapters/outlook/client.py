@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
+from threadline.adapters.answers import decode_object
 from threadline.adapters.errors import NotFound, ProviderError, RateLimited
 from threadline.adapters.http import JsonApi
 from threadline.adapters.outlook.auth import BearerAuth, TokenSource
@@ -50,13 +51,13 @@ class GraphClient:
                                                             account=self.api.account,
                                                             translate=translate, attempts=attempts)
             response = api.request("GET", self._url(url), params=params, headers=headers, auth=self._auth)
-        return dict(response.json())
+        return decode_object(response, PROVIDER)
 
     def send_json(self, method: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST/PATCH a JSON body (subscriptions); returns the JSON answer ({} for none)."""
         with self._slots:
             response = self.api.request(method, self._url(url), json=body, auth=self._auth)
-        return dict(response.json()) if response.content else {}
+        return decode_object(response, PROVIDER)
 
     def fetch_mime(self, user: str, ids: Sequence[str], batch_size: int = MAX_BATCH) -> dict[str, bytes]:
         """RFC 822 bytes (`$value`) for message ids, through `$batch`es of `batch_size`: id -> bytes.
@@ -96,7 +97,7 @@ class GraphClient:
             response = self.api.request("POST", self._url("/$batch"), json={"requests": requests}, auth=self._auth,
                                         cost=len(ids))
         failures: dict[str, ProviderError] = {}
-        for item in response.json().get("responses", []):
+        for item in decode_object(response, PROVIDER).get("responses", []):
             message_id = ids[int(item["id"])]
             error = from_batch_item(item)
             if error is None:

@@ -56,7 +56,9 @@ class MailboxSync:
         url, params = self._start(folder, position)
         while True:
             body = self.client.get(url, params=params, headers={"Prefer": f"odata.maxpagesize={self.page_size}"})
-            next_link, delta_link = body.get("@odata.nextLink"), body.get("@odata.deltaLink")
+            next_link = body.get("@odata.nextLink")
+            # Every delta page ends in a nextLink or the deltaLink: neither must not read as "no cursor".
+            delta_link = None if next_link else body["@odata.deltaLink"]
             messages = self._messages(folder, body.get("value", []))
             after = FolderCursor(delta_link=delta_link if not next_link else position.delta_link,
                                  next_link=next_link, resync_reason=position.resync_reason if next_link else None)

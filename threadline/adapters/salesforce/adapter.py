@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import structlog
 
+from threadline.adapters.answers import read_by_shape, read_pages, reading
 from threadline.adapters.errors import NotFound, PermanentError, ProviderError
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.records import (
@@ -55,6 +56,14 @@ PREFIX_OBJECT = {"003": "Contact", "00Q": "Lead"}
 MISSING_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "NOT_FOUND", "INVALID_ID_FIELD"}
 
 
+def _last_endpoint(crm: SalesforceCrm) -> str:
+    return crm.api.last_endpoint
+
+
+#: Answers read by shape become MalformedResponse naming the endpoint called last.
+_answers = read_by_shape(PROVIDER, _last_endpoint)
+
+
 class MissingField(PermanentError):
     """A custom field Threadline writes does not exist in the org; the message says what to create."""
 
@@ -93,8 +102,10 @@ class SalesforceCrm:
         `merged_into` their Contact. May raise ApiLimitExceeded, TransientError, AuthExpired,
         PermanentError (after the shared retry policy).
         """
-        return self._contacts.pages(SalesforceCursor.from_dict(cursor))
+        return read_pages(self._contacts.pages(SalesforceCursor.from_dict(cursor)), PROVIDER,
+                          lambda: _last_endpoint(self))
 
+    @_answers
     def find_logged(self, keys: Sequence[str]) -> dict[str, str]:
         """key -> Task id for keys already logged (SOQL on the external-id field; consistent at once)."""
         found: dict[str, str] = {}
@@ -108,6 +119,7 @@ class SalesforceCrm:
 
     # writes ------------------------------------------------------------------
 
+    @_answers
     def log_emails(self, activities: Sequence[EmailActivity]) -> list[LoggedActivity]:
         """Create completed Tasks (TaskSubtype Email) linked by WhoId, 200 per sObject Collections call.
 
@@ -138,6 +150,7 @@ class SalesforceCrm:
             raise ActivitiesRejected(rejected)
         return logged
 
+    @_answers
     def update_contacts(self, updates: Sequence[ContactUpdate]) -> None:
         """Write absolute values on Contacts (003...) and Leads (00Q...), 200 per Collections call. Idempotent.
         Raises NotFound naming records Salesforce no longer has (after writing all the others)."""
@@ -159,6 +172,7 @@ class SalesforceCrm:
 
     # the rule layer ------------------------------------------------------------
 
+    @_answers
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[LoggedActivity]:
         """Create open Tasks (WhoId, OwnerId, due date + reminder at the due time, priority), 200 per call.
 
@@ -189,6 +203,7 @@ class SalesforceCrm:
             raise ActivitiesRejected(rejected)
         return logged
 
+    @_answers
     def find_tasks(self, keys: Sequence[str]) -> dict[str, TaskState]:
         """key -> state of Tasks created for these keys (IsClosed, OwnerId, due); consistent at once."""
         found: dict[str, TaskState] = {}
@@ -200,31 +215,36 @@ class SalesforceCrm:
                     found.setdefault(record[key_field], to_state(record, key_field))
         return found
 
+    @_answers
     def write_fields(self, writes: Sequence[FieldWrite]) -> None:
         """Write absolute values on Contacts (003) and Leads (00Q), converted by the fields' describe
         types, 200 per call. Idempotent. Raises PermanentError for refused values, NotFound for
         records Salesforce no longer has (after writing all the others)."""
         self.update_contacts([ContactUpdate(contact_id=w.contact_id, properties=w.fields) for w in writes])
 
+    @_answers
     def list_owners(self) -> list[CrmOwner]:
         """Every User, with IsActive as `active`."""
         return [to_owner(r) for records in self.api.query_pages(USERS_SOQL) for r in records]
 
     def pull_meetings(self, cursor: dict[str, Any] | None) -> Iterator[tuple[list[CrmMeeting], dict[str, Any]]]:
         """Events with a Contact/Lead (WhoId) changed since `cursor` (None: all), oldest first."""
-        return meeting_pages(lambda soql: self.api.query_pages(soql, batch_size=self.batch_size), cursor)
+        pages = meeting_pages(lambda soql: self.api.query_pages(soql, batch_size=self.batch_size), cursor)
+        return read_pages(pages, PROVIDER, lambda: _last_endpoint(self))
 
     def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
         """Check the rule fields on Contact and Lead; a missing one is a failed CheckResult saying what the
         admin must create (Threadline cannot create Salesforce fields). Never raises for provider errors."""
         self._field_types.clear()  # an admin may have just created them
         try:
-            return check_fields(self._describe, fields)
+            with reading(PROVIDER, lambda: _last_endpoint(self)):
+                return check_fields(self._describe, fields)
         except ProviderError as exc:
             return [CheckResult(target=PROVIDER, item="fields", ok=False, detail=str(exc))]
 
     # schema and checks ---------------------------------------------------------
 
+    @_answers
     def ensure_schema(self) -> list[CheckResult]:
         """Check the custom fields exist (Salesforce fields are created by an admin, not by us).
         A missing field is a failed CheckResult whose detail says exactly what to create."""
@@ -246,6 +266,10 @@ class SalesforceCrm:
                 CheckResult(target=PROVIDER, item="daily API budget", ok=remaining > 0,
                             detail=f"{remaining} of {limit} requests left in the rolling 24 hours"),
                 *self._field_checks(probe=True)]
+
+    def close(self) -> None:
+        """Close the httpx client it was given (the wiring hands it over); the adapter is unusable after."""
+        self.api.close()
 
     # plumbing ------------------------------------------------------------------
 
@@ -274,8 +298,11 @@ class SalesforceCrm:
 
     def _describe(self, object_name: str, *, probe: bool = False) -> dict[str, dict[str, Any]]:
         if object_name not in self._field_types:
-            body = self.api.json("GET", f"/sobjects/{object_name}/describe", probe=probe)
-            self._field_types[object_name] = {f["name"].lower(): f for f in body.get("fields") or []}
+            path = f"/sobjects/{object_name}/describe"
+            # Guarded here too: `check` reports ProviderErrors from describe and must never raise.
+            with reading(PROVIDER, lambda: f"GET {path}"):
+                body = self.api.json("GET", path, probe=probe)
+                self._field_types[object_name] = {str(f["name"]).lower(): f for f in body.get("fields") or []}
         return self._field_types[object_name]
 
     def _update_record(self, update: ContactUpdate) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from threadline.adapters.answers import decode_json, json_object, require
 from threadline.adapters.errors import AuthExpired
 from threadline.adapters.http import JsonApi
 from threadline.adapters.ratelimit import RateLimiter
@@ -27,6 +28,8 @@ class SalesforceApi:
                  limiter: RateLimiter | None = None, attempts: int = 6, tokens: TokenStore | None = None) -> None:
         self.version = version
         self.api_usage: tuple[int, int] | None = None
+        #: "METHOD path" of the last call made (no host, no query): names it in MalformedResponse.
+        self.last_endpoint = ""
         self.api = JsonApi(client, provider=PROVIDER, limiter=limiter, translate=translate, attempts=attempts,
                            on_response=self._note_usage)
         self.probe = JsonApi(client, provider=PROVIDER, limiter=limiter, translate=translate, attempts=1,
@@ -42,6 +45,7 @@ class SalesforceApi:
                 **kwargs: Any) -> httpx.Response:
         """One call with a valid session (refreshed once on INVALID_SESSION_ID). Raises ProviderError."""
         api = self.probe if probe else self.api
+        self.last_endpoint = f"{method} {path.split('?')[0]}"
         extra = kwargs.pop("headers", None) or {}
         session = self.sessions.current()
         try:
@@ -56,18 +60,30 @@ class SalesforceApi:
                            headers={**extra, **self._auth(session)}, **kwargs)
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.request(method, path, **kwargs)
-        return response.json() if response.content else None
+        """One call's decoded JSON answer (None for an empty body); MalformedResponse if it is not JSON."""
+        return decode_json(self.request(method, path, **kwargs), PROVIDER)
 
     def query_pages(self, soql: str, *, include_deleted: bool = False,
                     batch_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
         """Pages of records for `soql` (`queryAll` if include_deleted), following nextRecordsUrl until done."""
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else {}
-        body = self.json("GET", "/queryAll" if include_deleted else "/query", params={"q": soql}, headers=headers)
-        yield body.get("records") or []
-        while not body.get("done", True) and body.get("nextRecordsUrl"):
-            body = self.json("GET", body["nextRecordsUrl"], headers=headers)
-            yield body.get("records") or []
+        path = "/queryAll" if include_deleted else "/query"
+        body = self._page(self.json("GET", path, params={"q": soql}, headers=headers), path)
+        yield body["records"]
+        while not body["done"] and body.get("nextRecordsUrl"):
+            path = str(body["nextRecordsUrl"])
+            body = self._page(self.json("GET", path, headers=headers), path)
+            yield body["records"]
+
+    @staticmethod
+    def _page(body: Any, path: str) -> dict[str, Any]:
+        """A query page always says whether it is the last: `{}` must not read as "no records, done"."""
+        endpoint = f"GET {path.split('?')[0]}"
+        return require(json_object(body, PROVIDER, endpoint), PROVIDER, endpoint, records=list, done=bool)
+
+    def close(self) -> None:
+        """Close the httpx client (API, probe and token calls share it)."""
+        self.api.client.close()
 
     def _url(self, session: Session, path: str) -> str:
         if path.startswith("/services/"):

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import jwt
 
+from threadline.adapters.answers import decode_object, reading
 from threadline.adapters.http import JsonApi
 from threadline.adapters.token_store import SharedEntry, TokenStore
 
@@ -125,8 +126,9 @@ class SessionSource:
 
     def _fetch(self) -> Session:
         url = self.grant.login_url.rstrip("/") + "/services/oauth2/token"
-        body = self.api.request("POST", url, data=self.grant.form()).json()
-        session = Session(body["access_token"], body["instance_url"].rstrip("/"))
+        with reading(self.api.provider, lambda: "POST /services/oauth2/token"):
+            body = decode_object(self.api.request("POST", url, data=self.grant.form()), self.api.provider)
+            session = Session(str(body["access_token"]), str(body["instance_url"]).rstrip("/"))
         if self._entry:
             self._entry.save({"access_token": session.access_token, "instance_url": session.instance_url})
         return session
