@@ -259,7 +259,8 @@ def test_unsubscribe_links_cannot_be_forged_or_tampered_and_get_never_unsubscrib
 def test_unsubscribe_links_carry_no_expiry_by_design() -> None:
     """CAN-SPAM wants an opt-out link to keep working for at least 30 days after the send, and a prospect who
     finds a year-old email must still be able to leave: the link is a per-contact signature, with no time in it,
-    the same token today and in a year. (It stops working only if server.unsubscribe_secret is rotated.)"""
+    the same token today and in a year. (It stops working only when the secret that signed it is in neither
+    server.unsubscribe_secret nor server.unsubscribe_previous_secrets.)"""
     token = make_token(UNSUBSCRIBE_SECRET, "c1")
     assert token == make_token(UNSUBSCRIBE_SECRET, "c1")
     assert base64.urlsafe_b64decode(token.split(".")[0] + "==") == b"c1"

@@ -265,6 +265,9 @@ class ServerSettings(Section):
                                            "website or forms tool); the endpoint is off without it")
     unsubscribe_secret: SecretStr | None = Field(None, description="Signs the unsubscribe links in sequence emails "
                                                  "(List-Unsubscribe, RFC 8058 one-click); required for sequences")
+    unsubscribe_previous_secrets: list[SecretStr] = Field(
+        default_factory=list, description="Secrets rotated out of unsubscribe_secret: links they signed (in email "
+        "already sent) still unsubscribe; new links are signed with unsubscribe_secret only")
     admin_token: SecretStr | None = Field(None, description="Bearer token for /metrics, /api/status and the status "
                                           "page login; those endpoints are off (404) without it")
     readiness_floor: Duration = Field(timedelta(minutes=2), description="/readyz fails a source whose last success is "
@@ -277,6 +280,21 @@ class ServerSettings(Section):
         if value is not None and len(value.get_secret_value()) < 16:
             raise ValueError("use at least 16 random characters (e.g. `openssl rand -hex 24`)")
         return value
+
+    @field_validator("unsubscribe_secret", "unsubscribe_previous_secrets")
+    @classmethod
+    def _no_empty_unsubscribe_secret(cls, value: SecretStr | list[SecretStr] | None) -> SecretStr | list[SecretStr] | None:
+        # An empty key (an unset `${VAR:-}`) signs links anyone can compute: every contact could be unsubscribed.
+        secrets = value if isinstance(value, list) else [value] if value is not None else []
+        if any(not secret.get_secret_value() for secret in secrets):
+            raise ValueError("must not be empty")
+        return value
+
+    @model_validator(mode="after")
+    def _previous_needs_current(self) -> ServerSettings:
+        if self.unsubscribe_previous_secrets and self.unsubscribe_secret is None:
+            raise ValueError("unsubscribe_previous_secrets must come with unsubscribe_secret, which signs new links")
+        return self
 
 
 class GmailPush(Section):

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from threadline.connector.secrets_compare import KnownSecret
+
 COOKIE = "threadline_session"
 SESSION_SECONDS = 12 * 3600
 LOGIN_FAILURES_PER_MINUTE = 10
@@ -27,7 +29,7 @@ class AdminAuth:
 
     def __init__(self, token: str, *, secure: bool, clock: Callable[[], float] = time.time,
                  session_seconds: int = SESSION_SECONDS) -> None:
-        self._digest = hashlib.sha256(token.encode()).digest()
+        self._token = KnownSecret(token)
         # A key of its own for cookies, so a cookie never reveals anything usable as the token.
         self._key = hmac.new(token.encode(), b"threadline status-page session", hashlib.sha256).digest()
         self.secure = secure
@@ -36,7 +38,7 @@ class AdminAuth:
 
     def token_matches(self, candidate: str) -> bool:
         """Constant-time (over digests, so not even the length leaks)."""
-        return hmac.compare_digest(hashlib.sha256(candidate.encode()).digest(), self._digest)
+        return self._token.matches(candidate)
 
     def allows(self, request: Request) -> bool:
         """A matching `Authorization: Bearer` header, or a valid session cookie."""

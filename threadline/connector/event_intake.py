@@ -9,8 +9,8 @@ POST stores nothing twice. Accepted events wake the rule layer.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from threadline.connector.push.wakeups import Wakeups
+from threadline.connector.secrets_compare import KnownSecret
 from threadline.rules.events import Event, event_id
 from threadline.sync.event_log import record_events
 from threadline.sync.matching import AddressPolicy
@@ -68,10 +69,11 @@ class IncomingEvent(BaseModel):
 
 
 def events_endpoint(store: Store, token: str, policy: AddressPolicy, wakeups: Wakeups,
-                    allowed_types: frozenset[str] | None):  # type: ignore[no-untyped-def]
+                    allowed_types: frozenset[str] | None) -> Callable[[Request], Awaitable[Response]]:
+    expected = KnownSecret(f"Bearer {token}")
+
     async def endpoint(request: Request) -> Response:
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+        if not expected.matches(request.headers.get("authorization", "")):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         try:
             body = json.loads(await request.body())

@@ -9,6 +9,7 @@ event at once — every sequence for the contact exits before its next send — 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -33,9 +34,13 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title
 button{{font-size:1rem;padding:.6rem 1.2rem}}</style></head><body><h1>{title}</h1>{body}</body></html>"""
 
 
-def unsubscribe_endpoint(store: Store, secret: str, wakeups: Wakeups, unsubscribe_field: str | None):  # type: ignore[no-untyped-def]
+def unsubscribe_endpoint(store: Store, secret: str, wakeups: Wakeups, unsubscribe_field: str | None,
+                         previous_secrets: Sequence[str] = ()) -> Callable[[Request], Awaitable[Response]]:
+    """The /unsubscribe/{token} endpoint: links signed with `secret` or any of `previous_secrets` are honoured."""
+    previous = tuple(previous_secrets)
+
     async def endpoint(request: Request) -> Response:
-        contact_id = read_token(secret, request.path_params["token"])
+        contact_id = read_token(secret, request.path_params["token"], previous)
         if contact_id is None:
             return HTMLResponse(PAGE.format(title="Link not recognised", body="<p>This unsubscribe link is not "
                                                                               "valid.</p>"), status_code=404)

@@ -12,7 +12,7 @@ routed at all (404) when none is configured.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -30,9 +30,11 @@ from threadline.connector.push.graph_notifications import (
     GraphSubscriptions,
     NotificationRejected,
     read_notices,
+    validation_echo,
 )
 from threadline.connector.push.hubspot_webhooks import ReplayGuard, WebhookRejected, verify_v3
 from threadline.connector.push.wakeups import Wakeups
+from threadline.connector.secrets_compare import KnownSecret
 from threadline.connector.unsubscribe import unsubscribe_endpoint
 from threadline.sync.engine import CRM_SOURCE, mailbox_source
 from threadline.sync.matching import AddressPolicy
@@ -64,9 +66,10 @@ def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None
                                                        policy or AddressPolicy(), wakeups, custom_events),
                             methods=["POST"]))
     if settings.server.unsubscribe_secret is not None and store is not None:
+        previous = [secret.get_secret_value() for secret in settings.server.unsubscribe_previous_secrets]
         routes.append(Route("/unsubscribe/{token}", unsubscribe_endpoint(
-            store, settings.server.unsubscribe_secret.get_secret_value(), wakeups, settings.rules.unsubscribe_field),
-            methods=["GET", "POST"]))
+            store, settings.server.unsubscribe_secret.get_secret_value(), wakeups, settings.rules.unsubscribe_field,
+            previous_secrets=previous), methods=["GET", "POST"]))
     if settings.push.graph is not None and graph is not None:
         endpoint = _graph_endpoint(settings.push.graph.client_state.get_secret_value(), wakeups, graph)
         routes += [Route("/push/graph", endpoint, methods=["POST"]),
@@ -82,7 +85,7 @@ async def _healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def _gmail_endpoint(settings: Settings, wakeups: Wakeups, known: set[str]):  # type: ignore[no-untyped-def]
+def _gmail_endpoint(settings: Settings, wakeups: Wakeups, known: set[str]) -> Callable[[Request], Awaitable[Response]]:
     push = settings.push.gmail
     assert push is not None
     auth = PubSubAuth(push.audience, push.service_account_email, push.certs_url)
@@ -104,13 +107,15 @@ def _gmail_endpoint(settings: Settings, wakeups: Wakeups, known: set[str]):  # t
     return endpoint
 
 
-def _graph_endpoint(client_state: str, wakeups: Wakeups, graph: GraphHooks):  # type: ignore[no-untyped-def]
+def _graph_endpoint(client_state: str, wakeups: Wakeups, graph: GraphHooks) -> Callable[[Request], Awaitable[Response]]:
+    expected = KnownSecret(client_state)
+
     async def endpoint(request: Request) -> Response:
         token = request.query_params.get("validationToken")
         if token is not None:          # subscription validation: echo within 10 s, as text/plain
-            return PlainTextResponse(token)
+            return _validation_answer(token)
         try:
-            notices = read_notices(await request.body(), client_state)
+            notices = read_notices(await request.body(), expected)
         except NotificationRejected as exc:
             log.warning("push.rejected", provider="graph", reason=str(exc))
             return JSONResponse({"error": "rejected"}, status_code=403)
@@ -125,7 +130,17 @@ def _graph_endpoint(client_state: str, wakeups: Wakeups, graph: GraphHooks):  # 
     return endpoint
 
 
-def _hubspot_endpoint(settings: Settings, wakeups: Wakeups):  # type: ignore[no-untyped-def]
+def _validation_answer(token: str) -> Response:
+    try:
+        echo = validation_echo(token)
+    except NotificationRejected as exc:
+        log.warning("push.rejected", provider="graph", reason=str(exc))
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    # The endpoint is public and echoes what it is given: nosniff keeps a browser from rendering it as HTML.
+    return PlainTextResponse(echo, headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _hubspot_endpoint(settings: Settings, wakeups: Wakeups) -> Callable[[Request], Awaitable[Response]]:
     hooks = settings.push.hubspot
     assert hooks is not None
     secret = hooks.app_secret.get_secret_value()

@@ -8,10 +8,16 @@ does not match is refused. Lifecycle events (`reauthorizationRequired`, `subscri
 
 from __future__ import annotations
 
-import hmac
 import json
 import threading
 from dataclasses import dataclass
+
+from threadline.connector.secrets_compare import KnownSecret
+
+# Microsoft documents the token only as opaque, with no HTML or JavaScript in it, and sends about 120 characters
+# ("Validation: Testing client application reachability for subscription Request-Id: <uuid>"); the cap
+# leaves room for a format change while keeping this public endpoint from echoing arbitrary payloads.
+MAX_VALIDATION_TOKEN = 1024
 
 
 class NotificationRejected(Exception):
@@ -24,8 +30,18 @@ class GraphNotice:
     lifecycle_event: str | None = None
 
 
-def read_notices(body: bytes, client_state: str) -> list[GraphNotice]:
-    """The notices in a delivery, each checked against our clientState (constant-time)."""
+def validation_echo(token: str) -> str:
+    """The text to answer Graph's `?validationToken=` handshake with: the token itself, if not too long.
+
+    Raises NotificationRejected beyond MAX_VALIDATION_TOKEN characters. The caller sends it as text/plain only.
+    """
+    if len(token) > MAX_VALIDATION_TOKEN:
+        raise NotificationRejected(f"validationToken longer than {MAX_VALIDATION_TOKEN} characters")
+    return token
+
+
+def read_notices(body: bytes, client_state: KnownSecret) -> list[GraphNotice]:
+    """The notices in a delivery, each checked against our clientState (constant-time, length not revealed)."""
     try:
         items = json.loads(body)["value"]
     except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: '[' * 10_000 was a 500
@@ -37,8 +53,7 @@ def read_notices(body: bytes, client_state: str) -> list[GraphNotice]:
         raise NotificationRejected("no notifications in the body")
     notices = []
     for item in items:
-        # bytes: compare_digest raises TypeError on a non-ASCII str, which was a 500 (test_fuzz_payloads.py)
-        if not hmac.compare_digest(str(item.get("clientState") or "").encode(), client_state.encode()):
+        if not client_state.matches(str(item.get("clientState") or "")):
             raise NotificationRejected("clientState does not match")
         event = item.get("lifecycleEvent")
         notices.append(GraphNotice(str(item.get("subscriptionId", "")), event if isinstance(event, str) else None))
