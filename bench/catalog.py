@@ -208,6 +208,19 @@ PEER_NOTE = (
     "same query then serves every incremental pull by last-modified date, and HubSpot limits search to 5 requests "
     "per second. So the peer makes about twice the calls, under a looser limit")
 
+def soak(data: dict[str, Any]) -> list[Figure]:
+    return figures(
+        (data.get("failed"), lambda v: Figure("failed tests", v, "", 0, "max", "none", 1.0, True)),
+        (data.get("fuzz_examples"), lambda v: Figure(
+            "hypothesis examples run", v, "examples", 20_000 if data.get("mode") == "soak" else None,
+            "min" if data.get("mode") == "soak" else None, "100× CI's examples: at least 20,000", 1.0, True)),
+        (data.get("passed"), lambda v: Figure("tests passed", v, "", data.get("tests"), "min", "every test run")),
+        (data.get("skipped"), lambda v: Figure("tests skipped", v, "", 0, "max", "none under THREADLINE_SOAK=1")
+         if data.get("mode") == "soak" else Figure("tests skipped", v, "")),
+        (data.get("wall_seconds"), lambda v: Figure("wall time", v, "s")),
+    )
+
+
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("hubspot_backfill", "HubSpot contact backfill, with tap-hubspot side by side", "bench.hubspot_backfill",
               ("--contacts", "5000", "--searches-per-second", "5", "--peer", "tap-hubspot"),
@@ -232,6 +245,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("replicas", "Replicas: 1 against 3 on PostgreSQL", "bench.bench_replicas",
               ("--mailboxes", "20", "--no-failover"), (), replicas,
               "the detailed section on replicas (issue #6) is written by hand from its full runs, below"),
+    Benchmark("soak", "Soak: the fault and fuzz suites at 100× (THREADLINE_SOAK=1)", "bench.soak",
+              ("--quick",), (), soak,
+              "tests/reliability with 100× the hypothesis examples and the slow fault cases CI skips; "
+              "the names of failed tests are in the raw JSON"),
 )
 
 

@@ -153,3 +153,13 @@ def _write(tmp_path: Path, text: str) -> Path:
     file = tmp_path / "threadline.yaml"
     file.write_text(text)
     return file
+
+
+def test_an_unset_variable_under_an_invisible_key_is_named_with_the_key_quoted(tmp_path: Path) -> None:
+    # Found by the soak run: a "\r" key made the path of a missing ${VAR} start with a carriage return.
+    file = tmp_path / "threadline.yaml"
+    file.write_text(yaml.safe_dump({"\r": ["${A}"], "crm": {"kind": "hubspot", "token": "${B}"}}))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(file, env={})
+    assert caught.value.problems == ["'\\r'[0]: environment variable A is not set",
+                                     "crm.token: environment variable B is not set"]

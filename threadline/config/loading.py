@@ -72,22 +72,24 @@ def _resolve(name: str, default: str | None, env: Mapping[str, str], where: str,
     return ""
 
 
-def _interpolate(value: Any, env: Mapping[str, str], where: str, missing: list[str]) -> Any:
+def _interpolate(value: Any, env: Mapping[str, str], loc: tuple[Any, ...], missing: list[str]) -> Any:
     if isinstance(value, str):
+        where = _key_path(loc, pydantic=False) or "(top level)"
         return _VAR.sub(lambda match: _resolve(match.group(1), match.group(2), env, where, missing), value)
     if isinstance(value, dict):
-        return {k: _interpolate(v, env, f"{where}.{k}" if where else str(k), missing) for k, v in value.items()}
+        return {k: _interpolate(v, env, (*loc, str(k)), missing) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, env, f"{where}[{i}]", missing) for i, v in enumerate(value)]
+        return [_interpolate(v, env, (*loc, i), missing) for i, v in enumerate(value)]
     return value
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
+def _key_path(loc: tuple[Any, ...], *, pydantic: bool = True) -> str:
+    """"mailboxes[0].address" for a location: pydantic's error loc, or (pydantic=False) one we built."""
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in _TAGS and (out.endswith("]") or out == "crm"):
+        elif pydantic and part in _TAGS and (out.endswith("]") or out == "crm"):
             continue  # discriminator tags pydantic inserts; not a key the user wrote
         else:
             # A blank, space-padded or control-character key (" ", " 0", "\r") was an invisible path: quoted.
@@ -144,7 +146,7 @@ def parse_settings(data: Any, path: Path, env: Mapping[str, str] | None = None) 
     if oversized:
         raise ConfigError(path, [f"(top level): {oversized}"])
     missing: list[str] = []
-    data = _interpolate(data, os.environ if env is None else env, "", missing)
+    data = _interpolate(data, os.environ if env is None else env, (), missing)
     if missing:
         raise ConfigError(path, missing)
     try:
