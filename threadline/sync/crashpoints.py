@@ -15,13 +15,19 @@ import signal
 _hits: dict[str, int] = {}
 
 
+def _armed(variable: str, name: str, separator: str) -> str | None:
+    """What follows `name` in the environment variable ("3" of "point:3"), or None when it names another point."""
+    wanted = os.environ.get(variable)
+    if not wanted:
+        return None
+    point, _, rest = wanted.partition(separator)
+    return rest if point == name else None
+
+
 def crashpoint(name: str) -> None:
     """Kill the process here if the environment asks for it; otherwise do nothing."""
-    wanted = os.environ.get("THREADLINE_CRASH_AT")
-    if not wanted:
-        return
-    point, _, count = wanted.partition(":")
-    if point != name:
+    count = _armed("THREADLINE_CRASH_AT", name, ":")
+    if count is None:
         return
     _hits[name] = _hits.get(name, 0) + 1
     if _hits[name] >= int(count or 1):
@@ -34,12 +40,8 @@ class InjectedFault(RuntimeError):
 
 def failpoint(name: str, data: bytes | str = b"") -> None:
     """Raise InjectedFault here if the environment names this point and `data` holds its marker."""
-    wanted = os.environ.get("THREADLINE_FAIL_AT")
-    if not wanted:
+    marker = _armed("THREADLINE_FAIL_AT", name, "=")
+    if marker is None:
         return
-    point, _, marker = wanted.partition("=")
-    if point != name:
-        return
-    found = marker.encode() in data if isinstance(data, bytes) else marker in data
-    if found:
+    if (marker.encode() in data) if isinstance(data, bytes) else (marker in data):
         raise InjectedFault(f"injected fault at {name}")
