@@ -33,8 +33,9 @@ class TransientError(ProviderError):
 class RateLimited(TransientError):
     """The provider throttled us. `retry_after` is in seconds (None if not said)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, retry_after: float | None = None, provider: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, provider=provider, status=status)
         self.retry_after = retry_after
 
 
@@ -46,8 +47,9 @@ class MalformedResponse(TransientError):
     endpoint and what was wrong, never the body (it may carry customer data or tokens).
     """
 
-    def __init__(self, message: str, *, endpoint: str = "", **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, endpoint: str = "", provider: str | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, provider=provider, status=status)
         self.endpoint = endpoint
 
 

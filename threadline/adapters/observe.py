@@ -34,7 +34,7 @@ class CallObserver(Protocol):
         """Called on the adapter's thread after every call; must be quick and must not raise."""
 
 
-_observers: weakref.WeakSet[CallObserver] = weakref.WeakSet()   # type: ignore[type-var]
+_observers: weakref.WeakSet[CallObserver] = weakref.WeakSet()
 _lock = threading.Lock()
 
 

@@ -17,6 +17,7 @@ import structlog
 from tenacity import (
     RetryCallState,
     Retrying,
+    nap,
     retry_if_exception_type,
     retry_if_not_exception_type,
     stop_after_attempt,
@@ -64,7 +65,6 @@ def call_with_retry(
         log.warning("provider.retry", what=what, attempt=state.attempt_number, error=type(exc).__name__,
                     detail=str(exc)[:200])
 
-    kwargs = {"sleep": sleep} if sleep is not None else {}
     retrying = Retrying(
         retry=(retry_if_exception_type(TransientError if idempotent else RateLimited)
                & retry_if_not_exception_type(MalformedResponse)),
@@ -72,6 +72,6 @@ def call_with_retry(
         stop=stop_after_attempt(attempts),
         reraise=True,
         before_sleep=before_sleep,
-        **kwargs,
+        sleep=sleep if sleep is not None else nap.sleep,     # tenacity's own default
     )
     return retrying(fn)

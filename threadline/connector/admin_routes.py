@@ -7,6 +7,7 @@ sends anyone else to /login, the JSON endpoints answer 401.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import parse_qs
 
@@ -28,7 +29,7 @@ log = structlog.get_logger("threadline.admin")
 READY_TIMEOUT_SECONDS = 3.0
 
 
-def readyz_endpoint(settings: Settings, store: Store | None, started: datetime):  # type: ignore[no-untyped-def]
+def readyz_endpoint(settings: Settings, store: Store | None, started: datetime) -> Callable[[Request], Awaitable[Response]]:
     """GET /readyz: 200 when every check passes, else 503; the JSON body lists the checks (no secrets)."""
     budgets = readiness.source_budgets(settings)
 

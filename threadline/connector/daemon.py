@@ -16,16 +16,20 @@ committed, every lease this replica holds is released, all within `sync.shutdown
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
 import uvicorn
 
 from threadline.adapters.errors import ProviderError
-from threadline.config.models import GmailMailbox, ImapMailbox, Settings
+from threadline.adapters.imap import ImapMailbox as ImapAdapter
+from threadline.adapters.outlook import OutlookAdapter
+from threadline.config.models import ImapMailbox, Settings
 from threadline.connector.drainers import Drainer
 from threadline.connector.push.graph_notifications import GraphSubscriptions
 from threadline.connector.push.wakeups import Wakeups
@@ -126,7 +130,7 @@ class Daemon:
         if self.settings.push.imap_idle:
             for box in self.settings.mailboxes:
                 if isinstance(box, ImapMailbox):
-                    self._spawn(f"idle {box.address}", lambda b=box: self._idle_loop(b))
+                    self._spawn(f"idle {box.address}", functools.partial(self._idle_loop, box))
         self._spawn("scheduler", self._schedule)
         for drainer in self.drainers:
             self._spawn(drainer.name, drainer.run)
@@ -159,7 +163,7 @@ class Daemon:
         self.engine.close()
         log.info("daemon.stopped", cycles=self.stats.cycles)
 
-    def _spawn(self, name: str, target) -> None:  # type: ignore[no-untyped-def]
+    def _spawn(self, name: str, target: Callable[[], object]) -> None:
         thread = threading.Thread(target=target, name=f"threadline {name}", daemon=True)
         thread.start()
         self._threads.append(thread)
@@ -226,8 +230,8 @@ class Daemon:
                 except ProviderError as exc:
                     log.warning("push.watch_failed", mailbox=binding.adapter.address, error=exc.kind)
 
-    def _outlook_adapters(self) -> list[object]:
-        return [b.adapter for b in self.engine.mailboxes if b.adapter.kind == "outlook"]
+    def _outlook_adapters(self) -> list[OutlookAdapter]:
+        return [b.adapter for b in self.engine.mailboxes if isinstance(b.adapter, OutlookAdapter)]
 
     def _subscribe_graph(self) -> None:
         push = self.settings.push.graph
@@ -235,12 +239,12 @@ class Daemon:
             return
         for adapter in self._outlook_adapters():
             try:
-                made = adapter.subscribe(push.notification_url, push.client_state.get_secret_value())  # type: ignore[attr-defined]
+                made = adapter.subscribe(push.notification_url, push.client_state.get_secret_value())
             except ProviderError as exc:
-                log.warning("push.subscribe_failed", mailbox=adapter.address, error=exc.kind)  # type: ignore[attr-defined]
+                log.warning("push.subscribe_failed", mailbox=adapter.address, error=exc.kind)
                 continue
             for subscription_id, _expires in made:
-                self.graph_subscriptions.add(subscription_id, adapter.address)  # type: ignore[attr-defined]
+                self.graph_subscriptions.add(subscription_id, adapter.address)
 
     def _renew_graph(self) -> None:
         for subscription_id, _address in self.graph_subscriptions.items():
@@ -249,12 +253,12 @@ class Daemon:
     def _graph_lifecycle(self, subscription_id: str, event: str) -> None:
         """reauthorizationRequired: renew; subscriptionRemoved: subscribe again; missed: pull now."""
         address = self.graph_subscriptions.mailbox_for(subscription_id)
-        adapter = next((a for a in self._outlook_adapters() if a.address == address), None)  # type: ignore[attr-defined]
+        adapter = next((a for a in self._outlook_adapters() if a.address == address), None)
         if address is None or adapter is None:
             return
         try:
             if event == "reauthorizationRequired":
-                adapter.renew(subscription_id)  # type: ignore[attr-defined]
+                adapter.renew(subscription_id)
             elif event == "subscriptionRemoved":
                 self.graph_subscriptions.forget(subscription_id)
                 self._subscribe_graph()
@@ -262,13 +266,14 @@ class Daemon:
             log.warning("push.lifecycle_failed", mailbox=address, lifecycle_event=event, error=exc.kind)
         self.wakeups.wake(mailbox_source(address))   # whatever happened, catch up from the cursor
 
-    def _idle_loop(self, box: ImapMailbox | GmailMailbox) -> None:
+    def _idle_loop(self, box: ImapMailbox) -> None:
         """Hold IMAP IDLE on this mailbox's INBOX with its own connection; wake the scheduler on new mail."""
         mailbox = build_mailbox(self.settings, box)
+        assert isinstance(mailbox, ImapAdapter)     # an ImapMailbox setting builds the IMAP adapter
         source = mailbox_source(box.address)
         while not self._stop.is_set():
             try:
-                if mailbox.idle_wait(IDLE_CHUNK_SECONDS):  # type: ignore[attr-defined]
+                if mailbox.idle_wait(IDLE_CHUNK_SECONDS):
                     self.wakeups.wake(source)
             except ProviderError as exc:
                 log.warning("push.idle_failed", mailbox=box.address, error=exc.kind)

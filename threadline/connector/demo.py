@@ -42,14 +42,13 @@ MAILBOXES = ("gmail", "outlook")
 def seed_demo(server: SandboxServer, crm: str = "hubspot", mailbox: str = "gmail") -> dict[str, str]:
     """Load the demo's contacts, owner and mail into a running sandbox; returns credentials for the config."""
     seeded = _seed_salesforce(server) if crm == "salesforce" else _seed_hubspot(server)
-    mail = server.graph if mailbox == "outlook" else server.gmail
     if mailbox == "outlook":
         server.graph.register_user(REP)
     for raw, labels in outreach_and_replies():
-        if mailbox == "outlook":
-            mail.deliver(REP, raw, "sentitems" if "SENT" in labels else "inbox")
+        if mailbox == "outlook":    # Graph files a message in one folder; the Gmail labels say which
+            server.graph.deliver(REP, raw, "sentitems" if "SENT" in labels else "inbox")
         else:
-            mail.deliver(REP, raw, labels)
+            server.gmail.deliver(REP, raw, labels)
     if mailbox == "gmail":
         seeded["refresh_token"] = server.gmail.oauth.issue_refresh_token(REP)
     return seeded

@@ -68,10 +68,12 @@ def outreach_and_replies(now: datetime | None = None) -> list[tuple[bytes, tuple
         out.append((raw, ("SENT",)))
         return msg_id
 
-    def inbox(sender: str, subject: str, body: str, reply_to_id: str | None = None, **kw: object) -> None:
+    def inbox(sender: str, subject: str, body: str, reply_to_id: str | None = None, *, html: str | None = None,
+              headers: dict[str, str] | None = None) -> None:
         nonlocal t
         t += timedelta(minutes=11)
-        out.append((_mail(sender, REP, subject, body, t, reply_to_id=reply_to_id, **kw)[0], ("INBOX",)))  # type: ignore[arg-type]
+        out.append((_mail(sender, REP, subject, body, t, reply_to_id=reply_to_id, html=html, headers=headers)[0],
+                    ("INBOX",)))
 
     jane = sent("Jane Doe <jane.doe@acme-corp.example>", "Northwind pilot for Acme", "Hi Jane,\n\nWould a two-week pilot help your team evaluate Northwind?\n\nAlex")
     inbox("Jane Doe <jane.doe@acme-corp.example>", "Re: Northwind pilot for Acme",

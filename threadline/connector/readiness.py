@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 
 from threadline.config.models import Settings
 from threadline.connector.reauthorize import is_auth_error, remedy
@@ -91,7 +91,7 @@ def source_check(budget: SourceBudget, health: SourceHealth, *, now: datetime, s
     """
     success = _aware(health.last_success_at)
     since_start = success is None or success < started_at
-    age = now - (started_at if since_start else success)  # type: ignore[operator]
+    age = now - (started_at if success is None or since_start else success)
     within = age <= budget.budget
     failing = f"; last error {health.last_error_kind}" if health.last_error_kind and _failed_last(health) else ""
     limit = f"budget {_human(budget.budget)}"
@@ -140,9 +140,9 @@ def read_health(store: Store, sources: list[str], *, error_kinds: bool = True) -
     """
     found = {}
     with store.session() as session:
-        for row in session.exec(select(CursorRow).where(CursorRow.source.in_(sources))).all():  # type: ignore[attr-defined]
+        for row in session.exec(select(CursorRow).where(col(CursorRow.source).in_(sources))).all():
             kind = session.exec(select(SyncErrorRow.kind).where(SyncErrorRow.source == row.source)
-                                .order_by(SyncErrorRow.id.desc()).limit(1)).first() if error_kinds else None  # type: ignore[union-attr]
+                                .order_by(col(SyncErrorRow.id).desc()).limit(1)).first() if error_kinds else None
             found[row.source] = SourceHealth(row.last_success_at, row.last_error_at, kind)
     return found
 

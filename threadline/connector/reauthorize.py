@@ -24,7 +24,7 @@ AUTH_ERROR = ".AuthExpired"     # the suffix of a recorded error kind ("gmail.Au
 
 def is_auth_error(kind: str | None) -> bool:
     """True for a recorded error kind that means the credentials were refused."""
-    return bool(kind) and kind.endswith(AUTH_ERROR)  # type: ignore[union-attr]
+    return kind is not None and kind.endswith(AUTH_ERROR)
 
 
 def remedy(source: str, settings: Settings) -> str:

@@ -49,7 +49,7 @@ def build_report(store: Store, configured: Sequence[SequenceSettings], *, sequen
     for settings in wanted:
         entry = stats.setdefault(settings.name, SequenceStats(settings.name))
         _pad_steps(entry, len(settings.steps))
-    kinds = {s.name: [step.kind for step in s.steps] for s in wanted}
+    kinds: dict[str, list[str]] = {s.name: [step.kind for step in s.steps] for s in wanted}
     return SequenceReport([stats[name] for name in sorted(stats)], replies_per_day(data.enrollments, data.events),
                           kinds)
 

@@ -103,4 +103,4 @@ def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
 
 
 def _utc(at: datetime) -> datetime:
-    return as_utc(at)  # type: ignore[return-value]  # never None for a value
+    return as_utc(at)

@@ -131,7 +131,7 @@ def explain_lines(runner: RuleRunner, contact_id: str, now: datetime | None = No
         else:
             score = evaluation.scores.get(contact_id)
             flat = {"total": score.total, "fit": score.fit, "intent": score.intent, "tier": score.tier} if score else {}
-            lines.append(f"assignment: {runner.rules.assigner.decide(facts, flat, evaluation.state, now).reason}")  # type: ignore[union-attr]
+            lines.append(f"assignment: {runner.rules.assigner.decide(facts, flat, evaluation.state, now).reason}")
     return lines
 
 

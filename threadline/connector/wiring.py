@@ -132,8 +132,8 @@ def _outlook(settings: Settings, box: OutlookMailbox, backfill_days: int,
         source = ClientCredentials(box.tenant, box.client_id, box.client_secret.get_secret_value(),
                                    authority_host=box.authority_host, verify=msal_verify, cache=cache)
     http = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, verify=verify)
-    return OutlookAdapter(box.address, source, base_url=box.base_url, http=http, backfill_days=backfill_days,
-                          sent_copy_delay=box.sent_copy_delay)
+    return OutlookAdapter(box.address, source, base_url=box.base_url, http=http, owns_http=True,
+                          backfill_days=backfill_days, sent_copy_delay=box.sent_copy_delay)
 
 
 def delegated_source(settings: Settings, box: OutlookMailbox, tokens: TokenStore | None = None) -> Delegated:

@@ -123,7 +123,7 @@ class RuleRunner:
             pending = _intended_writes(session, rows)
             state = self._assignment_state(session)
             total = session.exec(select(func.count()).select_from(ContactRow).where(
-                ContactRow.merged_into.is_(None), ContactRow.deleted.is_(False))).one()  # type: ignore[union-attr]
+                col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))).one()
         out = Evaluation(state=state, contacts=len(rows), total_contacts=int(total))
         owner_field = self.rules.settings.assignment.owner_field if self.rules.settings.assignment else None
         for row in rows:
@@ -232,7 +232,7 @@ class RuleRunner:
 
     # -- reading -------------------------------------------------------------------------------
     def _contacts(self, session: Session, ids: Iterable[str] | None) -> list[ContactRow]:
-        query = select(ContactRow).where(ContactRow.merged_into.is_(None), ContactRow.deleted.is_(False))  # type: ignore[union-attr]
+        query = select(ContactRow).where(col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))
         if ids is None:
             return list(session.exec(query.order_by(col(ContactRow.crm_id))).all())
         wanted = sorted(set(ids))

@@ -273,15 +273,17 @@ class SequenceRunner:
                 return None
             box = senders.mailbox_for(contact.owner_id, sequence, contact.crm_id)
             if isinstance(box, str):
-                return self._hold(row, enrollment, "no_mailbox", f"sequence {sequence.name} step "
-                                  f"{enrollment.step + 1}: {box}", now, batch, summary)
+                self._hold(row, enrollment, "no_mailbox", f"sequence {sequence.name} step "
+                           f"{enrollment.step + 1}: {box}", now, batch, summary)
+                return None
         assert not isinstance(box, str)
         try:
             step = self.sequencer.due_step(enrollment, facts, now, owner=senders.owner_context(box, contact.owner_id),
                                            unsubscribe_url=self._unsubscribe(contact.crm_id))
         except TemplateError as exc:
-            return self._hold(row, enrollment, "template_error", f"sequence {sequence.name} step "
-                              f"{enrollment.step + 1}: {exc.reason}", now, batch, summary)
+            self._hold(row, enrollment, "template_error", f"sequence {sequence.name} step "
+                       f"{enrollment.step + 1}: {exc.reason}", now, batch, summary)
+            return None
         if step is None:
             write_back(row, enrollment, self.sequencer.due_at(enrollment, facts))
             return None

@@ -70,7 +70,7 @@ def send_or_defer(session: Session, sequencer: Sequencer, emails: list[DueEmail]
     for address, group in by_box.items():
         by_key = {due.step.key: due for due in group}
         send, deferred = sequencer.apply_mailbox_caps(
-            [due.step for due in group], load.counts, lambda _, box=address: box, now, load.last)
+            [due.step for due in group], load.counts, _always(address), now, load.last)
         for step in send:
             load.note(address, now)
             sends.append(by_key[step.key])
@@ -111,3 +111,8 @@ def _send_audit(step: DueStep, payload: dict[str, Any]) -> dict[str, Any]:
             "effect_key": step.key, "kind": "send_email",
             "reason": f"sequence {step.sequence} step {step.step_index + 1} from {payload['mailbox']}",
             "detail": json.dumps(payload, sort_keys=True)}
+
+
+def _always(address: str) -> Callable[[str], str]:
+    """`mailbox_of` for a group of steps that all send from `address`."""
+    return lambda _contact: address

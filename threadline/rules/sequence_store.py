@@ -11,20 +11,24 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast, overload
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from threadline.rules.events import Event
 from threadline.rules.sequences import Enrollment
-from threadline.rules.sequences.enrollment import OPEN_STATUSES
+from threadline.rules.sequences.enrollment import OPEN_STATUSES, Status
 from threadline.sync.store.tables import ContactRow, EnrollmentRow, EventRow, OutboxRow, utcnow
 
 SEND_EMAIL = "send_email"
 CHUNK = 500
 
 
+@overload
+def as_utc(moment: datetime) -> datetime: ...
+@overload
+def as_utc(moment: datetime | None) -> datetime | None: ...
 def as_utc(moment: datetime | None) -> datetime | None:
     """A stored time as an aware UTC datetime (SQLite hands them back naive)."""
     if moment is None:
@@ -42,8 +46,9 @@ def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
 
 def to_enrollment(row: EnrollmentRow) -> Enrollment:
     """The pure-layer view of a stored enrollment."""
-    return Enrollment(sequence=row.sequence, contact_id=row.contact_id, enrolled_at=as_utc(row.enrolled_at),  # type: ignore[arg-type]
-                      status=row.status, step=row.step, paused_until=as_utc(row.paused_until),  # type: ignore[arg-type]
+    # cast: the status column is only ever written from an Enrollment's status.
+    return Enrollment(sequence=row.sequence, contact_id=row.contact_id, enrolled_at=as_utc(row.enrolled_at),
+                      status=cast(Status, row.status), step=row.step, paused_until=as_utc(row.paused_until),
                       exit_reason=row.exit_reason, last_step_at=as_utc(row.last_step_at), generation=row.generation)
 
 
@@ -177,7 +182,7 @@ def mailbox_load(session: Session, now: datetime) -> MailboxLoad:
     for payload, created in rows:
         mailbox = json.loads(payload).get("mailbox")
         if mailbox:
-            load.note(str(mailbox), as_utc(created))  # type: ignore[arg-type]
+            load.note(str(mailbox), as_utc(created))
     return load
 
 

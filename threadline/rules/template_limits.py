@@ -201,7 +201,7 @@ def bound_template(tree: nodes.Template) -> nodes.Template:
     return tree
 
 
-def _filter(node: nodes.Expr | None, name: str) -> nodes.Filter:
+def _filter(node: nodes.Node | None, name: str) -> nodes.Filter:     # Node: Jinja types For.iter as Node
     lineno = node.lineno if node is not None else 0
     return nodes.Filter(node, name, [], [], None, None, lineno=lineno)
 

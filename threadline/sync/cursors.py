@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from threadline.adapters.errors import ProviderError
 from threadline.sync.store.tables import CursorRow, SyncErrorRow, utcnow
@@ -42,7 +42,7 @@ def record_error(session: Session, source: str, kind: str, message: str) -> None
     row.last_error_at = utcnow()
     session.add(row)
     old = session.exec(select(SyncErrorRow.id).where(SyncErrorRow.source == source)
-                       .order_by(SyncErrorRow.id.desc()).offset(MAX_ERRORS_KEPT_PER_SOURCE)).all()  # type: ignore[union-attr]
+                       .order_by(col(SyncErrorRow.id).desc()).offset(MAX_ERRORS_KEPT_PER_SOURCE)).all()
     for error_id in old:
         stale = session.get(SyncErrorRow, error_id)
         if stale:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 
 from threadline.sync.mime_headers import header_text
 
@@ -31,12 +32,15 @@ def read_delivery_report(msg: Message, problems: list[str]) -> DeliveryReport:
     """The DSN fields of `msg`, or an empty report when it is not a delivery-status report."""
     if msg.get_content_type() != "multipart/report":
         return DeliveryReport()
-    if (msg.get_param("report-type") or "").lower() != "delivery-status":
+    # get_param may answer an RFC 2231 (charset, language, value) tuple; collapse gives the str either way.
+    if collapse_rfc2231_value(msg.get_param("report-type") or "").lower() != "delivery-status":
         return DeliveryReport()
     recipients: list[RecipientStatus] = []
     original_id = None
     parts = msg.get_payload()
     for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, Message):
+            continue
         kind = part.get_content_type()
         if kind in ("message/delivery-status", "message/global-delivery-status"):
             recipients.extend(_recipient_blocks(part, problems))
@@ -52,6 +56,8 @@ def _recipient_blocks(part: Message, problems: list[str]) -> list[RecipientStatu
         return []
     found = []
     for block in blocks:
+        if not isinstance(block, Message):
+            continue
         recipient = header_text(block, "final-recipient") or header_text(block, "original-recipient")
         if not recipient:
             continue  # the per-message block (Reporting-MTA, Arrival-Date)
@@ -73,10 +79,11 @@ def _address(value: str) -> str:
 def _original_message_id(part: Message) -> str | None:
     if part.get_content_type().startswith("message/"):
         inner = part.get_payload()
-        if isinstance(inner, list) and inner:
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             return header_text(inner[0], "message-id") or None
         return None
     from email import message_from_string
 
-    headers = part.get_payload(decode=True) or b""
+    raw = part.get_payload(decode=True)
+    headers = raw if isinstance(raw, bytes) else b""
     return header_text(message_from_string(headers.decode("utf-8", "replace")), "message-id") or None

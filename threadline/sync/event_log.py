@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from threadline.rules.events import Event
@@ -58,9 +59,11 @@ def event_rows_for(session: Session, contact_ids: Iterable[str]) -> dict[str, li
     """Like `events_for`, as plain (id, type, occurred_at, source, data) tuples: the bulk path (plan, replay)."""
     ids = list(contact_ids)
     found: dict[str, list[EventTuple]] = defaultdict(list)
-    columns = (EventRow.contact_id, EventRow.id, EventRow.type, EventRow.occurred_at, EventRow.source, EventRow.data)
+    columns = (col(EventRow.contact_id), col(EventRow.id), col(EventRow.type), col(EventRow.occurred_at),
+               col(EventRow.source), col(EventRow.data))
     for start in range(0, len(ids), 2000):
-        rows = session.exec(select(*columns).where(col(EventRow.contact_id).in_(ids[start:start + 2000]))
+        # SQLAlchemy's select: sqlmodel's is typed for at most four columns.
+        rows = session.execute(sa_select(*columns).where(col(EventRow.contact_id).in_(ids[start:start + 2000]))
                             .order_by(col(EventRow.occurred_at), col(EventRow.seq))).all()
         for contact_id, event_id, type_, at, source, data in rows:
             at = at if at.tzinfo else at.replace(tzinfo=UTC)

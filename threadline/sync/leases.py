@@ -26,7 +26,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, or_, true, update
+from sqlalchemy import ColumnElement, and_, case, or_, true, update
+from sqlalchemy.sql.dml import ReturningUpdate
 from sqlmodel import Session, col, select
 
 from threadline.sync.store.database import Store
@@ -112,15 +113,15 @@ class LeaseBook:
             taken = session.execute(
                 update(WorkLeaseRow).where(col(WorkLeaseRow.unit).in_(picked), self._claimable(now))
                 .values(owner=self.owner, lease_until=now + self.lease, next_due_at=now, updated_at=now)
-                .returning(WorkLeaseRow.unit)).scalars().all()
+                .returning(col(WorkLeaseRow.unit))).scalars().all()
         return list(taken), picked
 
-    def _claimable(self, now: datetime):  # type: ignore[no-untyped-def]
+    def _claimable(self, now: datetime) -> ColumnElement[bool]:
         if not self.exclusive:
             return true()
         return or_(col(WorkLeaseRow.owner).is_(None), col(WorkLeaseRow.lease_until) < now)
 
-    def _expired_elsewhere(self, now: datetime):  # type: ignore[no-untyped-def]
+    def _expired_elsewhere(self, now: datetime) -> ColumnElement[bool]:
         return and_(col(WorkLeaseRow.owner).is_not(None), col(WorkLeaseRow.lease_until) < now)
 
     # -- holding -------------------------------------------------------------------------------------
@@ -142,20 +143,20 @@ class LeaseBook:
         """True while this owner holds `unit` (renewing it, as any sign of life should)."""
         return self.renew(unit)
 
-    def _renewal(self, unit: str):  # type: ignore[no-untyped-def]
+    def _renewal(self, unit: str) -> ReturningUpdate[str]:
         now = utcnow()
-        return (update(WorkLeaseRow).where(WorkLeaseRow.unit == unit, WorkLeaseRow.owner == self.owner)
-                .values(lease_until=now + self.lease, updated_at=now).returning(WorkLeaseRow.unit))
+        return (update(WorkLeaseRow).where(col(WorkLeaseRow.unit) == unit, col(WorkLeaseRow.owner) == self.owner)
+                .values(lease_until=now + self.lease, updated_at=now).returning(col(WorkLeaseRow.unit)))
 
     # -- letting go ----------------------------------------------------------------------------------
     def release(self, unit: str, next_due_at: datetime) -> None:
         """Give the unit up; it falls due at `next_due_at` (or stays due now if a wakeup came meanwhile)."""
         mark = self._claim_marks.get(unit)
-        due = case((WorkLeaseRow.next_due_at == mark, next_due_at), else_=WorkLeaseRow.next_due_at) \
+        due = case((col(WorkLeaseRow.next_due_at) == mark, next_due_at), else_=col(WorkLeaseRow.next_due_at)) \
             if mark is not None else next_due_at
         try:
             with self.store.session() as session:
-                session.execute(update(WorkLeaseRow).where(WorkLeaseRow.unit == unit, WorkLeaseRow.owner == self.owner)
+                session.execute(update(WorkLeaseRow).where(col(WorkLeaseRow.unit) == unit, col(WorkLeaseRow.owner) == self.owner)
                                 .values(owner=None, lease_until=None, next_due_at=due, updated_at=utcnow()))
         finally:
             # Only now: until the row is free, another thread of ours must not claim it (SQLite would let it).
@@ -169,18 +170,18 @@ class LeaseBook:
         now = utcnow()
         with self.store.session() as session:
             released = session.execute(
-                update(WorkLeaseRow).where(WorkLeaseRow.owner == self.owner)
+                update(WorkLeaseRow).where(col(WorkLeaseRow.owner) == self.owner)
                 .values(owner=None, lease_until=None, next_due_at=now, updated_at=now)
-                .returning(WorkLeaseRow.unit)).scalars().all()
+                .returning(col(WorkLeaseRow.unit))).scalars().all()
         return len(released)
 
     def holder(self, unit: str) -> str | None:
         """The owner holding `unit` under a live lease, if any (this owner included)."""
         with self.store.session() as session:
             row = session.get(WorkLeaseRow, unit)
-        live = row is not None and row.owner is not None and row.lease_until is not None \
-            and row.lease_until >= utcnow()
-        return row.owner if live else None  # type: ignore[union-attr]
+        if row is None or row.lease_until is None or row.lease_until < utcnow():
+            return None
+        return row.owner
 
     def held(self) -> list[str]:
         """Units this owner holds now (by the store, not by memory)."""

@@ -262,8 +262,9 @@ def mail_events(session: Session, mailbox: str, raw: RawMessage, parsed: ParsedM
     source = f"mailbox:{mailbox}"
     if decision.action == "log":
         kind = "reply.received" if decision.direction == "incoming" else "email.sent"
-        data = {"subject": parsed.subject, "message_id": parsed.message_id, "mailbox": mailbox,
-                **({"text": (reply or "")[:500]} if kind == "reply.received" else {})}
+        data: dict[str, object] = {"subject": parsed.subject, "message_id": parsed.message_id,
+                                   "mailbox": mailbox,
+                                   **({"text": (reply or "")[:500]} if kind == "reply.received" else {})}
         targets = [(kind, c, data) for c in decision.contact_ids]
     elif classification.kind == "auto_reply":
         data = {"subject": parsed.subject, "mailbox": mailbox,

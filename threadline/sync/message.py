@@ -210,7 +210,7 @@ def _inline_parts(msg: Message, problems: list[str]) -> list[Message]:
                 continue
             children = part.get_payload()
             if isinstance(children, list):
-                stack.extend((child, depth + 1) for child in reversed(children))
+                stack.extend((child, depth + 1) for child in reversed(children) if isinstance(child, Message))
         elif part.get_content_maintype() == "text" and not _is_attachment(part):
             leaves.append(part)
     return leaves
@@ -229,7 +229,7 @@ def _decoded_text(part: Message, problems: list[str]) -> str:
         payload = part.get_payload(decode=True)
     except Exception:
         payload = None
-    if payload is None:
+    if not isinstance(payload, bytes):      # None for a multipart (malformed) part
         body = part.get_payload()
         payload = body.encode("utf-8", "replace") if isinstance(body, str) else b""
     if part.defects:

@@ -57,10 +57,10 @@ def claim_due(session: Session, kind: str, owner: str, lease: timedelta, limit: 
     if not ids:
         return []
     claimed = session.execute(
-        update(OutboxRow).where(col(OutboxRow.id).in_(ids), OutboxRow.status == "pending")
+        update(OutboxRow).where(col(OutboxRow.id).in_(ids), col(OutboxRow.status) == "pending")
         .values(status="in_flight", lease_owner=owner, lease_until=now + lease, attempts=OutboxRow.attempts + 1,
                 updated_at=now)
-        .returning(OutboxRow.id).execution_options(synchronize_session=False)).scalars().all()
+        .returning(col(OutboxRow.id)).execution_options(synchronize_session=False)).scalars().all()
     if not claimed:
         return []
     return list(session.exec(select(OutboxRow).where(col(OutboxRow.id).in_(list(claimed)))
@@ -76,9 +76,9 @@ def renew(session: Session, row_ids: Sequence[int], owner: str, lease: timedelta
         return set()
     now = utcnow()
     held = session.execute(
-        update(OutboxRow).where(col(OutboxRow.id).in_(list(row_ids)), OutboxRow.lease_owner == owner,
-                                OutboxRow.status == "in_flight")
-        .values(lease_until=now + lease).returning(OutboxRow.id)).scalars().all()
+        update(OutboxRow).where(col(OutboxRow.id).in_(list(row_ids)), col(OutboxRow.lease_owner) == owner,
+                                col(OutboxRow.status) == "in_flight")
+        .values(lease_until=now + lease).returning(col(OutboxRow.id))).scalars().all()
     return set(held)
 
 
@@ -93,10 +93,10 @@ def unclaim(session: Session, row_ids: Sequence[int], owner: str) -> int:
         return 0
     now = utcnow()
     released = session.execute(
-        update(OutboxRow).where(col(OutboxRow.id).in_(list(row_ids)), OutboxRow.lease_owner == owner,
-                                OutboxRow.status == "in_flight")
+        update(OutboxRow).where(col(OutboxRow.id).in_(list(row_ids)), col(OutboxRow.lease_owner) == owner,
+                                col(OutboxRow.status) == "in_flight")
         .values(status="pending", lease_owner=None, lease_until=None, attempts=OutboxRow.attempts - 1,
-                next_attempt_at=now, updated_at=now).returning(OutboxRow.id)).scalars().all()
+                next_attempt_at=now, updated_at=now).returning(col(OutboxRow.id))).scalars().all()
     return len(released)
 
 
@@ -104,8 +104,8 @@ def expire_leases(session: Session, owner: str) -> int:
     """End `owner`'s leases on rows still in flight (shutdown cut a performer short): they become orphans
     at once, which every executor reconciles remotely before performing them again."""
     ended = session.execute(
-        update(OutboxRow).where(OutboxRow.lease_owner == owner, OutboxRow.status == "in_flight")
-        .values(lease_until=utcnow()).returning(OutboxRow.id)).scalars().all()
+        update(OutboxRow).where(col(OutboxRow.lease_owner) == owner, col(OutboxRow.status) == "in_flight")
+        .values(lease_until=utcnow()).returning(col(OutboxRow.id))).scalars().all()
     return len(ended)
 
 
@@ -119,7 +119,7 @@ def orphaned_in_flight(session: Session, kind: str, *, respect_leases: bool, lim
     query = select(OutboxRow).where(OutboxRow.kind == kind, OutboxRow.status == "in_flight")
     if respect_leases:
         expired = or_(col(OutboxRow.lease_until).is_(None), col(OutboxRow.lease_until) < utcnow())
-        query = query.where(or_(expired, OutboxRow.lease_owner == own) if own else expired)
+        query = query.where(or_(expired, col(OutboxRow.lease_owner) == own) if own else expired)
     return list(session.exec(query.order_by(col(OutboxRow.id)).limit(limit).with_for_update(skip_locked=True)).all())
 
 

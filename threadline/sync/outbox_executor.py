@@ -153,8 +153,8 @@ class OutboxExecutor:
         kinds = {"log_email": CreateKind(EmailActivity, crm.find_logged, crm.log_emails)}
         if hasattr(crm, "create_tasks"):
             kinds["create_task"] = CreateKind(
-                TaskRequest, lambda keys: {k: t.remote_id for k, t in crm.find_tasks(keys).items()},  # type: ignore[attr-defined]
-                crm.create_tasks)  # type: ignore[attr-defined]
+                TaskRequest, lambda keys: {k: t.remote_id for k, t in crm.find_tasks(keys).items()},
+                crm.create_tasks)
         return kinds
 
     def _claim(self, kind: str) -> list[OutboxRow]:
@@ -232,7 +232,7 @@ class OutboxExecutor:
             return True
         by_key = {r.key: r for r in rows}
         try:
-            self.crm.write_fields([FieldWrite(contact_id=c, fields=f) for c, f in merged.items()])  # type: ignore[attr-defined]
+            self.crm.write_fields([FieldWrite(contact_id=c, fields=f) for c, f in merged.items()])
         except PermanentError as exc:
             if len(rows) > 1:
                 for row in rows:       # find the refused write; the others go through
@@ -251,7 +251,7 @@ class OutboxExecutor:
     def _fields_one(self, row: OutboxRow, summary: OutboxSummary) -> None:
         write = FieldWrite(contact_id=row.contact_id, fields=json.loads(row.payload)["fields"])
         try:
-            self.crm.write_fields([write])  # type: ignore[attr-defined]
+            self.crm.write_fields([write])
             self._finish({row.key: row}, {row.key: ""}, summary)
         except PermanentError as exc:
             self._finish({row.key: row}, {}, summary, failure=exc)
@@ -262,7 +262,7 @@ class OutboxExecutor:
                 failure: ProviderError | None = None, retry: ProviderError | None = None) -> None:
         with self.store.session() as session:
             for key, claimed in rows.items():
-                row = session.get(OutboxRow, claimed.id, with_for_update=True)   # type: ignore[assignment]
+                row = session.get(OutboxRow, claimed.id, with_for_update=True)
                 if row is None or not outbox.holds(row, self.owner):
                     # Taken over after our lease ran out: its new performer looks it up by key first.
                     log.warning("outbox.lease_lost", key=key)
@@ -284,9 +284,10 @@ class OutboxExecutor:
                     outbox.mark_retry(row, f"{error.kind}: {error}", max(retry_delay(row.attempts),
                                                                           self._reconcile_delay(row)))
                     summary.retried += 1
-            if failure or retry:
-                record_provider_error(session, self.source, failure or retry)  # type: ignore[arg-type]
-                summary.errors.append(str(failure or retry))
+            reported = failure or retry
+            if reported is not None:
+                record_provider_error(session, self.source, reported)
+                summary.errors.append(str(reported))
 
     def _request(self, session: Session, row: OutboxRow, model: type[Any]) -> Any:
         data = json.loads(row.payload)

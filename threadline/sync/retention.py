@@ -16,7 +16,7 @@ from threadline.sync.store.tables import MessageRow, OutboxRow, utcnow
 def purge_expired(session: Session, keep: timedelta) -> int:
     """Delete messages seen, and outbox rows finished, before now - keep. Returns rows deleted."""
     cutoff = utcnow() - keep
-    messages = session.execute(delete(MessageRow).where(col(MessageRow.seen_at) < cutoff))
-    finished = session.execute(delete(OutboxRow).where(col(OutboxRow.status).in_(["done", "failed"]),
-                                                       col(OutboxRow.updated_at) < cutoff))
-    return int(messages.rowcount or 0) + int(finished.rowcount or 0)  # type: ignore[attr-defined]
+    messages = session.exec(delete(MessageRow).where(col(MessageRow.seen_at) < cutoff))
+    finished = session.exec(delete(OutboxRow).where(col(OutboxRow.status).in_(["done", "failed"]),
+                                                    col(OutboxRow.updated_at) < cutoff))
+    return int(messages.rowcount or 0) + int(finished.rowcount or 0)

@@ -30,11 +30,14 @@ DEFAULT_SCOPES = ("https://www.googleapis.com/auth/gmail.readonly", "https://www
 def from_service_account(info: Mapping[str, Any] | str | Path, subject: str,
                          scopes: Sequence[str] = DEFAULT_SCOPES, token_uri: str | None = None) -> Credentials:
     """Delegated credentials acting as `subject`. `info` is the key JSON (dict, JSON text or a file path)."""
+    key: Mapping[str, Any]
     if isinstance(info, Path) or (isinstance(info, str) and not info.lstrip().startswith("{")):
-        info = json.loads(Path(info).read_text())
+        key = json.loads(Path(info).read_text())
     elif isinstance(info, str):
-        info = json.loads(info)
-    data = dict(info)
+        key = json.loads(info)
+    else:
+        key = info
+    data = dict(key)
     if token_uri:
         data["token_uri"] = token_uri
     creds = service_account.Credentials.from_service_account_info(data, scopes=list(scopes))
@@ -49,7 +52,7 @@ def from_refresh_token(client_id: str, client_secret: str, refresh_token: str,
                                         scopes=list(scopes) if scopes else None)
 
 
-class SharedTokenCredentials(Credentials):  # type: ignore[misc]
+class SharedTokenCredentials(Credentials):
     """`inner` credentials whose access token (and expiry) live in `tokens` under `name`.
 
     The stored token is adopted at start. When google-auth asks for a refresh (token

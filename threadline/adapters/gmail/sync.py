@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from googleapiclient.http import HttpRequest
+
 from threadline.adapters.errors import CursorExpired, NotFound
 from threadline.adapters.gmail.client import GmailClient
 from threadline.adapters.gmail.cursor import Backfill, GmailCursor
@@ -66,8 +68,7 @@ class MailboxSync:
         assert state is not None
         token, skip = state.page_token, state.done_in_page
         while True:
-            listing = self.client.execute("messages.list", lambda u, t=token: u.messages().list(
-                userId="me", q=BACKFILL_QUERY.format(after=state.after), maxResults=LIST_PAGE_SIZE, pageToken=t))
+            listing = self.client.execute("messages.list", _backfill_listing(state.after, token))
             ids = [m["id"] for m in listing.get("messages", [])]
             next_token = listing.get("nextPageToken")
             for begin in range(skip, len(ids), self.batch_size):
@@ -131,3 +132,9 @@ def _added_ids(records: list[dict[str, Any]]) -> list[str]:
             if folder_of(message.get("labelIds", ())) is not None:
                 ids.setdefault(str(message["id"]), None)
     return list(ids)
+
+
+def _backfill_listing(after: int, token: str | None) -> Callable[[Any], HttpRequest]:
+    """The messages.list request for one backfill page (the window start stays the same on resume)."""
+    return lambda users: users.messages().list(userId="me", q=BACKFILL_QUERY.format(after=after),
+                                               maxResults=LIST_PAGE_SIZE, pageToken=token)

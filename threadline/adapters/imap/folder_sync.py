@@ -8,6 +8,7 @@ most one page of work and never skips mail.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -85,8 +86,8 @@ class FolderSync:
                      reason: str | None) -> Iterator[FolderPage]:
         chunks = [list(uids[i:i + self.batch_size]) for i in range(0, len(uids), self.batch_size)] or [[]]
         for number, chunk in enumerate(chunks, start=1):
-            fetched = self.run(f"fetch {self.folder}",
-                               lambda s, chunk=chunk: s.fetch_raw(self.folder, status.uidvalidity, chunk))
+            fetched = self.run(f"fetch {self.folder}", functools.partial(
+                ImapSession.fetch_raw, folder=self.folder, uidvalidity=status.uidvalidity, uids=chunk))
             yield FolderPage(tuple(self._record(m, status.uidvalidity) for m in fetched),
                              self._cursor_after(chunk, status, start, final=number == len(chunks)), reason)
 

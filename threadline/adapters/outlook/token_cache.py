@@ -27,6 +27,8 @@ log = structlog.get_logger("threadline.outlook")
 class PersistentTokenCache(msal.SerializableTokenCache):
     """A SerializableTokenCache with a place to live: `reload()` reads it, `save()` writes it if MSAL changed it."""
 
+    has_state_changed: bool     # MSAL sets and clears it; msal has no type information to say so
+
     def reload(self) -> None:
         raise NotImplementedError
 

@@ -83,7 +83,7 @@ class SalesforceCrm:
         self.batch_size = batch_size
         self._contacts = ContactPull(self._query_all_pages, email_fields=email_fields, extra_fields=extra_fields,
                                      fields_of=lambda name: set(self._describe(name)))
-        self._field_types: dict[str, dict[str, str]] = {}
+        self._field_types: dict[str, dict[str, dict[str, Any]]] = {}     # object -> field name -> describe
 
     def __repr__(self) -> str:
         return f"SalesforceCrm(version={self.api.version!r})"

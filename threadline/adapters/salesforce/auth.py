@@ -24,7 +24,10 @@ ASSERTION_SECONDS = 180   # Salesforce accepts assertions that expire within 3 m
 
 
 class Grant(Protocol):
-    login_url: str
+    @property
+    def login_url(self) -> str:
+        """Where the token request goes (read-only: the grants are frozen dataclasses)."""
+        ...
 
     def form(self) -> dict[str, str]:
         """The token request's form fields."""
@@ -115,7 +118,7 @@ class SessionSource:
             if self._session is None or self._session is stale:
                 stored = self._stored()
                 fresh = stored is not None and (stale is None or stored.access_token != stale.access_token)
-                self._session = stored if fresh else self._fetch()
+                self._session = stored if stored is not None and fresh else self._fetch()
             return self._session
 
     def _stored(self) -> Session | None:

@@ -104,14 +104,15 @@ def _submit(client: smtplib.SMTP, email: OutgoingEmail, raw: bytes,
         raise smtplib.SMTPRecipientsRefused(refused)
     if on_submit is not None:
         on_submit()
+    reply: bytes | str        # the server's reply is bytes; SMTPDataError.smtp_error is typed to allow str
     try:
-        code, answer = client.data(raw)
+        code, reply = client.data(raw)
     except smtplib.SMTPDataError as exc:      # the DATA command itself was refused (no 354): nothing sent
-        code, answer = exc.smtp_code, exc.smtp_error
+        code, reply = exc.smtp_code, exc.smtp_error
     if 400 <= code < 500:
-        raise data_refused(code, answer)       # a definite "not taken", unlike a dropped connection
+        raise data_refused(code, reply)        # a definite "not taken", unlike a dropped connection
     if code != 250:
-        raise smtplib.SMTPDataError(code, answer)
+        raise smtplib.SMTPDataError(code, reply)
     return refused
 
 

@@ -49,7 +49,7 @@ class Reset(_Settings):
     """An event of this type zeroes the chosen dimensions (e.g. unsubscribed -> 0); later events count again."""
 
     event: str
-    dimensions: list[Dimension] = Field(default_factory=lambda: ["intent", "fit"], min_length=1)
+    dimensions: list[Dimension] = Field(default_factory=lambda: list[Dimension](["intent", "fit"]), min_length=1)
 
 
 class Tier(_Settings):

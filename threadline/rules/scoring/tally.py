@@ -50,7 +50,7 @@ class Tally:
 
     def award(self, rule: CompiledRule, at: datetime, event_id: str) -> None:
         """Apply one matching event of ``rule``: window first, then cap, then the floor."""
-        if rule.window_span is not None and not self._window_fires(rule, at):
+        if rule.window_span is not None and not self._window_fires(rule, rule.window_span, at):
             return
         points = rule.points
         note = rule.note
@@ -65,12 +65,12 @@ class Tally:
                 note = f"{note} (cap {rule.cap} reached)"
         self._apply(rule.dimension, points, rule.name, at, event_id, note)
 
-    def _window_fires(self, rule: CompiledRule, at: datetime) -> bool:
+    def _window_fires(self, rule: CompiledRule, span: timedelta, at: datetime) -> bool:
         times = self.windows.get(rule.key)
         if times is None:
             times = self.windows[rule.key] = deque()
         times.append(at)
-        oldest = at - rule.window_span
+        oldest = at - span
         while times[0] < oldest:
             times.popleft()
         if len(times) < rule.window_count:
@@ -109,16 +109,16 @@ class Tally:
 
     def decay_until(self, at: datetime) -> None:
         """Apply decay for every full period between the last activity and ``at``."""
-        decay, since = self._decay, self.quiet_since
-        if decay is None or since is None:
+        decay, since, period = self._decay, self.quiet_since, self._decay_period
+        if decay is None or since is None or period is None:
             return
-        periods = (at - since) // self._decay_period
+        periods = (at - since) // period
         if periods <= 0:
             return
         days = periods * decay.every_days
-        self._apply(decay.dimension, periods * decay.points, "decay", since + periods * self._decay_period,
+        self._apply(decay.dimension, periods * decay.points, "decay", since + periods * period,
                     None, f"decay: {days:g} days inactive")
-        self.quiet_since = since + periods * self._decay_period
+        self.quiet_since = since + periods * period
 
     def note_peak(self) -> None:
         total = self.points["fit"] + self.points["intent"]

@@ -66,7 +66,8 @@ class SequenceStats:
 
     @property
     def median_time_to_first_reply(self) -> timedelta | None:
-        return median(self.reply_times) if self.reply_times else None
+        # statistics.median sorts, adds and halves, all of which timedelta does; typeshed allows numbers only.
+        return median(self.reply_times) if self.reply_times else None  # type: ignore[type-var]
 
 
 def sequence_stats(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord],

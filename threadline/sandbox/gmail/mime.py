@@ -42,9 +42,10 @@ def payload(msg: Message, part_id: str = "", *, metadata_only: bool = False,
         part["body"] = {"size": 0}
         children = msg.get_payload()
         prefix = f"{part_id}." if part_id else ""
-        part["parts"] = [payload(child, f"{prefix}{i}") for i, child in enumerate(children)]
+        part["parts"] = [payload(child, f"{prefix}{i}") for i, child in enumerate(children)
+                         if isinstance(child, Message)]     # a multipart's payload is a list of parts
         return part
-    data = msg.get_payload(decode=True) or b""
+    data = _body_bytes(msg)
     if part["filename"]:
         part["body"] = {"attachmentId": f"ANGjdJ-{part_id or '0'}", "size": len(data)}
     else:
@@ -63,7 +64,7 @@ def _first_text(msg: Message) -> str:
         if part.is_multipart() or part.get_filename():
             continue
         if part.get_content_type() in ("text/plain", "text/html"):
-            data = part.get_payload(decode=True) or b""
+            data = _body_bytes(part)
             try:
                 text = data.decode(part.get_content_charset() or "utf-8", errors="replace")
             except LookupError:  # Gmail still shows a snippet for a charset nobody knows
@@ -72,3 +73,9 @@ def _first_text(msg: Message) -> str:
                 text = html.unescape(re.sub(r"<[^>]+>", " ", text))
             return text
     return ""
+
+
+def _body_bytes(part: Message) -> bytes:
+    """The transfer-decoded body of a leaf part (b"" where there is none)."""
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""

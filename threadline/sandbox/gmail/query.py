@@ -53,8 +53,7 @@ class _Parser:
             term = self.term()
             while self._peek() == "OR":
                 self.pos += 1
-                left, right = term, self.term()
-                term = lambda m, a=left, b=right: a(m) or b(m)  # noqa: E731
+                term = _either(term, self.term())
             terms.append(term)
         return lambda m: all(t(m) for t in terms)
 
@@ -130,3 +129,8 @@ def _age(value: str) -> float:
     if not match:
         raise invalid(f"Invalid age in search query: {value}")
     return int(match.group(1)) * _AGE_UNITS[match.group(2)]
+
+
+def _either(left: Predicate, right: Predicate) -> Predicate:
+    """`left OR right`."""
+    return lambda m: left(m) or right(m)

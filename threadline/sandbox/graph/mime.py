@@ -70,7 +70,8 @@ def _body(msg: Message) -> tuple[str, str]:
     for wanted in ("text/html", "text/plain"):
         for part in msg.walk():
             if part.get_content_type() == wanted and not part.get_filename():
-                data = part.get_payload(decode=True) or b""
+                raw = part.get_payload(decode=True)
+                data = raw if isinstance(raw, bytes) else b""
                 text = data.decode(part.get_content_charset() or "utf-8", errors="replace")
                 return ("html" if wanted == "text/html" else "text"), text
     return "text", ""

@@ -114,7 +114,7 @@ def batch_read_associations(crm: Crm, request: Request, body: dict[str, Any]) ->
         links = [] if source is None else [(to_id, types) for to_id, types in
                                            crm.associations.targets(from_type, source.id, to_type)
                                            if crm.table(to_type).live(to_id) is not None]
-        if not links:
+        if source is None or not links:
             empty.append(str(item.get("id")))
             continue
         results.append({"from": {"id": str(source.id)}, "to": [

@@ -42,7 +42,8 @@ def list_objects(crm: Crm, request: Request, body: Any) -> Result:
         raise ApiError(400, "VALIDATION_ERROR", f"limit must be between 1 and {MAX_LIST}")
     after = int(request.query_params.get("after") or 0)
     archived = request.query_params.get("archived", "false") == "true"
-    names, page = _names(request), []
+    names = _names(request)
+    page: list[dict[str, Any]] = []
     for object_id in table.ids_from(after):
         obj = table.objects[object_id]
         if obj.archived == archived and obj.merged_into is None:

@@ -104,7 +104,7 @@ class PropertyCatalog:
     def check_writable(self, object_type: str, values: dict[str, Any]) -> None:
         """Reject unknown or read-only properties with HubSpot's VALIDATION_ERROR body."""
         known = self.properties[object_type]
-        problems = []
+        problems: list[dict[str, str | bool]] = []
         for name in values:
             if name not in known:
                 problems.append({"isValid": False, "message": f'Property "{name}" does not exist',
@@ -114,4 +114,4 @@ class PropertyCatalog:
                                  "cannot be set.", "error": "READ_ONLY_VALUE", "name": name})
         if problems:
             raise ApiError(400, "VALIDATION_ERROR", f"Property values were not valid: {problems}",
-                           context={"propertyName": [p["name"] for p in problems]})
+                           context={"propertyName": [str(p["name"]) for p in problems]})

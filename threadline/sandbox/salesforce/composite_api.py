@@ -95,7 +95,11 @@ def update_many(call: Call) -> tuple[int, Any]:
         row = call.org.row(kind, str(record_id))
         before = copy.copy(row)
         call.org.update(kind, row["Id"], _fields(record))
-        return row["Id"], lambda: (row.clear(), row.update(before))
+
+        def undo() -> None:
+            row.clear()
+            row.update(before)
+        return row["Id"], undo
     return _run(call, records, all_or_none, one)
 
 

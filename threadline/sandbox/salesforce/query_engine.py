@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,9 +95,7 @@ class QueryEngine:
             rows = [r for r in rows if _matches(r, condition, spec.type, spec.name)]
         for name, descending in reversed(query.order):
             spec = schema.canonical(name)
-            # Salesforce sorts nulls first ascending; a (flag, value) key keeps None comparable
-            rows.sort(key=lambda r, n=spec.name, t=spec.type: (r.get(n) is not None, _comparable(t, r.get(n))),
-                      reverse=descending)
+            rows.sort(key=_sort_key(spec.name, spec.type), reverse=descending)
         if query.limit is not None:
             rows = rows[:query.limit]
         return list(fields), Cursor(schema.name, fields, [r["Id"] for r in rows], batch)
@@ -132,3 +131,8 @@ class QueryEngine:
                                                  "url": f"{url_base}/sobjects/{object_name}/{row['Id']}"}}
         record.update((name, render(row.get(name))) for name in fields)
         return record
+
+
+def _sort_key(name: str, spec_type: str) -> Callable[[Row], tuple[bool, Any]]:
+    """ORDER BY one field: Salesforce sorts nulls first ascending; a (flag, value) key keeps None comparable."""
+    return lambda row: (row.get(name) is not None, _comparable(spec_type, row.get(name)))

@@ -12,7 +12,7 @@ from sqlmodel import Session, SQLModel
 def _insert(session: Session, table: type[SQLModel]) -> Any:
     dialect = session.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table.__table__)  # type: ignore[attr-defined]
+    return module.insert(table.__table__)  # type: ignore[attr-defined]  # set on table models; SQLModel does not declare it
 
 
 def insert_ignore(session: Session, table: type[SQLModel], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> int:

@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-23 08:20:40.155026
 """
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the submodule by name, so type checkers resolve sqlmodel.sql.sqltypes below
 from alembic import op
 
 revision = '0001'

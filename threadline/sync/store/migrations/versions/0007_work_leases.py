@@ -4,7 +4,7 @@ Revision ID: 0007
 Revises: 0006
 """
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the submodule by name, so type checkers resolve sqlmodel.sql.sqltypes below
 from alembic import op
 
 revision = "0007"
