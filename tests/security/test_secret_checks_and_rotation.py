@@ -128,6 +128,7 @@ def test_graph_validation_token_is_echoed_as_plain_text_up_to_the_cap_and_refuse
     for length in (MAX_VALIDATION_TOKEN + 1, 8000):
         refused = httpx.post(push, params={"validationToken": "x" * length})
         assert refused.status_code == 400 and "x" * 100 not in refused.text, length
+    assert httpx.post(push, params={"validationToken": ""}).status_code == 400     # an empty echo validates nothing
     assert app.woken() == set()
 
 
@@ -149,7 +150,8 @@ def test_a_wrong_events_token_of_any_length_is_refused_and_the_right_one_accepte
     event = {"type": "form.submitted", "contact": {"id": "c1"}, "id": "e-1"}
     wrong = ["Bearer", "Bearer x", f"Bearer {EVENTS_TOKEN[:-1]}", f"Bearer {EVENTS_TOKEN[:-1]}?",
              f"Bearer {EVENTS_TOKEN}x", f"Bearer {EVENTS_TOKEN.upper()}",
-             "Bearer " + "x" * len(EVENTS_TOKEN), "Bearer " + "x" * 4000, f"Bearer {EVENTS_TOKEN} x", "Bearer " + "é" * 10]
+             "Bearer " + "x" * len(EVENTS_TOKEN), "Bearer " + "x" * 4000, f"Bearer {EVENTS_TOKEN} x", "Bearer " + "é" * 10,
+             f"Basic {EVENTS_TOKEN}", EVENTS_TOKEN, f"Bearer{EVENTS_TOKEN}"]
     for header in wrong:
         # bytes: httpx refuses a non-ASCII str header; the server reads these UTF-8 bytes as Latin-1
         answer = httpx.post(f"{app.url}/events", json=event, headers={"Authorization": header.encode()})
@@ -157,6 +159,11 @@ def test_a_wrong_events_token_of_any_length_is_refused_and_the_right_one_accepte
     assert _events(app) == 0 and app.woken() == set()
     right = httpx.post(f"{app.url}/events", json=event, headers={"Authorization": f"Bearer {EVENTS_TOKEN}"})
     assert right.status_code == 202 and _events(app) == 1
+    for scheme in ("bearer", "BEARER"):          # the scheme is case-insensitive (RFC 7235), as on the admin routes
+        again = httpx.post(f"{app.url}/events", json={**event, "id": f"e-{scheme}"},
+                           headers={"Authorization": f"{scheme} {EVENTS_TOKEN}"})
+        assert again.status_code == 202, scheme
+    assert _events(app) == 3
 
 
 def _events(app: App) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from threadline.connector.secrets_compare import KnownSecret
+from threadline.connector.secrets_compare import KnownSecret, bearer_credentials
 
 COOKIE = "threadline_session"
 SESSION_SECONDS = 12 * 3600
@@ -42,9 +42,9 @@ class AdminAuth:
 
     def allows(self, request: Request) -> bool:
         """A matching `Authorization: Bearer` header, or a valid session cookie."""
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and value:
-            return self.token_matches(value.strip())
+        token = bearer_credentials(request.headers.get("authorization", ""))
+        if token is not None:
+            return self.token_matches(token)
         return self.session_valid(request.cookies.get(COOKIE, ""))
 
     def session_valid(self, cookie: str) -> bool:

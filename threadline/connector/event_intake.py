@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from threadline.connector.push.wakeups import Wakeups
-from threadline.connector.secrets_compare import KnownSecret
+from threadline.connector.secrets_compare import KnownSecret, bearer_credentials
 from threadline.rules.events import Event, event_id
 from threadline.sync.event_log import record_events
 from threadline.sync.matching import AddressPolicy
@@ -70,10 +70,11 @@ class IncomingEvent(BaseModel):
 
 def events_endpoint(store: Store, token: str, policy: AddressPolicy, wakeups: Wakeups,
                     allowed_types: frozenset[str] | None) -> Callable[[Request], Awaitable[Response]]:
-    expected = KnownSecret(f"Bearer {token}")
+    expected = KnownSecret(token)
 
     async def endpoint(request: Request) -> Response:
-        if not expected.matches(request.headers.get("authorization", "")):
+        presented = bearer_credentials(request.headers.get("authorization", ""))
+        if presented is None or not expected.matches(presented):
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         try:
             body = json.loads(await request.body())

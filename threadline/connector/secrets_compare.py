@@ -26,6 +26,14 @@ class KnownSecret:
         return hmac.compare_digest(_digest(presented), self._digest)
 
 
+def bearer_credentials(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, else None. The scheme is case-insensitive
+    (RFC 7235 §2.1), so "bearer" and "BEARER" are the same scheme."""
+    scheme, _, value = authorization.partition(" ")
+    token = value.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 def _digest(value: str) -> bytes:
     # surrogatepass: a JSON body can carry a lone surrogate ("\ud800"), which a plain .encode() refuses (a 500).
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()

@@ -33,10 +33,12 @@ class GraphNotice:
 def validation_echo(token: str) -> str:
     """The text to answer Graph's `?validationToken=` handshake with: the token itself, if not too long.
 
-    Raises NotificationRejected beyond MAX_VALIDATION_TOKEN characters. The caller sends it as text/plain only.
+    Raises NotificationRejected when it is empty or longer than MAX_VALIDATION_TOKEN characters. The caller sends it as text/plain only.
     """
     if len(token) > MAX_VALIDATION_TOKEN:
         raise NotificationRejected(f"validationToken longer than {MAX_VALIDATION_TOKEN} characters")
+    if not token:                    # Graph always sends one: an empty echo validates nothing
+        raise NotificationRejected("validationToken is empty")
     return token
 
 
