@@ -271,11 +271,19 @@ class Daemon:
         mailbox = build_mailbox(self.settings, box)
         assert isinstance(mailbox, ImapAdapter)     # an ImapMailbox setting builds the IMAP adapter
         source = mailbox_source(box.address)
+        opened = False
         while not self._stop.is_set():
             try:
+                if not opened:
+                    # IDLE announces only mail that arrives once INBOX is open on this connection: open it
+                    # first (a zero wait), then pull once for whatever came before (found by a flaky push test).
+                    mailbox.idle_wait(0)
+                    self.wakeups.wake(source)
+                    opened = True
                 if mailbox.idle_wait(IDLE_CHUNK_SECONDS):
                     self.wakeups.wake(source)
             except ProviderError as exc:
+                opened = False
                 log.warning("push.idle_failed", mailbox=box.address, error=exc.kind)
                 self._stop.wait(30)
         mailbox.close()

@@ -149,8 +149,9 @@ class ImapSession:
             try:
                 responses = self._client.idle_check(timeout=seconds)
             finally:
-                self._client.idle_done()
-        return any(len(r) > 1 and r[1] == b"EXISTS" for r in responses)
+                # mail that lands as the wait times out is announced in the answer to DONE
+                _, late = self._client.idle_done()
+        return any(len(r) > 1 and r[1] == b"EXISTS" for r in [*responses, *late])
 
     def _examine(self, folder: str, uidvalidity: int | None) -> None:
         """Open `folder` read-only unless it already is; check it still has `uidvalidity`."""
