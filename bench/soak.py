@@ -66,7 +66,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        done = subprocess.run([sys.executable, "-m", "pytest",
                                "--hypothesis-show-statistics", f"--junitxml={junit}", *targets],
                               cwd=ROOT, env=env, capture_output=True, text=True)
         wall = time.monotonic() - started
