@@ -42,7 +42,7 @@ from bench.sequence_scheduler import SchedulerConfig, simulate  # noqa: E402
 from bench.sequence_sends import SendsConfig  # noqa: E402
 from bench.sequence_sends import run as run_sends  # noqa: E402
 from bench.sequence_smtp import run_smtp  # noqa: E402
-from threadline.connector.logs import configure_logging  # noqa: E402
+from threadline.connector.monitoring.logs import configure_logging  # noqa: E402
 
 PG_ADMIN = os.environ.get("THREADLINE_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 

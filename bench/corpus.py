@@ -118,7 +118,7 @@ def load_fixtures(root: Path) -> Iterator[Fixture]:
 
 def body_of(fixture: Fixture) -> tuple[str, str | None]:
     """(text, html) as Threadline would see them: .eml go through parse_message."""
-    from threadline.sync.message import parse_message
+    from threadline.sync.mail.message import parse_message
 
     raw = fixture.raw()
     if fixture.form == "eml":

@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import Fixture, load_fixtures, require_corpus  # noqa: E402
-from threadline.sync.classify import classify  # noqa: E402
-from threadline.sync.message import MalformedMessage, parse_message  # noqa: E402
-from threadline.sync.reply_text import extract_reply  # noqa: E402
+from threadline.sync.mail.classify import classify  # noqa: E402
+from threadline.sync.mail.message import MalformedMessage, parse_message  # noqa: E402
+from threadline.sync.mail.reply_text import extract_reply  # noqa: E402
 
 CONTACTS = {f"contact{i}@client{i % 97}.example": f"contact-{i}" for i in range(10_000)}
 

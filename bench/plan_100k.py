@@ -20,8 +20,8 @@ from pathlib import Path
 import yaml
 from sqlalchemy import insert
 
-from threadline.config.models import RulesSettings
 from threadline.rules.runner import RuleRunner, compile_rules
+from threadline.rules.settings import RulesSettings
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import ContactRow, EventRow
 

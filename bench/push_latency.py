@@ -1,6 +1,6 @@
 """Benchmark: reply-to-CRM latency, from a message's arrival in the mailbox to the activity existing in the CRM.
 
-Runs the real daemon (threadline.connector.daemon) against the sandbox (HubSpot + Gmail with
+Runs the real daemon (threadline.connector.runtime.daemon) against the sandbox (HubSpot + Gmail with
 Pub/Sub push) and a real Dovecot (IMAP IDLE), one reply at a time, and reports p50/p99 per
 path, plus a polling-only run (no push) against its bound of poll interval + 2 s.
 Prints JSON. Needs the dovecot binary for the IMAP path (skipped with a note otherwise).
@@ -22,10 +22,10 @@ from tests.engine.world import imap_mailbox_config, reply, seed_contacts
 from tests.fixtures.dovecot import DovecotAccount
 from tests.servers.dovecot import DovecotServer, dovecot_binary
 from threadline.config.loading import parse_settings
-from threadline.connector.daemon import Daemon
-from threadline.connector.demo import demo_config
-from threadline.connector.demo_mail import REP
-from threadline.connector.logs import configure_logging
+from threadline.connector.demo.run import demo_config
+from threadline.connector.demo.world import REP
+from threadline.connector.monitoring.logs import configure_logging
+from threadline.connector.runtime.daemon import Daemon
 from threadline.sandbox.server import SandboxServer, free_port
 
 TOPIC = "projects/sandbox/topics/threadline"

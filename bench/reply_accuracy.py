@@ -32,9 +32,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.corpus import Fixture, body_of, load_fixtures, require_corpus  # noqa: E402
-from threadline.sync import quote_patterns as qp  # noqa: E402
-from threadline.sync.html_text import html_to_text  # noqa: E402
-from threadline.sync.reply_text import extract_reply  # noqa: E402
+from threadline.sync.mail import quote_patterns as qp  # noqa: E402
+from threadline.sync.mail.html_text import html_to_text  # noqa: E402
+from threadline.sync.mail.reply_text import extract_reply  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
 PINNED = {"visible", "derived_visible", "unchanged", "first_fragment", "prefix", "visible_no_whitespace"}

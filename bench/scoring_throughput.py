@@ -25,7 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from threadline.rules.contact_facts import ContactFacts  # noqa: E402
-from threadline.rules.events import Event  # noqa: E402
 from threadline.rules.scoring import (  # noqa: E402
     Decay,
     Reset,
@@ -37,6 +36,7 @@ from threadline.rules.scoring import (  # noqa: E402
     compile_scoring,
     scoring_effects,
 )
+from threadline.sync.events.records import Event  # noqa: E402
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CHUNK = 2_000   # contacts generated (and then scored) at a time

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from threadline.rules.events import event_id
 from threadline.rules.sequences import Delay, EmailStep, SendingWindow, SequenceSettings
+from threadline.sync.events.records import event_id
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import ContactRow, EventRow
 

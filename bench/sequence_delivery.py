@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select
 
 from threadline.adapters.sending import OutgoingEmail, SentRef
-from threadline.sync.send_executor import SendExecutor
-from threadline.sync.send_records import SEND_KIND, SendRow, record_sent
+from threadline.rules.sequences.send_check import why_not_send
+from threadline.sync.outbox.send_records import SEND_KIND, SendRow, record_sent
+from threadline.sync.outbox.sends import SendExecutor
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import OutboxRow
 
@@ -73,7 +74,7 @@ class ExecutorDelivery:
     """The SendExecutor (no mailbox refresh: replies arrive as events) at the simulated `now`."""
 
     def __init__(self, store: Store, providers: dict[str, InstantProvider], owners: dict[str, str]) -> None:
-        self.executor = SendExecutor(store, providers, None, mailbox_owners=owners)
+        self.executor = SendExecutor(store, providers, None, send_check=why_not_send, mailbox_owners=owners)
 
     def __call__(self, now: datetime) -> int:
         summary = self.executor.run(now)

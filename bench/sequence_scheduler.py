@@ -35,8 +35,8 @@ from bench.sequence_data import (
 )
 from bench.sequence_delivery import ExecutorDelivery, InstantProvider, RecordingDelivery
 from bench.sequence_measure import Meter, QueryCounter, spread
-from threadline.rules.sequence_runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences import compile_sequences
+from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import EnrollmentRow, EventRow, OutboxRow
 

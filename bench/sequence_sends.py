@@ -37,13 +37,14 @@ from bench.sequence_data import bench_sequence, mailbox_address, owner_id, seed
 from threadline.adapters.gmail import GmailAdapter, from_refresh_token
 from threadline.adapters.gmail.adapter import QUOTA_HEADROOM
 from threadline.adapters.ratelimit import RateLimiter
-from threadline.rules.sequence_runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences import SendingWindow, compile_sequences
+from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
+from threadline.rules.sequences.send_check import why_not_send
 from threadline.sandbox.gmail.quota import COSTS
 from threadline.sandbox.settings import SandboxSettings
-from threadline.sync.mailbox_sync import MailboxSync
-from threadline.sync.matching import AddressPolicy
-from threadline.sync.send_executor import SendExecutor
+from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.mailboxes.ingest import MailboxSync
+from threadline.sync.outbox.sends import SendExecutor
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import OutboxRow
 
@@ -206,7 +207,7 @@ def run(config: SendsConfig) -> dict[str, Any]:
 
             for address in adapters:          # the engine's pull step has run before any send
                 refresh(address)
-            executor = SendExecutor(store, adapters, refresh, mailbox_owners=owners)
+            executor = SendExecutor(store, adapters, refresh, send_check=why_not_send, mailbox_owners=owners)
             before = stats(sandbox["url"])
             waited0 = sum(a.limiter.waited_seconds for a in adapters.values())
             started = datetime.now(UTC)

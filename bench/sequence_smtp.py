@@ -25,9 +25,10 @@ from bench.sequence_sends import ROOT, SendsConfig, drain, intend_sends, send_sp
 from tests.servers.dovecot import DovecotServer, MailUser, dovecot_binary
 from threadline.adapters.imap.mailbox import ImapMailbox
 from threadline.adapters.smtp.sender import SmtpSender
-from threadline.sync.mailbox_sync import MailboxSync
-from threadline.sync.matching import AddressPolicy
-from threadline.sync.send_executor import SendExecutor
+from threadline.rules.sequences.send_check import why_not_send
+from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.mailboxes.ingest import MailboxSync
+from threadline.sync.outbox.sends import SendExecutor
 from threadline.sync.store.database import Store
 
 
@@ -118,7 +119,7 @@ def _drain_over_smtp(config: SendsConfig, dovecot: DovecotServer, users: list[Ma
 
         for address in addresses:             # the engine's pull step has run before any send
             refresh(address)
-        executor = SendExecutor(store, senders, refresh, mailbox_owners=owners)
+        executor = SendExecutor(store, senders, refresh, send_check=why_not_send, mailbox_owners=owners)
         started = datetime.now(UTC)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         outcome = drain(executor, store)

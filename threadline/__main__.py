@@ -1,3 +1,3 @@
-from threadline.connector.cli import main
+from threadline.connector.cli.main import main
 
 main()

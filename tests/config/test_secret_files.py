@@ -11,7 +11,7 @@ import pytest
 
 from tests.config.test_config import MINIMAL
 from threadline.config.loading import ConfigError, load_settings
-from threadline.connector.logs import secret_values
+from threadline.connector.monitoring.logs import secret_values
 
 # The same minimal config as the interpolation tests: only where the secrets come from differs.
 CONFIG = MINIMAL

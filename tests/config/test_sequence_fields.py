@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from threadline.config.models import Settings
-from threadline.connector.wiring import rule_contact_fields
+from threadline.connector.wiring.build import rule_contact_fields
 
 
 def settings(window: dict[str, Any], **sequence: Any) -> Settings:

@@ -10,10 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 from threadline.config.loading import parse_settings
-from threadline.connector.cli import app
-from threadline.connector.daemon import Daemon
-from threadline.connector.demo import demo_config
-from threadline.connector.health_cli import server_url
+from threadline.connector.cli.health import server_url
+from threadline.connector.cli.main import app
+from threadline.connector.demo.run import demo_config
+from threadline.connector.runtime.daemon import Daemon
 from threadline.sandbox.server import SandboxServer, free_port
 
 runner = CliRunner()

@@ -15,8 +15,8 @@ import pytest
 from tests.engine.world import reply, seed_contacts
 from tests.fixtures.availability import server_missing
 from threadline import __version__
-from threadline.connector.demo import demo_config
-from threadline.connector.demo_mail import REP
+from threadline.connector.demo.run import demo_config
+from threadline.connector.demo.world import REP
 from threadline.sandbox.server import SandboxServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ from threadline.adapters.errors import TransientError
 from threadline.adapters.records import ContactUpdate, EmailActivity, FieldWrite, MailPage, TaskRequest
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
-from threadline.sync.message import parse_message
+from threadline.sync.mail.message import parse_message
 
 
 @pytest.fixture

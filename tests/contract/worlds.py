@@ -17,8 +17,8 @@ from typing import Any
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.salesforce import SalesforceNames
 from threadline.config.loading import parse_settings
-from threadline.connector.demo import demo_config
-from threadline.connector.wiring import build_crm, build_mailbox
+from threadline.connector.demo.run import demo_config
+from threadline.connector.wiring.build import build_crm, build_mailbox
 from threadline.sandbox.server import SandboxServer
 
 REP = "alex@northwind.example"

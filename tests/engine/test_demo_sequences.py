@@ -16,9 +16,9 @@ import pytest
 from rich.console import Console
 from sqlmodel import select
 
-from threadline.connector.demo import demo_on
-from threadline.connector.demo_mail import PROSPECT, REP
-from threadline.connector.demo_sequence import SEQUENCE
+from threadline.connector.demo.run import demo_on
+from threadline.connector.demo.sequence import SEQUENCE
+from threadline.connector.demo.world import PROSPECT, REP
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import EnrollmentRow, OutboxRow

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from threadline.config.loading import parse_settings
-from threadline.connector.demo import demo_config, seed_demo
-from threadline.connector.demo_mail import REP, late_reply
-from threadline.connector.wiring import build_engine
+from threadline.connector.demo.run import demo_config, seed_demo
+from threadline.connector.demo.world import REP, late_reply
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 
 

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from tests.engine.world import REP_DOMAIN, email, imap_mailbox_config, reply, seed_contacts, write_config
 from threadline.config.loading import load_settings
-from threadline.connector.wiring import build_engine
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 import yaml
 
-from threadline.connector.report_cli import build_report
-from threadline.rules.events import Event, event_id
+from threadline.connector.reports.sequence_report import build_report
 from threadline.rules.sequences import SequenceSettings, step_key
-from threadline.sync.event_log import record_events
+from threadline.sync.events.log import record_events
+from threadline.sync.events.records import Event, event_id
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import EnrollmentRow, OutboxRow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from tests.engine.test_rules_end_to_end import JANE, rules
-from threadline.connector.demo import demo_config, seed_demo
+from threadline.connector.demo.run import demo_config, seed_demo
 from threadline.sandbox.server import SandboxServer
 
 

@@ -17,14 +17,14 @@ from sqlmodel import func, select
 
 from threadline.adapters.salesforce import SalesforceNames
 from threadline.config.loading import parse_settings
-from threadline.connector.demo import demo_config, seed_demo
-from threadline.connector.rules_cli import explain_lines
-from threadline.connector.wiring import build_engine
-from threadline.rules.events import Event, event_id
+from threadline.connector.demo.run import demo_config, seed_demo
+from threadline.connector.reports.rule_plans import explain_lines
+from threadline.connector.wiring.build import build_engine
 from threadline.rules.runner import RuleRunner, compile_rules
 from threadline.sandbox.server import SandboxServer
-from threadline.sync.event_log import record_events
-from threadline.sync.mirror import contacts_for_address
+from threadline.sync.contacts.mirror import contacts_for_address
+from threadline.sync.events.log import record_events
+from threadline.sync.events.records import Event, event_id
 from threadline.sync.store.tables import AuditRow
 
 JANE = "jane.doe@acme-corp.example"
@@ -159,7 +159,7 @@ def test_completed_tasks_and_booked_meetings_become_events(sandbox: SandboxServe
     sandbox.hubspot.add_meeting(jane, datetime.now(UTC) + timedelta(days=2))
     engine.run_once()
     with engine.store.session() as session:
-        from threadline.sync.event_log import events_for
+        from threadline.sync.events.log import events_for
         types = [e.type for e in events_for(session, [jane])[jane]]
     assert "task.completed" in types and "meeting.booked" in types
     runner = RuleRunner(engine.store, compile_rules(settings.rules))

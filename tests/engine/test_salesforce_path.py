@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from threadline.config.loading import parse_settings
-from threadline.connector.demo import demo_config, seed_demo
-from threadline.connector.status import build_status
-from threadline.connector.wiring import build_engine
+from threadline.connector.demo.run import demo_config, seed_demo
+from threadline.connector.monitoring.status import build_status
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 
 

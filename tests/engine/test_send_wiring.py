@@ -11,7 +11,7 @@ from typing import Any
 from threadline.adapters.gmail import GmailAdapter
 from threadline.adapters.smtp import SmtpSender
 from threadline.config.loading import parse_settings
-from threadline.connector.wiring import build_engine
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.google_oauth import DEFAULT_USER
 from threadline.sandbox.server import SandboxServer
 

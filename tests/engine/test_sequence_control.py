@@ -12,10 +12,10 @@ from sqlmodel import select
 
 from tests.engine.test_plan_sequences import WELCOME, write_config
 from threadline.config.loading import load_settings
-from threadline.connector.wiring import sequence_runner
-from threadline.rules.events import Event, event_id
+from threadline.connector.wiring.build import sequence_runner
 from threadline.rules.runner import compile_rules
-from threadline.sync.event_log import record_events
+from threadline.sync.events.log import record_events
+from threadline.sync.events.records import Event, event_id
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import ContactRow, EnrollmentRow, OutboxRow
 

@@ -20,14 +20,15 @@ from sqlmodel import select
 from tests.engine.sequence_world import message_id_of
 from tests.fixtures.sandbox import gmail_on
 from threadline.adapters.gmail import GmailAdapter
-from threadline.rules.events import Event, event_id
-from threadline.rules.sequence_runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences import compile_sequences
 from threadline.rules.sequences.config import SequenceSettings
+from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
+from threadline.rules.sequences.send_check import why_not_send
 from threadline.sandbox.google_oauth import DEFAULT_USER
 from threadline.sandbox.server import SandboxServer
-from threadline.sync.event_log import record_events
-from threadline.sync.send_executor import SendExecutor
+from threadline.sync.events.log import record_events
+from threadline.sync.events.records import Event, event_id
+from threadline.sync.outbox.sends import SendExecutor
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import ContactRow, EnrollmentRow, OutboxRow
 
@@ -124,7 +125,7 @@ def test_sends_stay_in_the_local_window_across_dst_changes(store_url: str, sandb
     sequencer = compile_sequences([DST_SEQUENCE], owner_timezones={OWNER: OWNER_ZONE})
     runner = SequenceRunner(store, sequencer, [SendingMailbox(DEFAULT_USER, OWNER, "Rita Rep", OWNER_ZONE)],
                             public_url="https://threadline.test", unsubscribe_secret="s")
-    executor = SendExecutor(store, {DEFAULT_USER: gmail_sender}, None)
+    executor = SendExecutor(store, {DEFAULT_USER: gmail_sender}, None, send_check=why_not_send)
 
     def tick(now: datetime) -> None:
         runner.run(now)

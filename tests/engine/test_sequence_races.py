@@ -33,9 +33,9 @@ from tests.engine.sequence_world import (
 )
 from tests.engine.world import SANDBOX_HUBSPOT_TOKEN
 from threadline.config.loading import load_settings
-from threadline.connector.push.wakeups import Wakeups
-from threadline.connector.web import build_web_app
-from threadline.connector.wiring import build_engine
+from threadline.connector.web.app import build_web_app
+from threadline.connector.web.push.wakeups import Wakeups
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store
 

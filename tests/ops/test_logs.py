@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from tests.engine.world import SANDBOX_HUBSPOT_TOKEN, imap_mailbox_config, reply, seed_contacts, write_config
-from threadline.connector.logs import configure_logging
+from threadline.connector.monitoring.logs import configure_logging
 from threadline.sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.dovecot

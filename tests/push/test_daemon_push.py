@@ -12,9 +12,9 @@ import pytest
 
 from tests.engine.world import email, imap_mailbox_config, reply, seed_contacts
 from threadline.config.loading import parse_settings
-from threadline.connector.daemon import Daemon
-from threadline.connector.demo import demo_config
-from threadline.connector.demo_mail import REP
+from threadline.connector.demo.run import demo_config
+from threadline.connector.demo.world import REP
+from threadline.connector.runtime.daemon import Daemon
 from threadline.sandbox.server import SandboxServer, free_port
 
 TOPIC = "projects/sandbox/topics/threadline"
@@ -133,7 +133,7 @@ def test_a_signed_hubspot_webhook_pulls_contacts_now_and_an_unsigned_one_is_refu
 
     from sqlmodel import select
 
-    from threadline.connector.push.hubspot_webhooks import signature_v3
+    from threadline.connector.web.push.hubspot_webhooks import signature_v3
     from threadline.sync.store.database import Store
     from threadline.sync.store.tables import ContactRow
 
@@ -166,7 +166,7 @@ def test_a_signed_hubspot_webhook_pulls_contacts_now_and_an_unsigned_one_is_refu
 
 
 def test_crm_changes_are_polled_at_the_short_crm_interval_between_full_cycles(sandbox: SandboxServer, tmp_path: Path) -> None:
-    from threadline.connector.demo import seed_demo
+    from threadline.connector.demo.run import seed_demo
     from threadline.sync.store.database import Store
     from threadline.sync.store.tables import ContactRow
 

@@ -12,7 +12,7 @@ from sqlmodel import select
 from tests.engine.world import seed_contacts
 from tests.push.test_daemon_push import wait_for
 from threadline.config.loading import parse_settings
-from threadline.connector.daemon import Daemon
+from threadline.connector.runtime.daemon import Daemon
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.tables import EventRow
 

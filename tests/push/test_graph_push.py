@@ -14,9 +14,9 @@ import pytest
 from tests.engine.world import reply, seed_contacts
 from tests.push.test_daemon_push import logged_texts, wait_for
 from threadline.config.loading import parse_settings
-from threadline.connector.daemon import Daemon
-from threadline.connector.demo import demo_config
-from threadline.connector.demo_mail import REP
+from threadline.connector.demo.run import demo_config
+from threadline.connector.demo.world import REP
+from threadline.connector.runtime.daemon import Daemon
 from threadline.sandbox.server import SandboxServer, free_port
 
 SECRET_STATE = "client-state-secret"

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from threadline.connector.push.gmail_pubsub import PubSubAuth, PushRejected, changed_mailbox, verify_push
-from threadline.connector.push.hubspot_webhooks import WebhookRejected, signature_v3, verify_v3
+from threadline.connector.web.push.gmail_pubsub import PubSubAuth, PushRejected, changed_mailbox, verify_push
+from threadline.connector.web.push.hubspot_webhooks import WebhookRejected, signature_v3, verify_v3
 from threadline.sandbox.server import SandboxServer
 
 SECRET = "app-secret"

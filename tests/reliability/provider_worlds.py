@@ -22,8 +22,8 @@ import httpx
 from threadline.adapters.salesforce import SalesforceNames
 from threadline.config.loading import parse_settings
 from threadline.config.models import Settings
-from threadline.connector.demo import demo_config
-from threadline.connector.wiring import build_engine
+from threadline.connector.demo.run import demo_config
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine, SyncSummary
 
@@ -143,7 +143,7 @@ class FaultWorld:
             session.commit()
 
     def work_left(self) -> int:
-        from threadline.sync import outbox
+        from threadline.sync.outbox import rows as outbox
         with self.engine.store.session() as session:
             counts = outbox.counts_by_status(session)
         return sum(n for status, n in counts.items() if status in ("pending", "in_flight", "failed"))

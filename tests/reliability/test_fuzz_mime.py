@@ -3,7 +3,7 @@
 Each generated message either parses or is rejected with a reason (MalformedMessage, which sync
 quarantines); what parses is storable as is (no NUL, no lone surrogate: PostgreSQL and SQLite refuse
 those and the page, with its cursor, would fail) and single-line where a header value is one line.
-Extends tests/sync/test_message_robustness.py (random bytes, bit flips) with *structured* damage.
+Extends tests/sync/mail/test_message_robustness.py (random bytes, bit flips) with *structured* damage.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.reliability.strategies import CRLF, deep_nesting, fuzz, header_lines, huge_attachment, messages
-from threadline.sync.classify import Classification, classify
-from threadline.sync.html_text import html_to_text
-from threadline.sync.matching import AddressPolicy, decide
-from threadline.sync.message import MAX_MESSAGE_BYTES, MalformedMessage, ParsedMessage, parse_message
-from threadline.sync.reply_text import extract_reply
+from threadline.sync.mail.classify import Classification, classify
+from threadline.sync.mail.html_text import html_to_text
+from threadline.sync.mail.matching import AddressPolicy, decide
+from threadline.sync.mail.message import MAX_MESSAGE_BYTES, MalformedMessage, ParsedMessage, parse_message
+from threadline.sync.mail.reply_text import extract_reply
 
 POLICY = AddressPolicy(internal_domains=frozenset({"example.com"}))
 CODECS = sorted(set(encodings.aliases.aliases.values()) | {"utf-7", "x-unknown", "utf-8-sig", "mbcs", "oem"})

@@ -25,14 +25,14 @@ from starlette.testclient import TestClient
 from tests.reliability.strategies import fuzz, json_trees
 from threadline.adapters.records import CrmContact
 from threadline.config.loading import parse_settings
-from threadline.connector.admin_auth import COOKIE as ADMIN_COOKIE
-from threadline.connector.push.graph_notifications import GraphSubscriptions
-from threadline.connector.push.hubspot_webhooks import signature_v3
-from threadline.connector.push.wakeups import Wakeups
-from threadline.connector.web import GraphHooks, build_web_app
+from threadline.connector.web.admin_auth import COOKIE as ADMIN_COOKIE
+from threadline.connector.web.app import GraphHooks, build_web_app
+from threadline.connector.web.push.graph_notifications import GraphSubscriptions
+from threadline.connector.web.push.hubspot_webhooks import signature_v3
+from threadline.connector.web.push.wakeups import Wakeups
 from threadline.sandbox.server import SandboxServer
-from threadline.sync.matching import AddressPolicy
-from threadline.sync.mirror import save_contacts
+from threadline.sync.contacts.mirror import save_contacts
+from threadline.sync.mail.matching import AddressPolicy
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import EventRow
 

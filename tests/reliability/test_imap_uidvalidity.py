@@ -16,7 +16,7 @@ from tests.engine.world import (
     write_config,
 )
 from threadline.config.loading import load_settings
-from threadline.connector.wiring import build_engine
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine
 

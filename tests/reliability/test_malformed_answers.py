@@ -24,7 +24,7 @@ from tests.reliability.provider_worlds import (
     buyer,
 )
 from tests.reliability.test_provider_faults import assert_nothing_lost_or_doubled
-from threadline.connector.status_page import status_view
+from threadline.connector.web.status_page import status_view
 from threadline.sandbox.faults import RETYPED, Fault, Malform
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.tables import SyncErrorRow

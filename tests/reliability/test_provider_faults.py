@@ -31,9 +31,9 @@ from tests.reliability.provider_worlds import (
     expected_logged,
     reply,
 )
-from threadline.connector.cli import app
-from threadline.connector.readiness import assess, read_health, refused_last, source_budgets
-from threadline.connector.status_page import render_status, status_view
+from threadline.connector.cli.main import app
+from threadline.connector.monitoring.readiness import assess, read_health, refused_last, source_budgets
+from threadline.connector.web.status_page import render_status, status_view
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 

@@ -18,10 +18,11 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.fixtures.smtp import starttls_controller
-from tests.sync.send_world import errors, outbox_row, payload, seed_send, set_row
+from tests.sync.outbox.send_world import errors, outbox_row, payload, seed_send, set_row
 from threadline.adapters.imap import ImapMailbox
 from threadline.adapters.smtp import SmtpSender
-from threadline.sync.send_executor import SendExecutor, SendSummary
+from threadline.rules.sequences.send_check import why_not_send
+from threadline.sync.outbox.sends import SendExecutor, SendSummary
 from threadline.sync.store.database import Store
 
 pytestmark = pytest.mark.dovecot
@@ -89,7 +90,7 @@ def executor(store: Store, mailbox: ImapMailbox, server: FlakySmtp) -> SendExecu
     sender = SmtpSender("127.0.0.1", server.port, "starttls", username=USER, password=PASSWORD,
                         ssl_context=ssl.create_default_context(cafile=str(server.ca_file)),
                         sent_folder_lookup=mailbox.find_in_sent, append_to_sent=mailbox.append_sent, timeout=5)
-    return SendExecutor(store, {mailbox.address: sender}, None, mailbox_owners={mailbox.address: "owner-1"})
+    return SendExecutor(store, {mailbox.address: sender}, None, send_check=why_not_send, mailbox_owners={mailbox.address: "owner-1"})
 
 
 def run_until_settled(store: Store, mailbox: ImapMailbox, server: FlakySmtp, keys: list[str]) -> list[SendSummary]:

@@ -127,7 +127,7 @@ class ReplicaWorld:
 
     def start_replica(self, name: str, crash_at: str | None = None, extra_env: dict[str, str] | None = None
                       ) -> Replica:
-        """`python -m threadline run --config ...` (killed at `crash_at` if given, see sync/crashpoints.py)."""
+        """`python -m threadline run --config ...` (killed at `crash_at` if given, see crashpoints.py)."""
         env = {**os.environ, "HUBSPOT_TOKEN": SANDBOX_HUBSPOT_TOKEN,
                **(extra_env or {})}
         env.pop("THREADLINE_CRASH_AT", None)

@@ -21,7 +21,7 @@ import yaml
 from sqlmodel import col, func, select
 
 from tests.engine.world import reply, seed_contacts
-from threadline.connector.demo import demo_config
+from threadline.connector.demo.run import demo_config
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store

@@ -17,15 +17,15 @@ from sqlmodel import select
 
 from tests.engine.world import reply, seed_contacts
 from threadline.config.loading import parse_settings
-from threadline.connector.daemon import DueWakeups
-from threadline.connector.demo import demo_config
-from threadline.connector.render import work_table
-from threadline.connector.status import build_status
-from threadline.connector.wiring import build_engine
+from threadline.connector.demo.run import demo_config
+from threadline.connector.monitoring.status import build_status
+from threadline.connector.reports.render import work_table
+from threadline.connector.runtime.daemon import DueWakeups
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
-from threadline.sync.leases import LeaseBook, LeaseLost
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import OutboxRow, WorkLeaseRow, utcnow
+from threadline.sync.work.leases import LeaseBook, LeaseLost
 
 UNITS = ["crm:hubspot", "mailbox:a@x.example", "mailbox:b@x.example"]
 LEASE = timedelta(seconds=30)
@@ -140,7 +140,7 @@ def test_concurrent_claimers_on_postgresql_never_hold_the_same_unit(postgres_url
 
 
 def test_an_outbox_row_taken_over_is_skipped_by_its_stale_performer(postgres_url: str) -> None:
-    from threadline.sync import outbox
+    from threadline.sync.outbox import rows as outbox
     store = Store(postgres_url)
     with store.session() as session:
         outbox.intend(session, [outbox.Intent("k1", "log_email", "c1", {})])
@@ -229,7 +229,7 @@ def test_two_threads_of_one_replica_never_hold_the_same_unit_even_on_sqlite(sqli
 
 
 def test_threads_claiming_the_outbox_never_get_the_same_row(store_url: str) -> None:
-    from threadline.sync import outbox
+    from threadline.sync.outbox import rows as outbox
     store = Store(store_url)     # on SQLite FOR UPDATE is a no-op: the UPDATE's pending guard must decide
     with store.session() as session:
         outbox.intend(session, [outbox.Intent(f"k{n}", "log_email", "c1", {}) for n in range(120)])
@@ -258,7 +258,7 @@ def test_threads_claiming_the_outbox_never_get_the_same_row(store_url: str) -> N
 
 
 def test_a_drainer_runs_when_woken_and_on_its_timer_until_stopped() -> None:
-    from threadline.connector.drainers import Drainer
+    from threadline.connector.runtime.drainers import Drainer
     stop, ran = threading.Event(), threading.Event()
     runs: list[float] = []
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from threadline.config.models import RulesSettings
 from threadline.rules.runner import compile_rules
+from threadline.rules.settings import RulesSettings
 
 EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "config" / "rules").glob("*.yaml"))
 

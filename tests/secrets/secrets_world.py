@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 
 from threadline.config.loading import parse_settings
 from threadline.config.models import Settings
-from threadline.connector.demo import demo_config, seed_demo
-from threadline.connector.demo_mail import REP
+from threadline.connector.demo.run import demo_config, seed_demo
+from threadline.connector.demo.world import REP
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.sealed import new_key
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner, Result
 
 from tests.secrets.secrets_world import REP, fresh_key, key_file, raw_store, settings_for
 from threadline.config.loading import parse_settings
-from threadline.connector.cli import app
-from threadline.connector.secret_keys import SecretsUnusable, load_keys
-from threadline.connector.wiring import build_engine
+from threadline.connector.cli.main import app
+from threadline.connector.wiring.build import build_engine
+from threadline.connector.wiring.secret_keys import SecretsUnusable, load_keys
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store
 from threadline.sync.store.sealed import KeyRing, WrongKey, fingerprint

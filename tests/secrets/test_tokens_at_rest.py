@@ -22,11 +22,11 @@ from tests.secrets.secrets_world import (
     token_calls,
 )
 from threadline.adapters.outlook import KEY_ENV, Delegated, EncryptedTokenCache
-from threadline.connector.auth_cli import sign_in_outlook
-from threadline.connector.demo import seed_demo
-from threadline.connector.demo_mail import late_reply
-from threadline.connector.secret_keys import load_keys
-from threadline.connector.wiring import build_engine
+from threadline.connector.cli.auth import sign_in_outlook
+from threadline.connector.demo.run import seed_demo
+from threadline.connector.demo.world import late_reply
+from threadline.connector.wiring.build import build_engine
+from threadline.connector.wiring.secret_keys import load_keys
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store
 from threadline.sync.store.secret_store import SecretStore

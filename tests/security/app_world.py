@@ -11,12 +11,12 @@ from typing import Any
 from tests.web.world import ADMIN_TOKEN, served
 from threadline.config.loading import parse_settings
 from threadline.config.models import Settings
-from threadline.connector.demo import demo_config
-from threadline.connector.demo_mail import REP
-from threadline.connector.push.graph_notifications import GraphSubscriptions
-from threadline.connector.push.wakeups import Wakeups
-from threadline.connector.web import GraphHooks, build_web_app
-from threadline.connector.wiring import build_engine
+from threadline.connector.demo.run import demo_config
+from threadline.connector.demo.world import REP
+from threadline.connector.web.app import GraphHooks, build_web_app
+from threadline.connector.web.push.graph_notifications import GraphSubscriptions
+from threadline.connector.web.push.wakeups import Wakeups
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine
 

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from threadline.rules.events import Event, event_id
-from threadline.rules.sequence_runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences import SequenceSettings, compile_sequences
-from threadline.rules.templates import TemplateError, render, render_html
-from threadline.sync.event_log import record_events
+from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
+from threadline.rules.sequences.templates.render import TemplateError, render, render_html
+from threadline.sync.events.log import record_events
+from threadline.sync.events.records import Event, event_id
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import ContactRow, OutboxRow, SyncErrorRow
 

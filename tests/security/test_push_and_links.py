@@ -35,9 +35,9 @@ from tests.security.app_world import (
     full_settings,
 )
 from tests.web.world import ADMIN_TOKEN
-from threadline.connector.demo import seed_demo
-from threadline.connector.demo_mail import REP
-from threadline.connector.push.hubspot_webhooks import ReplayGuard, signature_v3
+from threadline.connector.demo.run import seed_demo
+from threadline.connector.demo.world import REP
+from threadline.connector.web.push.hubspot_webhooks import ReplayGuard, signature_v3
 from threadline.rules.sequences.unsubscribe_links import make_token
 from threadline.sandbox.pubsub import PUSH_ACCOUNT
 from threadline.sandbox.server import SandboxServer

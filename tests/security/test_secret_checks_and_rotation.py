@@ -29,11 +29,11 @@ from tests.security.app_world import (
 from tests.web.world import ADMIN_TOKEN
 from threadline.config.loading import ConfigError, parse_settings
 from threadline.config.models import Settings
-from threadline.connector.demo_mail import REP
-from threadline.connector.logs import secret_values
-from threadline.connector.push.graph_notifications import MAX_VALIDATION_TOKEN
-from threadline.connector.secrets_compare import KnownSecret
-from threadline.connector.wiring import sequence_runner
+from threadline.connector.demo.world import REP
+from threadline.connector.monitoring.logs import secret_values
+from threadline.connector.web.push.graph_notifications import MAX_VALIDATION_TOKEN
+from threadline.connector.web.secret_checks import KnownSecret
+from threadline.connector.wiring.build import sequence_runner
 from threadline.rules.sequences.engine import compile_sequences
 from threadline.rules.sequences.unsubscribe_links import make_token, read_token
 from threadline.sandbox.server import SandboxServer

@@ -28,7 +28,7 @@ import yaml
 
 from tests.engine.world import imap_mailbox_config, reply
 from tests.secrets.secrets_world import TOKEN_SHAPES
-from threadline.connector.push.hubspot_webhooks import signature_v3
+from threadline.connector.web.push.hubspot_webhooks import signature_v3
 from threadline.sandbox.google_oauth import DEFAULT_USER
 from threadline.sandbox.server import SandboxServer, free_port
 from threadline.sandbox.settings import SandboxSettings

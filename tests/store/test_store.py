@@ -8,13 +8,13 @@ from sqlalchemy import inspect
 from sqlmodel import select
 
 from threadline.adapters.records import CrmContact
-from threadline.sync import outbox
-from threadline.sync.cursors import load_cursor, record_error, save_cursor
-from threadline.sync.matching import AddressPolicy
-from threadline.sync.mirror import contacts_for_address, save_contacts, surviving_contact
-from threadline.sync.outbox import Intent
+from threadline.sync.contacts.mirror import contacts_for_address, save_contacts, surviving_contact
+from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.outbox import rows as outbox
+from threadline.sync.outbox.rows import Intent
 from threadline.sync.store.database import Store, current_revision, head_revision, upgrade
 from threadline.sync.store.tables import OutboxRow, SyncErrorRow
+from threadline.sync.work.cursors import load_cursor, record_error, save_cursor
 
 
 def _contact(cid: str, *emails: str, merged_into: str | None = None) -> CrmContact:
@@ -102,7 +102,7 @@ def test_cursor_round_trips_and_errors_are_bounded(store_url: str) -> None:
 
 
 def test_retention_forgets_old_messages_and_finished_rows_but_keeps_pending_work(store_url: str) -> None:
-    from threadline.sync.retention import purge_expired
+    from threadline.sync.store.retention import purge_expired
     from threadline.sync.store.tables import MessageRow
 
     store = Store(store_url)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from tests.web.world import ADMIN_TOKEN, admin, web_settings, world
 from threadline.config.loading import ConfigError
-from threadline.connector.admin_auth import COOKIE, AdminAuth
+from threadline.connector.web.admin_auth import COOKIE, AdminAuth
 from threadline.sandbox.server import SandboxServer
 
 ADMIN_PATHS = ["/metrics", "/api/status", "/status"]

@@ -12,8 +12,8 @@ from tests.fixtures.sandbox import gmail_on
 from tests.web.world import admin, web_settings, world
 from threadline.adapters import observe
 from threadline.adapters.sending import OutgoingEmail
-from threadline.connector.demo_mail import REP
-from threadline.connector.metrics import CallCounters
+from threadline.connector.demo.world import REP
+from threadline.connector.monitoring.metrics import CallCounters
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 

@@ -14,8 +14,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.web.world import ADMIN_TOKEN, web_settings, world
-from threadline.connector.demo_mail import REP
-from threadline.connector.readiness import (
+from threadline.connector.demo.world import REP
+from threadline.connector.monitoring.readiness import (
     SourceBudget,
     SourceHealth,
     migrations_check,

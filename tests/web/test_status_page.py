@@ -19,10 +19,10 @@ from tests.engine.sequence_world import sequence_config
 from tests.engine.world import reply
 from tests.fixtures.availability import server_missing
 from tests.web.world import ADMIN_TOKEN, web_settings, world
-from threadline.connector.demo_mail import REP
+from threadline.connector.demo.world import REP
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
-from threadline.sync.cursors import record_error
+from threadline.sync.work.cursors import record_error
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

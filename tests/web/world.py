@@ -16,11 +16,11 @@ from starlette.applications import Starlette
 
 from threadline.config.loading import parse_settings
 from threadline.config.models import Settings
-from threadline.connector.demo import demo_config
-from threadline.connector.demo_mail import REP
-from threadline.connector.push.wakeups import Wakeups
-from threadline.connector.web import build_web_app
-from threadline.connector.wiring import build_engine
+from threadline.connector.demo.run import demo_config
+from threadline.connector.demo.world import REP
+from threadline.connector.web.app import build_web_app
+from threadline.connector.web.push.wakeups import Wakeups
+from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine
 

@@ -17,10 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from threadline.rules.assignment.config import AssignmentSettings
 from threadline.rules.business_hours import known_zone
-from threadline.rules.scoring.config import ScoringSettings
-from threadline.rules.sequences.config import SequenceSettings
+from threadline.rules.settings import RulesSettings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
@@ -240,20 +238,6 @@ class SyncSettings(Section):
             if "@" in domain or "." not in domain:
                 raise ValueError(f"domain names like example.com (got {domain!r})")
         return [d.strip().lower() for d in domains]
-
-
-class RulesSettings(Section):
-    """The rule layer: scoring, assignment and sequences."""
-
-    scoring: ScoringSettings | None = None
-    assignment: AssignmentSettings | None = None
-    sequences: list[SequenceSettings] = Field(default_factory=list, description="Multi-step outreach sent "
-                                              "from the owner's mailbox (see config/sequences/examples.yaml)")
-    unsubscribe_field: str | None = Field(None, description="CRM field that means 'unsubscribed' when true "
-                                          "(hs_email_optout in HubSpot, HasOptedOutOfEmail in Salesforce)")
-    max_share: float = Field(0.25, gt=0, le=1, description="A rule that would change more than this share of "
-                             "contacts at once is held until `threadline plan --apply --confirm`")
-    min_contacts_for_share_check: int = Field(20, ge=1, description="Below this many contacts the share check is off")
 
 
 class ServerSettings(Section):

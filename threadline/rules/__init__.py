@@ -1,5 +1,4 @@
-"""The rule layer: scoring, assignment (and later sequences) as pure decisions over events and contact state.
-
-Rules never call an adapter: they return intended effects, which the engine records
-in the outbox (with the audit log) and the executor performs exactly once.
-"""
+"""The rule layer: scoring/, assignment/ and sequences/ as pure decisions over events and contact state, each with
+its store-backed part beside it; runner.py runs scoring and assignment; the shared rule language (conditions,
+effects, contact facts, business hours) sits at this level. May use sync (the store, events, the outbox) and
+the adapters' records; rules never call an adapter: their effects go to the outbox."""

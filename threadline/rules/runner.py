@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from threadline.config.models import RulesSettings
 from threadline.rules.assignment import (
     Assigner,
     Assignment,
@@ -28,15 +27,17 @@ from threadline.rules.assignment import (
     compile_assignment,
 )
 from threadline.rules.contact_facts import ContactFacts
-from threadline.rules.effects import CreateTask, Effect, SetFields, effect_key
+from threadline.rules.effects import Effect, effect_key
 from threadline.rules.scoring import Scorer, ScoreResult, compile_scoring, scoring_effects
 from threadline.rules.sequences import Sequencer, compile_sequences
-from threadline.sync.cursors import record_error
-from threadline.sync.event_log import EventTuple, contacts_with_events_after, event_rows_for
-from threadline.sync.outbox import Intent, intend
+from threadline.rules.settings import RulesSettings
+from threadline.rules.store import audit_row, contact_facts, effect_intent, load_rule_state, save_rule_state
+from threadline.sync.events.log import EventTuple, contacts_with_events_after, event_rows_for
+from threadline.sync.outbox.rows import intend
 from threadline.sync.store.database import Store
-from threadline.sync.store.tables import AuditRow, ContactRow, EventRow, OutboxRow, RuleStateRow, utcnow
-from threadline.sync.store.upsert import insert_ignore, upsert
+from threadline.sync.store.tables import AuditRow, ContactRow, EventRow, OutboxRow
+from threadline.sync.store.upsert import insert_ignore
+from threadline.sync.work.cursors import record_error
 
 RULES_SOURCE = "rules"
 EVENTS_CURSOR = "events_cursor"
@@ -95,16 +96,6 @@ class Evaluation:
             return []
         limit = settings.max_share * self.total_contacts
         return sorted(rule for rule, n in self.touched_by_rule().items() if n > limit)
-
-
-def contact_facts(row: ContactRow, owner_field: str | None = None) -> ContactFacts:
-    """The mirror row as rules see it: CRM properties plus the standard fields under their usual names."""
-    fields: dict[str, Any] = dict(json.loads(row.properties or "{}"))
-    fields.update({"email": row.primary_email, "firstname": row.first_name, "lastname": row.last_name,
-                   "company": row.company, "owner_id": row.owner_id})
-    if owner_field:
-        fields.setdefault(owner_field, row.owner_id)
-    return ContactFacts(id=row.crm_id, fields=fields)
 
 
 class RuleRunner:
@@ -257,22 +248,6 @@ class ApplySummary:
     blocked: list[str] = field(default_factory=list)
 
 
-def effect_intent(effect: Effect) -> Intent:
-    """The outbox intent that performs an effect (keyed by the effect's key, so intending twice is a no-op)."""
-    if isinstance(effect, SetFields):
-        return Intent(effect.key, "set_fields", effect.contact_id, {"fields": dict(effect.fields)})
-    assert isinstance(effect, CreateTask)
-    return Intent(effect.key, "create_task", effect.contact_id, {
-        "key": effect.key, "contact_id": effect.contact_id, "owner_id": effect.owner_id, "subject": effect.subject,
-        "body": effect.body, "due_at": effect.due_at.isoformat(), "priority": effect.priority})
-
-
-def audit_row(effect: Effect) -> dict[str, Any]:
-    """The audit row recording an effect and the rule behind it (unique per effect key)."""
-    return {"at": utcnow(), "rule": effect.rule, "contact_id": effect.contact_id, "effect_key": effect.key,
-            "kind": effect.kind, "reason": effect.reason[:1000], "detail": effect.model_dump_json()}
-
-
 def _intended_writes(session: Session, rows: list[ContactRow]) -> dict[str, dict[str, str]]:
     """Field writes recorded after the mirror last heard from the CRM: contact -> fields (newest last).
 
@@ -322,18 +297,6 @@ def _domain_owners(session: Session) -> dict[str, str]:
         if domain and owner:
             owners.setdefault(domain, owner)
     return owners
-
-
-def load_rule_state(session: Session, name: str) -> dict[str, Any]:
-    """A named piece of rule-layer state (cursor, pointers); empty when never saved."""
-    row = session.get(RuleStateRow, name)
-    return dict(json.loads(row.data)) if row else {}
-
-
-def save_rule_state(session: Session, name: str, data: dict[str, Any]) -> None:
-    """Store a named piece of rule-layer state in the caller's transaction."""
-    upsert(session, RuleStateRow, [{"name": name, "data": json.dumps(data, sort_keys=True), "updated_at": utcnow()}],
-           ["name"])
 
 
 def _state_json(state: AssignmentState) -> dict[str, Any]:

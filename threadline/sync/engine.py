@@ -1,6 +1,6 @@
 """One sync cycle: schema check, contact mirror, every mailbox, rules, sends, then the outbox.
 
-Every source is a leased work unit (`sync/leases.py`): a cycle claims the CRM pull and the
+Every source is a leased work unit (`sync/work/leases.py`): a cycle claims the CRM pull and the
 mailboxes one at a time, so replicas sharing a PostgreSQL store split them as they go, and
 the rule and sequence steps run on whichever replica holds their unit. SQLite takes the
 same path with a single replica. Never imports a concrete adapter."""
@@ -21,19 +21,19 @@ from threadline.adapters.errors import PermanentError, ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.records import CheckResult
 from threadline.adapters.sending import MailSender
-from threadline.sync import outbox
-from threadline.sync.contact_sync import ContactSummary, sync_contacts
-from threadline.sync.crm_observations import observe_meetings, observe_tasks
-from threadline.sync.cursors import record_budget, record_provider_error
-from threadline.sync.leases import LeaseBook, LeaseLost, replica_id
-from threadline.sync.mailbox_guard import GuardedSender, MailboxGuards
-from threadline.sync.mailbox_sync import MailboxSummary, MailboxSync
-from threadline.sync.matching import AddressPolicy
-from threadline.sync.outbox_executor import OutboxExecutor, OutboxSummary
-from threadline.sync.retention import purge_expired
-from threadline.sync.send_executor import SendExecutor, SendSummary
+from threadline.sync.contacts.crm_observations import observe_meetings, observe_tasks
+from threadline.sync.contacts.pull import ContactSummary, sync_contacts
+from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.mailboxes.guard import GuardedSender, MailboxGuards
+from threadline.sync.mailboxes.ingest import MailboxSummary, MailboxSync
+from threadline.sync.outbox import rows as outbox
+from threadline.sync.outbox.crm_writes import OutboxExecutor, OutboxSummary
+from threadline.sync.outbox.sends import SendCheck, SendExecutor, SendSummary
 from threadline.sync.store.database import Store
+from threadline.sync.store.retention import purge_expired
 from threadline.sync.store.tables import CursorRow, utcnow
+from threadline.sync.work.cursors import record_budget, record_provider_error
+from threadline.sync.work.leases import LeaseBook, LeaseLost, replica_id
 
 log = structlog.get_logger("threadline.engine")
 Progress = Callable[[str], None]
@@ -107,6 +107,7 @@ class SyncEngine:
                  *, property_names: dict[str, str], snippet_chars: int = 200,
                  retention: timedelta = timedelta(days=365), unsubscribe_field: str | None = None,
                  rules_step: Callable[[], Any] | None = None, sequence_step: Callable[[], Any] | None = None,
+                 send_check: SendCheck | None = None,
                  rule_fields: Sequence[tuple[str, str]] = (), poll_interval: timedelta = timedelta(seconds=60),
                  crm_poll_interval: timedelta | None = None, lease_time: timedelta = timedelta(minutes=2),
                  owner: str | None = None) -> None:
@@ -136,10 +137,12 @@ class SyncEngine:
         senders: dict[str, MailSender] = {
             b.adapter.address: GuardedSender(b.sender, self.mailbox_guards.lock(b.adapter.address))
             for b in self.mailboxes if b.sender is not None}
-        self.sender = SendExecutor(store, senders, self.refresh,
+        if senders and send_check is None:
+            raise ValueError("mailboxes that send sequence email need a send_check (the sequences' stop rules)")
+        self.sender = SendExecutor(store, senders, self.refresh, send_check=send_check,
                                    mailbox_owners={b.adapter.address: b.owner_id for b in self.mailboxes},
                                    owner=self.owner, lease=lease_time, stopping=self.stopping
-                                   ) if senders else None
+                                   ) if senders and send_check is not None else None
 
     @property
     def crm_unit(self) -> str:

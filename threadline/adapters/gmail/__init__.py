@@ -1,4 +1,5 @@
-"""Gmail mailbox adapter (google-api-python-client, history-id incremental sync)."""
+"""Gmail mailbox adapter (google-api-python-client, history-id incremental sync).
+Uses only the shared adapter helpers one level up (HTTP, retry, rate limits, records, errors)."""
 
 from threadline.adapters.gmail.adapter import GMAIL_BASE_URL, GmailAdapter
 from threadline.adapters.gmail.credentials import DEFAULT_SCOPES, from_refresh_token, from_service_account

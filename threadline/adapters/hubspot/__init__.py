@@ -1,4 +1,5 @@
-"""HubSpot CRM adapter (CRM v3/v4 over httpx)."""
+"""HubSpot CRM adapter (CRM v3/v4 over httpx).
+Uses only the shared adapter helpers one level up (HTTP, retry, rate limits, records, errors)."""
 
 from threadline.adapters.hubspot.adapter import HubSpotCrm
 from threadline.adapters.hubspot.cursor import HubSpotCursor

@@ -1,4 +1,5 @@
-"""Outlook / Microsoft 365 mailbox adapter (MSAL + httpx on Microsoft Graph, delta links per folder)."""
+"""Outlook / Microsoft 365 mailbox adapter (MSAL + httpx on Microsoft Graph, delta links per folder).
+Uses only the shared adapter helpers one level up (HTTP, retry, rate limits, records, errors)."""
 
 from threadline.adapters.outlook.adapter import GRAPH_BASE_URL, OutlookAdapter
 from threadline.adapters.outlook.auth import (

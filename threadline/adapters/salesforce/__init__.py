@@ -1,4 +1,5 @@
-"""Salesforce CRM adapter (REST API over httpx): JWT bearer / refresh-token auth, SOQL pulls, Tasks."""
+"""Salesforce CRM adapter (REST API over httpx): JWT bearer / refresh-token auth, SOQL pulls, Tasks.
+Uses only the shared adapter helpers one level up (HTTP, retry, rate limits, records, errors)."""
 
 from threadline.adapters.salesforce.adapter import MissingField, SalesforceCrm
 from threadline.adapters.salesforce.auth import JwtBearerGrant, RefreshTokenGrant

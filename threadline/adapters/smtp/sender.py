@@ -14,7 +14,7 @@ from threadline.adapters.observe import observed
 from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime
 from threadline.adapters.smtp.connection import PasswordAuth, Security, SmtpAuth, SmtpEndpoint, XOAuth2Auth
 from threadline.adapters.smtp.errors import PROVIDER, data_refused, smtp_errors
-from threadline.sync.crashpoints import crashpoint
+from threadline.crashpoints import crashpoint
 
 log = structlog.get_logger("threadline.smtp")
 

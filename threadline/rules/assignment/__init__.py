@@ -1,4 +1,6 @@
-"""Owner assignment (`rules.assignment`): pure routing decisions, follow-up tasks with SLA, breach handling."""
+"""Owner assignment (`rules.assignment`): pure routing decisions, follow-up tasks with SLA, breach handling.
+runner.py one level up reads the store and runs it after scoring. May use the shared rule language;
+independent of scoring and sequences."""
 
 from threadline.rules.assignment.breach import breach_effects
 from threadline.rules.assignment.config import AssignmentSettings, Breach, Rep, RoutingRule, Sla

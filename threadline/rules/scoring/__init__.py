@@ -1,4 +1,6 @@
-"""Lead scoring: settings (config.py), compile + score (engine.py), CRM write (write.py), explain (explain.py)."""
+"""Lead scoring: settings (config.py), compile + score (engine.py), CRM write (write.py), explain (explain.py).
+Pure decisions; runner.py one level up reads the store and runs it. May use the shared rule language
+(conditions, effects, contact facts) and event records; independent of assignment and sequences."""
 
 from threadline.rules.scoring.config import (
     Decay,

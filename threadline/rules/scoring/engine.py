@@ -15,7 +15,6 @@ from typing import Any
 
 from threadline.rules.conditions import RuleError
 from threadline.rules.contact_facts import ContactFacts
-from threadline.rules.events import Event
 from threadline.rules.scoring.compiled import CompiledRule, EventRow, compile_rule
 from threadline.rules.scoring.config import ScoringSettings
 from threadline.rules.scoring.explain import explain
@@ -23,6 +22,7 @@ from threadline.rules.scoring.results import Contribution, ScoreResult
 from threadline.rules.scoring.tally import Tally
 from threadline.rules.scoring.validate import settings_problems
 from threadline.rules.scoring.write import scoring_effects
+from threadline.sync.events.records import Event
 
 __all__ = ["Contribution", "ScoreResult", "Scorer", "compile_scoring", "explain", "scoring_effects"]
 

@@ -7,8 +7,8 @@ import re
 from collections.abc import Collection
 
 from threadline.rules.conditions import did_you_mean
-from threadline.rules.events import BUILTIN_TYPES
 from threadline.rules.scoring.config import ScoringSettings
+from threadline.sync.events.records import BUILTIN_TYPES
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 

@@ -1,5 +1,7 @@
-"""Sequences (`rules.sequences`): multi-step outreach as pure decisions — enrolment, stop rules,
-scheduling into sending windows, mailbox caps and reporting. Sending lives in the outbox executor."""
+"""Sequences (`rules.sequences`): multi-step outreach. Pure decisions (enrolment, stop rules, scheduling into
+sending windows, mailbox caps), the store-backed runner, sends and plan beside them, templates/ and reporting/.
+The engine's send executor performs the sends and asks send_check.py before each one. May use the shared rule
+language, the rules' store access and the engine below; independent of scoring and assignment."""
 
 from threadline.rules.sequences.caps import SendLimits, apply_mailbox_caps
 from threadline.rules.sequences.config import Delay, EmailStep, SendingWindow, SequenceSettings, TaskStep

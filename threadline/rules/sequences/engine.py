@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from threadline.rules.conditions import Predicate, RuleError
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.effects import CreateTask, effect_key
-from threadline.rules.events import Event
 from threadline.rules.sequences.caps import SendLimits, apply_mailbox_caps
 from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.enrollment import Enrollment, may_enroll, triggered
@@ -31,8 +30,9 @@ from threadline.rules.sequences.stops import (
     stop_reason,
     unresumed_reply,
 )
+from threadline.rules.sequences.templates.render import render
 from threadline.rules.sequences.validate import compile_when, sequence_problems
-from threadline.rules.templates import render
+from threadline.sync.events.records import Event
 
 __all__ = ["DueStep", "Enrollment", "Sequencer", "compile_sequences", "stop_reason"]
 

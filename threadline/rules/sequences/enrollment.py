@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from threadline.rules.conditions import Predicate
 from threadline.rules.contact_facts import ContactFacts
-from threadline.rules.events import Event
 from threadline.rules.sequences.config import SequenceSettings
+from threadline.sync.events.records import Event
 
 Status = Literal["active", "paused", "exited", "completed"]
 OPEN_STATUSES = frozenset({"active", "paused"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from threadline.rules.events import Event, event_id
+from threadline.sync.events.records import Event, event_id
 
 #: What ends a silence: mail in either direction, a meeting, or the contact's creation (its start).
 ACTIVITY_TYPES = frozenset({"email.sent", "reply.received", "meeting.booked", "contact.created"})

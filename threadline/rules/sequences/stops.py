@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from threadline.rules.events import Event, event_id
 from threadline.rules.sequences.enrollment import Enrollment
+from threadline.sync.events.records import Event, event_id
 
 #: Events that end every sequence for the contact whenever they happened (the address is unusable).
 ALWAYS_EXIT = {"unsubscribed": "unsubscribed", "bounce.received": "bounced"}

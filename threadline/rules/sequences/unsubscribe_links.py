@@ -1,6 +1,6 @@
 """Signed per-contact unsubscribe links and the List-Unsubscribe headers of sequence email.
 
-Pure functions: the runner puts them in every email, the web endpoint (connector/unsubscribe.py)
+Pure functions: the runner puts them in every email, the web endpoint (connector/web/unsubscribe.py)
 reads the token back.
 """
 

@@ -7,10 +7,10 @@ from collections.abc import Collection, Sequence
 
 from threadline.rules.conditions import Predicate, compile_conditions, parse_conditions
 from threadline.rules.contact_facts import CONTACT_BUILTIN_NAMES
-from threadline.rules.events import BUILTIN_TYPES
 from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.steps import TEMPLATE_TOKENS
-from threadline.rules.templates import check_template
+from threadline.rules.sequences.templates.render import check_template
+from threadline.sync.events.records import BUILTIN_TYPES
 
 #: Event types only sequences know: the silence trigger and manual stop/resume.
 SEQUENCE_TYPES = frozenset({"contact.silent", "sequence.stopped", "sequence.resumed"})

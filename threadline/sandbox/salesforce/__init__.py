@@ -1,4 +1,5 @@
-"""Simulated Salesforce (REST API + OAuth token endpoint) for tests, the demo and benchmarks."""
+"""Simulated Salesforce (REST API + OAuth token endpoint) for tests, the demo and benchmarks.
+Part of the sandbox: imports nothing of Threadline outside threadline.sandbox."""
 
 from threadline.sandbox.salesforce.oauth import ConnectedApp, new_key_pair
 from threadline.sandbox.salesforce.sandbox import SalesforceSandbox

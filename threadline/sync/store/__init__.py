@@ -1,1 +1,2 @@
-"""The state store: SQLModel tables, engine creation, Alembic migrations."""
+"""The state store: SQLModel tables, engine creation (SQLite and PostgreSQL), Alembic migrations, sealed secrets,
+dialect-neutral upserts and retention. The bottom of the engine: imports nothing else of Threadline."""

@@ -1,0 +1,349 @@
+"""The `threadline` command. Each command is a small function; bad config exits 2 with file, key and expectation."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from threadline import __version__
+from threadline.config.loading import ConfigError, load_settings
+from threadline.config.models import Settings
+from threadline.connector.cli.auth import auth_app
+from threadline.connector.cli.health import health
+from threadline.connector.cli.secrets import secrets_app
+
+if TYPE_CHECKING:
+    from threadline.rules.runner import RuleRunner
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  help="Threadline: replies from reps' mailboxes land on CRM contact records.")
+db_app = typer.Typer(no_args_is_help=True, help="State store commands.")
+app.add_typer(db_app, name="db")
+sequence_app = typer.Typer(no_args_is_help=True, help="Stop or resume a contact's sequences by hand.")
+app.add_typer(sequence_app, name="sequence")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(auth_app, name="auth")
+app.command("health")(health)
+console = Console()
+err = Console(stderr=True)
+
+ConfigOption = Annotated[
+    str | None, typer.Option("--config", "-c", help="Config file (default: $THREADLINE_CONFIG or ./threadline.yaml)")
+]
+
+
+def _settings(config: str | None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        err.print(exc.render(), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    from threadline.rules.conditions import RuleError
+    from threadline.rules.runner import compile_rules
+    try:
+        compile_rules(settings.rules)
+    except RuleError as exc:
+        path = config or "threadline.yaml"
+        err.print(f"Invalid rules in {path}:\n" + "\n".join(f"  {p}" for p in exc.problems), markup=False)
+        raise typer.Exit(2) from None
+    from threadline.connector.monitoring.logs import configure_logging, secret_values
+    configure_logging(secret_values(settings))
+    return settings
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"threadline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
+    """Threadline command line."""
+
+
+@app.command()
+def init(path: Annotated[Path, typer.Option(help="Where to write the starter config")] = Path("threadline.yaml"),
+         force: Annotated[bool, typer.Option(help="Overwrite an existing file")] = False) -> None:
+    """Write a commented starter threadline.yaml."""
+    if path.exists() and not force:
+        err.print(f"{path} already exists (use --force to overwrite)")
+        raise typer.Exit(2)
+    starter = (Path(__file__).parents[2] / "config" / "starter.yaml").read_text(encoding="utf-8")
+    path.write_text(starter, encoding="utf-8")
+    console.print(f"wrote {path}: fill in the crm and mailboxes sections, then run `threadline check`")
+
+
+@app.command()
+def check(config: ConfigOption = None) -> None:
+    """Validate the config, reach every provider, verify access and properties; print a table."""
+    settings = _settings(config)
+    from threadline.connector.reports.render import checks_table
+    from threadline.connector.wiring.build import build_crm, build_mailbox
+
+    crm = build_crm(settings)
+    try:
+        results = [*crm.check()]
+    finally:
+        crm.close()
+    for box in settings.mailboxes:
+        mailbox = build_mailbox(settings, box)
+        try:
+            results += mailbox.check()
+        finally:
+            mailbox.close()
+    console.print(checks_table(results))
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def sync(config: ConfigOption = None,
+         once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit")] = False) -> None:
+    """Run one sync cycle (`--once`): contacts, mailboxes, then CRM writes; print a summary."""
+    if not once:
+        err.print("use `threadline sync --once` for one cycle, or `threadline run` for the daemon")
+        raise typer.Exit(2)
+    settings = _settings(config)
+    from threadline.connector.reports.render import print_sync_summary
+    from threadline.connector.wiring.build import build_engine
+
+    engine = build_engine(settings)
+    try:
+        with console.status("syncing") as status:
+            summary = engine.run_once(lambda message: status.update(message))
+    finally:
+        engine.close()
+    print_sync_summary(console, summary)
+    raise typer.Exit(1 if summary.errors else 0)
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """The daemon: pull on push (Gmail Pub/Sub, HubSpot webhooks, IMAP IDLE), poll every sync.poll_interval.
+
+    SIGTERM or SIGINT stops it within sync.shutdown_timeout: work in hand is finished and committed,
+    leases are released, exit code 0. Several replicas may run against one PostgreSQL store."""
+    settings = _settings(config)
+    from threadline.connector.runtime.daemon import Daemon
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    daemon = Daemon(settings).start()
+    console.print(f"threadline running as {daemon.engine.owner}; push endpoints on {settings.server.host}:{daemon.port}")
+    stop.wait()
+    console.print("threadline stopping: finishing the work in hand")
+    daemon.stop()
+    console.print("threadline stopped")
+
+
+@app.command()
+def status(config: ConfigOption = None) -> None:
+    """Cursors and lag per source, outbox depth, recent errors."""
+    settings = _settings(config)
+    from threadline.connector.monitoring.readiness import needing_reauthorization
+    from threadline.connector.monitoring.status import build_status
+    from threadline.connector.reports.render import print_status
+    from threadline.sync.store.database import Store
+
+    store = Store(settings.store.url)
+    with store.session() as session:
+        print_status(console, build_status(session), needing_reauthorization(store, settings))
+
+
+def _runner(settings: Settings) -> RuleRunner:
+    from threadline.rules.runner import RuleRunner, compile_rules
+    from threadline.sync.store.database import Store
+
+    rules = compile_rules(settings.rules)
+    if rules.empty:
+        err.print("no rules configured (rules.scoring / rules.assignment in the config)")
+        raise typer.Exit(2)
+    return RuleRunner(Store(settings.store.url), rules)
+
+
+@app.command()
+def plan(config: ConfigOption = None,
+         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+         apply: Annotated[bool, typer.Option("--apply", help="Record the changes; the next sync writes them")] = False,
+         confirm: Annotated[bool, typer.Option("--confirm", help="Apply even rules over rules.max_share")] = False,
+         detail: Annotated[int, typer.Option(help="How many individual changes to list")] = 20,
+         hours: Annotated[float, typer.Option(min=0, help="List the sequence steps due this many hours ahead")] = 24
+         ) -> None:
+    """Evaluate the rules over the whole mirror and print the CRM changes they would make, and the sequence
+    steps the next --hours would run (writes nothing)."""
+    from threadline.connector.reports.rule_plans import (
+        plan_json,
+        planned_steps_json,
+        print_plan,
+        print_planned_steps,
+        sequence_planner,
+    )
+
+    settings = _settings(config)
+    runner = _runner(settings)
+    now = datetime.now(UTC)
+    evaluation = runner.evaluate(None, now)
+    blocked = evaluation.blocked_rules(settings.rules)
+    planner = sequence_planner(settings, runner.store)
+    steps = planner.upcoming(now, now + timedelta(hours=hours)) if planner else []
+    if as_json:
+        planned = {**plan_json(evaluation, blocked), "sequence_hours": hours, "sequence_steps": planned_steps_json(steps)}
+        sys.stdout.write(json.dumps(planned, indent=2, default=str) + "\n")
+    else:
+        if runner.rules.contact_rules:
+            print_plan(console, evaluation, blocked, detail)
+        if planner:
+            print_planned_steps(console, steps, hours, detail)
+    if apply:
+        if blocked and not confirm:
+            err.print(f"held: {', '.join(blocked)} would change more than rules.max_share of the contacts; "
+                      "re-run with --apply --confirm")
+            raise typer.Exit(3)
+        summary = runner.apply(evaluation, confirm=confirm)
+        console.print(f"recorded {summary.intended} changes; the next sync (or the running daemon) writes them")
+
+
+@app.command()
+def explain(contact: Annotated[str, typer.Argument(help="CRM contact id or email address")],
+            config: ConfigOption = None) -> None:
+    """Why a contact has its score (each rule that fired, when, its points) and its assignment."""
+    from threadline.connector.reports.rule_plans import explain_lines, resolve_contact
+
+    runner = _runner(_settings(config))
+    contact_id = resolve_contact(runner, contact)
+    if contact_id is None:
+        err.print(f"no contact {contact} in the mirror (run `threadline sync --once` first?)")
+        raise typer.Exit(1)
+    for line in explain_lines(runner, contact_id):
+        console.print(line, markup=False, highlight=False)
+
+
+@app.command()
+def audit(config: ConfigOption = None,
+          contact: Annotated[str | None, typer.Option(help="Only this contact id")] = None,
+          rule: Annotated[str | None, typer.Option(help="Only rules starting with this name")] = None,
+          limit: Annotated[int, typer.Option(help="How many entries")] = 50,
+          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every write the rule layer made, with the rule that caused it."""
+    from threadline.connector.reports.rule_plans import audit_rows, print_audit
+
+    runner = _runner(_settings(config))
+    print_audit(console, audit_rows(runner, contact, rule, limit), as_json)
+
+
+@app.command()
+def report(config: ConfigOption = None,
+           html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report")] = None,
+           sequence: Annotated[str | None, typer.Option(help="Only this sequence")] = None,
+           since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"],
+                                                          help="Only enrolments on or after this date (UTC)")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
+    """Sequences per sequence and step: enrolled, sent, replied, bounced, unsubscribed, exits, reply rate."""
+    from threadline.connector.reports.sequence_report import run_report
+
+    settings = _settings(config)
+    raise typer.Exit(run_report(console, err, settings, html=html, sequence=sequence, as_json=as_json,
+                                since=since.replace(tzinfo=UTC) if since else None))
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply store migrations (also done on every start)."""
+    settings = _settings(config)
+    from threadline.sync.store.database import upgrade
+
+    console.print(f"store at revision {upgrade(settings.store.url)}")
+
+
+@app.command()
+def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8765,
+            tls_dir: Annotated[Path | None, typer.Option(help="Serve https with a test CA written here")] = None,
+            seed: Annotated[bool, typer.Option(help="Load the demo's contacts and mail")] = False) -> None:
+    """Serve the simulated HubSpot and Gmail APIs on one port under their real paths."""
+    from threadline.connector.demo.run import print_sandbox_credentials, seed_demo
+    from threadline.sandbox.server import SandboxServer
+
+    server = SandboxServer(port=port, tls_dir=tls_dir, log_level="info")
+    refresh_token = seed_demo(server)["refresh_token"] if seed else None
+    print_sandbox_credentials(console, server, refresh_token)
+    server.serve_forever()
+
+
+@app.command()
+def demo(store: Annotated[str | None, typer.Option(help="Store URL (default: a fresh SQLite file in a temp dir)")] = None,
+         crm: Annotated[str, typer.Option(help="hubspot | salesforce")] = "hubspot",
+         mailbox: Annotated[str, typer.Option(help="gmail | outlook")] = "gmail") -> None:
+    """Start the sandbox with seeded contacts and mail, run the loop, show what landed on which contact."""
+    from threadline.connector.demo.run import CRMS, MAILBOXES, run_demo
+
+    if crm not in CRMS or mailbox not in MAILBOXES:
+        err.print(f"--crm takes {' | '.join(CRMS)} and --mailbox {' | '.join(MAILBOXES)}")
+        raise typer.Exit(2)
+    raise typer.Exit(run_demo(console, store_url=store, crm=crm, mailbox=mailbox))
+
+
+@app.command("config-schema")
+def config_schema(path: Annotated[Path | None, typer.Option(help="Write here instead of stdout")] = None) -> None:
+    """Print (or write) the JSON Schema of threadline.yaml."""
+    from threadline.config.schema import schema_text
+
+    text = schema_text()
+    if path:
+        path.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+def main() -> None:
+    from threadline.sync.store.disk_full import StoreFull
+
+    try:
+        app(prog_name="threadline")
+    except StoreFull as exc:        # SQLite on a full disk: tell the operator where, without a traceback
+        err.print(f"threadline: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+SequenceOption = Annotated[str | None, typer.Option("--sequence", help="Only this sequence (default: all)")]
+ContactArgument = Annotated[str, typer.Argument(help="CRM contact id or email address")]
+
+
+@sequence_app.command("stop")
+def sequence_stop(contact: ContactArgument, sequence: SequenceOption = None, config: ConfigOption = None) -> None:
+    """Exit the contact's open enrollments (reason "manual"); nothing more is sent to them."""
+    _manual(contact, "stop", sequence, config)
+
+
+@sequence_app.command("resume")
+def sequence_resume(contact: ContactArgument, sequence: SequenceOption = None, config: ConfigOption = None) -> None:
+    """Resume enrollments paused by a reply (on_reply: pause); the next step is scheduled again."""
+    _manual(contact, "resume", sequence, config)
+
+
+def _manual(contact: str, action: str, sequence: str | None, config: str | None) -> None:
+    from threadline.connector.reports.sequence_control import record_manual, resolve_contact
+    from threadline.sync.store.database import Store
+
+    settings = _settings(config)
+    names = {s.name for s in settings.rules.sequences}
+    if sequence is not None and sequence not in names:
+        err.print(f"no sequence {sequence!r} in rules.sequences (configured: {', '.join(sorted(names)) or 'none'})")
+        raise typer.Exit(2)
+    store = Store(settings.store.url)
+    contact_id = resolve_contact(store, contact)
+    if contact_id is None:
+        err.print(f"no contact {contact} in the mirror (run `threadline sync --once` first?)")
+        raise typer.Exit(1)
+    record_manual(store, contact_id, action, sequence)
+    console.print(f"{action} recorded for contact {contact_id} ({sequence or 'all sequences'}); "
+                  "the next sync cycle applies it")

@@ -1,0 +1,92 @@
+"""What `threadline status` reports: cursors and lag per source, outbox depth, recent errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from threadline.sync.outbox import rows as outbox
+from threadline.sync.store.tables import (
+    CursorRow,
+    EnrollmentRow,
+    MessageRow,
+    OutboxRow,
+    SyncErrorRow,
+    WorkLeaseRow,
+)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    source: str
+    last_success_at: datetime | None
+    lag_seconds: float | None
+    resyncs: int
+    last_resync_reason: str | None
+    has_cursor: bool
+    budget: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkHolder:
+    """Who holds a unit of shared work (a CRM pull, a mailbox, rules, sequences) and until when."""
+    unit: str
+    holder: str | None             # the replica id; None when the unit is free
+    lease_until: datetime | None
+    next_due_at: datetime | None
+    expired: bool                  # held, but the lease ran out: the holder is gone or stuck; another takes it
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    sources: list[SourceStatus]
+    outbox: dict[str, int]
+    oldest_unfinished: datetime | None
+    decisions: dict[str, int]
+    recent_errors: list[SyncErrorRow]
+    enrollments: dict[str, int] = field(default_factory=dict)    # status -> count
+    sends: dict[str, int] = field(default_factory=dict)          # send_email rows: status -> count
+    unconfirmed_sends: int = 0     # submitted, outcome never learned, never resent (see README: SMTP)
+    work: list[WorkHolder] = field(default_factory=list)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+
+def build_status(session: Session, error_limit: int = 10) -> StatusReport:
+    now = datetime.now(UTC)
+    sources = []
+    for row in session.exec(select(CursorRow).order_by(col(CursorRow.source))).all():
+        success = _aware(row.last_success_at)
+        sources.append(SourceStatus(row.source, success, (now - success).total_seconds() if success else None,
+                                    row.resyncs, row.last_resync_reason, row.data is not None, row.budget))
+    decisions = {d: int(n) for d, n in session.exec(select(MessageRow.decision, func.count())
+                                                    .group_by(MessageRow.decision)).all()}
+    errors = list(session.exec(select(SyncErrorRow).order_by(col(SyncErrorRow.id).desc()).limit(error_limit)).all())
+    return StatusReport(sources, outbox.counts_by_status(session), _aware(outbox.oldest_pending(session)),
+                        decisions, errors, *_sequence_counts(session), work=work_holders(session, now))
+
+
+def work_holders(session: Session, now: datetime) -> list[WorkHolder]:
+    """Every unit replicas share, with its holder; empty before the first `run` or `sync`."""
+    holders = []
+    for row in session.exec(select(WorkLeaseRow).order_by(col(WorkLeaseRow.unit))).all():
+        until = _aware(row.lease_until) if row.owner else None
+        holders.append(WorkHolder(row.unit, row.owner, until, _aware(row.next_due_at),
+                                  expired=until is not None and until <= now))
+    return holders
+
+
+def _sequence_counts(session: Session) -> tuple[dict[str, int], dict[str, int], int]:
+    """Enrollments by status, send_email rows by status, and sends whose outcome was never learned."""
+    enrollments = dict(session.exec(select(EnrollmentRow.status, func.count()).group_by(EnrollmentRow.status)).all())
+    sends = dict(session.exec(select(OutboxRow.status, func.count()).where(OutboxRow.kind == "send_email")
+                              .group_by(OutboxRow.status)).all())
+    unconfirmed = session.exec(select(func.count()).select_from(OutboxRow).where(
+        OutboxRow.kind == "send_email", OutboxRow.status == "done",
+        col(OutboxRow.payload).contains('"confirmed": false'))).one()
+    return enrollments, sends, int(unconfirmed)

@@ -1,0 +1,106 @@
+"""What `threadline report` reads from the store: enrollments, the steps that went out, and outcome events.
+
+A step counts as sent when its outbox row is done: a ``send_email`` row (sequence and step index from its
+payload, the time from ``payload.sent.at``) or a ``create_task`` row whose key is a step key of a known
+enrollment. Only reads; never writes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from threadline.rules.sequences.enrollment import Enrollment
+from threadline.rules.sequences.reporting.stats import OUTCOMES, SendRecord
+from threadline.rules.sequences.steps import step_key
+from threadline.rules.sequences.store import events_with_seq, to_enrollment
+from threadline.sync.events.records import Event
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import EnrollmentRow, OutboxRow, as_utc
+
+#: Event types the report counts (replies, bounces and unsubscribes per step; meetings per sequence).
+REPORT_EVENT_TYPES = (*OUTCOMES, "meeting.booked")
+_CHUNK = 500
+
+
+@dataclass
+class ReportInput:
+    """Everything sequence_stats / replies_per_day need, read from one store."""
+
+    enrollments: list[Enrollment] = field(default_factory=list)
+    sends: list[SendRecord] = field(default_factory=list)
+    events: dict[str, list[Event]] = field(default_factory=dict)
+
+
+def load_report_input(store: Store, *, sequence: str | None = None, since: datetime | None = None,
+                      step_counts: Mapping[str, int] | None = None) -> ReportInput:
+    """Enrollments (of ``sequence`` if given, enrolled on or after ``since`` if given), their done steps and
+    their contacts' outcome events. ``step_counts`` (configured steps per sequence) widens the task-key lookup
+    to steps an enrollment has not reached in the store (a task created just before a crash)."""
+    with store.session() as session:
+        enrollments = _enrollments(session, sequence, since)
+        contact_ids = sorted({e.contact_id for e in enrollments})
+        sends = _email_sends(session, contact_ids, {e.sequence for e in enrollments})
+        sends += _task_sends(session, _step_keys(enrollments, step_counts or {}))
+        events = _events(session, contact_ids)
+    return ReportInput(enrollments, sends, events)
+
+
+def _enrollments(session: Session, sequence: str | None, since: datetime | None) -> list[Enrollment]:
+    query = select(EnrollmentRow)
+    if sequence is not None:
+        query = query.where(EnrollmentRow.sequence == sequence)
+    if since is not None:
+        query = query.where(col(EnrollmentRow.enrolled_at) >= since)
+    return [to_enrollment(row) for row in session.exec(query).all()]
+
+
+def _email_sends(session: Session, contact_ids: Sequence[str], sequences: set[str]) -> list[SendRecord]:
+    sends = []
+    for chunk in _chunks(contact_ids):
+        rows = session.exec(select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.updated_at).where(
+            OutboxRow.kind == "send_email", OutboxRow.status == "done", col(OutboxRow.contact_id).in_(chunk))).all()
+        for contact_id, payload, updated_at in rows:
+            data: dict[str, Any] = json.loads(payload)
+            if data.get("sequence") in sequences:
+                at = (data.get("sent") or {}).get("at")
+                sends.append(SendRecord(data["sequence"], contact_id, int(data["step_index"]),
+                                        _utc(datetime.fromisoformat(at)) if at else _utc(updated_at)))
+    return sends
+
+
+def _step_keys(enrollments: Iterable[Enrollment], step_counts: Mapping[str, int]) -> dict[str, tuple[str, str, int]]:
+    """step key -> (sequence, contact, step index) for every step an enrollment may have done."""
+    keys = {}
+    for e in enrollments:
+        for index in range(max(e.step, step_counts.get(e.sequence, 0))):
+            keys[step_key(e.sequence, e.contact_id, e.generation, index)] = (e.sequence, e.contact_id, index)
+    return keys
+
+
+def _task_sends(session: Session, keys: Mapping[str, tuple[str, str, int]]) -> list[SendRecord]:
+    sends = []
+    for chunk in _chunks(sorted(keys)):
+        rows = session.exec(select(OutboxRow.key, OutboxRow.updated_at).where(
+            OutboxRow.kind == "create_task", OutboxRow.status == "done", col(OutboxRow.key).in_(chunk))).all()
+        sends += [SendRecord(*keys[key], _utc(updated_at)) for key, updated_at in rows]
+    return sends
+
+
+def _events(session: Session, contact_ids: Sequence[str]) -> dict[str, list[Event]]:
+    found = events_with_seq(session, contact_ids, REPORT_EVENT_TYPES)
+    return {contact_id: [event for _, event in items] for contact_id, items in found.items()}
+
+
+def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield list(items[start:start + _CHUNK])
+
+
+def _utc(at: datetime) -> datetime:
+    return as_utc(at)

@@ -1,0 +1,160 @@
+"""`threadline plan`, `explain` and `audit`: see what the rules would do, why, and what they did.
+
+`plan` also lists the sequence steps the next hours would run (SequenceRunner.upcoming: a dry run).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import col, select
+
+from threadline.config.models import ImapMailbox, Mailbox, Settings
+from threadline.connector.reports.sequence_control import resolve_contact as resolve_store_contact
+from threadline.rules.effects import CreateTask, SetFields
+from threadline.rules.runner import Evaluation, RuleRunner, compile_rules
+from threadline.rules.scoring import explain
+from threadline.rules.sequences.runner import PlannedStep, SequenceRunner
+from threadline.rules.store import contact_facts
+from threadline.sync.events.log import events_for
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import AuditRow, ContactRow
+
+
+def plan_json(evaluation: Evaluation, blocked: list[str]) -> dict[str, Any]:
+    changes = []
+    for e in evaluation.effects:
+        item: dict[str, Any] = {"contact_id": e.contact_id, "rule": e.rule, "kind": e.kind, "reason": e.reason}
+        if isinstance(e, SetFields):
+            item["fields"] = {k: {"from": e.previous.get(k), "to": v} for k, v in e.fields.items()}
+        elif isinstance(e, CreateTask):
+            item["task"] = {"owner_id": e.owner_id, "subject": e.subject, "due_at": e.due_at.isoformat()}
+        changes.append(item)
+    return {"contacts_evaluated": evaluation.contacts, "contacts_in_mirror": evaluation.total_contacts,
+            "summary": _summary(evaluation), "held_rules": blocked, "changes": changes}
+
+
+def _summary(evaluation: Evaluation) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for e in evaluation.effects:
+        if isinstance(e, SetFields):
+            for name in e.fields:
+                counts[f"set {name}"] += 1
+        else:
+            counts["create task"] += 1
+    return dict(sorted(counts.items()))
+
+
+def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], detail: int) -> None:
+    console.print(f"evaluated {evaluation.contacts} of {evaluation.total_contacts} contacts")
+    table = Table(title="CRM changes the rules would make (nothing has been written)")
+    table.add_column("change")
+    table.add_column("contacts", justify="right")
+    for change, n in _summary(evaluation).items():
+        table.add_row(change, str(n))
+    console.print(table)
+    by_rule = evaluation.touched_by_rule()
+    for rule in sorted(by_rule):
+        held = " [red](held: over rules.max_share; apply with --confirm)[/]" if rule in blocked else ""
+        console.print(f"rule {rule}: {by_rule[rule]} contacts{held}")
+    for e in evaluation.effects[:detail]:
+        console.print(f"  {e.contact_id}: {e.reason}")
+    if len(evaluation.effects) > detail:
+        console.print(f"  ... and {len(evaluation.effects) - detail} more (use --json for all)")
+
+
+def sequence_planner(settings: Settings, store: Store) -> SequenceRunner | None:
+    """A SequenceRunner for dry runs (`upcoming`), built from the config alone: no mailbox is connected,
+    and the CRM is asked for owner names only if a template needs one and no mailbox has a display_name."""
+    from threadline.connector.wiring.build import build_crm, owner_names, sequence_runner
+
+    zones = {box.owner_id: box.timezone for box in settings.mailboxes if box.owner_id and box.timezone}
+    sequencer = compile_rules(settings.rules, owner_timezones=zones).sequencer
+    if sequencer is None:
+        return None
+    return sequence_runner(settings, store, sequencer, _can_send, owner_names(build_crm(settings)))
+
+
+def _can_send(box: Mailbox) -> bool:
+    return not isinstance(box, ImapMailbox) or box.smtp_host is not None
+
+
+def planned_steps_json(steps: list[PlannedStep]) -> list[dict[str, Any]]:
+    return [{"at": s.due_at.isoformat(), "sequence": s.sequence, "step": s.step_index + 1, "kind": s.kind,
+             "contact_id": s.contact_id, "to": s.to, "mailbox": s.mailbox, "subject": s.subject, "note": s.note}
+            for s in steps]
+
+
+def print_planned_steps(console: Console, steps: list[PlannedStep], hours: float, detail: int) -> None:
+    """The sequence steps due in the next ``hours``: when, from which mailbox, to whom, what, and any hold."""
+    if not steps:
+        console.print(f"sequences: no steps due in the next {hours:g} hours")
+        return
+    table = Table(title=f"sequence steps in the next {hours:g} hours (nothing has been sent)")
+    for column in ("when (UTC)", "mailbox", "to", "sequence / step", "subject", "note"):
+        table.add_column(column, overflow="fold")
+    for s in steps[:detail]:
+        what = f"{s.sequence} / {s.step_index + 1}" + ("" if s.kind == "email" else f" ({s.kind})")
+        table.add_row(f"{s.due_at.astimezone(UTC):%Y-%m-%d %H:%M}", s.mailbox or "-", s.to or s.contact_id, what,
+                      s.subject, s.note)
+    console.print(table)
+    if len(steps) > detail:
+        console.print(f"  ... and {len(steps) - detail} more (use --json for all)")
+
+
+def resolve_contact(runner: RuleRunner, who: str) -> str | None:
+    """A contact id from an id or an email address."""
+    return resolve_store_contact(runner.store, who)
+
+
+def explain_lines(runner: RuleRunner, contact_id: str, now: datetime | None = None) -> list[str]:
+    """Every rule that fired for this contact, when and its points; and the assignment decision."""
+    now = now or datetime.now(UTC)
+    with runner.store.session() as session:
+        row = session.get(ContactRow, contact_id)
+        history = events_for(session, [contact_id]).get(contact_id, [])
+    if row is None:
+        return [f"no contact {contact_id} in the mirror"]
+    lines = [f"contact {contact_id} ({row.primary_email}), {len(history)} events"]
+    facts = contact_facts(row)
+    if runner.rules.scorer is not None:
+        lines += explain(runner.rules.scorer.score(facts, history, now))
+    if runner.rules.assigner is not None:
+        evaluation = runner.evaluate([contact_id], now)
+        assignment = evaluation.assignments.get(contact_id)
+        if assignment is not None:
+            lines.append(f"assignment: {assignment.reason}")
+        else:
+            score = evaluation.scores.get(contact_id)
+            flat = {"total": score.total, "fit": score.fit, "intent": score.intent, "tier": score.tier} if score else {}
+            lines.append(f"assignment: {runner.rules.assigner.decide(facts, flat, evaluation.state, now).reason}")
+    return lines
+
+
+def audit_rows(runner: RuleRunner, contact: str | None, rule: str | None, limit: int) -> list[AuditRow]:
+    query = select(AuditRow)
+    if contact:
+        query = query.where(AuditRow.contact_id == contact)
+    if rule:
+        query = query.where(col(AuditRow.rule).startswith(rule))
+    with runner.store.session() as session:
+        return list(session.exec(query.order_by(col(AuditRow.id).desc()).limit(limit)).all())
+
+
+def print_audit(console: Console, rows: list[AuditRow], as_json: bool) -> None:
+    if as_json:
+        console.print_json(json.dumps([{"at": r.at.isoformat(), "rule": r.rule, "contact_id": r.contact_id,
+                                        "kind": r.kind, "reason": r.reason, "effect": json.loads(r.detail)}
+                                       for r in rows]))
+        return
+    table = Table(title="rule layer writes (newest first)")
+    for column in ("when", "rule", "contact", "kind", "reason"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(f"{r.at:%Y-%m-%d %H:%M:%S}", r.rule, r.contact_id, r.kind, r.reason)
+    console.print(table)

@@ -1,0 +1,153 @@
+"""`threadline report`: per sequence and per step, what went out and what came back; optionally as HTML."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from threadline.config.models import Settings
+from threadline.connector.reports.report_data import load_report_input
+from threadline.rules.sequences.config import SequenceSettings
+from threadline.rules.sequences.reporting.html import render_report_html
+from threadline.rules.sequences.reporting.stats import (
+    SequenceStats,
+    StepStats,
+    replies_per_day,
+    sequence_stats,
+)
+from threadline.sync.store.database import Store
+
+
+@dataclass
+class SequenceReport:
+    """The computed report: stats per sequence (configured ones included, even without enrollments)."""
+
+    sequences: list[SequenceStats]
+    replies_per_day: dict[date, int]
+    step_kinds: dict[str, list[str]]
+
+    @property
+    def enrolled(self) -> int:
+        return sum(s.enrolled for s in self.sequences)
+
+
+def build_report(store: Store, configured: Sequence[SequenceSettings], *, sequence: str | None = None,
+                 since: datetime | None = None) -> SequenceReport:
+    """Read the store and compute the numbers. Configured steps without sends show as zero rows, so the
+    funnel shows where an enrollment stopped; sequences only in the store (removed from the config) still show."""
+    wanted = [s for s in configured if sequence is None or s.name == sequence]
+    data = load_report_input(store, sequence=sequence, since=since, step_counts={s.name: len(s.steps) for s in wanted})
+    stats = {s.name: s for s in sequence_stats(data.enrollments, data.sends, data.events)}
+    for settings in wanted:
+        entry = stats.setdefault(settings.name, SequenceStats(settings.name))
+        _pad_steps(entry, len(settings.steps))
+    kinds: dict[str, list[str]] = {s.name: [step.kind for step in s.steps] for s in wanted}
+    return SequenceReport([stats[name] for name in sorted(stats)], replies_per_day(data.enrollments, data.events),
+                          kinds)
+
+
+def _pad_steps(entry: SequenceStats, count: int) -> None:
+    have = {step.index for step in entry.steps}
+    entry.steps += [StepStats(index) for index in range(count) if index not in have]
+    entry.steps.sort(key=lambda step: step.index)
+
+
+def duration_text(value: timedelta | None) -> str:
+    """A human duration: minutes under an hour, hours under two days, else days."""
+    if value is None:
+        return "-"
+    hours = value.total_seconds() / 3600
+    if value < timedelta(minutes=1):
+        return "< 1 min"
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def print_report(console: Console, report: SequenceReport) -> None:
+    """Two lines per sequence (enrollments by state; sends and outcomes), then a table of its steps."""
+    for stats in report.sequences:
+        exited = ", ".join(f"{reason} {n}" for reason, n in sorted(stats.exited.items())) or "none"
+        console.print(f"[bold]{stats.name}[/]: {stats.enrolled} enrolled: {stats.active} active, {stats.paused} "
+                      f"paused, {stats.completed} completed; exited: {exited}", highlight=False)
+        console.print(f"  sent {stats.sent}, replied {stats.replied} (reply rate {stats.reply_rate:.0%}, median time "
+                      f"to first reply {duration_text(stats.median_time_to_first_reply)}), bounced {stats.bounced}, "
+                      f"unsubscribed {stats.unsubscribed}, meetings {stats.meetings}", highlight=False)
+        console.print(_steps_table(stats, report.step_kinds.get(stats.name, [])))
+    if report.replies_per_day:
+        days = ", ".join(f"{day:%Y-%m-%d} {n}" for day, n in report.replies_per_day.items())
+        console.print(f"replies per day (UTC): {days}", highlight=False)
+
+
+def _steps_table(stats: SequenceStats, kinds: list[str]) -> Table:
+    table = Table(title=f"{stats.name} per step", title_justify="left")
+    for column in ("step", "kind", "sent", "replied", "bounced", "unsubscribed"):
+        table.add_column(column, justify="left" if column in ("step", "kind") else "right")
+    for step in stats.steps:
+        kind = kinds[step.index] if step.index < len(kinds) else "?"
+        table.add_row(str(step.index + 1), kind, str(step.sent), str(step.replied), str(step.bounced),
+                      str(step.unsubscribed))
+    return table
+
+
+def report_json(report: SequenceReport) -> dict[str, Any]:
+    """The same numbers for machines; durations in hours."""
+    def one(stats: SequenceStats) -> dict[str, Any]:
+        ttfr = stats.median_time_to_first_reply
+        return {"name": stats.name, "enrolled": stats.enrolled, "active": stats.active, "paused": stats.paused,
+                "completed": stats.completed, "exited": dict(sorted(stats.exited.items())), "sent": stats.sent,
+                "reached": stats.reached, "replied": stats.replied, "bounced": stats.bounced,
+                "unsubscribed": stats.unsubscribed, "meetings": stats.meetings, "reply_rate": stats.reply_rate,
+                "median_hours_to_first_reply": None if ttfr is None else ttfr.total_seconds() / 3600,
+                "steps": [{"step": s.index + 1, "sent": s.sent, "replied": s.replied, "bounced": s.bounced,
+                           "unsubscribed": s.unsubscribed} for s in stats.steps]}
+    return {"sequences": [one(s) for s in report.sequences],
+            "replies_per_day": {day.isoformat(): n for day, n in report.replies_per_day.items()}}
+
+
+def write_html(report: SequenceReport, path: Path) -> None:
+    """The self-contained HTML report (inline CSS and SVG, no scripts, nothing fetched)."""
+    path.write_text(render_report_html(report.sequences, report.replies_per_day), encoding="utf-8")
+
+
+def empty_message(settings: Settings, report: SequenceReport) -> str | None:
+    """What to say instead of numbers when there is nothing to report, else None."""
+    if not report.sequences:
+        return ("no sequences configured (rules.sequences; see config/sequences/examples.yaml) and no enrollments "
+                f"in the store at {settings.store.url}")
+    if report.enrolled == 0:
+        return (f"no enrollments yet for {', '.join(s.name for s in report.sequences)}: contacts enrol when a "
+                "sequence's enroll_on event arrives (run `threadline sync --once` or the daemon)")
+    return None
+
+
+def run_report(console: Console, err: Console, settings: Settings, *, html: Path | None = None,
+               sequence: str | None = None, since: datetime | None = None, as_json: bool = False) -> int:
+    """The `threadline report` command; returns the exit code (2: no such sequence)."""
+    store = Store(settings.store.url)
+    try:
+        report = build_report(store, settings.rules.sequences, sequence=sequence, since=since)
+    finally:
+        store.dispose()
+    if sequence is not None and not report.sequences:
+        err.print(f"no sequence named {sequence!r} in the config or the store", highlight=False)
+        return 2
+    message = empty_message(settings, report)
+    if as_json:
+        sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
+    elif message:
+        console.print(message, highlight=False)
+    else:
+        print_report(console, report)
+    if html is not None:
+        write_html(report, html)
+        (err if as_json else console).print(f"wrote the HTML report to {html}", highlight=False)
+    return 0

@@ -1,0 +1,29 @@
+"""`rules:` in threadline.yaml: scoring, assignment and sequences, plus the guard on large changes.
+
+It lives with the rule layer (not in `threadline.config`) so that the rules never import the application's
+settings; `threadline.config.models.Settings` nests it under `rules`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from threadline.rules.assignment.config import AssignmentSettings
+from threadline.rules.scoring.config import ScoringSettings
+from threadline.rules.sequences.config import SequenceSettings
+
+
+class RulesSettings(BaseModel):
+    """The rule layer: scoring, assignment and sequences."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scoring: ScoringSettings | None = None
+    assignment: AssignmentSettings | None = None
+    sequences: list[SequenceSettings] = Field(default_factory=list, description="Multi-step outreach sent "
+                                              "from the owner's mailbox (see config/sequences/examples.yaml)")
+    unsubscribe_field: str | None = Field(None, description="CRM field that means 'unsubscribed' when true "
+                                          "(hs_email_optout in HubSpot, HasOptedOutOfEmail in Salesforce)")
+    max_share: float = Field(0.25, gt=0, le=1, description="A rule that would change more than this share of "
+                             "contacts at once is held until `threadline plan --apply --confirm`")
+    min_contacts_for_share_check: int = Field(20, ge=1, description="Below this many contacts the share check is off")

@@ -1,0 +1,59 @@
+"""The contact mirror: CRM contacts saved locally so matching never calls the CRM."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, delete, select
+
+from threadline.adapters.records import CrmContact
+from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.store.tables import ContactAddressRow, ContactRow
+from threadline.sync.store.upsert import insert_ignore, upsert
+
+
+def save_contacts(session: Session, contacts: Sequence[CrmContact], policy: AddressPolicy) -> int:
+    """Upsert contacts and their address index. Merged-away or deleted contacts lose their addresses. Idempotent."""
+    if not contacts:
+        return 0
+    latest: dict[str, CrmContact] = {c.id: c for c in contacts}   # a page may repeat a contact
+    upsert(session, ContactRow, [_row(c) for c in latest.values()], ["crm_id"])
+    session.execute(delete(ContactAddressRow).where(col(ContactAddressRow.contact_id).in_(list(latest))))
+    addresses = [
+        {"address": policy.normalize(address), "contact_id": c.id}
+        for c in latest.values() if not (c.deleted or c.merged_into) for address in c.emails if address
+    ]
+    insert_ignore(session, ContactAddressRow, addresses, ["address", "contact_id"])
+    return len(latest)
+
+
+def _row(contact: CrmContact) -> dict[str, object]:
+    return {
+        "crm_id": contact.id,
+        "object_type": contact.object_type,
+        "primary_email": contact.emails[0].lower() if contact.emails else None,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "company": contact.company,
+        "owner_id": contact.owner_id,
+        "updated_at": contact.updated_at,
+        "merged_into": contact.merged_into,
+        "deleted": contact.deleted,
+        "properties": json.dumps(dict(contact.properties), default=str, sort_keys=True),
+    }
+
+
+def contacts_for_address(session: Session, address: str) -> list[str]:
+    """Contact ids that own this (already normalised) address."""
+    return list(session.exec(select(ContactAddressRow.contact_id).where(ContactAddressRow.address == address)).all())
+
+
+def surviving_contact(session: Session, contact_id: str) -> str:
+    """Follow merges to the record that survives (bounded, in case of a merge cycle)."""
+    for _ in range(10):
+        row = session.get(ContactRow, contact_id)
+        if row is None or not row.merged_into:
+            return contact_id
+        contact_id = row.merged_into
+    return contact_id

@@ -1,0 +1,301 @@
+"""Ingest one mailbox: pull pages, decide per message, record intents, advance the cursor — atomically per page.
+
+Each page is one transaction: the messages seen, the outbox intents they cause
+and the cursor after them commit together. A crash before the commit re-reads
+the page next time (at-least-once ingest); keys make processing idempotent.
+
+A message that raises something unexpected (a bug, or data the store refuses)
+must not stick the cursor: the page is rolled back and taken again message by
+message, each in a savepoint, and the one that fails is quarantined with the
+exception as its reason. If most of a page fails that way the fault is not in
+the mail: the page is rolled back, the error recorded, and the cursor waits.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlmodel import Session, col, select
+
+from threadline.adapters.errors import ProviderError
+from threadline.adapters.protocols import MailboxAdapter
+from threadline.adapters.records import EmailActivity, MailPage, RawMessage
+from threadline.crashpoints import crashpoint, failpoint
+from threadline.sync.contacts.mirror import contacts_for_address, surviving_contact
+from threadline.sync.events.log import record_events
+from threadline.sync.events.records import Event, event_id
+from threadline.sync.mail.classify import Classification, classify
+from threadline.sync.mail.matching import AddressPolicy, Decision, decide
+from threadline.sync.mail.message import MalformedMessage, ParsedMessage, parse_message
+from threadline.sync.mail.reply_text import extract_reply
+from threadline.sync.outbox.keys import log_email_key, message_identity, update_contact_key
+from threadline.sync.outbox.rows import Intent, intend
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import MessageRow
+from threadline.sync.work.cursors import (
+    load_cursor,
+    mark_success,
+    record_error,
+    record_provider_error,
+    save_cursor,
+)
+from threadline.sync.work.leases import LeaseLost
+
+log = structlog.get_logger("threadline.mailbox")
+
+# Not a message's fault: lease, provider and store-connection errors end the pull as before.
+NOT_THE_MESSAGE = (LeaseLost, ProviderError, OperationalError, InterfaceError)
+
+
+class PageFailed(Exception):
+    """Most of a page failed unexpectedly: a systemic fault, so nothing is quarantined and the cursor waits."""
+
+
+@dataclass
+class MailboxSummary:
+    mailbox: str
+    pulled: int = 0
+    duplicates: int = 0
+    matched: int = 0
+    intended: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    error: str | None = None
+    resync_reason: str | None = None
+    cut_short: bool = False        # stopped between pages (shutdown) or the lease was lost: more may be waiting
+
+    def counts(self) -> tuple[int, int, int, int, Counter[str]]:
+        """The counters, to put back when the work they counted is rolled back."""
+        return self.pulled, self.duplicates, self.matched, self.intended, Counter(self.skipped)
+
+    def restore(self, counts: tuple[int, int, int, int, Counter[str]]) -> None:
+        self.pulled, self.duplicates, self.matched, self.intended, skipped = counts
+        self.skipped = Counter(skipped)
+
+
+class MailboxSync:
+    """Runs the ingest for mailboxes against one store and one address policy."""
+
+    def __init__(self, store: Store, policy: AddressPolicy) -> None:
+        self.store = store
+        self.policy = policy
+
+    def run(self, mailbox: MailboxAdapter, owner_id: str | None = None, *,
+            fence: Callable[[Session], None] | None = None, stopping: threading.Event | None = None) -> MailboxSummary:
+        """Pull everything new in `mailbox`. Provider errors are recorded and returned, not raised.
+
+        `fence(session)` runs in each page's transaction right before the cursor is saved and
+        raises LeaseLost when this replica no longer holds the mailbox: the page is rolled back
+        and the pull stops (the new holder reads it from the cursor). `stopping` ends the pull
+        after the page in hand is committed.
+        """
+        source = f"mailbox:{mailbox.address}"
+        summary = MailboxSummary(mailbox.address)
+        with self.store.session() as session:
+            cursor = load_cursor(session, source)
+        try:
+            for page in mailbox.pull(cursor):
+                self._commit_page(source, mailbox.address, owner_id, page, summary, fence)
+                crashpoint("mailbox.after_page_commit")
+                summary.resync_reason = summary.resync_reason or page.resync_reason
+                if stopping is not None and stopping.is_set():
+                    summary.cut_short = True
+                    return summary
+            with self.store.session() as session:
+                mark_success(session, source)
+            if summary.pulled:      # an idle mailbox's poll is not worth a line
+                log.info("mailbox.pulled", mailbox=mailbox.address, pulled=summary.pulled, matched=summary.matched,
+                         skipped=sum(summary.skipped.values()))
+        except LeaseLost:
+            summary.cut_short = True
+            log.warning("mailbox.lease_lost", mailbox=mailbox.address)
+        except ProviderError as exc:
+            summary.error = f"{exc.kind}: {exc}"
+            log.warning("mailbox.error", mailbox=mailbox.address, error=exc.kind, detail=str(exc)[:300])
+            with self.store.session() as session:
+                record_provider_error(session, source, exc)
+        except PageFailed as exc:
+            summary.error = f"internal_error: {exc}"
+            log.error("mailbox.page_failed", mailbox=mailbox.address, detail=str(exc))
+            with self.store.session() as session:
+                record_error(session, source, "internal_error", str(exc))
+        return summary
+
+    def _commit_page(self, source: str, mailbox: str, owner_id: str | None, page: MailPage,
+                     summary: MailboxSummary, fence: Callable[[Session], None] | None) -> None:
+        """Ingest one page and save the cursor after it in one transaction; on an unexpected exception,
+        roll back and take the page again message by message (see the module docstring)."""
+        before = summary.counts()
+        try:
+            self._commit(source, owner_id, page, fence, lambda s: self._ingest(s, mailbox, owner_id, page, summary))
+            return
+        except NOT_THE_MESSAGE:
+            raise
+        except Exception as exc:                        # noqa: BLE001 - any bug must not stick the cursor
+            log.warning("mailbox.page_retried_per_message", mailbox=mailbox, error=type(exc).__name__)
+        summary.restore(before)
+        failed: list[str] = []
+        self._commit(source, owner_id, page, fence,
+                     lambda s: self._ingest(s, mailbox, owner_id, page, summary, failed=failed))
+        if failed:
+            summary.skipped["internal_error"] += len(failed)
+
+    def _commit(self, source: str, owner_id: str | None, page: MailPage, fence: Callable[[Session], None] | None,
+                ingest: Callable[[Session], None]) -> None:
+        with self.store.session() as session:
+            ingest(session)
+            if fence is not None:
+                fence(session)
+            save_cursor(session, source, page.cursor, resync_reason=page.resync_reason)
+
+    def _ingest(self, session: Session, mailbox: str, owner_id: str | None, page: MailPage,
+                summary: MailboxSummary, *, failed: list[str] | None = None) -> None:
+        """Decide every message of `page`. With `failed` given, each message runs in a savepoint and one
+        that raises unexpectedly is quarantined (its provider id appended to `failed`) instead."""
+        ids = [m.provider_id for m in page.messages]
+        known = set(session.exec(select(MessageRow.provider_id).where(
+            MessageRow.mailbox == mailbox, col(MessageRow.provider_id).in_(ids))).all())
+        for raw in page.messages:
+            summary.pulled += 1
+            if raw.provider_id in known:
+                summary.duplicates += 1
+                continue
+            known.add(raw.provider_id)
+            if failed is None:
+                self._ingest_one(session, mailbox, owner_id, raw, summary)
+            else:
+                self._ingest_guarded(session, mailbox, owner_id, raw, summary, failed, len(page.messages))
+            crashpoint("mailbox.after_message")
+
+    def _ingest_guarded(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
+                        summary: MailboxSummary, failed: list[str], page_size: int) -> None:
+        before = summary.counts()
+        try:
+            with session.begin_nested():
+                self._ingest_one(session, mailbox, owner_id, raw, summary)
+            return
+        except NOT_THE_MESSAGE:
+            raise
+        except Exception as exc:                        # noqa: BLE001 - quarantine it, whatever it was
+            summary.restore(before)
+            reason = f"internal error: {type(exc).__name__}: {exc}"[:400]
+            failed.append(raw.provider_id)
+            log.error("message.quarantined", mailbox=mailbox, provider_id=raw.provider_id,
+                      reason=reason, exc_info=True)
+        if len(failed) > max(3, page_size // 2):
+            raise PageFailed(f"{len(failed)} of {page_size} messages of a page failed unexpectedly "
+                             f"(last: {reason}); not quarantining a whole page")
+        session.add(MessageRow(mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder,
+                               classification="unprocessable", decision="quarantined", reason=reason))
+        record_error(session, f"mailbox:{mailbox}", "unprocessable_message", f"{raw.provider_id}: {reason}")
+
+    def _ingest_one(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
+                    summary: MailboxSummary) -> None:
+        try:
+            failpoint("mailbox.message", raw.raw)
+            parsed = parse_message(raw.raw)
+        except MalformedMessage as exc:
+            summary.skipped["malformed"] += 1
+            session.add(MessageRow(mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder,
+                                   classification="malformed", decision="quarantined", reason=exc.reason[:400]))
+            record_error(session, f"mailbox:{mailbox}", "malformed_message", f"{raw.provider_id}: {exc.reason}")
+            log.warning("message.quarantined", mailbox=mailbox, provider_id=raw.provider_id, reason=exc.reason)
+            return
+        classification = classify(parsed)
+        thread_ref = raw.thread_id or _thread_root(parsed)
+        decision = decide(parsed, classification, raw.folder, mailbox, self.policy,
+                          lambda a: contacts_for_address(session, a),
+                          lambda: _thread_contacts(session, mailbox, parsed, raw.thread_id))
+        reply = extract_reply(parsed.text, parsed.html) if decision.action == "log" else None
+        session.add(MessageRow(
+            mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder, message_id=parsed.message_id,
+            thread_ref=thread_ref, from_address=parsed.from_address, subject=parsed.subject[:998],
+            sent_at=parsed.date, classification=classification.kind,
+            decision="logged" if decision.action == "log" else "skipped", reason=decision.reason[:400],
+            contact_ids=json.dumps(list(decision.contact_ids)), reply_text=reply))
+        record_events(session, mail_events(session, mailbox, raw, parsed, classification, decision, reply, self.policy))
+        if decision.action != "log":
+            summary.skipped[decision.reason.split(":")[0]] += 1
+            return
+        summary.matched += 1
+        # ids only: the reply text and subject are customer data and stay out of logs
+        log.debug("message.matched", mailbox=mailbox, provider_id=raw.provider_id,
+                  classification=classification.kind, contact_ids=list(decision.contact_ids))
+        summary.intended += intend(session, self._intents(session, mailbox, owner_id, raw, parsed, decision,
+                                                          reply or "", thread_ref))
+
+    def _intents(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
+                 parsed: ParsedMessage, decision: Decision, reply: str, thread_ref: str | None) -> list[Intent]:
+        identity = message_identity(parsed.message_id, mailbox, raw.provider_id, raw.raw)
+        occurred = parsed.date or raw.internal_date or datetime.now(UTC)
+        intents = []
+        for contact_id in decision.contact_ids:
+            contact_id = surviving_contact(session, contact_id)
+            key = log_email_key(identity, contact_id)
+            activity = EmailActivity(
+                key=key, contact_id=contact_id, direction=decision.direction, occurred_at=occurred,
+                subject=parsed.subject, text=reply, from_address=parsed.from_address, to_addresses=parsed.to,
+                cc_addresses=parsed.cc, message_id=parsed.message_id, thread_ref=thread_ref, owner_id=owner_id)
+            intents.append(Intent(key, "log_email", contact_id, activity.model_dump(mode="json")))
+            if decision.direction == "incoming":
+                intents.append(Intent(update_contact_key(identity, contact_id), "update_contact", contact_id,
+                                      {"contact_id": contact_id}))
+        return intents
+
+
+def mail_events(session: Session, mailbox: str, raw: RawMessage, parsed: ParsedMessage,
+                classification: Classification, decision: Decision, reply: str | None,
+                policy: AddressPolicy) -> list[Event]:
+    """Rule-layer events for this message: reply received / email sent on the logged contacts, and
+    auto-replies and bounces on the contacts they came from (those are never logged, but they matter)."""
+    identity = message_identity(parsed.message_id, mailbox, raw.provider_id, raw.raw)
+    # The later of the Date header and the mailbox's receipt time: Date has whole seconds and the sender's
+    # clock may be slow, and a reply must never look older than the enrolment it answers.
+    stamps = [_aware(d) for d in (parsed.date, raw.internal_date) if d is not None]
+    at = max(stamps) if stamps else datetime.now(UTC)
+    source = f"mailbox:{mailbox}"
+    if decision.action == "log":
+        kind = "reply.received" if decision.direction == "incoming" else "email.sent"
+        data: dict[str, object] = {"subject": parsed.subject, "message_id": parsed.message_id,
+                                   "mailbox": mailbox,
+                                   **({"text": (reply or "")[:500]} if kind == "reply.received" else {})}
+        targets = [(kind, c, data) for c in decision.contact_ids]
+    elif classification.kind == "auto_reply":
+        data = {"subject": parsed.subject, "mailbox": mailbox,
+                "return_date": classification.return_date.isoformat() if classification.return_date else None}
+        targets = [("auto_reply.received", c, data)
+                   for c in contacts_for_address(session, policy.normalize(parsed.from_address))]
+    elif classification.kind == "bounce":
+        data = {"recipients": list(classification.bounced_recipients), "mailbox": mailbox}
+        targets = [("bounce.received", c, data) for a in classification.bounced_recipients
+                   for c in contacts_for_address(session, policy.normalize(a))]
+    else:
+        return []
+    return [Event(id=event_id(kind, identity, contact), type=kind, contact_id=contact, occurred_at=at,
+                  source=source, data=data) for kind, contact, data in targets]
+
+
+def _thread_root(parsed: ParsedMessage) -> str | None:
+    return (parsed.references[0] if parsed.references else parsed.in_reply_to) or parsed.message_id
+
+
+def _thread_contacts(session: Session, mailbox: str, parsed: ParsedMessage, thread_id: str | None) -> list[str]:
+    """Contacts already logged in this thread: by In-Reply-To/References, or the provider's thread id."""
+    refs = [r for r in (parsed.in_reply_to, *parsed.references) if r]
+    query = select(MessageRow.contact_ids).where(MessageRow.decision == "logged")
+    rows: list[str] = []
+    if refs:
+        rows += session.exec(query.where(col(MessageRow.message_id).in_(refs))).all()
+    if thread_id:
+        rows += session.exec(query.where(MessageRow.mailbox == mailbox, MessageRow.thread_ref == thread_id)).all()
+    return sorted({cid for r in rows for cid in json.loads(r)})
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
