@@ -266,10 +266,10 @@ def db_upgrade(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8765,
+def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one)")] = 8765,
             tls_dir: Annotated[Path | None, typer.Option(help="Serve https with a test CA written here")] = None,
             seed: Annotated[bool, typer.Option(help="Load the demo's contacts and mail")] = False) -> None:
-    """Serve the simulated HubSpot and Gmail APIs on one port under their real paths."""
+    """Serve simulated HubSpot, Salesforce, Gmail and Microsoft Graph on one port under their real paths."""
     from threadline.connector.demo.run import print_sandbox_credentials, seed_demo
     from threadline.sandbox.server import SandboxServer
 

@@ -28,6 +28,7 @@ from threadline.connector.demo.world import CONTACTS, INTERNAL_DOMAIN, REP, late
 from threadline.connector.monitoring.logs import configure_logging
 from threadline.connector.reports.render import print_sync_summary
 from threadline.connector.wiring.build import build_engine
+from threadline.sandbox.banner import sandbox_banner
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine
 
@@ -201,11 +202,8 @@ def _emails_of(http: httpx.Client, contact_id: str) -> list[dict[str, Any]]:
 
 
 def print_sandbox_credentials(console: Console, server: SandboxServer, refresh_token: str | None = None) -> None:
-    s = server.settings
-    console.print(f"Threadline sandbox on {server.url} (HubSpot /crm/v3, /crm/v4, /oauth/v1/token; Gmail /gmail/v1, "
-                  f"/batch/gmail/v1, /upload/gmail/v1, /token)")
-    console.print(f"  HubSpot private-app token: {s.hubspot_token}")
-    console.print(f"  Google OAuth client: id {s.google_client_id}, secret {s.google_client_secret}")
-    owner = REP if refresh_token else "rep@example.com"
-    console.print(f"  Google refresh token (opens {owner}): {refresh_token or s.google_refresh_token}")
-    console.print("  faults: POST /_sandbox/faults, stats: GET /_sandbox/stats, reset: POST /_sandbox/reset")
+    """The sandbox's start banner: every provider, its paths and credentials, and the CA under --tls-dir."""
+    lines = sandbox_banner(server.url, server.settings, ca_file=server.tls.ca_cert if server.tls else None,
+                           gmail_refresh_token=refresh_token, gmail_user=REP if refresh_token else None)
+    for line in lines:
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
