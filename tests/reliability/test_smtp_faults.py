@@ -90,7 +90,8 @@ def executor(store: Store, mailbox: ImapMailbox, server: FlakySmtp) -> SendExecu
     sender = SmtpSender("127.0.0.1", server.port, "starttls", username=USER, password=PASSWORD,
                         ssl_context=ssl.create_default_context(cafile=str(server.ca_file)),
                         sent_folder_lookup=mailbox.find_in_sent, append_to_sent=mailbox.append_sent, timeout=5)
-    return SendExecutor(store, {mailbox.address: sender}, None, send_check=why_not_send, mailbox_owners={mailbox.address: "owner-1"})
+    return SendExecutor(store, {mailbox.address: sender}, None, send_check=why_not_send,
+                        mailbox_owners={mailbox.address: "owner-1"})
 
 
 def run_until_settled(store: Store, mailbox: ImapMailbox, server: FlakySmtp, keys: list[str]) -> list[SendSummary]:

@@ -22,6 +22,7 @@ from threadline.connector.monitoring.status import build_status
 from threadline.connector.reports.render import work_table
 from threadline.connector.runtime.daemon import DueWakeups
 from threadline.connector.wiring.build import build_engine
+from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import OutboxRow, WorkLeaseRow, utcnow
@@ -175,6 +176,9 @@ def test_two_engines_on_one_postgresql_store_split_the_mailboxes_and_log_each_re
     engines = [build_engine(settings), build_engine(settings)]
     pulled: dict[str, list[str]] = {e.owner: [] for e in engines}
     start = threading.Barrier(2)
+    # Each mailbox pull takes real round trips (as against Gmail), so that one replica cannot finish all eight
+    # mailboxes before the other's first claim on a loaded machine: the split is then decided by the leases.
+    sandbox.faults.add(Fault("gmail", "slow", count=10_000, path_prefix="/gmail/v1/users", delay=0.25))
 
     def replica(engine) -> None:  # type: ignore[no-untyped-def]
         start.wait()
@@ -187,6 +191,7 @@ def test_two_engines_on_one_postgresql_store_split_the_mailboxes_and_log_each_re
         thread.start()
     for thread in threads:
         thread.join(120)
+    sandbox.faults.clear()
     everything = [m for got in pulled.values() for m in got]
     assert sorted(everything) == sorted(reps)          # every mailbox pulled once: none twice, none dropped
     assert all(pulled.values()), pulled                # both replicas did a share

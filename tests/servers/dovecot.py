@@ -147,8 +147,13 @@ class DovecotServer:
         try:
             pwd.getpwnam(MAIL_USER)
         except KeyError:
-            subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", MAIL_USER],
-                           check=True, capture_output=True)
+            added = subprocess.run(["useradd", "-r", "-M", "-s", "/usr/sbin/nologin", MAIL_USER],
+                                   check=False, capture_output=True, text=True)
+            if added.returncode != 0:      # fine if another test worker created it meanwhile
+                try:
+                    pwd.getpwnam(MAIL_USER)
+                except KeyError:
+                    raise RuntimeError(f"useradd {MAIL_USER} failed: {added.stderr.strip()}") from None
 
     def _wait_for_port(self, port: int) -> None:
         def accepts() -> bool:

@@ -58,7 +58,8 @@ def executor(store: Store, adapter: GmailAdapter | OutlookAdapter) -> SendExecut
     def ingest(address: str) -> None:
         MailboxSync(store, AddressPolicy()).run(adapter, "owner-1")
 
-    return SendExecutor(store, {adapter.address: adapter}, ingest, send_check=why_not_send, mailbox_owners={adapter.address: "owner-1"})
+    return SendExecutor(store, {adapter.address: adapter}, ingest, send_check=why_not_send,
+                        mailbox_owners={adapter.address: "owner-1"})
 
 
 def gmail_copies(sandbox, message_id: str) -> list:

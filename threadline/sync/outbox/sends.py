@@ -80,8 +80,9 @@ class SendExecutor:
     """
 
     def __init__(self, store: Store, senders: Mapping[str, MailSender], refresh: Callable[[str], None] | None,
-                 *, send_check: SendCheck, owner: str | None = None, mailbox_owners: Mapping[str, str | None] | None = None,
-                 lease: timedelta = LEASE, stopping: threading.Event | None = None) -> None:
+                 *, send_check: SendCheck, owner: str | None = None,
+                 mailbox_owners: Mapping[str, str | None] | None = None, lease: timedelta = LEASE,
+                 stopping: threading.Event | None = None) -> None:
         self.store = store
         self.senders = dict(senders)
         self.refresh = refresh
