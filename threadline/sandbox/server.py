@@ -89,8 +89,13 @@ class SandboxServer:
             self._thread.join(timeout=10)
 
     def serve_forever(self) -> None:
-        """Run in the foreground (the `threadline sandbox` command)."""
+        """Run in the foreground of the calling thread until stopped."""
         self._server.run()
+
+    def wait(self) -> None:
+        """Block until the server started by start() stops (Ctrl-C raises KeyboardInterrupt here)."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=0.5)
 
     def reset(self) -> None:
         httpx.post(f"{self.url}/_sandbox/reset", verify=str(self.tls.ca_cert) if self.tls else True)

@@ -19,9 +19,10 @@ from sqlmodel import col, select
 
 from threadline.rules.sequences import Enrollment, SequenceSettings, compile_sequences, stop_reason
 from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
+from threadline.rules.sequences.send_check import why_not_send
 from threadline.sync.events.log import record_events
 from threadline.sync.events.records import Event, event_id
-from threadline.sync.outbox.send_records import SendRow, why_not_send
+from threadline.sync.outbox.send_records import SendRow
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import ContactRow, EnrollmentRow, OutboxRow
 

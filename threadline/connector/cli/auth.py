@@ -17,7 +17,7 @@ from threadline.connector.cli.secrets import ConfigOption, load_config
 
 auth_app = typer.Typer(no_args_is_help=True, help="Sign mailboxes in (tokens are kept encrypted in the store).")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)   # errors are never wrapped: a path or key stays whole when piped
 
 
 @auth_app.command("outlook")

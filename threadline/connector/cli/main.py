@@ -33,7 +33,7 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(auth_app, name="auth")
 app.command("health")(health)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)   # errors are never wrapped: a path or key stays whole when piped
 
 ConfigOption = Annotated[
     str | None, typer.Option("--config", "-c", help="Config file (default: $THREADLINE_CONFIG or ./threadline.yaml)")
@@ -275,8 +275,14 @@ def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a
 
     server = SandboxServer(port=port, tls_dir=tls_dir, log_level="info")
     refresh_token = seed_demo(server)["refresh_token"] if seed else None
+    server.start()          # listening before the banner: whoever waits for the banner can connect at once
     print_sandbox_credentials(console, server, refresh_token)
-    server.serve_forever()
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 @app.command()

@@ -16,7 +16,7 @@ from threadline.config.models import Settings
 
 secrets_app = typer.Typer(no_args_is_help=True, help="Tokens kept encrypted in the store: keys and rotation.")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)   # errors are never wrapped: a path or key stays whole when piped
 KEY_ENV = "THREADLINE_SECRET_KEY"     # connector.secret_keys.KEY_ENV; not imported here: the CLI starts faster
 
 ConfigOption = Annotated[
