@@ -20,6 +20,7 @@ from threadline.adapters.errors import (
     RateLimited,
     TransientError,
 )
+from threadline.adapters.fencing import check_fence
 from threadline.adapters.observe import observed
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.retry import call_with_retry
@@ -98,6 +99,7 @@ class JsonApi:
               kwargs: dict[str, Any]) -> httpx.Response:
         if limiter is not None:
             limiter.acquire(cost)
+        check_fence()          # last moment before the request leaves: the work must still be ours
         self.calls += 1
         with observed(self.provider, self.account, self.operation):
             try:

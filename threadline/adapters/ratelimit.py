@@ -4,7 +4,9 @@ A `RateLimiter` is a rolling window sized to a provider's documented limit
 (HubSpot: 190 requests / 10 s; Gmail: 15,000 quota units / 60 s ...). Callers
 `acquire(cost)` before each request; it blocks until the window has room, so a
 normal run never meets a 429. When a provider throttles anyway, `pause(seconds)`
-holds every caller sharing the limiter until `Retry-After` has passed.
+holds every caller sharing the limiter until `Retry-After` has passed. A hold longer than a call may wait
+(fencing.max_wait: a HubSpot DAILY 429) is not slept: `acquire` raises RateLimited with the time left, and
+the caller parks its work until then.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from threadline.adapters.errors import RateLimited
+from threadline.adapters.fencing import max_wait, wait_in_call
+
 
 @dataclass
 class RateLimiter:
@@ -22,6 +27,7 @@ class RateLimiter:
 
     capacity: float
     window: float
+    name: str = ""                    # the provider, named in the RateLimited a long hold raises
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _spent: deque[tuple[float, float]] = field(default_factory=deque, init=False, repr=False)
@@ -31,7 +37,8 @@ class RateLimiter:
     waited_seconds: float = field(default=0.0, init=False)
 
     def acquire(self, cost: float = 1.0) -> None:
-        """Block until `cost` units fit in the window, then spend them."""
+        """Block until `cost` units fit in the window, then spend them. Raises RateLimited instead of waiting
+        longer than fencing.max_wait() (a long pause after a throttle); may raise fencing.Fenced while waiting."""
         if cost > self.capacity:
             raise ValueError(f"cost {cost} exceeds limiter capacity {self.capacity}")
         while True:
@@ -41,8 +48,11 @@ class RateLimiter:
                     self._spent.append((self.clock(), cost))
                     self._in_window += cost
                     return
+            if delay > max_wait():
+                raise RateLimited(f"{self.name or 'the provider'} is throttled for {delay:.0f} s more (an earlier "
+                                  "429 said so)", retry_after=delay, provider=self.name or None)
             self.waited_seconds += delay
-            self.sleep(delay)
+            wait_in_call(delay, self.sleep)
 
     def pause(self, seconds: float) -> None:
         """Hold all callers for `seconds` (a provider's Retry-After)."""
@@ -78,5 +88,5 @@ class LimiterRegistry:
         with self._lock:
             key = (provider, account)
             if key not in self._limiters:
-                self._limiters[key] = RateLimiter(capacity=capacity, window=window)
+                self._limiters[key] = RateLimiter(capacity=capacity, window=window, name=provider)
             return self._limiters[key]

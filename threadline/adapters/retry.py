@@ -6,6 +6,11 @@ once, and the next cycle asks again from the stored cursor anyway),
 honours `Retry-After` exactly, backs off exponentially with jitter otherwise,
 and gives up after a bounded number of attempts by re-raising the last error
 so the engine can record it and move on.
+
+Waits happen inside the call, so they are bounded (fencing.py): a wait longer than `max_wait()`
+(a HubSpot DAILY 429, a proxy's long Retry-After) is not slept; the throttle is raised to the caller at
+once, after pausing the limiter for the whole stated time so that no other caller hammers the provider.
+Shorter waits are slept through `wait_in_call`, which keeps checking a fenced caller's lease.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from tenacity import (
     retry_if_exception_type,
     retry_if_not_exception_type,
     stop_after_attempt,
+    stop_any,
     wait_exponential_jitter,
 )
+from tenacity.stop import stop_base
 
 from threadline.adapters.errors import MalformedResponse, RateLimited, TransientError
+from threadline.adapters.fencing import max_wait, wait_in_call
 from threadline.adapters.ratelimit import RateLimiter
 
 T = TypeVar("T")
@@ -40,6 +48,19 @@ def _wait(state: RetryCallState) -> float:
     return float(_backoff(state))
 
 
+class _WaitTooLong(stop_base):
+    """Stop instead of sleeping when the next wait is longer than a call may wait (fencing.max_wait)."""
+
+    def __init__(self, on_stop: Callable[[RetryCallState], None]) -> None:
+        self.on_stop = on_stop
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        if retry_state.upcoming_sleep <= max_wait():
+            return False
+        self.on_stop(retry_state)
+        return True
+
+
 def call_with_retry(
     fn: Callable[[], T],
     *,
@@ -49,7 +70,8 @@ def call_with_retry(
     sleep: Callable[[float], None] | None = None,
     idempotent: bool = True,
 ) -> T:
-    """Run `fn` under the shared policy. Raises the last error when attempts run out.
+    """Run `fn` under the shared policy. Raises the last error when attempts run out, or at once when the
+    next wait would be longer than `max_wait()` (may also raise fencing.Fenced from a fenced caller's check).
 
     On RateLimited the limiter (if given) is paused for Retry-After so that every
     other caller on the same provider account holds off too. A call that is not
@@ -58,20 +80,30 @@ def call_with_retry(
     raised for the caller to reconcile before trying again.
     """
 
-    def before_sleep(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
+    def pause_limiter(exc: BaseException | None) -> None:
         if isinstance(exc, RateLimited) and limiter is not None and exc.retry_after:
             limiter.pause(exc.retry_after)
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        pause_limiter(exc)
         log.warning("provider.retry", what=what, attempt=state.attempt_number, error=type(exc).__name__,
                     detail=str(exc)[:200])
 
+    def handed_back(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        pause_limiter(exc)
+        log.warning("provider.throttle_handed_back", what=what, attempt=state.attempt_number,
+                    wait=round(state.upcoming_sleep, 1), error=type(exc).__name__)
+
+    base_sleep = sleep if sleep is not None else nap.sleep     # tenacity's own default
     retrying = Retrying(
         retry=(retry_if_exception_type(TransientError if idempotent else RateLimited)
                & retry_if_not_exception_type(MalformedResponse)),
         wait=_wait,
-        stop=stop_after_attempt(attempts),
+        stop=stop_any(stop_after_attempt(attempts), _WaitTooLong(handed_back)),
         reraise=True,
         before_sleep=before_sleep,
-        sleep=sleep if sleep is not None else nap.sleep,     # tenacity's own default
+        sleep=lambda seconds: wait_in_call(seconds, base_sleep),
     )
     return retrying(fn)

@@ -59,7 +59,7 @@ class GmailAdapter:
         self._http = google_auth_httplib2.AuthorizedHttp(credentials, http=http or httplib2.Http(timeout=timeout))
         self._service = build("gmail", "v1", http=self._http, static_discovery=True, cache_discovery=False,
                               client_options={"api_endpoint": base_url})
-        self.limiter = limiter or RateLimiter(capacity=units_per_minute * QUOTA_HEADROOM, window=60.0)
+        self.limiter = limiter or RateLimiter(capacity=units_per_minute * QUOTA_HEADROOM, window=60.0, name=PROVIDER)
         self._batch_uri = f"{base_url}/batch/gmail/v1"
         self.client = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=attempts,
                                   account=address)

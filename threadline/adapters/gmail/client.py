@@ -9,6 +9,7 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from threadline.adapters.answers import json_object
 from threadline.adapters.errors import NotFound, ProviderError, TransientError
+from threadline.adapters.fencing import check_fence
 from threadline.adapters.gmail.errors import PROVIDER, translate
 from threadline.adapters.observe import observed
 from threadline.adapters.ratelimit import RateLimiter
@@ -42,6 +43,7 @@ class GmailClient:
         """Run `build(users_resource)` (e.g. `lambda u: u.getProfile(userId="me")`) as one call."""
         def once() -> dict[str, Any]:
             self.limiter.acquire(COSTS[method])
+            check_fence()      # last moment before the request leaves: the work must still be ours
             self.calls += 1
             self.last_method = method
             with observed(PROVIDER, self.account):

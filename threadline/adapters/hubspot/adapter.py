@@ -71,8 +71,10 @@ class HubSpotCrm:
         self.search_lag_seconds = search_lag_seconds
         # The limiter stamps a request when it leaves, HubSpot when it arrives: pad the window by
         # LATENCY_PAD so jitter in arrival never puts request N+1 inside HubSpot's window of the first N.
-        self.limiter = limiter or RateLimiter(capacity=requests_per_window, window=window_seconds + LATENCY_PAD)
-        self.search_limiter = search_limiter or RateLimiter(capacity=searches_per_second, window=1.0 + LATENCY_PAD)
+        self.limiter = limiter or RateLimiter(capacity=requests_per_window, window=window_seconds + LATENCY_PAD,
+                                              name=PROVIDER)
+        self.search_limiter = search_limiter or RateLimiter(capacity=searches_per_second, window=1.0 + LATENCY_PAD,
+                                                            name=PROVIDER)
         self.api = JsonApi(client, provider=PROVIDER, limiter=self.limiter, translate=translate, attempts=attempts)
         self._probe = JsonApi(client, provider=PROVIDER, limiter=self.limiter, translate=translate, attempts=1)
         self.names = names or SchemaNames()

@@ -61,7 +61,8 @@ class OutlookAdapter:
         self.tokens = tokens
         self._http = http or httpx.Client(timeout=timeout)
         self._owns_http = http is None if owns_http is None else owns_http
-        self.limiter = limiter or RateLimiter(capacity=requests_per_window * LIMIT_HEADROOM, window=window_seconds)
+        self.limiter = limiter or RateLimiter(capacity=requests_per_window * LIMIT_HEADROOM, window=window_seconds,
+                                              name=PROVIDER)
         self.client = GraphClient(self._http, tokens, base_url=base_url, limiter=self.limiter,
                                   concurrency=concurrency, attempts=attempts, account=address)
         self._sync = MailboxSync(self.client, address, page_size=page_size, backfill_days=backfill_days,

@@ -10,6 +10,7 @@ from datetime import timedelta
 import structlog
 
 from threadline.adapters.errors import AuthExpired, ProviderError
+from threadline.adapters.fencing import check_fence
 from threadline.adapters.observe import observed
 from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime
 from threadline.adapters.smtp.connection import PasswordAuth, Security, SmtpAuth, SmtpEndpoint, XOAuth2Auth
@@ -102,6 +103,7 @@ def _submit(client: smtplib.SMTP, email: OutgoingEmail, raw: bytes,
             refused[address] = (code, answer)
     if len(refused) == len(email.to):
         raise smtplib.SMTPRecipientsRefused(refused)
+    check_fence()          # the last moment before the mail can leave: the send must still be ours
     if on_submit is not None:
         on_submit()
     reply: bytes | str        # the server's reply is bytes; SMTPDataError.smtp_error is typed to allow str
