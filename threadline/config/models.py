@@ -230,6 +230,19 @@ class SyncSettings(Section):
                                  "work moves to the others after at most this")
     shutdown_timeout: Duration = Field(timedelta(seconds=20), description="On SIGTERM, how long `threadline run` "
                                        "may take to finish the work in hand, commit cursors and release its leases")
+    retry_first_delay: Duration = Field(timedelta(seconds=2), description="After a CRM write or send fails, the "
+                                        "first wait before it is tried again; each further failure doubles it")
+    retry_max_delay: Duration = Field(timedelta(hours=1), description="The longest wait between two attempts")
+    give_up_after: Duration = Field(timedelta(days=1), description="A CRM write or send still failing this long "
+                                    "after its first failed attempt is marked failed (shown in `threadline status`); "
+                                    "waiting for another write or a throttle does not count as an attempt")
+
+    @field_validator("retry_first_delay", "retry_max_delay", "give_up_after")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("a duration above zero, like 2s, 1h or 1d")
+        return value
 
     @field_validator("internal_domains", "exclude_domains")
     @classmethod

@@ -28,6 +28,7 @@ from threadline.sync.mailboxes.guard import GuardedSender, MailboxGuards
 from threadline.sync.mailboxes.ingest import MailboxSummary, MailboxSync
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.outbox.crm_writes import OutboxExecutor, OutboxSummary
+from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.outbox.sends import SendCheck, SendExecutor, SendSummary
 from threadline.sync.store.database import Store
 from threadline.sync.store.retention import purge_expired
@@ -110,6 +111,7 @@ class SyncEngine:
                  send_check: SendCheck | None = None,
                  rule_fields: Sequence[tuple[str, str]] = (), poll_interval: timedelta = timedelta(seconds=60),
                  crm_poll_interval: timedelta | None = None, lease_time: timedelta = timedelta(minutes=2),
+                 retry: RetryPolicy | None = None,
                  owner: str | None = None) -> None:
         self.store = store
         self.crm = crm
@@ -121,7 +123,7 @@ class SyncEngine:
         self.crm_poll_interval = crm_poll_interval or poll_interval
         self.leases = LeaseBook(store, self.owner, lease_time)
         self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars,
-                                       owner=self.owner, lease=lease_time, stopping=self.stopping)
+                                       owner=self.owner, lease=lease_time, stopping=self.stopping, retry=retry)
         self._schema_ok = False
         self._schema_unchecked = False     # the last schema check could not reach the CRM (see write_crm)
         self.schema_checked = threading.Event()    # a check ran (or was not needed): the outbox may be written
@@ -141,7 +143,7 @@ class SyncEngine:
             raise ValueError("mailboxes that send sequence email need a send_check (the sequences' stop rules)")
         self.sender = SendExecutor(store, senders, self.refresh, send_check=send_check,
                                    mailbox_owners={b.adapter.address: b.owner_id for b in self.mailboxes},
-                                   owner=self.owner, lease=lease_time, stopping=self.stopping
+                                   owner=self.owner, lease=lease_time, stopping=self.stopping, retry=retry
                                    ) if senders and send_check is not None else None
 
     @property

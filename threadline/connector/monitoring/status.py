@@ -1,4 +1,4 @@
-"""What `threadline status` reports: cursors and lag per source, outbox depth, recent errors."""
+"""What `threadline status` reports: cursors and lag per source, outbox depth, holds, recent errors."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from threadline.sync.store.tables import (
     SyncErrorRow,
     WorkLeaseRow,
 )
+from threadline.sync.work.holds import active_holds
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,15 @@ class WorkHolder:
 
 
 @dataclass(frozen=True)
+class SourceHold:
+    """A source whose writes wait for a long throttle to end (HubSpot DAILY, a long Retry-After)."""
+    source: str
+    until: datetime
+    reason: str
+    set_by: str
+
+
+@dataclass(frozen=True)
 class StatusReport:
     sources: list[SourceStatus]
     outbox: dict[str, int]
@@ -51,6 +61,7 @@ class StatusReport:
     sends: dict[str, int] = field(default_factory=dict)          # send_email rows: status -> count
     unconfirmed_sends: int = 0     # submitted, outcome never learned, never resent (see README: SMTP)
     work: list[WorkHolder] = field(default_factory=list)
+    holds: list[SourceHold] = field(default_factory=list)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -67,8 +78,9 @@ def build_status(session: Session, error_limit: int = 10) -> StatusReport:
     decisions = {d: int(n) for d, n in session.exec(select(MessageRow.decision, func.count())
                                                     .group_by(MessageRow.decision)).all()}
     errors = list(session.exec(select(SyncErrorRow).order_by(col(SyncErrorRow.id).desc()).limit(error_limit)).all())
+    holds = [SourceHold(h.source, _aware(h.held_until) or now, h.reason, h.set_by) for h in active_holds(session, now)]
     return StatusReport(sources, outbox.counts_by_status(session), _aware(outbox.oldest_pending(session)),
-                        decisions, errors, *_sequence_counts(session), work=work_holders(session, now))
+                        decisions, errors, *_sequence_counts(session), work=work_holders(session, now), holds=holds)
 
 
 def work_holders(session: Session, now: datetime) -> list[WorkHolder]:

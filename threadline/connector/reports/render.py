@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from threadline.adapters.records import CheckResult
@@ -59,6 +60,10 @@ def print_status(console: Console, report: StatusReport, reauthorize: Mapping[st
     console.print(table)
     for source, remedy in (reauthorize or {}).items():
         console.print(f"[bold red]{source}: credentials refused[/]: {remedy}", soft_wrap=True)
+    for hold in report.holds:
+        console.print(f"[bold yellow]{hold.source}: writes held until {hold.until:%Y-%m-%d %H:%M:%S} UTC[/] "
+                      f"(a throttle longer than a lease; every replica waits for it): {escape(hold.reason[:200])}",
+                      soft_wrap=True, markup=True, highlight=False)
     depth = ", ".join(f"{k}: {v}" for k, v in sorted(report.outbox.items())) or "empty"
     console.print(f"outbox: {depth}" + (f" (oldest unfinished since {report.oldest_unfinished:%Y-%m-%d %H:%M:%S})"
                                         if report.oldest_unfinished else ""))

@@ -52,6 +52,7 @@ from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences.send_check import why_not_send
 from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.store.database import Store
 
 log = structlog.get_logger("threadline.wiring")
@@ -229,7 +230,9 @@ def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
                       sequence_step=(lambda: sequences.run(datetime.now(UTC))) if sequences else None,
                       send_check=why_not_send,
                       rule_fields=_written_fields(settings), poll_interval=settings.sync.poll_interval,
-                      crm_poll_interval=settings.sync.crm_poll_interval, lease_time=settings.sync.lease_time)
+                      crm_poll_interval=settings.sync.crm_poll_interval, lease_time=settings.sync.lease_time,
+                      retry=RetryPolicy(settings.sync.retry_first_delay, settings.sync.retry_max_delay,
+                                        settings.sync.give_up_after))
 
 
 def _sequence_runner(settings: Settings, store: Store, rules: RuleSet, crm: CrmAdapter,

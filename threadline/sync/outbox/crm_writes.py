@@ -5,6 +5,11 @@ Order of a row's life: pending -> in_flight (committed) -> remote effect -> done
 leaves the row in flight; before anything is performed again it is looked up
 remotely by its key (`find_logged`), so it is never created twice. Rows whose
 earlier attempt failed ambiguously (timeouts) are reconciled the same way.
+
+Every provider call runs under the rows' fence (fence.py): right before each request, and while it waits
+inside the call, the rows' lease is renewed; a replica that lost them (it stalled past its lease and another
+replica took over) sends nothing more for them. A throttle longer than half the lease parks the CRM's writes
+for every replica until the stated time (work/holds.py) instead of holding a thread.
 """
 
 from __future__ import annotations
@@ -21,16 +26,20 @@ from typing import Any
 import structlog
 from sqlmodel import Session, col, select
 
-from threadline.adapters.errors import AuthExpired, PermanentError, ProviderError
+from threadline.adapters.errors import AuthExpired, PermanentError, ProviderError, RateLimited
+from threadline.adapters.fencing import Fenced, fenced
 from threadline.adapters.protocols import CrmAdapter
 from threadline.adapters.records import ContactUpdate, EmailActivity, FieldWrite, LoggedActivity, TaskRequest
 from threadline.crashpoints import crashpoint
 from threadline.sync.contacts.mirror import surviving_contact
 from threadline.sync.contacts.reply_properties import reply_properties
 from threadline.sync.outbox import rows as outbox
+from threadline.sync.outbox.fence import RowFence
+from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import OutboxRow, utcnow
 from threadline.sync.work.cursors import record_provider_error
+from threadline.sync.work.holds import held_until, hold_source
 from threadline.sync.work.leases import replica_id
 
 log = structlog.get_logger("threadline.outbox")
@@ -38,14 +47,8 @@ log = structlog.get_logger("threadline.outbox")
 REPLY_FIRST_WAIT = timedelta(seconds=3)
 BATCH = 100
 LEASE = timedelta(minutes=2)   # the default of sync.lease_time: a batch's CRM calls take seconds
-MAX_ATTEMPTS = 12   # about a day of backoff; then the row is failed and shown in status
 #: The outbox kinds this executor performs (send_email rows belong to the SendExecutor).
 CRM_KINDS = ("log_email", "create_task", "update_contact", "set_fields")
-
-
-def retry_delay(attempts: int) -> timedelta:
-    """2 s, 4 s, 8 s ... up to an hour: the first retries still land within one cycle."""
-    return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
 
 
 @dataclass(frozen=True)
@@ -70,12 +73,14 @@ class OutboxExecutor:
     """Drains the outbox for one CRM. Safe to run in several processes (rows are leased).
 
     `lease` is how long a claimed row stays this executor's without renewal; each batch
-    renews it right before the CRM is called and skips rows another replica took over.
-    Setting `stopping` ends `run` between batches (shutdown): no claimed row is left behind.
+    renews it right before the CRM is called and skips rows another replica took over, and every
+    request inside the call renews it again (the rows' fence). `retry` says how long a failed row waits and
+    when it gives up. Setting `stopping` ends `run` between batches (shutdown): no claimed row is left behind.
     """
 
     def __init__(self, store: Store, crm: CrmAdapter, *, property_names: dict[str, str], snippet_chars: int = 200,
-                 owner: str | None = None, lease: timedelta = LEASE, stopping: threading.Event | None = None) -> None:
+                 owner: str | None = None, lease: timedelta = LEASE, stopping: threading.Event | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         self.store = store
         self.crm = crm
         self.property_names = property_names
@@ -84,6 +89,7 @@ class OutboxExecutor:
         self.lease = lease
         self.stopping = stopping or threading.Event()
         self.source = f"crm:{crm.name}"
+        self.retry = retry or RetryPolicy()
 
     def run(self, settle_seconds: float = 20.0) -> OutboxSummary:
         """Reconcile orphans, then perform due rows until none are left (or the CRM refuses us).
@@ -96,7 +102,7 @@ class OutboxExecutor:
         try:
             self._release_orphans()
             creates = self._creates()
-            while not self.stopping.is_set():
+            while not self.stopping.is_set() and not self._parked():
                 for kind, how in creates.items():
                     while not self.stopping.is_set() and self._create_batch(kind, how, summary):
                         pass
@@ -120,9 +126,47 @@ class OutboxExecutor:
             # Only our own kinds: a send_email row waiting for its retry is not ours to wait for (waiting
             # on it spun this loop for the whole settle time; found by the fault suite).
             due = outbox.next_due(session, CRM_KINDS)
+            parked = held_until(session, self.source)
         if due is None:
             return None
-        return max(0.0, (due - utcnow()).total_seconds())
+        return max(0.0, (max(due, parked or due) - utcnow()).total_seconds())
+
+    # -- fencing and parking -------------------------------------------------------------------
+    def _fence(self, rows: Sequence[OutboxRow]) -> RowFence:
+        return RowFence(self.store, [r.id for r in rows if r.id is not None], self.owner, self.lease)
+
+    def _parked(self) -> bool:
+        """Whether a long throttle parked this CRM's writes (for every replica) and the hold is not over."""
+        with self.store.session() as session:
+            return held_until(session, self.source) is not None
+
+    def _parks(self, exc: ProviderError) -> bool:
+        """A throttle longer than a call may wait: park the source rather than hold the rows through it."""
+        return isinstance(exc, RateLimited) and (exc.retry_after or 0) > self.lease.total_seconds() / 2
+
+    def _park(self, rows: dict[str, OutboxRow], exc: RateLimited, summary: OutboxSummary) -> None:
+        """Hold the CRM's writes until the throttle ends; the rows wait for it without counting an attempt."""
+        wait = timedelta(seconds=exc.retry_after or 0)
+        with self.store.session() as session:
+            until = hold_source(session, self.source, utcnow() + wait, f"{exc.kind}: {exc}", self.owner)
+            self._give_back(session, rows, f"parked until {until.isoformat()}: {exc.kind}: {exc}", until - utcnow())
+            record_provider_error(session, self.source, exc)
+        summary.errors.append(str(exc))
+        log.warning("outbox.parked", source=self.source, until=until.isoformat(), reason=str(exc)[:200])
+
+    def _fenced(self, rows: dict[str, OutboxRow], exc: Fenced) -> None:
+        """Another replica took some rows over mid-call: give ours back, due once the CRM's search can see
+        whatever this call did create (each is looked up by key before it is performed again)."""
+        with self.store.session() as session:
+            self._give_back(session, rows, f"fenced: {exc}", None)
+        log.warning("outbox.fenced", rows=len(rows), reason=str(exc))
+
+    def _give_back(self, session: Session, rows: dict[str, OutboxRow], error: str, delay: timedelta | None) -> None:
+        for claimed in rows.values():
+            row = session.get(OutboxRow, claimed.id, with_for_update=True)
+            if row is not None and outbox.holds(row, self.owner):
+                outbox.give_back(row, error, delay if delay is not None else self._reconcile_delay(row))
+                session.add(row)
 
     # -- reconcile ---------------------------------------------------------------------------
     def _release_orphans(self) -> None:
@@ -181,21 +225,30 @@ class OutboxExecutor:
         by_key = {r.key: r for r in rows}
         done: dict[str, str] = {}
         try:
-            # Look before creating: finds effects of an earlier attempt whose outcome we never
-            # learned (crash, timeout) and, after a store restore, anything created before it.
-            found = how.find(list(requests))
-            summary.reconciled += len(found)
-            done.update(found)
-            todo = [requests[k] for k in requests if k not in done]
-            if todo:
-                done.update({a.key: a.remote_id for a in how.create(todo)})
+            with fenced(self._fence(rows)):
+                # Look before creating: finds effects of an earlier attempt whose outcome we never
+                # learned (crash, timeout) and, after a store restore, anything created before it.
+                found = how.find(list(requests))
+                summary.reconciled += len(found)
+                done.update(found)
+                todo = [requests[k] for k in requests if k not in done]
+                if todo:
+                    done.update({a.key: a.remote_id for a in how.create(todo)})
             crashpoint("outbox.after_remote_create")
+        except Fenced as exc:
+            self._fenced(by_key, exc)
+            return True
         except PermanentError as exc:
             if len(rows) > 1:
                 return self._isolate(rows, requests, how, summary)
             self._finish(by_key, done, summary, failure=exc)
             return True
         except ProviderError as exc:
+            if self._parks(exc):
+                assert isinstance(exc, RateLimited)
+                self._park({k: r for k, r in by_key.items() if k not in done}, exc, summary)
+                self._finish({k: r for k, r in by_key.items() if k in done}, done, summary)
+                return False
             self._finish(by_key, done, summary, retry=exc)
             if isinstance(exc, AuthExpired):
                 raise
@@ -209,7 +262,11 @@ class OutboxExecutor:
         for row in rows:
             by_key = {row.key: row}
             try:
-                self._finish(by_key, {a.key: a.remote_id for a in how.create([requests[row.key]])}, summary)
+                with fenced(self._fence([row])):
+                    created = how.create([requests[row.key]])
+                self._finish(by_key, {a.key: a.remote_id for a in created}, summary)
+            except Fenced as exc:
+                self._fenced(by_key, exc)
             except PermanentError as exc:
                 self._finish(by_key, {}, summary, failure=exc)
             except ProviderError as exc:
@@ -232,7 +289,11 @@ class OutboxExecutor:
             return True
         by_key = {r.key: r for r in rows}
         try:
-            self.crm.write_fields([FieldWrite(contact_id=c, fields=f) for c, f in merged.items()])
+            with fenced(self._fence(rows)):
+                self.crm.write_fields([FieldWrite(contact_id=c, fields=f) for c, f in merged.items()])
+        except Fenced as exc:
+            self._fenced(by_key, exc)
+            return True
         except PermanentError as exc:
             if len(rows) > 1:
                 for row in rows:       # find the refused write; the others go through
@@ -241,6 +302,10 @@ class OutboxExecutor:
             self._finish(by_key, {}, summary, failure=exc)
             return True
         except ProviderError as exc:
+            if self._parks(exc):
+                assert isinstance(exc, RateLimited)
+                self._park(by_key, exc, summary)
+                return False
             self._finish(by_key, {}, summary, retry=exc)
             if isinstance(exc, AuthExpired):
                 raise
@@ -251,8 +316,11 @@ class OutboxExecutor:
     def _fields_one(self, row: OutboxRow, summary: OutboxSummary) -> None:
         write = FieldWrite(contact_id=row.contact_id, fields=json.loads(row.payload)["fields"])
         try:
-            self.crm.write_fields([write])
+            with fenced(self._fence([row])):
+                self.crm.write_fields([write])
             self._finish({row.key: row}, {row.key: ""}, summary)
+        except Fenced as exc:
+            self._fenced({row.key: row}, exc)
         except PermanentError as exc:
             self._finish({row.key: row}, {}, summary, failure=exc)
         except ProviderError as exc:
@@ -260,6 +328,7 @@ class OutboxExecutor:
 
     def _finish(self, rows: dict[str, OutboxRow], done: dict[str, str], summary: OutboxSummary, *,
                 failure: ProviderError | None = None, retry: ProviderError | None = None) -> None:
+        now = utcnow()
         with self.store.session() as session:
             for key, claimed in rows.items():
                 row = session.get(OutboxRow, claimed.id, with_for_update=True)
@@ -272,16 +341,19 @@ class OutboxExecutor:
                     summary.performed[row.kind] += 1
                     log.info("outbox.performed", kind=row.kind, key=key, contact_id=row.contact_id,
                              remote_id=done[key])
-                elif failure is not None:
+                    continue
+                row.first_attempt_at = row.first_attempt_at or now      # the give-up horizon starts here
+                if failure is not None:
                     outbox.mark_failed(row, f"{failure.kind}: {failure}")
                     summary.failed += 1
-                elif row.attempts >= MAX_ATTEMPTS:
+                elif self.retry.gives_up(row.first_attempt_at, now):
                     error = retry or PermanentError("the CRM did not create a record for this key")
-                    outbox.mark_failed(row, f"gave up after {row.attempts} attempts: {error.kind}: {error}")
+                    outbox.mark_failed(row, f"gave up after {row.attempts} attempts over "
+                                            f"{self.retry.give_up_after}: {error.kind}: {error}")
                     summary.failed += 1
                 else:
                     error = retry or PermanentError("the CRM did not create a record for this key")
-                    outbox.mark_retry(row, f"{error.kind}: {error}", max(retry_delay(row.attempts),
+                    outbox.mark_retry(row, f"{error.kind}: {error}", max(self.retry.delay(row.attempts),
                                                                           self._reconcile_delay(row)))
                     summary.retried += 1
             reported = failure or retry
@@ -304,7 +376,7 @@ class OutboxExecutor:
                 if row.contact_id in waiting:
                     # A few seconds, not longer: the reply's log_email is usually in another replica's batch in
                     # flight, and a long wait here held every contact's reply properties back (replica bench).
-                    outbox.mark_retry(row, "waiting for the reply to be logged first", REPLY_FIRST_WAIT)
+                    outbox.give_back(row, "waiting for the reply to be logged first", REPLY_FIRST_WAIT)
                     session.add(row)
         with self.store.session() as session:
             ready = self._held(session, ready)
@@ -316,11 +388,19 @@ class OutboxExecutor:
         by_key = {r.key: r for r in ready}
         try:
             if updates:
-                self.crm.update_contacts(updates)
+                with fenced(self._fence(ready)):
+                    self.crm.update_contacts(updates)
+        except Fenced as exc:
+            self._fenced(by_key, exc)
+            return bool(ready)
         except PermanentError as exc:
             self._finish(by_key, {}, summary, failure=exc)
             return bool(ready)
         except ProviderError as exc:
+            if self._parks(exc):
+                assert isinstance(exc, RateLimited)
+                self._park(by_key, exc, summary)
+                return False
             self._finish(by_key, {}, summary, retry=exc)
             if isinstance(exc, AuthExpired):
                 raise

@@ -136,6 +136,13 @@ def mark_retry(row: OutboxRow, error: str, delay: timedelta) -> None:
     row.updated_at = utcnow()
 
 
+def give_back(row: OutboxRow, error: str, delay: timedelta) -> None:
+    """A claimed row goes back to pending without counting the claim as an attempt: no provider call was
+    made for it (it waits for another row, its source is parked, or its lease moved mid-batch)."""
+    mark_retry(row, error, delay)
+    row.attempts = max(0, row.attempts - 1)
+
+
 def mark_failed(row: OutboxRow, error: str) -> None:
     row.status, row.last_error = "failed", error[:1000]
     row.lease_owner = row.lease_until = None

@@ -37,11 +37,13 @@ class SendRow:
     contact_id: str
     attempts: int
     payload: dict[str, Any]
+    first_failure_at: datetime | None = None     # when the give-up horizon started (retry_policy.py)
 
     @classmethod
     def of(cls, row: OutboxRow) -> SendRow:
         assert row.id is not None
-        return cls(row.id, row.key, row.contact_id, row.attempts, json.loads(row.payload))
+        return cls(row.id, row.key, row.contact_id, row.attempts, json.loads(row.payload),
+                   as_utc(row.first_attempt_at) if row.first_attempt_at else None)
 
     @property
     def email(self) -> OutgoingEmail:
@@ -157,18 +159,25 @@ def cancel(session: Session, send: SendRow, reason: str, now: datetime) -> None:
         session.add(enrollment)
 
 
-def retry(session: Session, send: SendRow, error: str, delay: timedelta, *, not_submitted: bool = False) -> None:
-    """Back to pending after `delay`. `not_submitted`: the provider refused outright, forget the hand-over."""
+def retry(session: Session, send: SendRow, error: str, delay: timedelta, *, not_submitted: bool = False,
+          counted: bool = True) -> None:
+    """Back to pending after `delay`. `not_submitted`: the provider refused outright, forget the hand-over.
+    `counted=False`: no provider attempt was made (held, parked): the claim does not count as an attempt."""
     row = _row(session, send)
     if not_submitted:
         payload = json.loads(row.payload)
         payload.pop("submitted_at", None)
         row.payload = json.dumps(payload, sort_keys=True)
-    outbox.mark_retry(row, error, delay)
+    if counted:
+        row.first_attempt_at = row.first_attempt_at or utcnow()
+        outbox.mark_retry(row, error, delay)
+    else:
+        outbox.give_back(row, error, delay)
     session.add(row)
 
 
 def fail(session: Session, send: SendRow, error: str) -> None:
     row = _row(session, send)
+    row.first_attempt_at = row.first_attempt_at or utcnow()
     outbox.mark_failed(row, error)
     session.add(row)

@@ -27,14 +27,17 @@ import structlog
 from sqlmodel import Session
 
 from threadline.adapters.errors import AuthExpired, PermanentError, ProviderError, RateLimited
+from threadline.adapters.fencing import Fenced, fenced
 from threadline.adapters.sending import MailSender, SentRef
 from threadline.crashpoints import crashpoint
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.outbox import send_records
-from threadline.sync.outbox.crm_writes import MAX_ATTEMPTS, retry_delay
+from threadline.sync.outbox.fence import RowFence
+from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.outbox.send_records import SEND_KIND, SendRow
 from threadline.sync.store.database import Store
 from threadline.sync.work.cursors import record_error, record_provider_error
+from threadline.sync.work.holds import held_until, hold_source
 from threadline.sync.work.leases import replica_id
 
 log = structlog.get_logger("threadline.send")
@@ -82,7 +85,7 @@ class SendExecutor:
     def __init__(self, store: Store, senders: Mapping[str, MailSender], refresh: Callable[[str], None] | None,
                  *, send_check: SendCheck, owner: str | None = None,
                  mailbox_owners: Mapping[str, str | None] | None = None, lease: timedelta = LEASE,
-                 stopping: threading.Event | None = None) -> None:
+                 stopping: threading.Event | None = None, retry: RetryPolicy | None = None) -> None:
         self.store = store
         self.senders = dict(senders)
         self.refresh = refresh
@@ -91,6 +94,7 @@ class SendExecutor:
         self.mailbox_owners = dict(mailbox_owners or {})
         self.lease = lease
         self.stopping = stopping or threading.Event()
+        self.retry = retry or RetryPolicy()
 
     def run(self, now: datetime | None = None) -> SendSummary:
         """One pass over the due rows. `now` fixes the clock (tests); provider errors are recorded, not raised."""
@@ -146,28 +150,60 @@ class SendExecutor:
     def _one(self, send: SendRow, now: datetime | None, refreshed: dict[str, float], stopped: set[str],
              summary: SendSummary) -> None:
         sender = self.senders.get(send.mailbox)
-        if sender is None or send.mailbox in stopped:
-            self._hold(send, sender is None, summary)
+        parked = self._parked_until(send.mailbox)
+        if sender is None or send.mailbox in stopped or parked is not None:
+            self._hold(send, sender is None, summary, until=parked)
             return
         try:
             self._reconcile_or_send(send, sender, now, refreshed, summary)
+        except Fenced as exc:          # another replica took the row over while this one stalled: it is theirs
+            log.warning("send.fenced", key=send.key, reason=str(exc))
         except RateLimited as exc:     # a look-up was throttled: whatever an earlier attempt noted still holds
-            self._retry(send, exc, _backoff(exc, send), summary)
+            if self._parks(exc):
+                self._park(send, exc, summary)
+                stopped.add(send.mailbox)
+            else:
+                self._retry(send, exc, _backoff(exc, send, self.retry), summary)
         except AuthExpired as exc:
             stopped.add(send.mailbox)
-            self._retry(send, exc, retry_delay(send.attempts), summary)
+            self._retry(send, exc, self.retry.delay(send.attempts), summary)
         except PermanentError as exc:
             self._fail(send, exc, summary)
         except ProviderError as exc:    # transient: ambiguous ones are settled by find_sent next time
-            if send.attempts >= MAX_ATTEMPTS:
+            if self.retry.gives_up(send.first_failure_at, now or datetime.now(UTC)):
                 self._fail(send, exc, summary, gave_up=True)
             else:
-                self._retry(send, exc, retry_delay(send.attempts), summary)
+                self._retry(send, exc, self.retry.delay(send.attempts), summary)
+
+    def _fence(self, send: SendRow) -> RowFence:
+        return RowFence(self.store, [send.id], self.owner, self.lease)
+
+    def _parked_until(self, mailbox: str) -> datetime | None:
+        with self.store.session() as session:
+            return held_until(session, f"mailbox:{mailbox}")
+
+    def _parks(self, exc: RateLimited) -> bool:
+        """A throttle longer than a call may wait (half the lease) parks the mailbox's sends."""
+        return (exc.retry_after or 0) > self.lease.total_seconds() / 2
+
+    def _park(self, send: SendRow, exc: RateLimited, summary: SendSummary, *, not_submitted: bool = False) -> None:
+        """A throttle longer than a call may wait: this mailbox's sends wait for it, on every replica."""
+        wait = timedelta(seconds=exc.retry_after or 0)
+        with self.store.session() as session:
+            until = hold_source(session, f"mailbox:{send.mailbox}", datetime.now(UTC) + wait,
+                                f"{exc.kind}: {exc}", self.owner)
+            send_records.retry(session, send, f"parked until {until.isoformat()}: {exc.kind}: {exc}",
+                               until - datetime.now(UTC), counted=False, not_submitted=not_submitted)
+            record_provider_error(session, f"mailbox:{send.mailbox}", exc)
+        summary.retried += 1
+        summary.errors.append(f"{send.mailbox}: {exc.kind}: {exc}")
+        log.warning("send.parked", mailbox=send.mailbox, until=until.isoformat(), reason=str(exc)[:200])
 
     def _reconcile_or_send(self, send: SendRow, sender: MailSender, now: datetime | None, refreshed: dict[str, float],
                            summary: SendSummary) -> None:
         at = now or datetime.now(UTC)
-        found = sender.find_sent(send.email.message_id)
+        with fenced(self._fence(send)):
+            found = sender.find_sent(send.email.message_id)
         if found is not None:
             self._record(send, found, at, confirmed=True)
             summary.confirmed_from_sent += 1
@@ -199,10 +235,14 @@ class SendExecutor:
             return
         crashpoint("send.before_submit")
         try:
-            ref = sender.send(send.email, on_submit=lambda: self._submitting(send, now))
+            with fenced(self._fence(send)):
+                ref = sender.send(send.email, on_submit=lambda: self._submitting(send, now))
         except RateLimited as exc:
             # Every attempt was refused outright: nothing was handed over, whatever on_submit noted.
-            self._retry(send, exc, _backoff(exc, send), summary, not_submitted=True)
+            if self._parks(exc):
+                self._park(send, exc, summary, not_submitted=True)
+            else:
+                self._retry(send, exc, _backoff(exc, send, self.retry), summary, not_submitted=True)
             return
         crashpoint("send.after_accept")
         self._record(send, ref, now or datetime.now(UTC), confirmed=True)
@@ -237,11 +277,16 @@ class SendExecutor:
                                delay)
         summary.retried += 1
 
-    def _hold(self, send: SendRow, unknown: bool, summary: SendSummary) -> None:
-        """No sender for this mailbox (config changed) or it is stopped this pass: try again later."""
+    def _hold(self, send: SendRow, unknown: bool, summary: SendSummary, *, until: datetime | None = None) -> None:
+        """No sender for this mailbox (config changed), or it is stopped this pass or parked by a long throttle:
+        try again later, without counting an attempt (none was made)."""
         error = f"no sending mailbox {send.mailbox} is configured" if unknown else f"{send.mailbox} is stopped"
+        if until is not None:
+            error = f"{send.mailbox} is parked by a throttle until {until.isoformat()}"
+        delay = (NO_SENDER_DELAY if unknown else until - datetime.now(UTC) if until is not None
+                 else self.retry.delay(send.attempts))
         with self.store.session() as session:
-            send_records.retry(session, send, error, NO_SENDER_DELAY if unknown else retry_delay(send.attempts))
+            send_records.retry(session, send, error, delay, counted=False)
             if unknown:
                 record_error(session, SEQUENCES_SOURCE, "no_sender", f"{send.key}: {error}")
         summary.retried += 1
@@ -265,5 +310,5 @@ class SendExecutor:
         log.error("send.failed", key=send.key, mailbox=send.mailbox, error=exc.kind)
 
 
-def _backoff(exc: RateLimited, send: SendRow) -> timedelta:
-    return timedelta(seconds=exc.retry_after) if exc.retry_after else retry_delay(send.attempts)
+def _backoff(exc: RateLimited, send: SendRow, retry: RetryPolicy) -> timedelta:
+    return timedelta(seconds=exc.retry_after) if exc.retry_after else retry.delay(send.attempts)

@@ -110,6 +110,7 @@ class OutboxRow(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow)
     lease_owner: str | None = Field(default=None, max_length=200)
     lease_until: datetime | None = None
+    first_attempt_at: datetime | None = None   # the first provider attempt's outcome: the give-up horizon starts
 
 
 class SyncErrorRow(SQLModel, table=True):
@@ -188,6 +189,18 @@ class WorkLeaseRow(SQLModel, table=True):
     lease_until: datetime | None = None                         # the holder must renew before this
     next_due_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SourceHoldRow(SQLModel, table=True):
+    """A source whose writes wait until `held_until` (a long throttle such as HubSpot's DAILY 429), for every
+    replica: performers skip its rows until then instead of holding a thread and a lease for an hour."""
+
+    __tablename__ = "source_holds"
+    source: str = Field(primary_key=True, max_length=400)      # "crm:hubspot", "mailbox:rep@x.com"
+    held_until: datetime
+    reason: str = Field(max_length=1000)
+    set_by: str = Field(max_length=200)                         # the replica that met the throttle
+    set_at: datetime = Field(default_factory=utcnow)
 
 
 class SecretRow(SQLModel, table=True):

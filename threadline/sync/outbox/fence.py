@@ -1,0 +1,33 @@
+"""The fence of a claimed batch of outbox rows: every provider request made for them first renews their lease
+in the store, and stops (`Fenced`) when another replica has taken any of them over (adapters/fencing.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from threadline.adapters.fencing import Fenced
+from threadline.sync.outbox import rows as outbox
+from threadline.sync.store.database import Store
+
+
+class RowFence:
+    """Renews `row_ids`' lease for `owner` at every check; a wait inside a call may last half the lease.
+
+    A wait longer than that (a long throttle) is handed back to the executor, which parks the source; so a
+    replica never holds rows through a wait it could not renew them across, and a paused replica that
+    wakes up after losing them sends nothing more for them."""
+
+    def __init__(self, store: Store, row_ids: Sequence[int], owner: str, lease: timedelta) -> None:
+        self.store = store
+        self.row_ids = list(row_ids)
+        self.owner = owner
+        self.lease = lease
+        self.max_wait = lease.total_seconds() / 2
+
+    def check(self) -> None:
+        with self.store.session() as session:
+            held = outbox.renew(session, self.row_ids, self.owner, self.lease)
+        lost = len(self.row_ids) - len(held)
+        if lost:
+            raise Fenced(f"{lost} of {len(self.row_ids)} outbox rows were taken over by another replica")
