@@ -22,6 +22,7 @@ from sqlmodel import select
 from tests.engine.world import reply, seed_contacts
 from threadline.config.loading import parse_settings
 from threadline.connector.demo.run import demo_config
+from threadline.connector.monitoring.metrics import Metrics
 from threadline.connector.monitoring.status import build_status
 from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.faults import Fault
@@ -133,6 +134,10 @@ def test_a_throttle_longer_than_the_lease_parks_the_writes_for_every_replica_the
     assert hold.source == "crm:hubspot" and hold.set_by == first.owner
     assert timedelta(minutes=14) < hold.held_until.replace(tzinfo=started.tzinfo) - started <= timedelta(minutes=16)
     assert any(h.source == "crm:hubspot" for h in status.holds)
+    metrics = Metrics(parse_settings(config, tmp_path / "threadline.yaml", env={}), first.store, started).render()
+    [held] = [line for line in metrics.decode().splitlines()
+              if line.startswith('threadline_source_held_seconds{source="crm:hubspot"}')]
+    assert 800 < float(held.split()[-1]) <= 900
     rows = outbox_rows(first, "log_email")
     assert len(rows) == 3 and all(r.status == "pending" and r.attempts == 0 for r in rows)
 

@@ -31,6 +31,7 @@ from threadline.connector.monitoring.readiness import (
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import MessageRow, OutboxRow
+from threadline.sync.work.holds import active_holds
 
 log = structlog.get_logger("threadline.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -95,6 +96,7 @@ class StoreCollector(Collector):
         now = datetime.now(UTC)
         yield from self._sources(now)
         yield from self._outbox(now)
+        yield self._holds(now)
         yield self._replies()
 
     def _sources(self, now: datetime) -> Iterator[Metric]:
@@ -127,6 +129,15 @@ class StoreCollector(Collector):
         age.add_metric([], (now - _aware(oldest)).total_seconds() if oldest else 0.0)
         yield depth
         yield age
+
+    def _holds(self, now: datetime) -> Metric:
+        family = GaugeMetricFamily("threadline_source_held_seconds", "Seconds until a source's writes may go again, "
+                                   "held by a throttle longer than a lease (HubSpot DAILY, a long Retry-After); "
+                                   "absent when nothing is held", labels=("source",))
+        with self.store.session() as session:
+            for hold in active_holds(session, now):
+                family.add_metric([hold.source], (_aware(hold.held_until) - now).total_seconds())
+        return family
 
     def _replies(self) -> Metric:
         family = GaugeMetricFamily("threadline_replies_logged", "Messages logged onto CRM contacts, per mailbox, "
