@@ -65,5 +65,17 @@ class PermanentError(ProviderError):
     """Retrying will not help (4xx validation errors, missing scopes, unknown objects)."""
 
 
+class ActivitiesRejected(PermanentError):
+    """The provider refused every activity of a create call. `rejected`: key -> the provider's reason; the
+    message carries the first reason, so the outbox row, the log and `threadline outbox` say why."""
+
+    def __init__(self, rejected: dict[str, str], *, provider: str, noun: str = "activities") -> None:
+        first = next(iter(rejected.values()), "")
+        more = f" (and {len(rejected) - 1} more)" if len(rejected) > 1 else ""
+        super().__init__(f"{provider} rejected {len(rejected)} {noun}: {first[:300]}{more}", provider=provider,
+                         status=400)
+        self.rejected = rejected
+
+
 class NotFound(PermanentError):
     """The object the request named does not exist (any more)."""

@@ -11,18 +11,17 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from threadline.adapters.errors import PermanentError
+from threadline.adapters import errors
 from threadline.adapters.records import EmailActivity, LoggedActivity
 
 EMAIL_TO_CONTACT = 198
 
 
-class ActivitiesRejected(PermanentError):
+class ActivitiesRejected(errors.ActivitiesRejected):
     """HubSpot refused every activity of a `log_emails` call. `rejected`: key -> HubSpot's reason."""
 
     def __init__(self, rejected: dict[str, str]) -> None:
-        super().__init__(f"hubspot rejected {len(rejected)} email activities", provider="hubspot", status=400)
-        self.rejected = rejected
+        super().__init__(rejected, provider="hubspot", noun="email activities")
 
 
 def email_input(activity: EmailActivity, key_property: str) -> dict[str, Any]:

@@ -11,19 +11,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from threadline.adapters.errors import PermanentError
+from threadline.adapters import errors
 from threadline.adapters.records import TaskRequest, TaskState
 
 TASK_TO_CONTACT = 204
 STATE_PROPERTIES = ("hs_task_status", "hubspot_owner_id", "hs_timestamp")
 
 
-class TasksRejected(PermanentError):
+class TasksRejected(errors.ActivitiesRejected):
     """HubSpot refused every task of a `create_tasks` call. `rejected`: key -> HubSpot's reason."""
 
     def __init__(self, rejected: dict[str, str]) -> None:
-        super().__init__(f"hubspot rejected {len(rejected)} tasks", provider="hubspot", status=400)
-        self.rejected = rejected
+        super().__init__(rejected, provider="hubspot", noun="tasks")
 
 
 def task_input(task: TaskRequest, key_property: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from threadline.adapters.errors import PermanentError
+from threadline.adapters import errors
 from threadline.adapters.records import EmailActivity
 
 SUBJECT_MAX = 255
@@ -20,12 +20,11 @@ DESCRIPTION_MAX = 32_000
 USER_PREFIX = "005"
 
 
-class ActivitiesRejected(PermanentError):
+class ActivitiesRejected(errors.ActivitiesRejected):
     """Salesforce refused every Task of a `log_emails` call. `rejected`: key -> Salesforce's reason."""
 
     def __init__(self, rejected: dict[str, str]) -> None:
-        super().__init__(f"salesforce rejected {len(rejected)} tasks", provider="salesforce", status=400)
-        self.rejected = rejected
+        super().__init__(rejected, provider="salesforce", noun="tasks")
 
 
 def soql_string(value: str) -> str:
