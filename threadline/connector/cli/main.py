@@ -18,6 +18,7 @@ from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
 from threadline.connector.cli.auth import auth_app
 from threadline.connector.cli.health import health
+from threadline.connector.cli.outbox import outbox_app
 from threadline.connector.cli.secrets import secrets_app
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 sequence_app = typer.Typer(no_args_is_help=True, help="Stop or resume a contact's sequences by hand.")
 app.add_typer(sequence_app, name="sequence")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(outbox_app, name="outbox")
 app.add_typer(auth_app, name="auth")
 app.command("health")(health)
 console = Console()
