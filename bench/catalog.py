@@ -234,6 +234,24 @@ def soak(data: dict[str, Any]) -> list[Figure]:
     )
 
 
+def chaos(data: dict[str, Any]) -> list[Figure]:
+    fired = data.get("faults_fired") or {}
+    return figures(
+        (data.get("replies"), lambda v: Figure("replies delivered", v, "")),
+        (data.get("duplicates"), lambda v: Figure("replies logged twice", v, "", 0, "max", "none", 1.0, True)),
+        (data.get("lost"), lambda v: Figure("replies lost", v, "", 0, "max", "none", 1.0, True)),
+        (data.get("sends_duplicated"), lambda v: Figure("sequence emails sent twice", v, "", 0, "max", "none",
+                                                        1.0, True)),
+        (data.get("sends"), lambda v: Figure("sequence emails", v, "")),
+        (data.get("kills"), lambda v: Figure("replicas SIGKILLed", v, "")),
+        (data.get("pauses"), lambda v: Figure("replicas SIGSTOPped", v, "")),
+        (data.get("paused_longer_than_lease"), lambda v: Figure("pauses longer than the lease", v, "")),
+        (sum(fired.values()) if fired else None, lambda v: Figure("provider faults fired", v, "")),
+        (data.get("seconds"), lambda v: Figure("chaos phase", v, "s")),
+        (data.get("wall_seconds"), lambda v: Figure("wall time", v, "s")),
+    )
+
+
 BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("hubspot_backfill", "HubSpot contact backfill, with tap-hubspot side by side", "bench.hubspot_backfill",
               ("--contacts", "5000", "--searches-per-second", "5", "--peer", "tap-hubspot"),
@@ -262,6 +280,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               ("--quick",), (), soak,
               "tests/reliability with 100× the hypothesis examples and the slow fault cases CI skips; "
               "the names of failed tests are in the raw JSON"),
+    Benchmark("chaos", "Chaos: three replicas killed and paused under provider faults (issue #14)", "bench.chaos",
+              ("--quick",), (), chaos,
+              "tests/replicas/test_chaos.py with a 50-minute chaos phase (THREADLINE_SOAK=1); the seed and the "
+              "faults fired by kind are in the raw JSON"),
 )
 
 
