@@ -7,7 +7,6 @@ of a wait; a throttle longer than the call may wait is handed back at once, neve
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -35,12 +34,6 @@ class FlagFence:
         self.checks += 1
         if self.keep is not None and self.checks > self.keep:
             raise Fenced("the lease went to another replica")
-
-
-@pytest.fixture
-def http(sandbox: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture

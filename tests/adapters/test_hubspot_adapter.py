@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -16,12 +15,6 @@ from threadline.sandbox.server import SandboxServer
 
 BASE_MS = 1_700_000_000_000
 SEARCH = "POST search"
-
-
-@pytest.fixture
-def http(sandbox: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture

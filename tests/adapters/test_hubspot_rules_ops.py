@@ -3,7 +3,6 @@ against the HubSpot simulator through real HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,12 +15,6 @@ from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 
 DUE = datetime(2030, 5, 2, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def http(sandbox: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sandbox.url, timeout=10) as client:
-        yield client
 
 
 @pytest.fixture

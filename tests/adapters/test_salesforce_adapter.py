@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -24,12 +23,6 @@ from threadline.sandbox.server import SandboxServer
 
 START = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
 NAMES = SalesforceNames()
-
-
-@pytest.fixture
-def http(sandbox: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
 
 
 def jwt_grant(sandbox: SandboxServer) -> JwtBearerGrant:

@@ -3,7 +3,6 @@ against the Salesforce simulator through real HTTP."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,12 +17,6 @@ from threadline.sandbox.server import SandboxServer
 NAMES = SalesforceNames()
 DUE = datetime(2030, 5, 2, 9, 30, tzinfo=UTC)
 RULE_FIELDS = [("Threadline_Score__c", "number"), ("Threadline_Tier__c", "enumeration"), ("OwnerId", "string")]
-
-
-@pytest.fixture
-def http(sandbox: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
 
 
 @pytest.fixture
