@@ -112,3 +112,12 @@ def test_init_writes_a_starter_that_validates_once_secrets_are_set(tmp_path: Pat
 
 def test_committed_json_schema_is_current() -> None:
     assert json.loads(SCHEMA_PATH.read_text()) == json.loads(schema_text()), "run: threadline config-schema --path config/threadline.schema.json"
+
+
+def test_numeric_ids_in_yaml_are_the_strings_they_stand_for(tmp_path: Path) -> None:
+    text = MINIMAL.format(db=tmp_path / "t.db").replace("    password: ${IMAP_PASSWORD}\n",
+                                                         "    password: ${IMAP_PASSWORD}\n    owner_id: 90001\n")
+    text += "rules:\n  assignment:\n    reps:\n      - owner_id: 90002\n        name: Sam\n"
+    settings = load_settings(write(tmp_path, text), env={"HUBSPOT_TOKEN": "t", "IMAP_PASSWORD": "p"})
+    assert settings.mailboxes[0].owner_id == "90001"
+    assert settings.rules.assignment is not None and settings.rules.assignment.reps[0].owner_id == "90002"

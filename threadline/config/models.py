@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from threadline.rules.assignment.config import OwnerId
 from threadline.rules.business_hours import known_zone
 from threadline.rules.settings import RulesSettings
 
@@ -124,7 +125,7 @@ CrmSettings = Annotated[HubSpotSettings | SalesforceSettings, Field(discriminato
 
 class MailboxBase(Section):
     address: EmailAddress = Field(description="The rep this mailbox belongs to")
-    owner_id: str | None = Field(None, description="CRM owner id of the rep (logged on activities; sequence "
+    owner_id: OwnerId | None = Field(None, description="CRM owner id of the rep (logged on activities; sequence "
                                  "email to this owner's contacts is sent from this mailbox)")
     display_name: str | None = Field(None, description="The rep's name: the From name of sequence email and "
                                      "`owner.name` in templates (else the CRM owner's name)")

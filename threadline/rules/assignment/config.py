@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from threadline.rules.business_hours import BusinessCalendar
 
 Strategy = Literal["round_robin", "weighted", "least_load"]
+
+def _id_text(value: Any) -> Any:
+    """A CRM owner id written as a YAML number (90001) is the text it stands for. Only whole numbers: a float
+    or a bool there is a mistake, and secrets stay strict (YAML reads 0123 as octal)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+#: A CRM owner id (HubSpot owner id, Salesforce user id); `owner_id: 90001` unquoted is accepted.
+OwnerId = Annotated[str, BeforeValidator(_id_text)]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -17,7 +27,7 @@ class _Section(BaseModel):
 class Rep(_Section):
     """A sales rep who can receive contacts."""
 
-    owner_id: str = Field(min_length=1, description="CRM owner id (HubSpot owner id / Salesforce user id)")
+    owner_id: OwnerId = Field(min_length=1, description="CRM owner id (HubSpot owner id / Salesforce user id)")
     name: str = Field("", description="Shown in reasons and plan output")
     weight: int = Field(1, ge=1, description="Share of contacts under the weighted strategy")
     capacity: int | None = Field(None, ge=0, description="Max open Threadline follow-up tasks; at capacity the rep is skipped")
