@@ -135,12 +135,17 @@ def run(config: ConfigOption = None) -> None:
     SIGTERM or SIGINT stops it within sync.shutdown_timeout: work in hand is finished and committed,
     leases are released, exit code 0. Several replicas may run against one PostgreSQL store."""
     settings = _settings(config)
-    from threadline.connector.runtime.daemon import Daemon
+    from threadline.connector.runtime.daemon import Daemon, ServerUnavailable, port_free
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    daemon = Daemon(settings).start()
+    try:
+        port_free(settings.server.host, settings.server.port)     # before anything is built or logged
+        daemon = Daemon(settings).start()
+    except ServerUnavailable as exc:
+        err.print(f"threadline: {exc}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
     console.print(f"threadline running as {daemon.engine.owner}; push endpoints on {settings.server.host}:{daemon.port}")
     stop.wait()
     console.print("threadline stopping: finishing the work in hand")

@@ -16,8 +16,10 @@ committed, every lease this replica holds is released, all within `sync.shutdown
 
 from __future__ import annotations
 
+import errno
 import functools
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -94,6 +96,25 @@ class DueWakeups(Wakeups):
                 log.warning("daemon.mark_due_failed", source=source, error=type(exc).__name__)
 
 
+class ServerUnavailable(Exception):  # noqa: N818 - what the admin reads: the address cannot be served
+    """server.host:server.port cannot be served; the message says which key to change."""
+
+
+def port_free(host: str, port: int) -> None:
+    """Raise ServerUnavailable when `host:port` is taken or cannot be bound (checked before anything starts)."""
+    if port == 0:
+        return
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)    # as uvicorn binds
+            probe.bind((host, port))
+    except OSError as exc:
+        why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be bound ({exc.strerror or exc})"
+        raise ServerUnavailable(f"{host}:{port} {why}: stop the other process, or set server.port (or "
+                                "server.host) in the config to a free one") from None
+
+
 class Daemon:
     """Runs until `stop()`. `start()` returns once the HTTP server listens."""
 
@@ -119,11 +140,20 @@ class Daemon:
         return int(servers[0].sockets[0].getsockname()[1]) if servers else self.settings.server.port
 
     def start(self) -> Daemon:
+        """Serve HTTP, then start the scheduler and the drainers. Raises ServerUnavailable (nothing left running)
+        when server.host:server.port cannot be served."""
+        try:
+            port_free(self.settings.server.host, self.settings.server.port)
+        except ServerUnavailable:
+            self.engine.close()
+            raise
         self._spawn("http", self._http.run)
         deadline = time.monotonic() + 15
         while not self._http.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the HTTP server did not start")
+            if time.monotonic() > deadline or not self._threads[-1].is_alive():
+                self.engine.close()
+                raise ServerUnavailable(f"the HTTP server did not start on {self.settings.server.host}:"
+                                        f"{self.settings.server.port} (server.host / server.port); see the log above")
             time.sleep(0.02)
         self._renew_watches()
         self._subscribe_graph()
