@@ -121,3 +121,25 @@ def test_numeric_ids_in_yaml_are_the_strings_they_stand_for(tmp_path: Path) -> N
     settings = load_settings(write(tmp_path, text), env={"HUBSPOT_TOKEN": "t", "IMAP_PASSWORD": "p"})
     assert settings.mailboxes[0].owner_id == "90001"
     assert settings.rules.assignment is not None and settings.rules.assignment.reps[0].owner_id == "90002"
+
+
+def test_a_rules_file_pasted_at_the_top_level_says_where_it_belongs(tmp_path: Path) -> None:
+    rules_file = Path(__file__).resolve().parents[2] / "config" / "rules" / "points-model.yaml"
+    text = MINIMAL.format(db=tmp_path / "t.db") + rules_file.read_text()
+    result = subprocess.run([sys.executable, "-m", "threadline", "check", "--config", str(write(tmp_path, text))],
+                            capture_output=True, text=True, timeout=60,
+                            env={"HUBSPOT_TOKEN": "t", "IMAP_PASSWORD": "p", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2
+    assert "scoring: is not a known setting ('scoring' belongs under 'rules:'; indent it there)" in result.stderr
+    assert "max_share: is not a known setting ('max_share' belongs under 'rules:'; indent it there)" in result.stderr
+
+
+def test_a_misspelled_key_gets_the_key_it_was_meant_to_be(tmp_path: Path) -> None:
+    text = (MINIMAL.format(db=tmp_path / "t.db").replace("  token: ${HUBSPOT_TOKEN}", "  tokn: ${HUBSPOT_TOKEN}")
+            .replace("    security: tls", "    securty: tls").replace("  poll_interval: 60s", "  pol_interval: 60s"))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text), env={"HUBSPOT_TOKEN": "t", "IMAP_PASSWORD": "p"})
+    problems = caught.value.problems
+    for wrong, right in (("crm.tokn", "token"), ("mailboxes[0].securty", "security"), ("sync.pol_interval",
+                                                                                    "poll_interval")):
+        assert f"{wrong}: is not a known setting (did you mean '{right}'?)" in problems, problems

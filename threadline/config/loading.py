@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from threadline.config import models
+from threadline.config.key_hints import key_hint
 from threadline.config.models import Settings
 
 DEFAULT_PATH = Path("threadline.yaml")
@@ -109,7 +110,8 @@ def _describe(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
-        return "is not a known setting (check the spelling)"
+        hint = key_hint(tuple(error.get("loc") or ()))
+        return f"is not a known setting ({hint or 'check the spelling'})"
     if kind == "union_tag_invalid":
         ctx = error.get("ctx", {})
         return f"expected kind one of {ctx.get('expected_tags', '')} (got {ctx.get('tag')!r})"
