@@ -21,6 +21,7 @@ from threadline.adapters.errors import (
     TransientError,
 )
 from threadline.adapters.fencing import check_fence
+from threadline.adapters.network_errors import unreachable
 from threadline.adapters.observe import observed
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.retry import call_with_retry
@@ -105,7 +106,8 @@ class JsonApi:
             try:
                 response = self.client.request(method, url, **kwargs)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-                raise TransientError(f"{self.provider} {method} {url.split('?')[0]}: {type(exc).__name__}",
+                where = self.client.base_url.join(url) if self.client.base_url else httpx.URL(url)
+                raise TransientError(f"{self.provider} {method} {url.split('?')[0]}: {unreachable(exc, where)}",
                                      provider=self.provider) from exc
             self.last_endpoint = f"{method} {response.request.url.path}"
             if self._on_response is not None:
