@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from tests.engine.world import reply, seed_contacts
 from threadline.connector.demo.run import demo_config
+from threadline.connector.monitoring.readiness import Check, outbox_check
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store
@@ -27,6 +28,15 @@ def threadline(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120)
 
 
+def outbox_readiness(store_url: str) -> Check:
+    """The /readyz check on failed writes and sends, as the daemon would answer it now."""
+    store = Store(store_url, migrate=False)
+    try:
+        return outbox_check(store)
+    finally:
+        store.dispose()
+
+
 def test_a_failed_write_is_listed_retried_and_logged_once_and_another_discarded(
         sandbox: SandboxServer, sqlite_url: str, tmp_path: Path) -> None:
     [first, second], [first_address, second_address] = seed_contacts(sandbox, 2)
@@ -37,11 +47,18 @@ def test_a_failed_write_is_listed_retried_and_logged_once_and_another_discarded(
     path.write_text(yaml.safe_dump(config))
     sandbox.gmail.deliver(REP, reply(first_address, REP, 1), ["INBOX"])
     sandbox.faults.add(Fault("hubspot", "error", count=1, status=400, path_prefix=CREATE))   # refused for good
-    threadline(path, "sync", "--once")
+    synced = threadline(path, "sync", "--once")
 
     listed = threadline(path, "outbox", "--failed", "--json")
     assert listed.returncode == 0, listed.stderr
     [failed] = json.loads(listed.stdout)
+    [logged_failure] = [json.loads(line) for line in (synced.stdout + synced.stderr).splitlines()
+                        if '"outbox.failed"' in line]
+    assert logged_failure["key"] == failed["key"] and "400" in logged_failure["error"]
+    assert "threadline outbox retry" in logged_failure["remedy"]
+    assert outbox_readiness(sqlite_url).state == "degraded"
+    degraded = outbox_readiness(sqlite_url).detail          # public: a count and a kind, never the reason
+    assert degraded.startswith("1 failed (newest: a log_email row)") and "400" not in degraded
     assert (failed["kind"], failed["contact_id"], failed["status"]) == ("log_email", first, "failed")
     assert "400" in failed["last_error"]
     table = threadline(path, "outbox", "--failed")
@@ -54,6 +71,7 @@ def test_a_failed_write_is_listed_retried_and_logged_once_and_another_discarded(
     threadline(path, "sync", "--once")
     assert [e["properties"]["hs_email_subject"] for e in sandbox.hubspot.emails_for(first)] == ["Re: Proposal 1"]
     assert json.loads(threadline(path, "outbox", "--failed", "--json").stdout) == []
+    assert outbox_readiness(sqlite_url).state == "ok"
     again = threadline(path, "outbox", "retry", failed["key"])
     assert again.returncode == 1 and "not failed" in again.stderr
 

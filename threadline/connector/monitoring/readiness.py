@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, text
 from sqlmodel import col, select
 
 from threadline.config.models import Settings
 from threadline.connector.monitoring.reauthorize import is_auth_error, remedy
 from threadline.sync.store.database import Store, current_revision, head_revision
-from threadline.sync.store.tables import CursorRow, SyncErrorRow
+from threadline.sync.store.tables import CursorRow, OutboxRow, SyncErrorRow
 
 #: How many missed polls make a source unready.
 SOURCE_BUDGET_POLLS = 3
@@ -38,7 +38,8 @@ class SourceBudget:
 
 @dataclass(frozen=True)
 class Check:
-    """One readiness check. `state` is "ok", "starting", "stale", "failing", "reauthorize" or "down"."""
+    """One readiness check. `state` is "ok", "starting", "stale", "failing", "reauthorize", "degraded" (ready, but
+    something needs the admin) or "down"."""
 
     name: str
     ok: bool
@@ -130,7 +131,23 @@ def assess(store: Store, budgets: list[SourceBudget], *, started_at: datetime,
     health = read_health(store, [b.source for b in budgets])
     checks += [source_check(b, health.get(b.source, SourceHealth()), now=now, started_at=started_at)
                for b in budgets]
+    checks.append(outbox_check(store))
     return Readiness(checks)
+
+
+def outbox_check(store: Store) -> Check:
+    """Failed CRM writes and sends: "degraded" (still ready: pulls and push go on) with how many and what to
+    do, so a failure that keeps repeating is never silent."""
+    with store.session() as session:
+        failed = session.exec(select(func.count()).select_from(OutboxRow).where(OutboxRow.status == "failed")).one()
+        newest = session.exec(select(OutboxRow).where(OutboxRow.status == "failed")
+                              .order_by(col(OutboxRow.updated_at).desc()).limit(1)).first()
+    if not failed or newest is None:
+        return Check("outbox", True, "ok", "no failed CRM writes or sends")
+    # /readyz is public: kinds and counts only; the reasons are in `threadline outbox` and the status page.
+    return Check("outbox", True, "degraded",
+                 f"{failed} failed (newest: a {newest.kind} row); see `threadline outbox --failed` for why, fix the "
+                 "cause, then `threadline outbox retry`")
 
 
 def read_health(store: Store, sources: list[str], *, error_kinds: bool = True) -> dict[str, SourceHealth]:

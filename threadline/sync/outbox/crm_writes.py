@@ -346,11 +346,13 @@ class OutboxExecutor:
                 if failure is not None:
                     outbox.mark_failed(row, f"{failure.kind}: {failure}")
                     summary.failed += 1
+                    _log_failed(row)
                 elif self.retry.gives_up(row.first_attempt_at, now):
                     error = retry or PermanentError("the CRM did not create a record for this key")
                     outbox.mark_failed(row, f"gave up after {row.attempts} attempts over "
                                             f"{self.retry.give_up_after}: {error.kind}: {error}")
                     summary.failed += 1
+                    _log_failed(row)
                 else:
                     error = retry or PermanentError("the CRM did not create a record for this key")
                     outbox.mark_retry(row, f"{error.kind}: {error}", max(self.retry.delay(row.attempts),
@@ -360,6 +362,9 @@ class OutboxExecutor:
             if reported is not None:
                 record_provider_error(session, self.source, reported)
                 summary.errors.append(str(reported))
+            if retry is not None and failure is None:
+                log.warning("outbox.retry", source=self.source, rows=len(rows), error=retry.kind,
+                            detail=str(retry)[:300])
 
     def _request(self, session: Session, row: OutboxRow, model: type[Any]) -> Any:
         data = json.loads(row.payload)
@@ -415,3 +420,9 @@ class OutboxExecutor:
             OutboxRow.kind == "log_email", col(OutboxRow.contact_id).in_(contact_ids),
             col(OutboxRow.status).in_(["pending", "in_flight"]))).all()
         return set(pending)
+
+
+def _log_failed(row: OutboxRow) -> None:
+    """A row that will not be tried again: in the log with its key and reason (never silent)."""
+    log.error("outbox.failed", kind=row.kind, key=row.key, contact_id=row.contact_id, error=row.last_error,
+              remedy="see `threadline outbox --failed`; fix the cause, then `threadline outbox retry KEY`")
