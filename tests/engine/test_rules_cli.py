@@ -41,8 +41,13 @@ def test_plan_shows_changes_without_writing_then_apply_records_them_and_audit_li
 
     applied = cli(path, "plan", "--apply")
     assert applied.returncode == 0 and "recorded" in applied.stdout
-    assert cli(path, "sync", "--once").returncode == 0
+    # The header agrees with what happened: recorded, not "nothing has been written".
+    assert "being recorded now" in applied.stdout and "nothing has been written" not in applied.stdout
+    synced = cli(path, "sync", "--once")
+    assert synced.returncode == 0
     assert sum(len(sandbox.hubspot.tasks_for(c.id)) for c in sandbox.hubspot.contacts) == 3
+    # The summary counts the rule writes it made (it said "0 contact updates" and nothing else).
+    assert "3 tasks created" in synced.stdout and "rule field writes" in synced.stdout
     assert json.loads(cli(path, "plan", "--json").stdout)["changes"] == []
 
     audit = json.loads(cli(path, "audit", "--json").stdout)

@@ -208,7 +208,7 @@ def plan(config: ConfigOption = None,
         sys.stdout.write(json.dumps(planned, indent=2, default=str) + "\n")
     else:
         if runner.rules.contact_rules:
-            print_plan(console, evaluation, blocked, detail)
+            print_plan(console, evaluation, blocked, detail, applying=apply and (confirm or not blocked))
         if planner:
             print_planned_steps(console, steps, hours, detail)
     if apply:

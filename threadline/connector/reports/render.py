@@ -33,8 +33,11 @@ def print_sync_summary(console: Console, summary: SyncSummary) -> None:
     console.print(table)
     performed = summary.outbox.performed
     console.print(f"CRM writes: {performed.get('log_email', 0)} email activities logged, "
-                  f"{performed.get('update_contact', 0)} contact updates, {summary.outbox.reconciled} reconciled, "
-                  f"{summary.outbox.retried} to retry, {summary.outbox.failed} failed")
+                  f"{performed.get('update_contact', 0)} contact updates, "
+                  f"{performed.get('set_fields', 0)} rule field writes, {performed.get('create_task', 0)} tasks "
+                  f"created, {summary.outbox.reconciled} reconciled, {summary.outbox.retried} to retry, "
+                  f"{summary.outbox.failed} failed" + (" (see `threadline outbox --failed`)" if summary.outbox.failed
+                                                       else ""), soft_wrap=True)
     sending = summary.sending
     if sending.sent or sending.cancelled or sending.confirmed_from_sent or sending.unconfirmed or sending.retried \
             or sending.failed:

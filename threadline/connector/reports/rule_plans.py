@@ -50,9 +50,15 @@ def _summary(evaluation: Evaluation) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], detail: int) -> None:
+def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], detail: int, *,
+               applying: bool = False) -> None:
+    """The plan as tables; the title says whether it is only shown (`plan`) or being recorded (`--apply`)."""
     console.print(f"evaluated {evaluation.contacts} of {evaluation.total_contacts} contacts")
-    table = Table(title="CRM changes the rules would make (nothing has been written)")
+    # On a line of its own: a table's title wraps to the table's (narrow) width.
+    console.print("CRM changes the rules make, being recorded now: the next sync writes them" if applying
+                  else "CRM changes the rules would make; nothing has been written (`plan --apply` records them)",
+                  soft_wrap=True)
+    table = Table(title="CRM changes")
     table.add_column("change")
     table.add_column("contacts", justify="right")
     for change, n in _summary(evaluation).items():
