@@ -19,6 +19,7 @@ from threadline.config.models import Settings
 from threadline.connector.cli.auth import auth_app
 from threadline.connector.cli.health import health
 from threadline.connector.cli.outbox import outbox_app
+from threadline.connector.cli.owners import owners_command
 from threadline.connector.cli.secrets import secrets_app
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ sequence_app = typer.Typer(no_args_is_help=True, help="Stop or resume a contact'
 app.add_typer(sequence_app, name="sequence")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(outbox_app, name="outbox")
+app.command("owners")(owners_command)
 app.add_typer(auth_app, name="auth")
 app.command("health")(health)
 console = Console()
