@@ -55,3 +55,17 @@ def test_an_unreachable_crm_says_so_in_one_line(sandbox: SandboxServer, tmp_path
     assert failed.returncode == 1
     assert "cannot list the CRM's owners" in failed.stderr and "127.0.0.1:9 (connection refused)" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_check_names_an_owner_id_the_crm_does_not_have(sandbox: SandboxServer, tmp_path: Path) -> None:
+    seeded = seed_demo(sandbox)
+    config = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded)
+    path = tmp_path / "threadline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    check = [sys.executable, "-m", "threadline", "check", "--config", str(path)]
+    assert "mailboxes[0].owner_id" in subprocess.run(check, capture_output=True, text=True, timeout=120).stdout
+    config["mailboxes"][0]["owner_id"] = "90999"                   # a typo'd id
+    path.write_text(yaml.safe_dump(config))
+    failed = subprocess.run(check, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1
+    assert "90999 is not an owner in hubspot; `threadline owners` lists the ids" in failed.stdout

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from threadline.config.models import OutlookMailbox, Settings
+from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.secrets import ConfigOption, load_config
 
 auth_app = typer.Typer(no_args_is_help=True, help="Sign mailboxes in (tokens are kept encrypted in the store).")
-console = Console()
-err = Console(stderr=True, soft_wrap=True)   # errors are never wrapped: a path or key stays whole when piped
+console = output_console()
+err = error_console()
 
 
 @auth_app.command("outlook")

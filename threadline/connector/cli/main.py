@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from threadline import __version__
 from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
 from threadline.connector.cli.auth import auth_app
+from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.health import health
 from threadline.connector.cli.outbox import outbox_app
-from threadline.connector.cli.owners import owners_command
+from threadline.connector.cli.owners import owner_checks, owners_command
 from threadline.connector.cli.secrets import secrets_app
 
 if TYPE_CHECKING:
@@ -36,8 +36,8 @@ app.add_typer(outbox_app, name="outbox")
 app.command("owners")(owners_command)
 app.add_typer(auth_app, name="auth")
 app.command("health")(health)
-console = Console()
-err = Console(stderr=True, soft_wrap=True)   # errors are never wrapped: a path or key stays whole when piped
+console = output_console()
+err = error_console()
 
 ConfigOption = Annotated[
     str | None, typer.Option("--config", "-c", help="Config file (default: $THREADLINE_CONFIG or ./threadline.yaml)")
@@ -90,12 +90,19 @@ def init(path: Annotated[Path, typer.Option(help="Where to write the starter con
 def check(config: ConfigOption = None) -> None:
     """Validate the config, reach every provider, verify access and properties; print a table."""
     settings = _settings(config)
+    from threadline.adapters.errors import ProviderError
+    from threadline.adapters.records import CheckResult
     from threadline.connector.reports.render import checks_table
     from threadline.connector.wiring.build import build_crm, build_mailbox
 
     crm = build_crm(settings)
     try:
         results = [*crm.check()]
+        if any(r.item == "reach" and r.ok for r in results):        # reached, credentials accepted
+            try:
+                results += owner_checks(settings, crm.list_owners())
+            except ProviderError as exc:
+                results.append(CheckResult(target=settings.crm.kind, item="owners", ok=False, detail=str(exc)[:300]))
     finally:
         crm.close()
     for box in settings.mailboxes:

@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import getpass
 import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.secrets import ConfigOption, load_config
 
 outbox_app = typer.Typer(help="CRM writes and sends waiting, in flight or failed: list, retry, discard.")
-# Piped or redirected, the table keeps its full width (keys are long): never folded at 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=1000)
-err = Console(stderr=True, soft_wrap=True)   # errors are never wrapped: a path or key stays whole when piped
+console = output_console()
+err = error_console()
 
 
 def _who() -> str:

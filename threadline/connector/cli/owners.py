@@ -4,20 +4,18 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from threadline.adapters.records import CrmOwner
+from threadline.adapters.records import CheckResult, CrmOwner
 from threadline.config.models import Settings
+from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.secrets import ConfigOption, load_config
 
-# Piped or redirected, the table keeps its full width: never folded at 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=1000)
-err = Console(stderr=True, soft_wrap=True)
+console = output_console()
+err = error_console()
 
 
 def owners_command(as_json: Annotated[bool, typer.Option("--json", help="A JSON list instead of a table")] = False,
@@ -56,3 +54,26 @@ def _mailbox_of(settings: Settings, owner: CrmOwner) -> str | None:
         if box.owner_id == owner.id:
             return box.address
     return next((box.address for box in settings.mailboxes if box.address.lower() == email and email), None)
+
+
+def owner_checks(settings: Settings, owners: list[CrmOwner]) -> list[CheckResult]:
+    """`threadline check` lines for every configured owner id (mailboxes, assignment reps): known to the CRM and
+    active, or failed with where it is configured and how to find the right one."""
+    known = {o.id: o for o in owners}
+    configured = [(f"mailboxes[{i}].owner_id", box.owner_id) for i, box in enumerate(settings.mailboxes)
+                  if box.owner_id]
+    assignment = settings.rules.assignment
+    configured += [(f"rules.assignment.reps[{i}].owner_id", rep.owner_id)
+                   for i, rep in enumerate(assignment.reps if assignment else [])]
+    results = []
+    for where, owner_id in configured:
+        owner = known.get(owner_id)
+        if owner is None:
+            detail = f"{owner_id} is not an owner in {settings.crm.kind}; `threadline owners` lists the ids"
+        elif not owner.active:
+            detail = f"{owner_id} ({owner.name}) is deactivated in {settings.crm.kind}"
+        else:
+            detail = f"{owner_id}: {owner.name}"
+        results.append(CheckResult(target=settings.crm.kind, item=where, ok=owner is not None and owner.active,
+                                   detail=detail))
+    return results

@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
+from threadline.connector.cli.consoles import error_console, output_console
 
 secrets_app = typer.Typer(no_args_is_help=True, help="Tokens kept encrypted in the store: keys and rotation.")
-console = Console()
-err = Console(stderr=True, soft_wrap=True)   # errors are never wrapped: a path or key stays whole when piped
+console = output_console()
+err = error_console()
 KEY_ENV = "THREADLINE_SECRET_KEY"     # connector.secret_keys.KEY_ENV; not imported here: the CLI starts faster
 
 ConfigOption = Annotated[
