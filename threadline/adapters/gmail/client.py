@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
@@ -33,6 +34,8 @@ class GmailClient:
         self.service = service
         self.account = account            # the mailbox address: labels observed calls
         self.batch_uri = batch_uri
+        where = urlsplit(batch_uri)                  # named when the provider cannot be reached
+        self.host, self.port = where.hostname, where.port or (443 if where.scheme == "https" else 80)
         self.limiter = limiter
         self.attempts = attempts
         self.calls = 0
@@ -50,7 +53,7 @@ class GmailClient:
                 try:
                     answer = build(self.service.users()).execute()
                 except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
-                    raise translate(exc, method) from exc
+                    raise translate(exc, method, self.host, self.port) from exc
             return json_object(answer, PROVIDER, method)
 
         return call_with_retry(once, limiter=self.limiter, attempts=self.attempts, what=f"gmail {method}")
@@ -89,7 +92,7 @@ class GmailClient:
             if exception is None:
                 results[request_id] = response
             else:
-                failures[request_id] = translate(exception, "messages.get (batch)")
+                failures[request_id] = translate(exception, "messages.get (batch)", self.host, self.port)
 
         batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
         users = self.service.users()
@@ -99,5 +102,5 @@ class GmailClient:
             try:
                 batch.execute()
             except Exception as exc:  # noqa: BLE001 - translated at this boundary
-                raise translate(exc, "messages.get (batch)") from exc
+                raise translate(exc, "messages.get (batch)", self.host, self.port) from exc
         return failures

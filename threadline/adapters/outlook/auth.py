@@ -24,6 +24,7 @@ import requests
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
 from threadline.adapters.errors import AuthExpired, ProviderError, TransientError
+from threadline.adapters.network_errors import network_problem
 from threadline.adapters.outlook.errors import PROVIDER, from_msal
 from threadline.adapters.outlook.token_cache import PersistentTokenCache
 
@@ -71,11 +72,17 @@ class _MsalApp:
             return self._app
 
 
+def _host_of(exc: requests.RequestException) -> str | None:
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    return httpx.URL(url).host if isinstance(url, str) else None
+
+
 def _guarded(call: Callable[[], Any]) -> Any:
     try:
         return call()
     except requests.RequestException as exc:
-        raise TransientError(f"identity platform unreachable: {type(exc).__name__}", provider=PROVIDER) from exc
+        raise TransientError(f"identity platform: {network_problem(exc, _host_of(exc))}", provider=PROVIDER) from exc
     except ValueError as exc:               # MSAL: authority/tenant discovery refused
         raise AuthExpired(f"identity platform refused the authority: {str(exc)[:160]}", provider=PROVIDER) from exc
 
