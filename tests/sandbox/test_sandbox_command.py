@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -19,12 +20,11 @@ from threadline.sandbox.settings import SandboxSettings
 DEFAULTS = SandboxSettings()
 
 
-@pytest.fixture(scope="module")
-def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str], Path]]:
-    """A real `threadline sandbox --port 0 --tls-dir D` process, its banner lines and the CA file."""
-    tls_dir = tmp_path_factory.mktemp("sandbox-cli-tls")
-    process = subprocess.Popen([sys.executable, "-m", "threadline", "sandbox", "--port", "0", "--tls-dir",
-                                str(tls_dir)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+@contextmanager
+def sandbox_command(*args: str) -> Iterator[tuple[str, list[str]]]:
+    """A real `threadline sandbox --port 0 ARGS` process: its URL and banner lines; stopped afterwards."""
+    process = subprocess.Popen([sys.executable, "-m", "threadline", "sandbox", "--port", "0", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines: list[str] = []
     try:
         assert process.stdout is not None
@@ -36,12 +36,20 @@ def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, lis
             lines.append(line.rstrip("\n"))
             if line.startswith("Sandbox controls"):
                 break
-        match = re.match(r"Threadline sandbox on (https://127\.0\.0\.1:\d+)", lines[0] if lines else "")
+        match = re.match(r"Threadline sandbox on (https?://127\.0\.0\.1:\d+)", lines[0] if lines else "")
         assert match, lines
-        yield match.group(1), lines, tls_dir / "ca.pem"
+        yield match.group(1), lines
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str], Path]]:
+    """`threadline sandbox --tls-dir D`: its URL, banner lines and the CA file."""
+    tls_dir = tmp_path_factory.mktemp("sandbox-cli-tls")
+    with sandbox_command("--tls-dir", str(tls_dir)) as (url, lines):
+        yield url, lines, tls_dir / "ca.pem"
 
 
 def _section(lines: list[str], header: str) -> list[str]:
@@ -103,3 +111,19 @@ def test_the_printed_credentials_open_every_provider(started: tuple[str, list[st
         messages = http.get(f"/v1.0/users/{mailbox}/messages",
                             headers={"Authorization": f"Bearer {graph.json()['access_token']}"})
         assert messages.status_code == 200, messages.text
+
+
+def test_seeded_credentials_are_the_same_on_every_start_and_open_the_seeded_mailbox() -> None:
+    tokens = []
+    for _ in range(2):
+        with sandbox_command("--seed") as (url, lines):
+            token = _value(lines, "Gmail:", "):")
+            rep = _value(lines, "Gmail:", "refresh token (opens").rstrip("):")
+            tokens.append(token)
+            with httpx.Client(base_url=url, timeout=10) as http:
+                access = http.post("/token", data={
+                    "grant_type": "refresh_token", "client_id": DEFAULTS.google_client_id,
+                    "client_secret": DEFAULTS.google_client_secret, "refresh_token": token}).json()["access_token"]
+                listed = http.get(f"/gmail/v1/users/{rep}/messages", headers={"Authorization": f"Bearer {access}"})
+            assert listed.status_code == 200 and listed.json().get("messages"), listed.text
+    assert tokens[0] == tokens[1]

@@ -105,9 +105,10 @@ class GoogleOAuth:
 
     # -- Python-side helpers for tests, demo and benchmarks -------------------------------
 
-    def issue_refresh_token(self, user: str, scopes: tuple[str, ...] = GMAIL_SCOPES) -> str:
-        """A new refresh token (for the settings' client id/secret) that opens `user`'s mailbox."""
-        token = "1//sandbox-" + secrets.token_urlsafe(24)
+    def issue_refresh_token(self, user: str, scopes: tuple[str, ...] = GMAIL_SCOPES, token: str | None = None) -> str:
+        """A refresh token (for the settings' client id/secret) that opens `user`'s mailbox: new, or `token`
+        (so `threadline sandbox --seed` prints the same credentials on every start)."""
+        token = token or "1//sandbox-" + secrets.token_urlsafe(24)
         with self._lock:
             self._refresh_tokens[token] = (user, frozenset(scopes))
         return token

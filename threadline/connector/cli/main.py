@@ -281,6 +281,9 @@ def db_upgrade(config: ConfigOption = None) -> None:
     console.print(f"store at revision {upgrade(settings.store.url)}")
 
 
+SEEDED_GMAIL_TOKEN = "1//sandbox-seeded-demo-rep"
+
+
 @app.command()
 def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one)")] = 8765,
             tls_dir: Annotated[Path | None, typer.Option(help="Serve https with a test CA written here")] = None,
@@ -290,7 +293,8 @@ def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a
     from threadline.sandbox.server import SandboxServer
 
     server = SandboxServer(port=port, tls_dir=tls_dir, log_level="info")
-    refresh_token = seed_demo(server)["refresh_token"] if seed else None
+    # A fixed token: a config written against `sandbox --seed` keeps working across restarts.
+    refresh_token = seed_demo(server, gmail_refresh_token=SEEDED_GMAIL_TOKEN)["refresh_token"] if seed else None
     server.start()          # listening before the banner: whoever waits for the banner can connect at once
     print_sandbox_credentials(console, server, refresh_token)
     try:

@@ -40,8 +40,10 @@ CRMS = ("hubspot", "salesforce")
 MAILBOXES = ("gmail", "outlook")
 
 
-def seed_demo(server: SandboxServer, crm: str = "hubspot", mailbox: str = "gmail") -> dict[str, str]:
-    """Load the demo's contacts, owner and mail into a running sandbox; returns credentials for the config."""
+def seed_demo(server: SandboxServer, crm: str = "hubspot", mailbox: str = "gmail",
+              gmail_refresh_token: str | None = None) -> dict[str, str]:
+    """Load the demo's contacts, owner and mail into a running sandbox; returns credentials for the config.
+    `gmail_refresh_token`: the token to issue for the rep's Gmail (default: a new random one)."""
     seeded = _seed_salesforce(server) if crm == "salesforce" else _seed_hubspot(server)
     if mailbox == "outlook":
         server.graph.register_user(REP)
@@ -51,7 +53,7 @@ def seed_demo(server: SandboxServer, crm: str = "hubspot", mailbox: str = "gmail
         else:
             server.gmail.deliver(REP, raw, labels)
     if mailbox == "gmail":
-        seeded["refresh_token"] = server.gmail.oauth.issue_refresh_token(REP)
+        seeded["refresh_token"] = server.gmail.oauth.issue_refresh_token(REP, token=gmail_refresh_token)
     return seeded
 
 
