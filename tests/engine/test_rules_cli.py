@@ -37,6 +37,9 @@ def test_plan_shows_changes_without_writing_then_apply_records_them_and_audit_li
     assert plan.returncode == 0, plan.stderr
     planned = json.loads(plan.stdout)
     assert planned["summary"]["create task"] == 3 and planned["summary"]["set hubspot_owner_id"] == 3
+    # Contacts are named next to their ids: "Jane ... <jane@...>", in the JSON and in the table's lines.
+    assert any(JANE in (change["contact"] or "") for change in planned["changes"])
+    assert f"<{JANE}>" in cli(path, "plan").stdout
     assert all(not sandbox.hubspot.tasks_for(c.id) for c in sandbox.hubspot.contacts)   # plan wrote nothing
 
     applied = cli(path, "plan", "--apply")
@@ -52,8 +55,10 @@ def test_plan_shows_changes_without_writing_then_apply_records_them_and_audit_li
 
     audit = json.loads(cli(path, "audit", "--json").stdout)
     assert {a["rule"] for a in audit} == {"scoring", "assignment:everyone"}
+    assert any(JANE in (a["contact"] or "") for a in audit) and f"<{JANE}>" in cli(path, "audit").stdout
     explained = cli(path, "explain", JANE)
     assert explained.returncode == 0 and "replied" in explained.stdout and "assignment:" in explained.stdout
+    assert f"<{JANE}>" in explained.stdout.splitlines()[0]
 
 
 def test_rules_that_do_not_validate_stop_every_command_with_exit_2_and_the_path(sandbox: SandboxServer,

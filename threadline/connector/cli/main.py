@@ -198,6 +198,7 @@ def plan(config: ConfigOption = None,
     """Evaluate the rules over the whole mirror and print the CRM changes they would make, and the sequence
     steps the next --hours would run (writes nothing)."""
     from threadline.connector.reports.rule_plans import (
+        contact_labels,
         plan_json,
         planned_steps_json,
         print_plan,
@@ -212,12 +213,15 @@ def plan(config: ConfigOption = None,
     blocked = evaluation.blocked_rules(settings.rules)
     planner = sequence_planner(settings, runner.store)
     steps = planner.upcoming(now, now + timedelta(hours=hours)) if planner else []
+    labels = contact_labels(runner.store, {e.contact_id for e in evaluation.effects})
     if as_json:
-        planned = {**plan_json(evaluation, blocked), "sequence_hours": hours, "sequence_steps": planned_steps_json(steps)}
+        planned = {**plan_json(evaluation, blocked, labels), "sequence_hours": hours,
+                   "sequence_steps": planned_steps_json(steps)}
         sys.stdout.write(json.dumps(planned, indent=2, default=str) + "\n")
     else:
         if runner.rules.contact_rules:
-            print_plan(console, evaluation, blocked, detail, applying=apply and (confirm or not blocked))
+            print_plan(console, evaluation, blocked, detail, applying=apply and (confirm or not blocked),
+                       labels=labels)
         if planner:
             print_planned_steps(console, steps, hours, detail)
     if apply:
@@ -251,10 +255,11 @@ def audit(config: ConfigOption = None,
           limit: Annotated[int, typer.Option(help="How many entries")] = 50,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Every write the rule layer made, with the rule that caused it."""
-    from threadline.connector.reports.rule_plans import audit_rows, print_audit
+    from threadline.connector.reports.rule_plans import audit_rows, contact_labels, print_audit
 
     runner = _runner(_settings(config))
-    print_audit(console, audit_rows(runner, contact, rule, limit), as_json)
+    rows = audit_rows(runner, contact, rule, limit)
+    print_audit(console, rows, as_json, contact_labels(runner.store, {r.contact_id for r in rows}))
 
 
 @app.command()

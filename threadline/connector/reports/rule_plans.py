@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlmodel import col, select
 
@@ -26,10 +28,25 @@ from threadline.sync.store.database import Store
 from threadline.sync.store.tables import AuditRow, ContactRow
 
 
-def plan_json(evaluation: Evaluation, blocked: list[str]) -> dict[str, Any]:
+def contact_labels(store: Store, contact_ids: Collection[str]) -> dict[str, str]:
+    """"Jane Doe <jane@acme.com>" (or just the email, or the name) per contact id, from the mirror."""
+    if not contact_ids:
+        return {}
+    with store.session() as session:
+        rows = session.exec(select(ContactRow).where(col(ContactRow.crm_id).in_(list(contact_ids)))).all()
+    labels = {}
+    for row in rows:
+        name = " ".join(part for part in (row.first_name, row.last_name) if part)
+        email = f"<{row.primary_email}>" if row.primary_email else ""
+        labels[row.crm_id] = " ".join(part for part in (name, email) if part) or row.crm_id
+    return labels
+
+
+def plan_json(evaluation: Evaluation, blocked: list[str], labels: Mapping[str, str] | None = None) -> dict[str, Any]:
     changes = []
     for e in evaluation.effects:
-        item: dict[str, Any] = {"contact_id": e.contact_id, "rule": e.rule, "kind": e.kind, "reason": e.reason}
+        item: dict[str, Any] = {"contact_id": e.contact_id, "contact": (labels or {}).get(e.contact_id),
+                                "rule": e.rule, "kind": e.kind, "reason": e.reason}
         if isinstance(e, SetFields):
             item["fields"] = {k: {"from": e.previous.get(k), "to": v} for k, v in e.fields.items()}
         elif isinstance(e, CreateTask):
@@ -51,7 +68,7 @@ def _summary(evaluation: Evaluation) -> dict[str, int]:
 
 
 def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], detail: int, *,
-               applying: bool = False) -> None:
+               applying: bool = False, labels: Mapping[str, str] | None = None) -> None:
     """The plan as tables; the title says whether it is only shown (`plan`) or being recorded (`--apply`)."""
     console.print(f"evaluated {evaluation.contacts} of {evaluation.total_contacts} contacts")
     # On a line of its own: a table's title wraps to the table's (narrow) width.
@@ -69,7 +86,8 @@ def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], det
         held = " [red](held: over rules.max_share; apply with --confirm)[/]" if rule in blocked else ""
         console.print(f"rule {rule}: {by_rule[rule]} contacts{held}")
     for e in evaluation.effects[:detail]:
-        console.print(f"  {e.contact_id}: {e.reason}")
+        who = (labels or {}).get(e.contact_id)
+        console.print(f"  {e.contact_id}{f' ({who})' if who else ''}: {e.reason}", markup=False, highlight=False)
     if len(evaluation.effects) > detail:
         console.print(f"  ... and {len(evaluation.effects) - detail} more (use --json for all)")
 
@@ -126,7 +144,9 @@ def explain_lines(runner: RuleRunner, contact_id: str, now: datetime | None = No
         history = events_for(session, [contact_id]).get(contact_id, [])
     if row is None:
         return [f"no contact {contact_id} in the mirror"]
-    lines = [f"contact {contact_id} ({row.primary_email}), {len(history)} events"]
+    name = " ".join(part for part in (row.first_name, row.last_name) if part)
+    lines = [f"contact {contact_id} ({' '.join(p for p in (name, f'<{row.primary_email}>') if p)}), "
+             f"{len(history)} events"]
     facts = contact_facts(row)
     if runner.rules.scorer is not None:
         lines += explain(runner.rules.scorer.score(facts, history, now))
@@ -152,15 +172,20 @@ def audit_rows(runner: RuleRunner, contact: str | None, rule: str | None, limit:
         return list(session.exec(query.order_by(col(AuditRow.id).desc()).limit(limit)).all())
 
 
-def print_audit(console: Console, rows: list[AuditRow], as_json: bool) -> None:
+def print_audit(console: Console, rows: list[AuditRow], as_json: bool,
+                labels: Mapping[str, str] | None = None) -> None:
+    """The audit rows, newest first; `labels` names each contact next to its id."""
+    labels = labels or {}
     if as_json:
         console.print_json(json.dumps([{"at": r.at.isoformat(), "rule": r.rule, "contact_id": r.contact_id,
-                                        "kind": r.kind, "reason": r.reason, "effect": json.loads(r.detail)}
-                                       for r in rows]))
+                                        "contact": labels.get(r.contact_id), "kind": r.kind, "reason": r.reason,
+                                        "effect": json.loads(r.detail)} for r in rows]))
         return
     table = Table(title="rule layer writes (newest first)")
     for column in ("when", "rule", "contact", "kind", "reason"):
         table.add_column(column)
     for r in rows:
-        table.add_row(f"{r.at:%Y-%m-%d %H:%M:%S}", r.rule, r.contact_id, r.kind, r.reason)
+        who = labels.get(r.contact_id)
+        table.add_row(f"{r.at:%Y-%m-%d %H:%M:%S}", r.rule, f"{r.contact_id} {escape(who)}" if who else r.contact_id,
+                      r.kind, escape(r.reason))
     console.print(table)
