@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,3 +60,7 @@ def test_sync_once_summarises_and_status_shows_cursors_outbox_and_errors(
     assert "TransientError" in broken.stdout
     status = cli(config, "status")
     assert "hubspot.TransientError" in status.stdout and "503" in status.stdout
+    as_json = json.loads(cli(config, "status", "--json").stdout)
+    assert {source["source"] for source in as_json["sources"]} >= {"crm:hubspot", f"mailbox:{imap_account.username}"}
+    assert as_json["outbox"]["done"] == 2
+    assert any(e["kind"] == "hubspot.TransientError" and "503" in e["message"] for e in as_json["recent_errors"])

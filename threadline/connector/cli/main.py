@@ -163,17 +163,23 @@ def run(config: ConfigOption = None) -> None:
 
 
 @app.command()
-def status(config: ConfigOption = None) -> None:
-    """Cursors and lag per source, outbox depth, recent errors."""
+def status(config: ConfigOption = None,
+           as_json: Annotated[bool, typer.Option("--json", help="The same as JSON")] = False) -> None:
+    """Cursors and lag per source, outbox depth, holds, work, recent errors."""
     settings = _settings(config)
     from threadline.connector.monitoring.readiness import needing_reauthorization
-    from threadline.connector.monitoring.status import build_status
+    from threadline.connector.monitoring.status import build_status, status_json
     from threadline.connector.reports.render import print_status
     from threadline.sync.store.database import Store
 
     store = Store(settings.store.url)
     with store.session() as session:
-        print_status(console, build_status(session), needing_reauthorization(store, settings))
+        report = build_status(session)
+    reauthorize = needing_reauthorization(store, settings)
+    if as_json:
+        sys.stdout.write(json.dumps(status_json(report, reauthorize), indent=1) + "\n")
+    else:
+        print_status(console, report, reauthorize)
 
 
 def _runner(settings: Settings) -> RuleRunner:

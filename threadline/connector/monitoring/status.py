@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -102,3 +103,22 @@ def _sequence_counts(session: Session) -> tuple[dict[str, int], dict[str, int], 
         OutboxRow.kind == "send_email", OutboxRow.status == "done",
         col(OutboxRow.payload).contains('"confirmed": false'))).one()
     return enrollments, sends, int(unconfirmed)
+
+
+def status_json(report: StatusReport, reauthorize: dict[str, str] | None = None) -> dict[str, Any]:
+    """The status report as JSON-ready data (`threadline status --json`): times in ISO 8601 UTC."""
+    data = asdict(replace(report, recent_errors=[]))
+    data["recent_errors"] = [{"at": _aware(e.at), "source": e.source, "kind": e.kind, "message": e.message}
+                             for e in report.recent_errors]
+    data["reauthorize"] = dict(reauthorize or {})
+    return _jsonable(data)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return (_aware(value) or value).isoformat()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
