@@ -24,7 +24,8 @@ def daemon(sandbox: SandboxServer, tmp_path: Path) -> Iterator[Daemon]:
     seed_contacts(sandbox, 2)
     config = {"store": {"url": f"sqlite:///{tmp_path / 's.db'}"},
               "crm": {"kind": "hubspot", "base_url": sandbox.url, "token": "pat-sandbox-0000"},
-              "server": {"port": 0, "events_token": TOKEN}, "sync": {"poll_interval": "1h"}}
+              "server": {"port": 0, "events_token": TOKEN}, "sync": {"poll_interval": "1h"},
+              "rules": {"scoring": {"custom_events": ["page.visited", "form.submitted"]}}}
     running = Daemon(parse_settings(config, tmp_path / "t.yaml", env={})).start()
     wait_for(lambda: running.stats.cycles >= 1)
     yield running
@@ -69,4 +70,14 @@ def test_invalid_events_get_a_clear_422_and_change_nothing(daemon: Daemon, body:
     answer = post(daemon, body)
     assert answer.status_code == 422
     assert says.lower() in str(answer.json()["detail"]).lower()
+    assert stored(daemon) == []
+
+
+def test_an_undeclared_event_type_is_refused_naming_where_to_declare_it(daemon: Daemon) -> None:
+    typo = {"type": "page.vist", "contact": {"email": "buyer0@customer0.example"}}
+    refused = post(daemon, [typo, {**typo, "id": "again"}])
+    assert refused.status_code == 422
+    [detail] = refused.json()["detail"]
+    assert detail.startswith("event type 'page.vist' is not declared: declare it in rules.scoring.custom_events")
+    assert "page.visited" in detail and "meeting.booked" in detail          # the declared types are listed
     assert stored(daemon) == []

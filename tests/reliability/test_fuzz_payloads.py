@@ -72,6 +72,7 @@ def world(sandbox: SandboxServer, postgres_url: str, tmp_path: Path) -> Iterator
     config = {"store": {"url": postgres_url},
               "crm": {"kind": "hubspot", "base_url": sandbox.url, "token": "pat-sandbox-0000"},
               "mailboxes": [{"kind": "imap", "address": REP, "host": "127.0.0.1", "username": REP, "password": "x"}],
+              "rules": {"scoring": {"custom_events": ["form.submitted", "page.visited"]}},
               "server": {"port": 0, "events_token": EVENTS_TOKEN, "public_url": PUBLIC, "admin_token": ADMIN_TOKEN,
                          "unsubscribe_secret": "unsubscribe-secret-fuzz-0000"},
               "push": {"gmail": {"audience": AUDIENCE, "topic": "projects/p/topics/t", "certs_url": f"{sandbox.url}/oauth2/v1/certs"},

@@ -54,6 +54,7 @@ def full_settings(sandbox: SandboxServer, store_url: str, tmp_path: Path, seeded
                                 "certs_url": f"{sandbox.url}/oauth2/v1/certs"},
                       "hubspot": {"app_secret": APP_SECRET},
                       "graph": {"notification_url": f"{PUBLIC_URL}/push/graph", "client_state": CLIENT_STATE}}
+    config["rules"] = {"scoring": {"custom_events": ["form.submitted", "page.visited"]}}   # POST /events takes these
     config.update(overrides)
     return parse_settings(config, tmp_path / "threadline.yaml", env={})
 

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadline.rules.assignment.config import AssignmentSettings
 from threadline.rules.scoring.config import ScoringSettings
 from threadline.rules.sequences.config import SequenceSettings
+from threadline.rules.sequences.validate import SEQUENCE_TYPES
+from threadline.sync.events.records import BUILTIN_TYPES
 
 
 class RulesSettings(BaseModel):
@@ -27,3 +29,9 @@ class RulesSettings(BaseModel):
     max_share: float = Field(0.25, gt=0, le=1, description="A rule that would change more than this share of "
                              "contacts at once is held until `threadline plan --apply --confirm`")
     min_contacts_for_share_check: int = Field(20, ge=1, description="Below this many contacts the share check is off")
+
+    def declared_event_types(self) -> frozenset[str]:
+        """The event types POST /events accepts: the built-in ones, the sequence controls, those declared in
+        `scoring.custom_events`, and those a sequence enrols on. Anything else is refused with these named."""
+        custom = set(self.scoring.custom_events) if self.scoring else set()
+        return frozenset(BUILTIN_TYPES | SEQUENCE_TYPES | custom | {s.enroll_on for s in self.sequences})

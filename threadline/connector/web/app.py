@@ -62,8 +62,9 @@ def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None
     if settings.server.admin_token is not None and store is not None:
         routes += admin_routes(settings, store, started)
     if settings.server.events_token is not None and store is not None:
+        declared = custom_events if custom_events is not None else settings.rules.declared_event_types()
         routes.append(Route("/events", events_endpoint(store, settings.server.events_token.get_secret_value(),
-                                                       policy or AddressPolicy(), wakeups, custom_events),
+                                                       policy or AddressPolicy(), wakeups, declared),
                             methods=["POST"]))
     if settings.server.unsubscribe_secret is not None and store is not None:
         previous = [secret.get_secret_value() for secret in settings.server.unsubscribe_previous_secrets]

@@ -85,9 +85,10 @@ def events_endpoint(store: Store, token: str, policy: AddressPolicy, wakeups: Wa
             return JSONResponse({"error": "invalid", "detail": [f"send 1 to {MAX_BATCH} events"]}, status_code=422)
         unknown = [i.type for i in items if allowed_types is not None and i.type not in allowed_types]
         if unknown:
-            return JSONResponse({"error": "invalid", "detail": [f"event type {t!r} is not declared in "
-                                                               "rules.scoring.custom_events" for t in unknown]},
-                                status_code=422)
+            declared = ", ".join(sorted(allowed_types or ()))
+            return JSONResponse({"error": "invalid", "detail": [
+                f"event type {t!r} is not declared: declare it in rules.scoring.custom_events (declared: {declared})"
+                for t in dict.fromkeys(unknown)]}, status_code=422)
         events, missing = _resolve(store, policy, items)
         if missing:
             return JSONResponse({"error": "unknown contact", "detail": missing}, status_code=422)
