@@ -126,4 +126,27 @@ def test_seeded_credentials_are_the_same_on_every_start_and_open_the_seeded_mail
                     "client_secret": DEFAULTS.google_client_secret, "refresh_token": token}).json()["access_token"]
                 listed = http.get(f"/gmail/v1/users/{rep}/messages", headers={"Authorization": f"Bearer {access}"})
             assert listed.status_code == 200 and listed.json().get("messages"), listed.text
+            assert any(line.startswith("Seeded: ") for line in lines)
+            _every_provider_was_seeded(url, lines, rep)
     assert tokens[0] == tokens[1]
+
+
+def _every_provider_was_seeded(url: str, lines: list[str], rep: str) -> None:
+    """Salesforce holds the contacts (read with the printed refresh token); Outlook holds the rep's mail."""
+    with httpx.Client(base_url=url, timeout=10) as http:
+        session = http.post("/services/oauth2/token", data={
+            "grant_type": "refresh_token", "client_id": _value(lines, "Salesforce:", "consumer key"),
+            "client_secret": _value(lines, "Salesforce:", "consumer secret"),
+            "refresh_token": _value(lines, "Salesforce:", "refresh token:")}).json()["access_token"]
+        contacts = http.get("/services/data/v61.0/query", params={"q": "SELECT Id, Email FROM Contact"},
+                            headers={"Authorization": f"Bearer {session}"})
+        assert contacts.status_code == 200 and contacts.json()["totalSize"] >= 3, contacts.text
+        fields = http.get("/services/data/v61.0/sobjects/Task/describe", headers={"Authorization": f"Bearer {session}"})
+        assert any(f["name"] == "Threadline_Key__c" for f in fields.json()["fields"])
+        tenant = _value(lines, "Microsoft Graph:", "tenant id")
+        graph = http.post(f"/{tenant}/oauth2/v2.0/token", data={
+            "grant_type": "client_credentials", "client_id": _value(lines, "Microsoft Graph:", "client id"),
+            "client_secret": _value(lines, "Microsoft Graph:", "client secret"),
+            "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+        mail = http.get(f"/v1.0/users/{rep}/messages", headers={"Authorization": f"Bearer {graph}"})
+        assert mail.status_code == 200 and mail.json()["value"], mail.text

@@ -298,16 +298,18 @@ SEEDED_GMAIL_TOKEN = "1//sandbox-seeded-demo-rep"
 @app.command()
 def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one)")] = 8765,
             tls_dir: Annotated[Path | None, typer.Option(help="Serve https with a test CA written here")] = None,
-            seed: Annotated[bool, typer.Option(help="Load the demo's contacts and mail")] = False) -> None:
+            seed: Annotated[bool, typer.Option(help="Load the demo team into every provider: contacts and the "
+                                                   "rep in HubSpot and Salesforce, mail in Gmail and Outlook")] = False
+            ) -> None:
     """Serve simulated HubSpot, Salesforce, Gmail and Microsoft Graph on one port under their real paths."""
-    from threadline.connector.demo.run import print_sandbox_credentials, seed_demo
+    from threadline.connector.demo.run import print_sandbox_credentials, seed_every_provider
     from threadline.sandbox.server import SandboxServer
 
     server = SandboxServer(port=port, tls_dir=tls_dir, log_level="info")
     # A fixed token: a config written against `sandbox --seed` keeps working across restarts.
-    refresh_token = seed_demo(server, gmail_refresh_token=SEEDED_GMAIL_TOKEN)["refresh_token"] if seed else None
+    seeded = seed_every_provider(server, gmail_refresh_token=SEEDED_GMAIL_TOKEN) if seed else None
     server.start()          # listening before the banner: whoever waits for the banner can connect at once
-    print_sandbox_credentials(console, server, refresh_token)
+    print_sandbox_credentials(console, server, seeded)
     try:
         server.wait()
     except KeyboardInterrupt:

@@ -57,6 +57,21 @@ def seed_demo(server: SandboxServer, crm: str = "hubspot", mailbox: str = "gmail
     return seeded
 
 
+def seed_every_provider(server: SandboxServer, gmail_refresh_token: str | None = None) -> dict[str, str]:
+    """`threadline sandbox --seed`: the demo team in every provider at once. HubSpot and Salesforce hold the
+    contacts and the rep as owner/user (Salesforce with Threadline's fields created, as `check` asks); the rep's
+    Gmail and Outlook (Graph) mailboxes hold the same outreach and replies. Returns what a config needs."""
+    hubspot = _seed_hubspot(server)
+    salesforce = _seed_salesforce(server)
+    server.graph.register_user(REP)
+    for raw, labels in outreach_and_replies():
+        server.gmail.deliver(REP, raw, labels)
+        server.graph.deliver(REP, raw, "sentitems" if "SENT" in labels else "inbox")
+    return {"hubspot_owner_id": hubspot["owner_id"], "salesforce_owner_id": salesforce["owner_id"],
+            "sf_refresh_token": salesforce["sf_refresh_token"], "mailbox": REP,
+            "refresh_token": server.gmail.oauth.issue_refresh_token(REP, token=gmail_refresh_token)}
+
+
 def _seed_hubspot(server: SandboxServer) -> dict[str, str]:
     owner_id = server.hubspot.add_owner(REP, first_name="Alex", last_name="Morgan")
     for c in CONTACTS:
@@ -203,9 +218,17 @@ def _emails_of(http: httpx.Client, contact_id: str) -> list[dict[str, Any]]:
     return [r["properties"] for r in http.post("/crm/v3/objects/emails/batch/read", json=body).json()["results"]]
 
 
-def print_sandbox_credentials(console: Console, server: SandboxServer, refresh_token: str | None = None) -> None:
-    """The sandbox's start banner: every provider, its paths and credentials, and the CA under --tls-dir."""
+def print_sandbox_credentials(console: Console, server: SandboxServer, seeded: dict[str, str] | None = None) -> None:
+    """The sandbox's start banner: every provider, its paths and credentials, and the CA under --tls-dir;
+    with `seeded` (from seed_every_provider), what was seeded and the ids a config needs."""
+    seeded = seeded or {}
     lines = sandbox_banner(server.url, server.settings, ca_file=server.tls.ca_cert if server.tls else None,
-                           gmail_refresh_token=refresh_token, gmail_user=REP if refresh_token else None)
+                           gmail_refresh_token=seeded.get("refresh_token"),
+                           gmail_user=REP if seeded.get("refresh_token") else None)
+    if seeded:      # before the last line ("Sandbox controls"), which ends the banner
+        lines.insert(len(lines) - 1, f"Seeded: {len(CONTACTS)} contacts in HubSpot and Salesforce; the rep {REP} is HubSpot owner "
+                     f"{seeded['hubspot_owner_id']} and Salesforce user {seeded['salesforce_owner_id']} (owner_id); "
+                     f"{REP}'s Gmail and Outlook mailboxes hold the outreach and replies; Salesforce has "
+                     "Threadline's fields")
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
