@@ -97,6 +97,11 @@ class CrmAdapter(Protocol):
         """
         ...
 
+    def contact_field_names(self) -> dict[str, set[str]]:
+        """The fields a rule may write, per record type ("contact" on HubSpot; "Contact" and "Lead" on
+        Salesforce), lower-cased, as the CRM's schema has them now. May raise ProviderError."""
+        ...
+
     def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
         """Make sure the contact fields the rules write exist: (name, "number" | "string" | "enumeration",
         *options) — options are optional (enumeration values, used where the CRM needs them).

@@ -224,6 +224,12 @@ class HubSpotCrm:
         pull = MeetingPull(lambda body: self._search("meetings", body), self._meeting_contacts)
         return read_pages(pull.pages(HubSpotCursor.from_dict(cursor)), PROVIDER, lambda: _last_endpoint(self))
 
+    def contact_field_names(self) -> dict[str, set[str]]:
+        """Every contact property HubSpot has (its own and custom ones), lower-cased."""
+        with reading(PROVIDER, lambda: _last_endpoint(self)):
+            body = self._get("/crm/v3/properties/contacts")
+            return {"contact": {str(p["name"]).lower() for p in body.get("results") or []}}
+
     def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
         """Create the missing custom contact properties the rules write, in the `threadline` group.
         Each field: (name, "number" | "string" | "enumeration"[, options...]). HubSpot-defined

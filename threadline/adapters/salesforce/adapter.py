@@ -232,6 +232,12 @@ class SalesforceCrm:
         pages = meeting_pages(lambda soql: self.api.query_pages(soql, batch_size=self.batch_size), cursor)
         return read_pages(pages, PROVIDER, lambda: _last_endpoint(self))
 
+    def contact_field_names(self) -> dict[str, set[str]]:
+        """The fields of Contact and of Lead (a rule writes to either), lower-cased, from describe."""
+        self._field_types.clear()          # an admin may have just created fields
+        with reading(PROVIDER, lambda: _last_endpoint(self)):
+            return {name: set(self._describe(name)) for name in ("Contact", "Lead")}
+
     def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
         """Check the rule fields on Contact and Lead; a missing one is a failed CheckResult saying what the
         admin must create (Threadline cannot create Salesforce fields). Never raises for provider errors."""

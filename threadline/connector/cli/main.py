@@ -19,7 +19,7 @@ from threadline.connector.cli.auth import auth_app
 from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.health import health
 from threadline.connector.cli.outbox import outbox_app
-from threadline.connector.cli.owners import owner_checks, owners_command
+from threadline.connector.cli.owners import owner_checks, owners_command, written_field_checks
 from threadline.connector.cli.secrets import secrets_app
 
 if TYPE_CHECKING:
@@ -103,6 +103,10 @@ def check(config: ConfigOption = None) -> None:
                 results += owner_checks(settings, crm.list_owners())
             except ProviderError as exc:
                 results.append(CheckResult(target=settings.crm.kind, item="owners", ok=False, detail=str(exc)[:300]))
+            try:
+                results += written_field_checks(settings, crm.contact_field_names())
+            except ProviderError as exc:
+                results.append(CheckResult(target=settings.crm.kind, item="fields", ok=False, detail=str(exc)[:300]))
     finally:
         crm.close()
     for box in settings.mailboxes:

@@ -111,7 +111,7 @@ def demo_config(server: SandboxServer, store_url: str, seeded: dict[str, str], c
         if mailbox == "outlook" else
         {"kind": "gmail", "address": REP, "owner_id": seeded["owner_id"], "base_url": server.url,
          "token_uri": f"{server.url}/token", "client_id": s.google_client_id,
-         "client_secret": s.google_client_secret, "refresh_token": seeded["refresh_token"]})
+         "client_secret": s.google_client_secret, "refresh_token": seeded["refresh_token"], "ca_file": ca})
     return {"store": {"url": store_url}, "crm": crm_section, "mailboxes": [box],
             "sync": {"internal_domains": [INTERNAL_DOMAIN], "backfill_days": 30}}
 
