@@ -1,4 +1,4 @@
-"""Fencing and bounded waits in the shared HTTP layer, through real HTTP to the HubSpot sandbox.
+"""Fencing and bounded waits, through real HTTP to the sandbox (and a real SMTP server for SMTP sends).
 
 A provider call made for leased work checks its fence right before every request and after every slice
 of a wait; a throttle longer than the call may wait is handed back at once, never slept.
@@ -7,16 +7,23 @@ of a wait; a throttle longer than the call may wait is handed back at once, neve
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from tests.fixtures.sandbox import gmail_on, outlook_on
+from tests.fixtures.smtp import SmtpServer
 from threadline.adapters.errors import RateLimited
 from threadline.adapters.fencing import Fenced, fenced
 from threadline.adapters.hubspot import HubSpotCrm
+from threadline.adapters.imap import ImapMailbox
 from threadline.adapters.records import EmailActivity
+from threadline.adapters.sending import OutgoingEmail, new_message_id
+from threadline.adapters.smtp import SmtpSender
 from threadline.sandbox.faults import Fault
+from threadline.sandbox.google_oauth import DEFAULT_USER
 from threadline.sandbox.server import SandboxServer
 
 CREATE = "/crm/v3/objects/emails/batch/create"
@@ -117,3 +124,41 @@ def test_a_daily_limit_never_holds_a_thread_even_without_a_fence(
     assert "DAILY" in str(raised.value)
     assert raised.value.retry_after == pytest.approx(3600)
     assert time.monotonic() - started < 5
+
+
+def _mail(sender: str) -> OutgoingEmail:
+    return OutgoingEmail(key="enrol-1/step-1", message_id=new_message_id("rep.example"), from_address=sender,
+                         to=("buyer@customer.example",), subject="Welcome", text="Hello.")
+
+
+def _send_lost(send: Callable[..., object]) -> list[str]:
+    """Send under a fence whose lease is already gone; returns what on_submit saw (must be nothing)."""
+    submitted: list[str] = []
+    with fenced(FlagFence(keep=0)), pytest.raises(Fenced):
+        send(on_submit=lambda: submitted.append("submitted"))
+    return submitted
+
+
+def test_a_gmail_send_for_a_lost_row_sends_nothing(sandbox: SandboxServer) -> None:
+    with gmail_on(sandbox, DEFAULT_USER) as gmail:
+        mail = _mail(DEFAULT_USER)
+        assert _send_lost(lambda **kw: gmail.send(mail, **kw)) == []
+    assert not [m for m in sandbox.gmail.messages(DEFAULT_USER) if m.header("Message-ID") == mail.message_id]
+
+
+def test_an_outlook_send_for_a_lost_row_sends_nothing(tls_sandbox: SandboxServer) -> None:
+    rep = tls_sandbox.settings.graph_default_user
+    with outlook_on(tls_sandbox, rep) as outlook:
+        mail = _mail(rep)
+        assert _send_lost(lambda **kw: outlook.send(mail, **kw)) == []
+    assert not [m for m in tls_sandbox.graph.messages(rep, "sentitems")
+                if m.envelope.internet_message_id == mail.message_id]
+
+
+def test_an_smtp_send_for_a_lost_row_never_reaches_data(smtp_server: SmtpServer, mailbox: ImapMailbox) -> None:
+    smtp_server.clear()
+    sender = SmtpSender(smtp_server.host, smtp_server.port, "starttls", username=smtp_server.username,
+                        password=smtp_server.password, ssl_context=smtp_server.ssl_context(),
+                        sent_folder_lookup=mailbox.find_in_sent, append_to_sent=mailbox.append_sent, timeout=5)
+    assert _send_lost(lambda **kw: sender.send(_mail(mailbox.address), **kw)) == []
+    assert smtp_server.messages == []

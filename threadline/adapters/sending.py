@@ -22,6 +22,7 @@ from typing import Protocol
 
 from pydantic import Field
 
+from threadline.adapters.fencing import check_fence
 from threadline.adapters.records import Record
 
 #: Headers build_mime writes itself; `OutgoingEmail.headers` may not override them.
@@ -57,6 +58,14 @@ class SentRef(Record):
 #: Called by a sender at the last moment before the provider may accept the mail (possibly more than once:
 #: once per attempt when a refusal is retried inside `send`).
 OnSubmit = Callable[[], None]
+
+
+def hand_over(on_submit: OnSubmit | None) -> None:
+    """Right before a send's request leaves, in every sender: the send must still be this replica's (the
+    fence: a replica that lost the row writes nothing into it and sends nothing), then `on_submit`."""
+    check_fence()
+    if on_submit is not None:
+        on_submit()
 
 
 class MailSender(Protocol):

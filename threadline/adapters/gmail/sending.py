@@ -16,7 +16,14 @@ from threadline.adapters.gmail.client import GmailClient
 from threadline.adapters.gmail.errors import PROVIDER, translate
 from threadline.adapters.observe import observed
 from threadline.adapters.retry import call_with_retry
-from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, bare_message_id, build_mime
+from threadline.adapters.sending import (
+    OnSubmit,
+    OutgoingEmail,
+    SentRef,
+    bare_message_id,
+    build_mime,
+    hand_over,
+)
 
 SEND_COST = 100                              # quota units of messages.send
 #: How long a sent message may take to be found by `rfc822msgid:` in SENT (Gmail's search index lags).
@@ -43,15 +50,14 @@ class GmailSending:
 
         def once() -> dict[str, Any]:
             self.client.limiter.acquire(SEND_COST)
-            if on_submit is not None:
-                on_submit()
+            hand_over(on_submit)     # the last moment before the mail can leave
             self.client.calls += 1
             self.client.last_method = "messages.send"
             with observed(PROVIDER, self.client.account, "send"):
                 try:
                     answer = self.client.service.users().messages().send(userId="me", body=body).execute()
                 except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
-                    raise translate(exc, "messages.send") from exc
+                    raise translate(exc, "messages.send", self.client.batch_uri) from exc
             # Sent, but unreadable: MalformedResponse is transient, so the caller looks before resending.
             return json_object(answer, PROVIDER, "messages.send")
 

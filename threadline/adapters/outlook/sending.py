@@ -19,7 +19,7 @@ from threadline.adapters.outlook.auth import BearerAuth, TokenSource
 from threadline.adapters.outlook.client import GraphClient
 from threadline.adapters.outlook.errors import PROVIDER, translate
 from threadline.adapters.retry import call_with_retry
-from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime
+from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime, hand_over
 
 #: How long a sent message may take to appear in Sent Items (Exchange files it asynchronously).
 SENT_COPY_DELAY = timedelta(seconds=600)
@@ -54,8 +54,7 @@ class GraphSending:
         def attempt() -> None:
             self.client.limiter.acquire(1)
             self._tokens.token()              # a refused credential is known before anything is handed over
-            if on_submit is not None:
-                on_submit()
+            hand_over(on_submit)
             post.request("POST", url, content=body, headers={"Content-Type": "text/plain"}, auth=self._auth,
                          idempotent=False)
 

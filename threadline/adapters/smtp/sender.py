@@ -10,9 +10,8 @@ from datetime import timedelta
 import structlog
 
 from threadline.adapters.errors import AuthExpired, ProviderError
-from threadline.adapters.fencing import check_fence
 from threadline.adapters.observe import observed
-from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime
+from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef, build_mime, hand_over
 from threadline.adapters.smtp.connection import PasswordAuth, Security, SmtpAuth, SmtpEndpoint, XOAuth2Auth
 from threadline.adapters.smtp.errors import PROVIDER, data_refused, smtp_errors
 from threadline.crashpoints import crashpoint
@@ -103,9 +102,7 @@ def _submit(client: smtplib.SMTP, email: OutgoingEmail, raw: bytes,
             refused[address] = (code, answer)
     if len(refused) == len(email.to):
         raise smtplib.SMTPRecipientsRefused(refused)
-    check_fence()          # the last moment before the mail can leave: the send must still be ours
-    if on_submit is not None:
-        on_submit()
+    hand_over(on_submit)     # the last moment before the mail can leave (before DATA)
     reply: bytes | str        # the server's reply is bytes; SMTPDataError.smtp_error is typed to allow str
     try:
         code, reply = client.data(raw)
