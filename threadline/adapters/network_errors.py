@@ -14,17 +14,18 @@ import httpx
 _HOST_IN_TEXT = re.compile(r"host='([^']+)', port=(\d+)")     # urllib3's "HTTPSConnectionPool(host='x', port=443)"
 
 
-def unreachable(exc: BaseException, url: httpx.URL) -> str:
-    """"cannot reach api.hubapi.com:443 (connection refused): check ..." for an httpx request to `url`."""
+def unreachable(exc: BaseException, url: httpx.URL | str) -> str:
+    """"cannot reach api.hubapi.com:443 (connection refused): check ..." for a request to `url`."""
+    url = httpx.URL(url)
     return network_problem(exc, url.host or None, url.port or (443 if url.scheme == "https" else 80))
 
 
 def network_problem(exc: BaseException, host: str | None = None, port: int | None = None) -> str:
     """The same sentence for any library's exception; the host and port come from the caller or the text."""
-    text = " ".join(str(part) for part in (exc, exc.__cause__, exc.__context__) if part is not None).lower()
-    if host is None:
-        found = _HOST_IN_TEXT.search(" ".join(str(p) for p in (exc, exc.__cause__, exc.__context__) if p))
-        host, port = (found.group(1), int(found.group(2))) if found else (None, port)
+    said = " ".join(str(part) for part in (exc, exc.__cause__, exc.__context__) if part is not None)
+    text = said.lower()
+    if host is None and (found := _HOST_IN_TEXT.search(said)):
+        host, port = found.group(1), int(found.group(2))
     where = f"{host}:{port}" if host and port else host or "the provider"
     if "certificate verify failed" in text or "certificate_verify_failed" in text:
         return f"certificate verify failed for {host or 'the provider'}: set ca_file or fix the server's certificate"

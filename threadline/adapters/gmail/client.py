@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
@@ -34,8 +33,6 @@ class GmailClient:
         self.service = service
         self.account = account            # the mailbox address: labels observed calls
         self.batch_uri = batch_uri
-        where = urlsplit(batch_uri)                  # named when the provider cannot be reached
-        self.host, self.port = where.hostname, where.port or (443 if where.scheme == "https" else 80)
         self.limiter = limiter
         self.attempts = attempts
         self.calls = 0
@@ -53,7 +50,7 @@ class GmailClient:
                 try:
                     answer = build(self.service.users()).execute()
                 except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
-                    raise translate(exc, method, self.host, self.port) from exc
+                    raise translate(exc, method, self.batch_uri) from exc
             return json_object(answer, PROVIDER, method)
 
         return call_with_retry(once, limiter=self.limiter, attempts=self.attempts, what=f"gmail {method}")
@@ -92,7 +89,7 @@ class GmailClient:
             if exception is None:
                 results[request_id] = response
             else:
-                failures[request_id] = translate(exception, "messages.get (batch)", self.host, self.port)
+                failures[request_id] = translate(exception, "messages.get (batch)", self.batch_uri)
 
         batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
         users = self.service.users()
@@ -102,5 +99,5 @@ class GmailClient:
             try:
                 batch.execute()
             except Exception as exc:  # noqa: BLE001 - translated at this boundary
-                raise translate(exc, "messages.get (batch)", self.host, self.port) from exc
+                raise translate(exc, "messages.get (batch)", self.batch_uri) from exc
         return failures

@@ -18,14 +18,13 @@ from threadline.adapters.errors import (
     RateLimited,
     TransientError,
 )
-from threadline.adapters.network_errors import network_problem
+from threadline.adapters.network_errors import network_problem, unreachable
 
 PROVIDER = "gmail"
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded", "quotaExceeded"}
 
 
-def translate(exc: BaseException, endpoint: str = "", host: str | None = None, port: int | None = None
-              ) -> ProviderError:
+def translate(exc: BaseException, endpoint: str = "", url: str | None = None) -> ProviderError:
     """Map a googleapiclient/google-auth/transport failure to what the engine must do about it.
 
     `endpoint` is the Gmail method called ("history.list"). Messages name the status and Google's
@@ -34,7 +33,7 @@ def translate(exc: BaseException, endpoint: str = "", host: str | None = None, p
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, OSError):      # before the answer checks: ssl.SSLCertVerificationError is a ValueError too
-        return TransientError(f"gmail: {network_problem(exc, host, port)}", provider=PROVIDER)
+        return TransientError(f"gmail: {(unreachable(exc, url) if url else network_problem(exc))}", provider=PROVIDER)
     if _unreadable_answer(exc):
         return malformed(PROVIDER, endpoint, exc)
     if isinstance(exc, HttpError):
@@ -45,7 +44,7 @@ def translate(exc: BaseException, endpoint: str = "", host: str | None = None, p
         return AuthExpired(f"gmail credentials rejected: {str(exc)[:160]}", provider=PROVIDER, status=401)
     # http.client.HTTPException: the connection died mid-answer (IncompleteRead); retry, and reconcile a send.
     if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, OSError, http.client.HTTPException)):
-        return TransientError(f"gmail: {network_problem(exc, host, port)}", provider=PROVIDER)
+        return TransientError(f"gmail: {(unreachable(exc, url) if url else network_problem(exc))}", provider=PROVIDER)
     return PermanentError(f"gmail call failed: {type(exc).__name__}", provider=PROVIDER)
 
 
