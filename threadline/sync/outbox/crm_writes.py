@@ -34,7 +34,7 @@ from threadline.crashpoints import crashpoint
 from threadline.sync.contacts.mirror import surviving_contact
 from threadline.sync.contacts.reply_properties import reply_properties
 from threadline.sync.outbox import rows as outbox
-from threadline.sync.outbox.fence import RowFence
+from threadline.sync.outbox.fence import RowFence, long_throttle
 from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import OutboxRow, utcnow
@@ -140,9 +140,13 @@ class OutboxExecutor:
         with self.store.session() as session:
             return held_until(session, self.source) is not None
 
-    def _parks(self, exc: ProviderError) -> bool:
-        """A throttle longer than a call may wait: park the source rather than hold the rows through it."""
-        return isinstance(exc, RateLimited) and (exc.retry_after or 0) > self.lease.total_seconds() / 2
+    def _parked_by(self, exc: ProviderError, rows: dict[str, OutboxRow], summary: OutboxSummary) -> bool:
+        """A throttle longer than a call may wait parks the source (returns True); anything else returns False."""
+        throttle = long_throttle(exc, self.lease)
+        if throttle is None:
+            return False
+        self._park(rows, throttle, summary)
+        return True
 
     def _park(self, rows: dict[str, OutboxRow], exc: RateLimited, summary: OutboxSummary) -> None:
         """Hold the CRM's writes until the throttle ends; the rows wait for it without counting an attempt."""
@@ -244,9 +248,7 @@ class OutboxExecutor:
             self._finish(by_key, done, summary, failure=exc)
             return True
         except ProviderError as exc:
-            if self._parks(exc):
-                assert isinstance(exc, RateLimited)
-                self._park({k: r for k, r in by_key.items() if k not in done}, exc, summary)
+            if self._parked_by(exc, {k: r for k, r in by_key.items() if k not in done}, summary):
                 self._finish({k: r for k, r in by_key.items() if k in done}, done, summary)
                 return False
             self._finish(by_key, done, summary, retry=exc)
@@ -302,9 +304,7 @@ class OutboxExecutor:
             self._finish(by_key, {}, summary, failure=exc)
             return True
         except ProviderError as exc:
-            if self._parks(exc):
-                assert isinstance(exc, RateLimited)
-                self._park(by_key, exc, summary)
+            if self._parked_by(exc, by_key, summary):
                 return False
             self._finish(by_key, {}, summary, retry=exc)
             if isinstance(exc, AuthExpired):
@@ -402,9 +402,7 @@ class OutboxExecutor:
             self._finish(by_key, {}, summary, failure=exc)
             return bool(ready)
         except ProviderError as exc:
-            if self._parks(exc):
-                assert isinstance(exc, RateLimited)
-                self._park(by_key, exc, summary)
+            if self._parked_by(exc, by_key, summary):
                 return False
             self._finish(by_key, {}, summary, retry=exc)
             if isinstance(exc, AuthExpired):

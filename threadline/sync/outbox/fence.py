@@ -6,9 +6,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from threadline.adapters.errors import ProviderError, RateLimited
 from threadline.adapters.fencing import Fenced
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.store.database import Store
+
+
+def allowed_wait(lease: timedelta) -> float:
+    """The longest wait (seconds) a provider call may spend inside itself for leased rows: half the lease, so
+    the lease renewed before the wait still covers it with room to spare."""
+    return lease.total_seconds() / 2
+
+
+def long_throttle(exc: ProviderError, lease: timedelta) -> RateLimited | None:
+    """`exc` when it is a throttle longer than `allowed_wait`: the source's writes are parked, not waited for."""
+    return exc if isinstance(exc, RateLimited) and (exc.retry_after or 0) > allowed_wait(lease) else None
 
 
 class RowFence:
@@ -23,7 +35,7 @@ class RowFence:
         self.row_ids = list(row_ids)
         self.owner = owner
         self.lease = lease
-        self.max_wait = lease.total_seconds() / 2
+        self.max_wait = allowed_wait(lease)
 
     def check(self) -> None:
         with self.store.session() as session:

@@ -32,7 +32,7 @@ from threadline.adapters.sending import MailSender, SentRef
 from threadline.crashpoints import crashpoint
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.outbox import send_records
-from threadline.sync.outbox.fence import RowFence
+from threadline.sync.outbox.fence import RowFence, long_throttle
 from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.outbox.send_records import SEND_KIND, SendRow
 from threadline.sync.store.database import Store
@@ -159,7 +159,7 @@ class SendExecutor:
         except Fenced as exc:          # another replica took the row over while this one stalled: it is theirs
             log.warning("send.fenced", key=send.key, reason=str(exc))
         except RateLimited as exc:     # a look-up was throttled: whatever an earlier attempt noted still holds
-            if self._parks(exc):
+            if long_throttle(exc, self.lease):
                 self._park(send, exc, summary)
                 stopped.add(send.mailbox)
             else:
@@ -181,10 +181,6 @@ class SendExecutor:
     def _parked_until(self, mailbox: str) -> datetime | None:
         with self.store.session() as session:
             return held_until(session, f"mailbox:{mailbox}")
-
-    def _parks(self, exc: RateLimited) -> bool:
-        """A throttle longer than a call may wait (half the lease) parks the mailbox's sends."""
-        return (exc.retry_after or 0) > self.lease.total_seconds() / 2
 
     def _park(self, send: SendRow, exc: RateLimited, summary: SendSummary, *, not_submitted: bool = False) -> None:
         """A throttle longer than a call may wait: this mailbox's sends wait for it, on every replica."""
@@ -239,7 +235,7 @@ class SendExecutor:
                 ref = sender.send(send.email, on_submit=lambda: self._submitting(send, now))
         except RateLimited as exc:
             # Every attempt was refused outright: nothing was handed over, whatever on_submit noted.
-            if self._parks(exc):
+            if long_throttle(exc, self.lease):
                 self._park(send, exc, summary, not_submitted=True)
             else:
                 self._retry(send, exc, _backoff(exc, send, self.retry), summary, not_submitted=True)
