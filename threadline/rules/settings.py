@@ -6,6 +6,9 @@ settings; `threadline.config.models.Settings` nests it under `rules`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from threadline.rules.assignment.config import AssignmentSettings
@@ -13,6 +16,17 @@ from threadline.rules.scoring.config import ScoringSettings
 from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.validate import SEQUENCE_TYPES
 from threadline.sync.events.records import BUILTIN_TYPES
+
+
+@dataclass(frozen=True)
+class WrittenField:
+    """A contact field the rules write. `custom`: one of Threadline's own score fields (HubSpot creates it at
+    start; Salesforce needs an admin to), with its `kind`; otherwise a field the CRM itself has (stage, owner)."""
+
+    name: str
+    setting: str                                  # the key path that names it ("rules.scoring.fields.total")
+    custom: bool
+    kind: Literal["number", "string"] | None = None
 
 
 class RulesSettings(BaseModel):
@@ -35,3 +49,20 @@ class RulesSettings(BaseModel):
         `scoring.custom_events`, and those a sequence enrols on. Anything else is refused with these named."""
         custom = set(self.scoring.custom_events) if self.scoring else set()
         return frozenset(BUILTIN_TYPES | SEQUENCE_TYPES | custom | {s.enroll_on for s in self.sequences})
+
+    def written_fields(self) -> list[WrittenField]:
+        """Every contact field the scoring and assignment write, as configured (what `check` looks up in the
+        CRM's schema, and what the engine makes sure of at start)."""
+        written = []
+        if self.scoring is not None:
+            names, path = self.scoring.fields, "rules.scoring.fields"
+            written += [WrittenField(names.total, f"{path}.total", True, "number"),
+                        WrittenField(names.tier, f"{path}.tier", True, "string")]
+            if self.scoring.fit_and_intent:
+                written += [WrittenField(names.fit, f"{path}.fit", True, "number"),
+                            WrittenField(names.intent, f"{path}.intent", True, "number")]
+            if self.scoring.stages:
+                written.append(WrittenField(names.stage, f"{path}.stage", False))
+        if self.assignment is not None:
+            written.append(WrittenField(self.assignment.owner_field, "rules.assignment.owner_field", False))
+        return written

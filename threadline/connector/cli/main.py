@@ -16,10 +16,11 @@ from threadline import __version__
 from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
 from threadline.connector.cli.auth import auth_app
+from threadline.connector.cli.checks import owner_checks, written_field_checks
 from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.health import health
 from threadline.connector.cli.outbox import outbox_app
-from threadline.connector.cli.owners import owner_checks, owners_command, written_field_checks
+from threadline.connector.cli.owners import owners_command
 from threadline.connector.cli.secrets import secrets_app
 
 if TYPE_CHECKING:

@@ -279,11 +279,8 @@ def owner_names(crm: CrmAdapter) -> Callable[[], Mapping[str, str]]:
 
 
 def _written_fields(settings: Settings) -> list[tuple[str, str]]:
-    """Custom contact fields the scoring writes (the stage and owner fields are the CRM's own)."""
-    if settings.rules.scoring is None:
-        return []
-    f = settings.rules.scoring.fields
-    return [(f.total, "number"), (f.fit, "number"), (f.intent, "number"), (f.tier, "string")]
+    """Threadline's own score fields the rules write (the stage and owner fields are the CRM's own)."""
+    return [(f.name, f.kind) for f in settings.rules.written_fields() if f.custom and f.kind]
 
 
 def rule_contact_fields(settings: Settings) -> list[str]:
