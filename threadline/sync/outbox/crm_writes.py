@@ -148,6 +148,15 @@ class OutboxExecutor:
         self._park(rows, throttle, summary)
         return True
 
+    def _not_taken(self, rows: dict[str, OutboxRow], exc: ProviderError, summary: OutboxSummary) -> bool:
+        """A batch the CRM did not take: parked by a long throttle, else retried later (AuthExpired is re-raised:
+        it stops the run). Returns False: the caller's loop moves on."""
+        if not self._parked_by(exc, rows, summary):
+            self._finish(rows, {}, summary, retry=exc)
+            if isinstance(exc, AuthExpired):
+                raise exc
+        return False
+
     def _park(self, rows: dict[str, OutboxRow], exc: RateLimited, summary: OutboxSummary) -> None:
         """Hold the CRM's writes until the throttle ends; the rows wait for it without counting an attempt."""
         wait = timedelta(seconds=exc.retry_after or 0)
@@ -304,12 +313,7 @@ class OutboxExecutor:
             self._finish(by_key, {}, summary, failure=exc)
             return True
         except ProviderError as exc:
-            if self._parked_by(exc, by_key, summary):
-                return False
-            self._finish(by_key, {}, summary, retry=exc)
-            if isinstance(exc, AuthExpired):
-                raise
-            return False
+            return self._not_taken(by_key, exc, summary)
         self._finish(by_key, {k: "" for k in by_key}, summary)
         return True
 
@@ -402,12 +406,7 @@ class OutboxExecutor:
             self._finish(by_key, {}, summary, failure=exc)
             return bool(ready)
         except ProviderError as exc:
-            if self._parked_by(exc, by_key, summary):
-                return False
-            self._finish(by_key, {}, summary, retry=exc)
-            if isinstance(exc, AuthExpired):
-                raise
-            return False
+            return self._not_taken(by_key, exc, summary)
         self._finish(by_key, {k: "" for k in by_key}, summary)
         return bool(ready)
 
