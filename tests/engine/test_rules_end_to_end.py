@@ -165,3 +165,40 @@ def test_completed_tasks_and_booked_meetings_become_events(sandbox: SandboxServe
     runner = RuleRunner(engine.store, compile_rules(settings.rules))
     assert runner.run_pending(datetime.now(UTC) + timedelta(days=5)).intended == 0   # done in time: no breach
     engine.close()
+
+
+def test_the_salesforce_points_model_lands_score_tier_stage_and_the_opt_out_on_a_contact(
+        sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The shipped Salesforce example, unchanged, writes through the outbox into the fields its header names."""
+    import yaml
+
+    from tests.engine.test_check_rule_fields import RULES, create_salesforce_example_fields
+    from threadline.connector.web.unsubscribe import record_unsubscribe
+
+    seeded = seed_demo(sandbox, crm="salesforce")
+    create_salesforce_example_fields(sandbox, ("Lead", "Marketing Qualified Lead"))
+    config = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded, crm="salesforce")
+    config["rules"] = yaml.safe_load((RULES / "points-model.salesforce.yaml").read_text())
+    settings = parse_settings(config, tmp_path / "t.yaml", env={})
+    engine = build_engine(settings)
+    engine.run_once()
+    with engine.store.session() as session:
+        [jane] = contacts_for_address(session, JANE)
+        now = datetime.now(UTC)
+        record_events(session, [
+            Event(id=event_id("form.submitted", "demo-1"), type="form.submitted", contact_id=jane, occurred_at=now,
+                  source="api", data={"form": "demo"}),
+            *[Event(id=event_id("page.visited", f"p{n}"), type="page.visited", contact_id=jane, occurred_at=now,
+                    source="api", data={"url": "https://acme.example/pricing"}) for n in range(2)]])
+    engine.run_once()
+    record = sandbox.salesforce.record("Contact", jane)
+    assert record["Threadline_Score__c"] >= 50
+    assert (record["Threadline_Score_Tier__c"], record["Lifecycle_Stage__c"]) == ("mql", "Marketing Qualified Lead")
+    assert record["HasOptedOutOfEmail"] in (False, None)
+
+    record_unsubscribe(engine.store, jane, settings.rules.unsubscribe_field)
+    engine.run_once()
+    record = sandbox.salesforce.record("Contact", jane)
+    assert record["HasOptedOutOfEmail"] is True
+    assert record["Threadline_Score__c"] == 0                     # the unsubscribe reset
+    engine.close()

@@ -14,6 +14,7 @@ from threadline.adapters.records import (
     CheckResult,
     ContactPage,
     ContactUpdate,
+    CrmField,
     CrmMeeting,
     CrmOwner,
     EmailActivity,
@@ -97,9 +98,9 @@ class CrmAdapter(Protocol):
         """
         ...
 
-    def contact_field_names(self) -> dict[str, set[str]]:
-        """The fields a rule may write, per record type ("contact" on HubSpot; "Contact" and "Lead" on
-        Salesforce), lower-cased, as the CRM's schema has them now. May raise ProviderError."""
+    def contact_fields(self) -> dict[str, dict[str, CrmField]]:
+        """The fields a rule may read or write, per record type ("contact" on HubSpot; "Contact" and "Lead"
+        on Salesforce), keyed by lower-cased name, as the CRM's schema has them now. May raise ProviderError."""
         ...
 
     def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:

@@ -137,6 +137,21 @@ class CrmOwner(Record):
     active: bool = True
 
 
+class CrmField(Record):
+    """A contact field as the CRM's schema describes it now (HubSpot property, Salesforce describe).
+
+    `type` is the CRM's own type name ("number", "enumeration", "bool" in HubSpot; "double", "picklist",
+    "boolean" in Salesforce). `options`: the values an enumeration/picklist offers; `restricted`: the CRM
+    refuses any other value. `writable`: the API user may set it (HubSpot readOnlyValue/calculated;
+    Salesforce `updateable`, which already reflects field-level security for the API user)."""
+
+    name: str
+    type: str
+    options: tuple[str, ...] = ()
+    restricted: bool = False
+    writable: bool = True
+
+
 class CrmMeeting(Record):
     """A meeting booked with one or more contacts (HubSpot meeting, Salesforce Event)."""
 

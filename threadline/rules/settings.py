@@ -7,7 +7,7 @@ settings; `threadline.config.models.Settings` nests it under `rules`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,16 +17,33 @@ from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.validate import SEQUENCE_TYPES
 from threadline.sync.events.records import BUILTIN_TYPES
 
+#: Contact fields every adapter maps into the mirror itself; rules read them without naming a CRM field.
+MIRRORED = frozenset({"id", "domain", "owner_id", "email", "firstname", "lastname", "company"})
+
 
 @dataclass(frozen=True)
 class WrittenField:
     """A contact field the rules write. `custom`: one of Threadline's own score fields (HubSpot creates it at
-    start; Salesforce needs an admin to), with its `kind`; otherwise a field the CRM itself has (stage, owner)."""
+    start; Salesforce needs an admin to), with its `kind`; otherwise a field the CRM itself has (stage, owner,
+    the unsubscribe flag). `values`: the values written, where the rules name them (tiers, stages), set at
+    `values_setting`; a picklist/enumeration field must offer each of them."""
 
     name: str
     setting: str                                  # the key path that names it ("rules.scoring.fields.total")
     custom: bool
-    kind: Literal["number", "string"] | None = None
+    kind: Literal["number", "string", "bool", "owner"] | None = None
+    values: tuple[str, ...] = ()
+    values_setting: str = ""
+
+
+@dataclass(frozen=True)
+class ReadField:
+    """A contact field the rules read (conditions, sequence stop rules), named at `setting`. `values`: the
+    values compared with it where the config lists them (exit_on_stage_change_to)."""
+
+    name: str
+    setting: str
+    values: tuple[str, ...] = ()
 
 
 class RulesSettings(BaseModel):
@@ -56,13 +73,44 @@ class RulesSettings(BaseModel):
         written = []
         if self.scoring is not None:
             names, path = self.scoring.fields, "rules.scoring.fields"
+            tiers = tuple(t.name for t in self.scoring.tiers)
             written += [WrittenField(names.total, f"{path}.total", True, "number"),
-                        WrittenField(names.tier, f"{path}.tier", True, "string")]
+                        WrittenField(names.tier, f"{path}.tier", True, "string", tiers, "rules.scoring.tiers")]
             if self.scoring.fit_and_intent:
                 written += [WrittenField(names.fit, f"{path}.fit", True, "number"),
                             WrittenField(names.intent, f"{path}.intent", True, "number")]
             if self.scoring.stages:
-                written.append(WrittenField(names.stage, f"{path}.stage", False))
+                stages = tuple(s.value for s in self.scoring.stages)
+                written.append(WrittenField(names.stage, f"{path}.stage", False, "string", stages,
+                                            "rules.scoring.stages"))
         if self.assignment is not None:
-            written.append(WrittenField(self.assignment.owner_field, "rules.assignment.owner_field", False))
+            written.append(WrittenField(self.assignment.owner_field, "rules.assignment.owner_field", False, "owner"))
+        if self.unsubscribe_field:          # the unsubscribe link writes the opt-out there
+            written.append(WrittenField(self.unsubscribe_field, "rules.unsubscribe_field", False, "bool"))
         return written
+
+    def read_fields(self) -> list[ReadField]:
+        """Every contact field a condition or stop rule reads, with the setting that names it (the CRM
+        adapter pulls these into the mirror; `check` looks them up in the CRM's schema)."""
+        specs: list[tuple[str, dict[str, Any]]] = []
+        if self.scoring is not None:
+            specs += [(f"rules.scoring.rules[{i}].where", r.where) for i, r in enumerate(self.scoring.rules)]
+        if self.assignment is not None:
+            specs.append(("rules.assignment.trigger", self.assignment.trigger))
+            specs += [(f"rules.assignment.rules[{i}].when", r.when) for i, r in enumerate(self.assignment.rules)]
+        read = []
+        for i, sequence in enumerate(self.sequences):
+            path = f"rules.sequences[{i}]"
+            specs.append((f"{path}.enroll_when", sequence.enroll_when))
+            if sequence.exit_on_stage_change_to:
+                read.append(ReadField(sequence.exit_stage_field, f"{path}.exit_stage_field",
+                                      tuple(sequence.exit_on_stage_change_to)))
+            if sequence.deal_closed_field:
+                read.append(ReadField(sequence.deal_closed_field, f"{path}.deal_closed_field"))
+            # Only a zone field the admin named: a default name the CRM lacks (Salesforce has no `timezone`)
+            # would make every contact pull fail.
+            if "timezone_field" in sequence.window.model_fields_set and sequence.window.timezone_field:
+                read.append(ReadField(sequence.window.timezone_field, f"{path}.window.timezone_field"))
+        read += [ReadField(key.split(".", 1)[1], setting) for setting, spec in specs for key in spec
+                 if key.startswith("contact.")]
+        return [field for field in read if field.name not in MIRRORED]

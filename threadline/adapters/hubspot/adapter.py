@@ -21,7 +21,7 @@ from threadline.adapters.http import JsonApi
 from threadline.adapters.hubspot.contacts import ContactPull
 from threadline.adapters.hubspot.cursor import HubSpotCursor
 from threadline.adapters.hubspot.emails import ActivitiesRejected, email_input, logged_from, rejected_from
-from threadline.adapters.hubspot.fields import field_check, property_body, write_fields
+from threadline.adapters.hubspot.fields import field_check, property_body, property_field, write_fields
 from threadline.adapters.hubspot.meetings import MeetingPull
 from threadline.adapters.hubspot.owners import owners
 from threadline.adapters.hubspot.schema import SchemaNames
@@ -32,6 +32,7 @@ from threadline.adapters.records import (
     CheckResult,
     ContactPage,
     ContactUpdate,
+    CrmField,
     CrmMeeting,
     CrmOwner,
     EmailActivity,
@@ -224,11 +225,12 @@ class HubSpotCrm:
         pull = MeetingPull(lambda body: self._search("meetings", body), self._meeting_contacts)
         return read_pages(pull.pages(HubSpotCursor.from_dict(cursor)), PROVIDER, lambda: _last_endpoint(self))
 
-    def contact_field_names(self) -> dict[str, set[str]]:
-        """Every contact property HubSpot has (its own and custom ones), lower-cased."""
+    def contact_fields(self) -> dict[str, dict[str, CrmField]]:
+        """Every contact property HubSpot has (its own and custom ones), with type, options and whether
+        a value may be set (not readOnlyValue, not calculated)."""
         with reading(PROVIDER, lambda: _last_endpoint(self)):
             body = self._get("/crm/v3/properties/contacts")
-            return {"contact": {str(p["name"]).lower() for p in body.get("results") or []}}
+            return {"contact": {str(p["name"]).lower(): property_field(p) for p in body.get("results") or []}}
 
     def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
         """Create the missing custom contact properties the rules write, in the `threadline` group.

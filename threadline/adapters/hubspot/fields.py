@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from threadline.adapters.errors import NotFound, PermanentError
-from threadline.adapters.records import CheckResult, FieldWrite
+from threadline.adapters.records import CheckResult, CrmField, FieldWrite
 
 PROVIDER = "hubspot"
 BATCH = 100
@@ -21,6 +21,17 @@ STANDARD = frozenset({"lifecyclestage", "hubspot_owner_id", "hs_lead_status", "f
                       "email", "jobtitle", "phone"})
 #: rule field type -> (HubSpot type, fieldType)
 TYPES = {"number": ("number", "number"), "string": ("string", "text"), "enumeration": ("enumeration", "select")}
+
+
+def property_field(prop: dict[str, Any]) -> CrmField:
+    """A property definition (GET /crm/v3/properties/contacts) as a CrmField. Enumerations are restricted to
+    their options, except those HubSpot fills from elsewhere (`externalOptions`: hubspot_owner_id's owners)."""
+    meta = prop.get("modificationMetadata") or {}
+    external = bool(prop.get("externalOptions"))
+    options = () if external else tuple(str(o["value"]) for o in prop.get("options") or [] if not o.get("hidden"))
+    return CrmField(name=str(prop["name"]), type=str(prop.get("type") or "string"), options=options,
+                    restricted=prop.get("type") == "enumeration" and not external,
+                    writable=not meta.get("readOnlyValue") and not prop.get("calculated"))
 
 
 class LifecycleStageRefused(PermanentError):

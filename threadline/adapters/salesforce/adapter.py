@@ -22,6 +22,7 @@ from threadline.adapters.records import (
     CheckResult,
     ContactPage,
     ContactUpdate,
+    CrmField,
     CrmMeeting,
     CrmOwner,
     EmailActivity,
@@ -37,7 +38,7 @@ from threadline.adapters.salesforce.cursor import SalesforceCursor
 from threadline.adapters.salesforce.followups import followup_record, state_soql, to_state
 from threadline.adapters.salesforce.meetings import meeting_pages
 from threadline.adapters.salesforce.owners import USERS_SOQL, to_owner
-from threadline.adapters.salesforce.rule_fields import check_fields
+from threadline.adapters.salesforce.rule_fields import check_fields, describe_field
 from threadline.adapters.salesforce.schema import SalesforceNames
 from threadline.adapters.salesforce.tasks import (
     ActivitiesRejected,
@@ -232,11 +233,13 @@ class SalesforceCrm:
         pages = meeting_pages(lambda soql: self.api.query_pages(soql, batch_size=self.batch_size), cursor)
         return read_pages(pages, PROVIDER, lambda: _last_endpoint(self))
 
-    def contact_field_names(self) -> dict[str, set[str]]:
-        """The fields of Contact and of Lead (a rule writes to either), lower-cased, from describe."""
+    def contact_fields(self) -> dict[str, dict[str, CrmField]]:
+        """The fields of Contact and of Lead (a rule writes to either) from describe, with picklist values
+        and `updateable` (field-level security as the API user has it)."""
         self._field_types.clear()          # an admin may have just created fields
         with reading(PROVIDER, lambda: _last_endpoint(self)):
-            return {name: set(self._describe(name)) for name in ("Contact", "Lead")}
+            return {name: {key: describe_field(spec) for key, spec in self._describe(name).items()}
+                    for name in ("Contact", "Lead")}
 
     def rule_fields_schema(self, fields: Sequence[tuple[str, ...]]) -> list[CheckResult]:
         """Check the rule fields on Contact and Lead; a missing one is a failed CheckResult saying what the

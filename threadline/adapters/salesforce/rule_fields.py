@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from threadline.adapters.records import CheckResult
+from threadline.adapters.records import CheckResult, CrmField
 from threadline.adapters.salesforce.schema import WantedField
 
 PROVIDER = "salesforce"
@@ -18,6 +18,14 @@ TYPES = {"number": ("Number(18, 0)", ("double", "int", "currency", "percent")),
          "string": ("Text(255)", ("string", "textarea", "picklist", "email", "phone", "reference")),
          "enumeration": ("Picklist", ("picklist", "string"))}
 Describe = Callable[[str], dict[str, dict[str, Any]]]
+
+
+def describe_field(spec: dict[str, Any]) -> CrmField:
+    """A describe field as a CrmField: active picklist values, `restrictedPicklist`, and `updateable`, which
+    is false when field-level security gives the API user read-only access."""
+    values = tuple(str(v["value"]) for v in spec.get("picklistValues") or [] if v.get("active", True))
+    return CrmField(name=str(spec["name"]), type=str(spec.get("type") or "string"), options=values,
+                    restricted=bool(spec.get("restrictedPicklist")), writable=bool(spec.get("updateable", True)))
 
 
 def wanted_field(object_name: str, name: str, kind: str) -> WantedField:

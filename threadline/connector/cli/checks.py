@@ -1,10 +1,11 @@
 """What `threadline check` verifies beyond each adapter's own check: the owner ids the config names, and the
-fields the rules write, against the CRM as it is now."""
+fields the rules write and read, against the CRM's schema as it is now (types, options, write access)."""
 
 from __future__ import annotations
 
-from threadline.adapters.records import CheckResult, CrmOwner
+from threadline.adapters.records import CheckResult, CrmField, CrmOwner
 from threadline.config.models import Settings
+from threadline.rules.settings import ReadField, WrittenField
 
 
 def owner_checks(settings: Settings, owners: list[CrmOwner]) -> list[CheckResult]:
@@ -30,23 +31,87 @@ def owner_checks(settings: Settings, owners: list[CrmOwner]) -> list[CheckResult
     return results
 
 
-def written_field_checks(settings: Settings, schema: dict[str, set[str]]) -> list[CheckResult]:
-    """`threadline check` lines for every CRM field the rules write: the score fields, the stage field (with
-    stages) and the owner field (with assignment). HubSpot creates its missing custom score properties at start;
-    anything else missing is named with the setting that writes it and what to do."""
-    creates = settings.crm.kind == "hubspot"          # HubSpot gets Threadline's score properties at start
-    results = []
-    for written in settings.rules.written_fields():
-        field, setting, created = written.name, written.setting, written.custom and creates
-        missing = [record for record, names in schema.items() if field.lower() not in names]
-        if not missing:
-            results.append(CheckResult(target=settings.crm.kind, item=f"field {field}", ok=True,
-                                       detail=f"written by {setting}"))
-        elif created:
-            results.append(CheckResult(target=settings.crm.kind, item=f"field {field}", ok=True,
-                                       detail=f"missing; created at start (written by {setting})"))
-        else:
-            results.append(CheckResult(target=settings.crm.kind, item=f"field {field}", ok=False, detail=(
-                f"{settings.crm.kind} {' and '.join(missing)} have no field {field!r}, which {setting} writes: "
-                f"create it in {settings.crm.kind}, or set {setting} to a field it has")))
+NUMBER_TYPES = frozenset({"number", "double", "int", "currency", "percent"})
+BOOL_TYPES = frozenset({"bool", "boolean"})
+
+
+def field_checks(settings: Settings, schema: dict[str, dict[str, CrmField]]) -> list[CheckResult]:
+    """`threadline check` lines for every CRM field the rules write (score, tier, stage, owner, the
+    unsubscribe flag) and read (conditions, sequence stop rules): present on every record type, writable by
+    the API user, of a type that holds the value, and offering every value the rules write or compare."""
+    crm = settings.crm.kind
+    rules = settings.rules
+    results = [_written(crm, written, schema) for written in rules.written_fields()]
+    seen = {written.name.lower() for written in rules.written_fields()}
+    for read in rules.read_fields():
+        if read.name.lower() not in seen or read.values:      # values compared with it are checked too
+            seen.add(read.name.lower())
+            results.append(_read(crm, read, schema))
     return results
+
+
+def _written(crm: str, written: WrittenField, schema: dict[str, dict[str, CrmField]]) -> CheckResult:
+    item = f"field {written.name}"
+    found = {record: fields.get(written.name.lower()) for record, fields in schema.items()}
+    missing = [record for record, field in found.items() if field is None]
+    if missing and written.custom and crm == "hubspot":   # HubSpot gets Threadline's score properties at start
+        return CheckResult(target=crm, item=item, ok=True,
+                           detail=f"missing; created at start (written by {written.setting})")
+    if missing:
+        return CheckResult(target=crm, item=item, ok=False, detail=(
+            f"{crm} {' and '.join(missing)} have no field {written.name!r}, which {written.setting} writes: "
+            f"create it in {crm}, or set {written.setting} to a field it has"))
+    problems = [problem for record, field in found.items() if field is not None
+                for problem in _write_problems(crm, record, field, written)]
+    if problems:
+        return CheckResult(target=crm, item=item, ok=False, detail="; ".join(problems))
+    return CheckResult(target=crm, item=item, ok=True, detail=f"written by {written.setting}")
+
+
+def _write_problems(crm: str, record: str, field: CrmField, written: WrittenField) -> list[str]:
+    where = f"{crm} {record}.{field.name}"
+    if not field.writable:
+        fix = (f"grant the API user Edit access to {record}.{field.name} (Setup > Object Manager > {record} > "
+               "Fields & Relationships > Set Field-Level Security)" if crm == "salesforce" else
+               f"it is read-only or calculated in {crm}: set {written.setting} to a property integrations may write")
+        return [f"{where} is read-only for Threadline's API user, but {written.setting} writes it: {fix}"]
+    expected = _type_problem(field, written)
+    if expected:
+        return [f"{where} is a {field.type} field; {written.setting} writes {expected}: set {written.setting} "
+                f"to a {expected} field"]
+    values = written.values + (("true",) if written.kind == "bool" and field.type not in BOOL_TYPES else ())
+    absent = [v for v in values if field.restricted and field.options and v not in field.options]
+    if absent:
+        return [f"{where} offers no {', '.join(map(repr, absent))} (it offers {', '.join(field.options)}), which "
+                f"{written.values_setting or written.setting} writes: add the values to the field in {crm}, or "
+                f"change {written.values_setting or written.setting}"]
+    return []
+
+
+def _type_problem(field: CrmField, written: WrittenField) -> str | None:
+    """What the rules write, when the field cannot hold it (None: it can)."""
+    if written.kind == "number" and field.type not in NUMBER_TYPES:
+        return "numbers"
+    if written.kind == "string" and field.type in NUMBER_TYPES | BOOL_TYPES:
+        return "text values"
+    if written.kind == "bool" and field.type not in BOOL_TYPES and not (field.options and "true" in field.options):
+        return "true/false"
+    return None
+
+
+def _read(crm: str, read: ReadField, schema: dict[str, dict[str, CrmField]]) -> CheckResult:
+    item = f"field {read.name}"
+    found = {record: fields.get(read.name.lower()) for record, fields in schema.items()}
+    missing = [record for record, field in found.items() if field is None]
+    if missing:
+        effect = ("every contact pull would fail" if crm == "salesforce" else "its conditions would never match")
+        return CheckResult(target=crm, item=item, ok=False, detail=(
+            f"{crm} {' and '.join(missing)} have no field {read.name!r}, which {read.setting} reads ({effect}): "
+            f"create it in {crm}, or change {read.setting}"))
+    for record, field in found.items():
+        absent = [v for v in read.values if field and field.restricted and field.options and v not in field.options]
+        if field is not None and absent:
+            return CheckResult(target=crm, item=item, ok=False, detail=(
+                f"{crm} {record}.{field.name} offers no {', '.join(map(repr, absent))} (it offers "
+                f"{', '.join(field.options)}), which {read.setting} waits for: it would never match"))
+    return CheckResult(target=crm, item=item, ok=True, detail=f"read by {read.setting}")

@@ -16,7 +16,7 @@ from threadline import __version__
 from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
 from threadline.connector.cli.auth import auth_app
-from threadline.connector.cli.checks import owner_checks, written_field_checks
+from threadline.connector.cli.checks import field_checks, owner_checks
 from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.health import health
 from threadline.connector.cli.outbox import outbox_app
@@ -105,7 +105,7 @@ def check(config: ConfigOption = None) -> None:
             except ProviderError as exc:
                 results.append(CheckResult(target=settings.crm.kind, item="owners", ok=False, detail=str(exc)[:300]))
             try:
-                results += written_field_checks(settings, crm.contact_field_names())
+                results += field_checks(settings, crm.contact_fields())
             except ProviderError as exc:
                 results.append(CheckResult(target=settings.crm.kind, item="fields", ok=False, detail=str(exc)[:300]))
     finally:

@@ -47,9 +47,10 @@ from threadline.connector.wiring.secret_keys import (
     token_store,
 )
 from threadline.rules.runner import RuleRunner, RuleSet, compile_rules
-from threadline.rules.sequences import Sequencer, SequenceSettings
+from threadline.rules.sequences import Sequencer
 from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences.send_check import why_not_send
+from threadline.rules.settings import MIRRORED
 from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.mail.matching import AddressPolicy
 from threadline.sync.outbox.retry_policy import RetryPolicy
@@ -286,29 +287,5 @@ def _written_fields(settings: Settings) -> list[tuple[str, str]]:
 def rule_contact_fields(settings: Settings) -> list[str]:
     """Contact fields the rules read or write: the CRM adapter pulls these into the mirror."""
     rules = settings.rules
-    specs: list[dict[str, object]] = []
-    names: set[str] = set()
-    if rules.scoring:
-        specs += [r.where for r in rules.scoring.rules]
-        f = rules.scoring.fields
-        names |= {f.total, f.fit, f.intent, f.tier} | ({f.stage} if rules.scoring.stages else set())
-    if rules.assignment:
-        specs += [r.when for r in rules.assignment.rules] + [rules.assignment.trigger]
-    if rules.unsubscribe_field:
-        names.add(rules.unsubscribe_field)
-    for sequence in rules.sequences:
-        specs.append(sequence.enroll_when)
-        names |= _sequence_fields(sequence)
-    names |= {key.split(".", 1)[1] for spec in specs for key in spec if key.startswith("contact.")}
-    return sorted(names - {"id", "domain", "owner_id", "email", "firstname", "lastname", "company"})
-
-
-def _sequence_fields(sequence: SequenceSettings) -> set[str]:
-    """Contact fields a sequence's stop rules and window read. Only fields the admin named: a default name
-    the CRM lacks (Salesforce has no `timezone` field) would make every contact pull fail."""
-    names = {sequence.exit_stage_field} if sequence.exit_on_stage_change_to else set()
-    if sequence.deal_closed_field:
-        names.add(sequence.deal_closed_field)
-    if "timezone_field" in sequence.window.model_fields_set and sequence.window.timezone_field:
-        names.add(sequence.window.timezone_field)
-    return names
+    names = {f.name for f in rules.read_fields()} | {f.name for f in rules.written_fields() if f.kind != "owner"}
+    return sorted(names - MIRRORED)         # the owner is mirrored as owner_id by every adapter

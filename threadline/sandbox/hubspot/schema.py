@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from threadline.sandbox.hubspot.lifecycle import STAGES
 from threadline.sandbox.hubspot.responses import ApiError, now_iso
 
 PROPERTY_TYPES = {"string", "number", "date", "datetime", "enumeration", "bool", "phone_number"}
@@ -20,6 +21,7 @@ _BUILT_IN: dict[str, tuple[str, dict[str, str]]] = {
         "email": "string", "firstname": "string", "lastname": "string", "company": "string", "phone": "string",
         "jobtitle": "string", "lifecyclestage": "enumeration", "hubspot_owner_id": "enumeration",
         "hs_additional_emails": "enumeration", "hs_merged_object_ids": "enumeration", "hs_lead_status": "enumeration",
+        "hs_email_optout": "bool", "industry": "string", "numberofemployees": "number",
         "createdate": "datetime", "lastmodifieddate": "datetime", "hs_object_id": "number",
     }),
     "emails": ("emailinformation", {
@@ -41,6 +43,15 @@ _BUILT_IN: dict[str, tuple[str, dict[str, str]]] = {
         "hs_object_id": "number",
     }),
 }
+#: The options of HubSpot's own enumerations, as a new portal has them (contacts).
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "lifecyclestage": STAGES,
+    "hs_lead_status": ("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
+                       "BAD_TIMING"),
+    "hs_email_optout": ("true", "false"),
+}
+#: Enumerations whose options HubSpot fills from elsewhere (owners), flagged `externalOptions`.
+_EXTERNAL = frozenset({"hubspot_owner_id"})
 _FIELD_TYPES = {"string": "text", "number": "number", "datetime": "date", "date": "date",
                 "enumeration": "select", "bool": "booleancheckbox", "phone_number": "phonenumber"}
 
@@ -51,12 +62,18 @@ def _property(name: str, kind: str, group: str, *, label: str | None = None, des
     return {
         "name": name, "label": label or name.replace("_", " ").title(), "type": kind,
         "fieldType": field_type or _FIELD_TYPES.get(kind, "text"), "description": description,
-        "groupName": group, "options": [], "displayOrder": -1, "calculated": False, "externalOptions": False,
+        "groupName": group, "options": _options(_OPTIONS.get(name, ()) if hubspot_defined else ()),
+        "displayOrder": -1, "calculated": False, "externalOptions": name in _EXTERNAL,
         "hasUniqueValue": name == "email", "hidden": False, "hubspotDefined": hubspot_defined,
         "formField": not hubspot_defined, "archived": False, "createdAt": stamp, "updatedAt": stamp,
         "modificationMetadata": {"archivable": not hubspot_defined, "readOnlyDefinition": hubspot_defined,
                                  "readOnlyValue": name in READ_ONLY},
     }
+
+
+def _options(values: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [{"label": v.replace("_", " ").title(), "value": v, "displayOrder": i, "hidden": False}
+            for i, v in enumerate(values)]
 
 
 class PropertyCatalog:
@@ -112,6 +129,20 @@ class PropertyCatalog:
             elif name in READ_ONLY:
                 problems.append({"isValid": False, "message": f'"{name}" is a read only property; its value '
                                  "cannot be set.", "error": "READ_ONLY_VALUE", "name": name})
+            elif (bad := _not_an_option(known[name], values[name])) is not None:
+                allowed = ", ".join(str(o["value"]) for o in known[name]["options"])
+                problems.append({"isValid": False, "message": f"{bad} was not one of the allowed options: "
+                                 f"[{allowed}]", "error": "INVALID_OPTION", "name": name})
         if problems:
             raise ApiError(400, "VALIDATION_ERROR", f"Property values were not valid: {problems}",
                            context={"propertyName": [str(p["name"]) for p in problems]})
+
+
+def _not_an_option(prop: dict[str, Any], value: Any) -> str | None:
+    """The first value (multi-checkbox values are `;`-separated) an enumeration does not offer, else None.
+    "" clears the property; enumerations with external options (owners) are checked elsewhere."""
+    if prop["type"] not in ("enumeration", "bool") or prop["externalOptions"] or not prop["options"]:
+        return None
+    offered = {str(o["value"]) for o in prop["options"]}
+    parts = [str(value).lower()] if prop["type"] == "bool" else str(value).split(";")
+    return next((part for part in parts if part and part not in offered), None)

@@ -13,7 +13,7 @@ from typing import Any
 
 from threadline.sandbox.salesforce.ids import IdFactory, object_type_of, to18
 from threadline.sandbox.salesforce.responses import SfError
-from threadline.sandbox.salesforce.schema import DEFAULTS, READ_ONLY, REQUIRED, FieldSpec, Schema
+from threadline.sandbox.salesforce.schema import DEFAULTS, REQUIRED, FieldSpec, Schema
 from threadline.sandbox.salesforce.values import coerce, now
 
 Row = dict[str, Any]
@@ -136,7 +136,7 @@ class Org:
             if key == "attributes":
                 continue
             spec = schema.canonical(key)
-            if spec.name in READ_ONLY and object_name != "User":
+            if not spec.updateable and object_name != "User":
                 raise SfError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
                               f"Unable to create/update fields: {spec.name}. Please check the security settings "
                               "of this field and verify that it is read/write for your profile or permission set.",

@@ -7,7 +7,8 @@ and in JSON bodies, so lookups go through `canonical()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from threadline.sandbox.salesforce.ids import PREFIXES
@@ -29,10 +30,13 @@ class FieldSpec:
     unique: bool = False
     references: tuple[str, ...] = ()
     label: str = ""
+    picklist: tuple[str, ...] = ()          # active picklist values
+    restricted: bool = False                # restricted picklist: other values are refused
+    read_only: bool = False                 # field-level security gives the API user read access only
 
     @property
     def updateable(self) -> bool:
-        return self.name not in READ_ONLY
+        return self.name not in READ_ONLY and not self.read_only
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label or self.name, "type": self.type, "custom": self.custom,
@@ -40,20 +44,30 @@ class FieldSpec:
                 "createable": self.updateable, "nillable": self.name not in ("Id", "LastName"),
                 "idLookup": self.name == "Id" or self.external_id or self.name == "Email",
                 "referenceTo": list(self.references), "length": 255 if self.type in ("string", "email") else 0,
-                "filterable": True, "sortable": self.type != "textarea"}
+                "filterable": True, "sortable": self.type != "textarea",
+                "picklistValues": [{"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
+                                   for v in self.picklist],
+                "restrictedPicklist": self.restricted}
 
 
 def _fields(*specs: tuple[str, str] | FieldSpec) -> list[FieldSpec]:
     return [s if isinstance(s, FieldSpec) else FieldSpec(*s) for s in specs]
 
 
+LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
+LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
 _PERSON = (("FirstName", "string"), ("LastName", "string"), ("Name", "string"), ("Email", "email"),
-           ("Title", "string"), ("Phone", "phone"), FieldSpec("OwnerId", "reference", references=("User",)))
+           ("Title", "string"), ("Phone", "phone"), FieldSpec("OwnerId", "reference", references=("User",)),
+           ("HasOptedOutOfEmail", "boolean"), FieldSpec("LeadSource", "picklist", picklist=LEAD_SOURCES))
 STANDARD: dict[str, list[FieldSpec]] = {
     "Contact": _fields(*_PERSON, FieldSpec("MasterRecordId", "reference", references=("Contact",)),
                        ("AccountId", "reference")),
     "Lead": _fields(*_PERSON, FieldSpec("MasterRecordId", "reference", references=("Lead",)),
-                    ("Company", "string"), ("Status", "picklist"), ("IsConverted", "boolean"),
+                    ("Company", "string"), FieldSpec("Status", "picklist", picklist=LEAD_STATUSES, restricted=True),
+                    FieldSpec("Industry", "picklist", picklist=("Technology", "Finance", "Healthcare", "Retail",
+                                                                "Manufacturing", "Other")),
+                    ("NumberOfEmployees", "int"), FieldSpec("Rating", "picklist", picklist=("Hot", "Warm", "Cold")),
+                    ("IsConverted", "boolean"),
                     FieldSpec("ConvertedContactId", "reference", references=("Contact",)), ("ConvertedDate", "date")),
     "Task": _fields(FieldSpec("WhoId", "reference", references=("Contact", "Lead")), ("WhatId", "reference"),
                     ("Subject", "string"), ("Description", "textarea"), ("Status", "picklist"),
@@ -131,12 +145,18 @@ class Schema:
         return self.object(name)
 
     def add_custom_field(self, object_name: str, name: str, type: str = "string", *, external_id: bool = False,
-                         unique: bool = False, label: str = "") -> FieldSpec:
+                         unique: bool = False, label: str = "", values: Sequence[str] = (),
+                         restricted: bool = False) -> FieldSpec:
         if not name.endswith("__c"):
             raise ValueError("custom field API names end in __c")
         if type not in FIELD_TYPES:
             raise ValueError(f"unknown field type {type}")
         spec = FieldSpec(name, type, custom=True, external_id=external_id, unique=unique,
-                         label=label or name[:-3].replace("_", " "))
+                         label=label or name[:-3].replace("_", " "), picklist=tuple(values), restricted=restricted)
         self.object(object_name).fields[name.lower()] = spec
         return spec
+
+    def set_field_access(self, object_name: str, name: str, *, editable: bool) -> None:
+        """Field-level security for the API user: read-only fields describe as not updateable and refuse writes."""
+        fields = self.object(object_name).fields
+        fields[name.lower()] = replace(self.object(object_name).canonical(name), read_only=not editable)

@@ -6,6 +6,7 @@ They act directly on the org (no API calls, no limit spent) and take the org loc
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,10 +119,16 @@ class SeedingHelpers:
     # admin ---------------------------------------------------------------------
 
     def add_custom_field(self, object_name: str, name: str, type: str = "string", external_id: bool = False,
-                         unique: bool = False) -> FieldSpec:
-        """Create a custom field as an admin would in Setup (`Name__c`)."""
+                         unique: bool = False, values: Sequence[str] = (), restricted: bool = False) -> FieldSpec:
+        """Create a custom field as an admin would in Setup (`Name__c`); `values` for a picklist."""
         with self.org.lock:
-            return self.org.schema.add_custom_field(object_name, name, type, external_id=external_id, unique=unique)
+            return self.org.schema.add_custom_field(object_name, name, type, external_id=external_id, unique=unique,
+                                                    values=values, restricted=restricted)
+
+    def set_field_access(self, object_name: str, name: str, *, editable: bool) -> None:
+        """Field-level security for the API user, as an admin sets it per profile or permission set."""
+        with self.org.lock:
+            self.org.schema.set_field_access(object_name, name, editable=editable)
 
     def set_daily_limit(self, limit: int) -> None:
         self.settings.salesforce_daily_api_limit = limit

@@ -43,6 +43,9 @@ def coerce(spec: FieldSpec, value: Any) -> Any:
         raise SfError(400, "JSON_PARSER_ERROR", f"Cannot deserialize instance of {spec.type} from value "
                       f"{str(value)[:40]!r} for field {spec.name}", [spec.name]) from exc
     text = str(value)
+    if spec.type == "picklist" and spec.restricted and text not in spec.picklist:
+        raise SfError(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                      f"{spec.label or spec.name}: bad value for restricted picklist field: {text[:80]}", [spec.name])
     if spec.type == "email" and text and "@" not in text:
         raise SfError(400, "INVALID_EMAIL_ADDRESS", f"{spec.name}: invalid email address: {text[:80]}", [spec.name])
     limit = 32_000 if spec.type == "textarea" else 255
