@@ -170,12 +170,13 @@ def test_backfill_resumes_after_a_crash_from_the_stored_next_link(sandbox):
 
 
 def test_wrong_client_secret_is_auth_expired_and_check_says_so(sandbox):
-    adapter = adapter_for(sandbox, tokens=app_tokens(sandbox, secret="wrong"))
+    adapter = adapter_for(sandbox, tokens=app_tokens(sandbox, secret="not-the-secret-4711"))
     with pytest.raises(AuthExpired):
         list(adapter.pull(None))
     [result] = adapter.check()
     assert result.item == "auth" and not result.ok and "invalid_client" in result.detail
-    assert "wrong" not in result.detail
+    assert "not-the-secret-4711" not in result.detail
+    assert "Certificates & secrets > New client secret" in result.detail       # where to make a new one
 
 
 def test_check_reports_token_and_both_folders(sandbox):

@@ -10,6 +10,7 @@ from google.auth import exceptions as auth_exceptions
 from googleapiclient.errors import BatchError, HttpError
 
 from threadline.adapters.answers import malformed
+from threadline.adapters.credential_help import CredentialHelp, credentials_refused, permission_refused
 from threadline.adapters.errors import (
     AuthExpired,
     NotFound,
@@ -18,9 +19,16 @@ from threadline.adapters.errors import (
     RateLimited,
     TransientError,
 )
+from threadline.adapters.gmail.credentials import DEFAULT_SCOPES
 from threadline.adapters.network_errors import network_problem, unreachable
 
 PROVIDER = "gmail"
+HELP = CredentialHelp(
+    PROVIDER, credential="the mailbox's refresh_token (with client_id and client_secret) or its service_account_file",
+    renew="`threadline auth gmail ADDRESS`, or a new refresh token from the OAuth client; a service-account key: "
+          "Google Cloud console > IAM & Admin > Service accounts > Keys",
+    grants=f"the scopes {', '.join(DEFAULT_SCOPES)} (a service account: Google Workspace Admin console > Security "
+           "> API controls > Manage domain-wide delegation)")
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded", "quotaExceeded"}
 
 
@@ -41,7 +49,9 @@ def translate(exc: BaseException, endpoint: str = "", url: str | None = None) ->
     if isinstance(exc, auth_exceptions.RefreshError):
         if getattr(exc, "retryable", False):
             return TransientError("gmail token refresh failed (retryable)", provider=PROVIDER)
-        return AuthExpired(f"gmail credentials rejected: {str(exc)[:160]}", provider=PROVIDER, status=401)
+        reason = str(exc.args[0] if exc.args else exc)[:160]      # the args' second item repeats it as a dict
+        return AuthExpired(credentials_refused(HELP, f"gmail credentials rejected: {reason}"),
+                           provider=PROVIDER, status=401)
     # http.client.HTTPException: the connection died mid-answer (IncompleteRead); retry, and reconcile a send.
     if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, OSError, http.client.HTTPException)):
         return TransientError(f"gmail: {(unreachable(exc, url) if url else network_problem(exc))}", provider=PROVIDER)
@@ -68,7 +78,9 @@ def _from_http_error(exc: HttpError) -> ProviderError:
     if status >= 500 or status == 408:
         return TransientError(detail, provider=PROVIDER, status=status)
     if status == 401:
-        return AuthExpired(detail, provider=PROVIDER, status=status)
+        return AuthExpired(credentials_refused(HELP, detail), provider=PROVIDER, status=status)
+    if status == 403:
+        return PermanentError(permission_refused(HELP, detail), provider=PROVIDER, status=status)
     if status == 404:
         return NotFound(detail, provider=PROVIDER, status=status)
     return PermanentError(detail, provider=PROVIDER, status=status)

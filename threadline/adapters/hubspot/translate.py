@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from threadline.adapters.credential_help import CredentialHelp, credentials_refused, permission_refused
 from threadline.adapters.errors import (
     AuthExpired,
     NotFound,
@@ -22,6 +23,12 @@ from threadline.adapters.errors import (
 from threadline.adapters.http import retry_after_seconds
 
 PROVIDER = "hubspot"
+SCOPES = ("crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read",
+          "crm.schemas.contacts.write", "crm.objects.owners.read", "sales-email-read")
+HELP = CredentialHelp(
+    PROVIDER, credential="the private-app token (crm.token)",
+    renew="HubSpot > Settings > Integrations > Private apps > the app > Auth > Rotate, or create a private app",
+    grants=f"the private app these scopes (its Scopes tab): {', '.join(SCOPES)}")
 POLICY_WAIT = {"SECONDLY": 1.0, "TEN_SECONDLY_ROLLING": 10.0, "DAILY": 3600.0}
 
 
@@ -59,7 +66,9 @@ def translate(response: httpx.Response) -> ProviderError | None:
     if status >= 500 or status == 408:
         return TransientError(what, **kw)
     if status == 401:
-        return AuthExpired(what, **kw)
+        return AuthExpired(credentials_refused(HELP, what), **kw)
+    if status == 403:
+        return PermanentError(permission_refused(HELP, what), **kw)
     if status == 404:
         return NotFound(what, **kw)
     return PermanentError(what, **kw)

@@ -157,5 +157,5 @@ def _parse_time(text: str) -> datetime:
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, ProviderError):
-        return f"{exc.kind}: {str(exc)[:200]}"
+        return f"{exc.kind}: {str(exc)[:600]}"
     return type(exc).__name__

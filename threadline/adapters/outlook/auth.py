@@ -25,13 +25,13 @@ from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 
 from threadline.adapters.errors import AuthExpired, ProviderError, TransientError
 from threadline.adapters.network_errors import network_problem
-from threadline.adapters.outlook.errors import PROVIDER, from_msal
+from threadline.adapters.outlook.errors import MAIL_PERMISSIONS, PROVIDER, from_msal
 from threadline.adapters.outlook.token_cache import PersistentTokenCache
 
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 APP_SCOPES = ("https://graph.microsoft.com/.default",)
 #: Read mail and send sequence steps; MSAL adds openid/profile/offline_access itself.
-DELEGATED_SCOPES = ("Mail.Read", "Mail.Send")
+DELEGATED_SCOPES = MAIL_PERMISSIONS
 MSAL_TIMEOUT = 30.0
 #: Reload a shared cache this long before the token handed out expires (MSAL refreshes 5 minutes early too).
 RELOAD_MARGIN = 300.0

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from threadline.adapters.credential_help import CredentialHelp, credentials_refused, permission_refused
 from threadline.adapters.errors import (
     AuthExpired,
     CursorExpired,
@@ -20,6 +21,14 @@ from threadline.adapters.errors import (
 from threadline.adapters.http import retry_after_seconds, translate_status
 
 PROVIDER = "outlook"
+#: The Graph permissions the adapter uses (delegated scopes, or the same names as application permissions).
+MAIL_PERMISSIONS = ("Mail.Read", "Mail.Send")
+HELP = CredentialHelp(
+    PROVIDER, credential="the app registration's client_secret (or the rep's delegated sign-in)",
+    renew="Microsoft Entra admin center > App registrations > the app > Certificates & secrets > New client secret; "
+          "delegated: `threadline auth outlook ADDRESS`",
+    grants=f"the app the Microsoft Graph permissions {' and '.join(MAIL_PERMISSIONS)} with admin consent (App "
+           "registrations > the app > API permissions), and an application access policy that includes the mailbox")
 #: MSAL/AADSTS errors that only an admin or a new sign-in can fix.
 _AUTH_ERRORS = {"invalid_client", "invalid_grant", "unauthorized_client", "invalid_scope", "interaction_required",
                 "consent_required", "invalid_request", "expired_token", "access_denied"}
@@ -47,7 +56,8 @@ def translate(response: httpx.Response) -> ProviderError | None:
         return RateLimited(detail, retry_after=retry_after_seconds(response), provider=PROVIDER, status=status)
     error = translate_status(response, PROVIDER)
     if error is not None:
-        error.args = (detail,)
+        error.args = (credentials_refused(HELP, detail) if status == 401 else
+                      permission_refused(HELP, detail) if status == 403 else detail,)
     return error
 
 
@@ -68,7 +78,8 @@ def from_msal(result: dict[str, Any] | None) -> ProviderError:
     error = str(result.get("error", "unknown"))
     description = str(result.get("error_description", "")).split(" Trace ID:")[0][:200]
     if error in _AUTH_ERRORS:
-        return AuthExpired(f"identity platform refused: {error}: {description}", provider=PROVIDER, status=400)
+        return AuthExpired(credentials_refused(HELP, f"identity platform refused: {error}: {description}"),
+                           provider=PROVIDER, status=400)
     if error in ("temporarily_unavailable", "server_error"):
         return TransientError(f"identity platform unavailable: {error}", provider=PROVIDER)
     return PermanentError(f"identity platform error: {error}: {description}", provider=PROVIDER)

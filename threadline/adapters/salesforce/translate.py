@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from threadline.adapters.credential_help import CredentialHelp, credentials_refused, permission_refused
 from threadline.adapters.errors import (
     AuthExpired,
     NotFound,
@@ -29,6 +30,14 @@ from threadline.adapters.errors import (
 from threadline.adapters.http import retry_after_seconds
 
 PROVIDER = "salesforce"
+HELP = CredentialHelp(
+    PROVIDER, credential="the connected-app sign-in (crm.refresh_token with crm.client_secret, or crm.username with "
+                         "crm.private_key_file for JWT)",
+    renew="a new refresh token from the OAuth web-server flow for the integration user; for JWT, Setup > App Manager "
+          "> the app > Manage > Edit Policies: 'Admin approved users are pre-authorized', and add the integration "
+          "user's profile",
+    grants="the integration user's profile or permission set API Enabled and Read/Edit on Contact, Lead, Task and "
+           "Threadline's fields, and the connected app the scopes api and refresh_token")
 LIMIT_RETRY_SECONDS = 3600.0
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 TRANSIENT_CODES = {"SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW", "REQUEST_RUNNING_TOO_LONG"}
@@ -80,7 +89,9 @@ def translate(response: httpx.Response) -> ProviderError | None:
     if status >= 500 or status == 408 or code in TRANSIENT_CODES:
         return TransientError(what, **kw)
     if status == 401 or code == "INVALID_SESSION_ID":
-        return AuthExpired(what, **kw)
+        return AuthExpired(credentials_refused(HELP, what), **kw)
+    if status == 403:
+        return PermanentError(permission_refused(HELP, what), **kw)
     if code == "INVALID_FIELD":
         return InvalidField(what, fields=list(error.get("fields") or []), **kw)
     if status == 404 or code in ("NOT_FOUND", "ENTITY_IS_DELETED"):
@@ -102,5 +113,6 @@ def translate_token(response: httpx.Response) -> ProviderError | None:
                            provider=PROVIDER, status=status)
     if error.get("errorCode") == "REQUEST_LIMIT_EXCEEDED":
         return translate(response)
-    return AuthExpired(f"salesforce refused the token request: {error.get('error', status)}: "
-                       f"{error.get('error_description', '')}"[:300], provider=PROVIDER, status=status)
+    detail = f"salesforce refused the token request: {error.get('error', status)}: " \
+             f"{error.get('error_description', '')}"[:300]
+    return AuthExpired(credentials_refused(HELP, detail), provider=PROVIDER, status=status)
