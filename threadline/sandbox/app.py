@@ -2,7 +2,8 @@
 
 Generic faults (throttle, error, slow, drop, expired_token) are applied here, in
 front of every provider, using the provider's own response shapes. Admin
-endpoints under `/_sandbox/` arm faults, read request statistics and reset state.
+endpoints under `/_sandbox/` arm faults, read request statistics, reset state
+and seed owners, contacts and mail (seed_api.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from threadline.sandbox.base import SandboxContext, SandboxProvider
 from threadline.sandbox.faults import Fault, malformed_answer
+from threadline.sandbox.seed_api import seed_routes
 
 
 class FaultMiddleware:
@@ -97,6 +99,7 @@ def _admin_routes(ctx: SandboxContext, providers: list[SandboxProvider]) -> list
         Route("/_sandbox/faults", clear_faults, methods=["DELETE"]),
         Route("/_sandbox/stats", stats, methods=["GET"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
+        *seed_routes(providers),
     ]
 
 

@@ -37,6 +37,7 @@ def sandbox_banner(url: str, settings: SandboxSettings, *, ca_file: Path | None 
         f"  tenant id {s.graph_tenant_id} ({s.graph_tenant_domain}), client id {s.graph_client_id}, "
         f"client secret {s.graph_client_secret}",
         f"  mailbox: {s.graph_default_user}",
-        "Sandbox controls: faults POST /_sandbox/faults, stats GET /_sandbox/stats, reset POST /_sandbox/reset",
+        "Sandbox controls: faults POST /_sandbox/faults, stats GET /_sandbox/stats, reset POST /_sandbox/reset, "
+        "your own owners, contacts and mail POST /_sandbox/seed (or `threadline sandbox seed FILE`)",
     ]
     return lines

@@ -19,8 +19,11 @@ from threadline.connector.cli.auth import auth_app
 from threadline.connector.cli.checks import field_checks, owner_checks
 from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.health import health
+from threadline.connector.cli.init_command import init_command
 from threadline.connector.cli.outbox import outbox_app
 from threadline.connector.cli.owners import owners_command
+from threadline.connector.cli.sandbox_cli import SEEDED_GMAIL_TOKEN as SEEDED_GMAIL_TOKEN  # re-exported
+from threadline.connector.cli.sandbox_cli import sandbox_app
 from threadline.connector.cli.secrets import secrets_app
 
 if TYPE_CHECKING:
@@ -34,9 +37,11 @@ sequence_app = typer.Typer(no_args_is_help=True, help="Stop or resume a contact'
 app.add_typer(sequence_app, name="sequence")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(outbox_app, name="outbox")
+app.command("init")(init_command)
 app.command("owners")(owners_command)
 app.add_typer(auth_app, name="auth")
 app.command("health")(health)
+app.add_typer(sandbox_app, name="sandbox")
 console = output_console()
 err = error_console()
 
@@ -73,18 +78,6 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True)] = False) -> None:
     """Threadline command line."""
-
-
-@app.command()
-def init(path: Annotated[Path, typer.Option(help="Where to write the starter config")] = Path("threadline.yaml"),
-         force: Annotated[bool, typer.Option(help="Overwrite an existing file")] = False) -> None:
-    """Write a commented starter threadline.yaml."""
-    if path.exists() and not force:
-        err.print(f"{path} already exists (use --force to overwrite)")
-        raise typer.Exit(2)
-    starter = (Path(__file__).parents[2] / "config" / "starter.yaml").read_text(encoding="utf-8")
-    path.write_text(starter, encoding="utf-8")
-    console.print(f"wrote {path}: fill in the crm and mailboxes sections, then run `threadline check`")
 
 
 @app.command()
@@ -295,32 +288,6 @@ def db_upgrade(config: ConfigOption = None) -> None:
     from threadline.sync.store.database import upgrade
 
     console.print(f"store at revision {upgrade(settings.store.url)}")
-
-
-SEEDED_GMAIL_TOKEN = "1//sandbox-seeded-demo-rep"
-
-
-@app.command()
-def sandbox(port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 picks a free one)")] = 8765,
-            tls_dir: Annotated[Path | None, typer.Option(help="Serve https with a test CA written here")] = None,
-            seed: Annotated[bool, typer.Option(help="Load the demo team into every provider: contacts and the "
-                                                   "rep in HubSpot and Salesforce, mail in Gmail and Outlook")] = False
-            ) -> None:
-    """Serve simulated HubSpot, Salesforce, Gmail and Microsoft Graph on one port under their real paths."""
-    from threadline.connector.demo.run import print_sandbox_credentials, seed_every_provider
-    from threadline.sandbox.server import SandboxServer
-
-    server = SandboxServer(port=port, tls_dir=tls_dir, log_level="info")
-    # A fixed token: a config written against `sandbox --seed` keeps working across restarts.
-    seeded = seed_every_provider(server, gmail_refresh_token=SEEDED_GMAIL_TOKEN) if seed else None
-    server.start()          # listening before the banner: whoever waits for the banner can connect at once
-    print_sandbox_credentials(console, server, seeded)
-    try:
-        server.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
 
 
 @app.command()

@@ -30,6 +30,7 @@ from threadline.connector.reports.render import print_sync_summary
 from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.banner import sandbox_banner
 from threadline.sandbox.server import SandboxServer
+from threadline.sandbox.settings import SandboxSettings
 from threadline.sync.engine import SyncEngine
 
 EXPECTED_LOGGED = {"jane.doe@acme-corp.example", "carlos@globex.example", "petra.schmidt@initech.example",
@@ -38,6 +39,9 @@ EXPECTED_LOGGED = {"jane.doe@acme-corp.example", "carlos@globex.example", "petra
 EXPECTED_LOGGED_SALESFORCE = EXPECTED_LOGGED - {"petra.schmidt@initech.example"} | {"p.schmidt@initech-group.example"}
 CRMS = ("hubspot", "salesforce")
 MAILBOXES = ("gmail", "outlook")
+# The sandbox serves no IMAP: a sandbox config's IMAP mailbox reads its server and login from the environment.
+IMAP_FROM_ENVIRONMENT = {"host": "${IMAP_HOST}", "port": "${IMAP_PORT:-993}", "security": "${IMAP_SECURITY:-tls}",
+                         "username": "${IMAP_USERNAME}", "password": "${IMAP_PASSWORD}"}
 
 
 def seed_demo(server: SandboxServer, crm: str = "hubspot", mailbox: str = "gmail",
@@ -67,9 +71,20 @@ def seed_every_provider(server: SandboxServer, gmail_refresh_token: str | None =
     for raw, labels in outreach_and_replies():
         server.gmail.deliver(REP, raw, labels)
         server.graph.deliver(REP, raw, "sentitems" if "SENT" in labels else "inbox")
+    # The org's own refresh token (the banner prints it) rather than the one seeding issued: it is the same on
+    # every start, as the rep's ids are.
     return {"hubspot_owner_id": hubspot["owner_id"], "salesforce_owner_id": salesforce["owner_id"],
-            "sf_refresh_token": salesforce["sf_refresh_token"], "mailbox": REP,
+            "sf_refresh_token": server.settings.salesforce_refresh_token, "mailbox": REP,
             "refresh_token": server.gmail.oauth.issue_refresh_token(REP, token=gmail_refresh_token)}
+
+
+def seeded_by_sandbox_command(crm: str, gmail_refresh_token: str) -> dict[str, str]:
+    """What a running `threadline sandbox --seed` (which issued `gmail_refresh_token`) gives a config for `crm`,
+    known without reaching it: the rep's owner id in that CRM (`owner_id`) and the fixed tokens (`refresh_token`
+    for Gmail, `sf_refresh_token`). Seeding is deterministic: a never-started sandbox seeded the same way holds
+    the same ids."""
+    seeded = seed_every_provider(SandboxServer(), gmail_refresh_token=gmail_refresh_token)
+    return {**seeded, "owner_id": seeded[f"{crm}_owner_id"]}
 
 
 def _seed_hubspot(server: SandboxServer) -> dict[str, str]:
@@ -97,23 +112,41 @@ def _seed_salesforce(server: SandboxServer) -> dict[str, str]:
 def demo_config(server: SandboxServer, store_url: str, seeded: dict[str, str], crm: str = "hubspot",
                 mailbox: str = "gmail") -> dict[str, Any]:
     """The threadline.yaml the demo runs with, pointing every provider at the sandbox."""
-    s = server.settings
     ca = str(server.tls.ca_cert) if server.tls else None
-    crm_section: dict[str, Any] = (
-        {"kind": "salesforce", "login_url": server.url, "consumer_key": s.salesforce_consumer_key,
-         "client_secret": s.salesforce_consumer_secret, "refresh_token": seeded["sf_refresh_token"], "ca_file": ca}
-        if crm == "salesforce" else
-        {"kind": "hubspot", "base_url": server.url, "token": s.hubspot_token, "search_index_lag": "0s", "ca_file": ca})
-    box: dict[str, Any] = (
-        {"kind": "outlook", "address": REP, "owner_id": seeded["owner_id"], "tenant": s.graph_tenant_id,
-         "client_id": s.graph_client_id, "client_secret": s.graph_client_secret, "authority_host": server.url,
-         "base_url": f"{server.url}/v1.0", "ca_file": ca}
-        if mailbox == "outlook" else
-        {"kind": "gmail", "address": REP, "owner_id": seeded["owner_id"], "base_url": server.url,
-         "token_uri": f"{server.url}/token", "client_id": s.google_client_id,
-         "client_secret": s.google_client_secret, "refresh_token": seeded["refresh_token"], "ca_file": ca})
-    return {"store": {"url": store_url}, "crm": crm_section, "mailboxes": [box],
+    return sandbox_config(server.url, server.settings, seeded, crm, mailbox, ca_file=ca, store_url=store_url)
+
+
+def sandbox_config(url: str, settings: SandboxSettings, seeded: dict[str, str], crm: str = "hubspot",
+                   mailbox: str = "gmail", *, ca_file: str | None = None,
+                   store_url: str = "sqlite:///threadline.db") -> dict[str, Any]:
+    """A threadline.yaml (as a dict) for `crm` and `mailbox` on the sandbox at `url`, with the credentials it
+    accepts. `seeded` gives the rep's `owner_id` and the tokens seeding issued (`refresh_token` for Gmail,
+    `sf_refresh_token` for Salesforce); `ca_file` is the CA of a sandbox serving https. An `imap` mailbox reads
+    its server from the environment (IMAP_FROM_ENVIRONMENT): the sandbox serves none."""
+    return {"store": {"url": store_url}, "crm": _sandbox_crm(url, settings, seeded, crm, ca_file),
+            "mailboxes": [_sandbox_mailbox(url, settings, seeded, mailbox, ca_file)],
             "sync": {"internal_domains": [INTERNAL_DOMAIN], "backfill_days": 30}}
+
+
+def _sandbox_crm(url: str, s: SandboxSettings, seeded: dict[str, str], crm: str, ca: str | None) -> dict[str, Any]:
+    if crm == "salesforce":
+        return {"kind": "salesforce", "login_url": url, "consumer_key": s.salesforce_consumer_key,
+                "client_secret": s.salesforce_consumer_secret, "refresh_token": seeded["sf_refresh_token"],
+                "ca_file": ca}
+    return {"kind": "hubspot", "base_url": url, "token": s.hubspot_token, "search_index_lag": "0s", "ca_file": ca}
+
+
+def _sandbox_mailbox(url: str, s: SandboxSettings, seeded: dict[str, str], mailbox: str,
+                     ca: str | None) -> dict[str, Any]:
+    rep = {"address": REP, "owner_id": seeded["owner_id"]}
+    if mailbox == "imap":
+        return {"kind": "imap", **rep, **IMAP_FROM_ENVIRONMENT}
+    if mailbox == "outlook":
+        return {"kind": "outlook", **rep, "tenant": s.graph_tenant_id, "client_id": s.graph_client_id,
+                "client_secret": s.graph_client_secret, "authority_host": url, "base_url": f"{url}/v1.0",
+                "ca_file": ca}
+    return {"kind": "gmail", **rep, "base_url": url, "token_uri": f"{url}/token", "client_id": s.google_client_id,
+            "client_secret": s.google_client_secret, "refresh_token": seeded["refresh_token"], "ca_file": ca}
 
 
 def run_demo(console: Console, store_url: str | None = None, crm: str = "hubspot", mailbox: str = "gmail") -> int:
