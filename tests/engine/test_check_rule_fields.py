@@ -57,6 +57,7 @@ def flat(text: str) -> str:
 def create_salesforce_example_fields(sandbox: SandboxServer, stages: tuple[str, ...]) -> None:
     """What the header of each Salesforce example asks an admin to create, on Contact and Lead."""
     for record in ("Contact", "Lead"):
+        sandbox.salesforce.add_custom_field(record, "Closed_Won_Date__c", "date")
         for name in ("Threadline_Score__c", "Threadline_Score_Fit__c", "Threadline_Score_Intent__c"):
             sandbox.salesforce.add_custom_field(record, name, "double")
         sandbox.salesforce.add_custom_field(record, "Threadline_Score_Tier__c", "string")
@@ -143,3 +144,27 @@ def test_each_hubspot_example_passes_check_with_the_portals_own_owner_ids(sandbo
         rep["owner_id"] = sandbox.hubspot.add_owner(f"rep{n}@northwind.example")
     done = check(config, tmp_path)
     assert done.returncode == 0, done.stdout
+
+
+SEQUENCES = RULES.parent / "sequences"
+ALL_STAGES = ("Lead", "Marketing Qualified Lead", "Sales Qualified Lead", "Opportunity", "Customer")
+
+
+@pytest.mark.parametrize("crm", ["hubspot", "salesforce"])
+def test_the_example_sequences_with_the_points_model_pass_check_on_each_crm(
+        tls_sandbox: SandboxServer, tmp_path: Path, crm: str) -> None:
+    suffix = ".salesforce" if crm == "salesforce" else ""
+    seeded = seed_demo(tls_sandbox, crm=crm)
+    config = demo_config(tls_sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded, crm=crm)
+    config["rules"] = yaml.safe_load((RULES / f"points-model{suffix}.yaml").read_text())
+    config["rules"]["sequences"] = yaml.safe_load((SEQUENCES / f"examples{suffix}.yaml").read_text())["sequences"]
+    config["rules"]["scoring"]["custom_events"].append("meeting.completed")    # as the example's comment says
+    config["server"] = {"public_url": "https://threadline.example", "unsubscribe_secret": "s" * 32}
+    if crm == "salesforce":
+        create_salesforce_example_fields(tls_sandbox, ALL_STAGES)
+    done = check(config, tmp_path)
+    assert done.returncode == 0, done.stdout
+    out = flat(done.stdout)
+    assert "waits for" not in out
+    closed = "Closed_Won_Date__c" if crm == "salesforce" else "recent_deal_close_date"
+    assert f"field {closed} ok read by rules.sequences[1].deal_closed_field" in out, out

@@ -58,3 +58,24 @@ def test_a_refused_permission_names_the_scopes_to_grant(tls_sandbox: SandboxServ
     done = check(config, tmp_path)
     assert done.returncode == 1
     assert expected in flat(done.stdout), done.stdout
+
+
+def test_check_json_lists_every_check_with_its_outcome(sandbox: SandboxServer, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import yaml
+
+    config = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seed_demo(sandbox))
+    config["crm"]["token"] = WRONG
+    path = tmp_path / "threadline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run([sys.executable, "-m", "threadline", "check", "--json", "-c", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    checks = json.loads(done.stdout)
+    [token] = [c for c in checks if c["target"] == "hubspot" and c["item"] == "token"]
+    assert token["ok"] is False and "crm.token" in token["detail"]
+    assert any(c["target"].startswith("gmail") and c["ok"] for c in checks)
+    assert WRONG not in done.stdout

@@ -37,10 +37,10 @@ def outbox_readiness(store_url: str) -> Check:
         store.dispose()
 
 
-def test_a_failed_write_is_listed_retried_and_logged_once_and_another_discarded(
-        sandbox: SandboxServer, sqlite_url: str, tmp_path: Path) -> None:
+def test_a_failed_write_is_listed_retried_and_logged_once_and_another_discarded(  # SQLite and PostgreSQL
+        sandbox: SandboxServer, store_url: str, tmp_path: Path) -> None:
     [first, second], [first_address, second_address] = seed_contacts(sandbox, 2)
-    config = demo_config(sandbox, sqlite_url, {"refresh_token": sandbox.gmail.oauth.issue_refresh_token(REP),
+    config = demo_config(sandbox, store_url, {"refresh_token": sandbox.gmail.oauth.issue_refresh_token(REP),
                                                "owner_id": "1"})
     config["mailboxes"][0]["address"] = REP
     path = tmp_path / "threadline.yaml"
@@ -56,8 +56,8 @@ def test_a_failed_write_is_listed_retried_and_logged_once_and_another_discarded(
                         if '"outbox.failed"' in line]
     assert logged_failure["key"] == failed["key"] and "400" in logged_failure["error"]
     assert "threadline outbox retry" in logged_failure["remedy"]
-    assert outbox_readiness(sqlite_url).state == "degraded"
-    degraded = outbox_readiness(sqlite_url).detail          # public: a count and a kind, never the reason
+    assert outbox_readiness(store_url).state == "degraded"
+    degraded = outbox_readiness(store_url).detail          # public: a count and a kind, never the reason
     assert degraded.startswith("1 failed (newest: a log_email row)") and "400" not in degraded
     assert (failed["kind"], failed["contact_id"], failed["status"]) == ("log_email", first, "failed")
     assert "400" in failed["last_error"]
@@ -71,7 +71,7 @@ def test_a_failed_write_is_listed_retried_and_logged_once_and_another_discarded(
     threadline(path, "sync", "--once")
     assert [e["properties"]["hs_email_subject"] for e in sandbox.hubspot.emails_for(first)] == ["Re: Proposal 1"]
     assert json.loads(threadline(path, "outbox", "--failed", "--json").stdout) == []
-    assert outbox_readiness(sqlite_url).state == "ok"
+    assert outbox_readiness(store_url).state == "ok"
     again = threadline(path, "outbox", "retry", failed["key"])
     assert again.returncode == 1 and "not failed" in again.stderr
 
@@ -87,7 +87,7 @@ def test_a_failed_write_is_listed_retried_and_logged_once_and_another_discarded(
     threadline(path, "sync", "--once")
     assert sandbox.hubspot.emails_for(second) == []
 
-    store = Store(sqlite_url)
+    store = Store(store_url)
     with store.session() as session:
         audited = sorted((row.rule, row.contact_id) for row in session.exec(select(AuditRow)).all())
     store.dispose()

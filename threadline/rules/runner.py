@@ -71,8 +71,11 @@ def compile_rules(settings: RulesSettings, known_fields: set[str] | None = None,
     """
     scorer = compile_scoring(settings.scoring, known_fields) if settings.scoring else None
     assigner = compile_assignment(settings.assignment, known_fields) if settings.assignment else None
-    sequencer = compile_sequences(settings.sequences, known_fields, owner_timezones=owner_timezones) \
-        if settings.sequences else None
+    # With scoring, its custom_events are the declared types a sequence may enrol on (so a declared
+    # `meeting.completed` is not mistaken for a typo of `task.completed`); without it, only near-misses are refused.
+    declared = settings.scoring.custom_events if settings.scoring else None
+    sequencer = compile_sequences(settings.sequences, known_fields, owner_timezones=owner_timezones,
+                                  custom_events=declared) if settings.sequences else None
     return RuleSet(settings, scorer, assigner, sequencer)
 
 

@@ -81,7 +81,9 @@ def main_options(version: Annotated[bool, typer.Option("--version", callback=_ve
 
 
 @app.command()
-def check(config: ConfigOption = None) -> None:
+def check(config: ConfigOption = None,
+          as_json: Annotated[bool, typer.Option("--json", help="A JSON list of the checks instead of a table")] = False
+          ) -> None:
     """Validate the config, reach every provider, verify access and properties; print a table."""
     settings = _settings(config)
     from threadline.adapters.errors import ProviderError
@@ -109,7 +111,10 @@ def check(config: ConfigOption = None) -> None:
             results += mailbox.check()
         finally:
             mailbox.close()
-    console.print(checks_table(results))
+    if as_json:
+        sys.stdout.write(json.dumps([r.model_dump() for r in results], indent=1) + "\n")
+    else:
+        console.print(checks_table(results))
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 

@@ -22,6 +22,7 @@ _BUILT_IN: dict[str, tuple[str, dict[str, str]]] = {
         "jobtitle": "string", "lifecyclestage": "enumeration", "hubspot_owner_id": "enumeration",
         "hs_additional_emails": "enumeration", "hs_merged_object_ids": "enumeration", "hs_lead_status": "enumeration",
         "hs_email_optout": "bool", "industry": "string", "numberofemployees": "number",
+        "recent_deal_close_date": "datetime", "hs_timezone": "enumeration",
         "createdate": "datetime", "lastmodifieddate": "datetime", "hs_object_id": "number",
     }),
     "emails": ("emailinformation", {
