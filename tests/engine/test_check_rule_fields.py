@@ -42,7 +42,7 @@ def test_salesforce_names_each_missing_field_and_the_setting_that_writes_or_read
     assert done.returncode == 1
     out = flat(done.stdout)
     assert ("salesforce Contact and Lead have no field 'threadline_score', which rules.scoring.fields.total "
-            "writes: create it in salesforce, or set rules.scoring.fields.total to a field it has") in out
+            "writes: create it in salesforce (Number(18, 0)), or set rules.scoring.fields.total to a field it has") in out
     assert ("salesforce Contact and Lead have no field 'hs_email_optout', which rules.unsubscribe_field writes"
             in out)
     assert ("salesforce Contact have no field 'industry', which rules.scoring.rules[7].where reads (every "
@@ -75,7 +75,8 @@ def test_each_salesforce_example_passes_check_once_the_fields_its_header_names_e
         rep["owner_id"] = tls_sandbox.salesforce.add_user(f"rep{n}@northwind.example")
     before = flat(check(config, tmp_path).stdout)
     assert "have no field 'Threadline_Score__c', which rules.scoring.fields.total writes" in before
-    assert "have no field 'Lifecycle_Stage__c', which rules.scoring.fields.stage writes" in before
+    assert ("have no field 'Lifecycle_Stage__c', which rules.scoring.fields.stage writes: create it in salesforce "
+            "(Picklist with " in before)
 
     create_salesforce_example_fields(tls_sandbox, ("Lead", "Marketing Qualified Lead"))
     done = check(config, tmp_path)

@@ -332,3 +332,17 @@ def test_sandbox_help_still_offers_serving_options_and_the_seed_subcommand() -> 
     assert seeding.exit_code == 0
     for word in ("--url", "--ca-file", "--contact", "--crm", "127.0.0.1:8765"):
         assert word in seeding.stdout, word
+
+
+def test_a_seeded_picklist_describes_its_values_and_refuses_others_when_restricted(sandbox: SandboxServer) -> None:
+    body = {"salesforce": {"fields": [{"object": "Lead", "name": "Stage__c", "type": "picklist",
+                                       "values": ["Lead", "MQL"], "restricted": True}],
+                           "leads": [{"email": "ok@tyrell.example", "company": "Tyrell", "fields": {"Stage__c": "MQL"}}]}}
+    assert seed(sandbox, body).status_code == 200, seed
+    [described] = [f for f in sandbox.salesforce.org.schema.object("Lead").describe("")["fields"]
+                   if f["name"] == "Stage__c"]
+    assert [v["value"] for v in described["picklistValues"]] == ["Lead", "MQL"] and described["restrictedPicklist"]
+    refused = seed(sandbox, {"salesforce": {"leads": [{"email": "no@tyrell.example", "company": "Tyrell",
+                                                        "fields": {"Stage__c": "Customer"}}]}})
+    assert refused.status_code == 400 and "Stage__c" in refused.text
+    assert [r["Email"] for r in soql(sandbox, "SELECT Email FROM Lead WHERE Stage__c = 'MQL'")] == ["ok@tyrell.example"]

@@ -227,7 +227,7 @@ class SalesforceWrites:
         fields = self.sandbox.org.schema.object(field.object).fields
         key, before = field.name.lower(), fields.get(field.name.lower())
         self.sandbox.add_custom_field(field.object, field.name, field.type, external_id=field.external_id,
-                                      unique=field.unique)
+                                      unique=field.unique, values=field.values, restricted=field.restricted)
 
         def revert() -> None:
             if before is None:

@@ -125,6 +125,8 @@ class SalesforceField(Section):
     type: str = "string"
     external_id: bool = False
     unique: bool = False
+    values: list[str] = []              # a picklist's values
+    restricted: bool = False            # a restricted picklist refuses other values
 
     @field_validator("object")
     @classmethod

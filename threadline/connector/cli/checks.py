@@ -60,12 +60,23 @@ def _written(crm: str, written: WrittenField, schema: dict[str, dict[str, CrmFie
     if missing:
         return CheckResult(target=crm, item=item, ok=False, detail=(
             f"{crm} {' and '.join(missing)} have no field {written.name!r}, which {written.setting} writes: "
-            f"create it in {crm}, or set {written.setting} to a field it has"))
+            f"create it in {crm}{_field_to_create(crm, written)}, or set {written.setting} to a field it has"))
     problems = [problem for record, field in found.items() if field is not None
                 for problem in _write_problems(crm, record, field, written)]
     if problems:
         return CheckResult(target=crm, item=item, ok=False, detail="; ".join(problems))
     return CheckResult(target=crm, item=item, ok=True, detail=f"written by {written.setting}")
+
+
+def _field_to_create(crm: str, written: WrittenField) -> str:
+    """The field type to create for what the rules write, in the words of the CRM's setup screens."""
+    if written.values and not written.custom:         # the stage: a picklist; a tier may be text
+        kind = ("Picklist" if crm == "salesforce" else "Dropdown select") + f" with {', '.join(written.values)}"
+    else:
+        kind = {"number": "Number(18, 0)" if crm == "salesforce" else "Number",
+                "string": "Text(255)" if crm == "salesforce" else "Single-line text",
+                "bool": "Checkbox" if crm == "salesforce" else "Single checkbox"}.get(written.kind or "", "")
+    return f" ({kind})" if kind else ""
 
 
 def _write_problems(crm: str, record: str, field: CrmField, written: WrittenField) -> list[str]:
