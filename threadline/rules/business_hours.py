@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from threadline.rules.holiday_calendar import ClosedDates, HolidayCalendar
+
 #: Longest search for working time; a calendar with open days can never need this many.
 _MAX_DAYS = 366 * 50
 
@@ -35,7 +37,9 @@ class BusinessCalendar(BaseModel):
     days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], description="Open weekdays, Monday=0 ... Sunday=6")
     start: time = Field(time(9, 0), description="Local opening time")
     end: time = Field(time(17, 0), description="Local closing time (after start; overnight shifts are not supported)")
-    holidays: list[date] = Field(default_factory=list, description="Closed local dates")
+    holidays: ClosedDates = Field(default_factory=HolidayCalendar,
+                                  description="Closed local dates: a public-holiday calendar "
+                                              "({country: DE, subdivision: BY}) and/or explicit dates")
 
     @field_validator("timezone")
     @classmethod
@@ -62,7 +66,7 @@ class BusinessCalendar(BaseModel):
         return ZoneInfo(self.timezone)
 
     def is_open_on(self, day: date) -> bool:
-        return day.weekday() in self.days and day not in self.holidays
+        return day.weekday() in self.days and not self.holidays.closed_on(day)
 
     def window(self, day: date) -> tuple[datetime, datetime]:
         """The open interval of a local date, in UTC."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from threadline.rules.business_hours import known_zone
+from threadline.rules.holiday_calendar import ClosedDates, HolidayCalendar
 
 
 class _Section(BaseModel):
@@ -57,7 +58,9 @@ class SendingWindow(_Section):
     start: time = time(8, 0)
     end: time = time(18, 0)
     days: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], description="Monday=0 ... Sunday=6")
-    holidays: list[date] = Field(default_factory=list, description="Closed local dates (also skipped by business_days)")
+    holidays: ClosedDates = Field(default_factory=HolidayCalendar,
+                                  description="Closed local dates, also skipped by business_days: a public-holiday "
+                                              "calendar ({country: DE, subdivision: BY}) and/or explicit dates")
     timezone_field: str | None = Field("timezone", description="Contact field holding an IANA zone")
     default_timezone: str = "UTC"
 

@@ -35,7 +35,8 @@ def contact_zone(window: SendingWindow, fields: Mapping[str, Any], owner_zone: s
 
 
 def is_open_day(window: SendingWindow, day: date) -> bool:
-    return day.weekday() in window.days and day not in window.holidays
+    """True when the local date ``day`` is an open weekday of the window and no holiday."""
+    return day.weekday() in window.days and not window.holidays.closed_on(day)
 
 
 def after_delay(start: datetime, delay: Delay, window: SendingWindow, zone: ZoneInfo) -> datetime:
