@@ -13,6 +13,8 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -23,6 +25,7 @@ from threadline.rules.settings import RulesSettings
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_ISO_DURATION = TypeAdapter(timedelta)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -35,9 +38,11 @@ def _parse_duration(value: Any) -> Any:
             return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
         if not isinstance(value, str):
             return timedelta(seconds=value)
-    except OverflowError:  # .inf or 1e400 seconds was a traceback, not a ConfigError (tests/reliability/test_fuzz_config.py)
+        if value.strip().upper().startswith("P"):       # ISO 8601 (PT5M, P1D), as settings dumped to JSON have it
+            return _ISO_DURATION.validate_python(value.strip().upper())
+    except (OverflowError, ValidationError):  # .inf or 1e400 seconds was a traceback, not a ConfigError (tests/reliability/test_fuzz_config.py)
         pass
-    raise ValueError("a duration like 60s, 5m, 1h or a number of seconds")
+    raise ValueError("a duration like 60s, 5m, 1h, PT5M or a number of seconds")
 
 
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration)]

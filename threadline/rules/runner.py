@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -27,11 +28,24 @@ from threadline.rules.assignment import (
     compile_assignment,
 )
 from threadline.rules.contact_facts import ContactFacts
-from threadline.rules.effects import Effect, effect_key
+from threadline.rules.effects import CreateTask, Effect, effect_key
+from threadline.rules.manual_edits import hand_edits
 from threadline.rules.scoring import Scorer, ScoreResult, compile_scoring, scoring_effects
 from threadline.rules.sequences import Sequencer, compile_sequences
 from threadline.rules.settings import RulesSettings
-from threadline.rules.store import audit_row, contact_facts, effect_intent, load_rule_state, save_rule_state
+from threadline.rules.store import (
+    FollowUp,
+    audit_row,
+    contact_facts,
+    due_contacts,
+    effect_intent,
+    follow_ups,
+    load_rule_state,
+    save_next_changes,
+    save_rule_state,
+    schedule_everyone,
+    written_fields,
+)
 from threadline.sync.events.log import EventTuple, contacts_with_events_after, event_rows_for
 from threadline.sync.outbox.rows import intend
 from threadline.sync.store.database import Store
@@ -42,6 +56,10 @@ from threadline.sync.work.cursors import record_error
 RULES_SOURCE = "rules"
 EVENTS_CURSOR = "events_cursor"
 ASSIGNMENT_STATE = "assignment"
+RULES_FINGERPRINT = "rules_fingerprint"
+DUE_BATCH = 1000                       # contacts one rules step re-evaluates for time-driven changes, at most
+SLA_RECHECK = timedelta(minutes=5)     # a follow-up past due that the CRM does not have yet: look again then
+log = structlog.get_logger("threadline.rules")
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,9 @@ class Evaluation:
     state: AssignmentState = field(default_factory=AssignmentState)
     contacts: int = 0
     total_contacts: int = 0
+    evaluated: list[str] = field(default_factory=list)
+    next_changes: dict[str, tuple[datetime, str]] = field(default_factory=dict)   # contact -> (when, why)
+    full: bool = False                        # every contact was evaluated (plan), not only some
 
     def touched_by_rule(self) -> Counter[str]:
         return Counter(rule for rule, _ in {(e.rule.split(":")[0], e.contact_id) for e in self.effects})
@@ -107,52 +128,96 @@ class RuleRunner:
     def __init__(self, store: Store, rules: RuleSet) -> None:
         self.store = store
         self.rules = rules
+        self._rules_checked = False       # whether this process compared the rule set with the store's yet
 
     # -- deciding ------------------------------------------------------------------------------
     def evaluate(self, contact_ids: Iterable[str] | None, now: datetime) -> Evaluation:
-        """Decide for these contacts (None: every live contact). Reads the store, writes nothing."""
+        """Decide for these contacts (None: every live contact) as of `now`. Reads the store, writes nothing.
+
+        Time is an input: `now` may be ahead (`plan --at friday`: what decay and SLAs do by then if nothing
+        else happens) or behind (events after it are ignored)."""
         with self.store.session() as session:
             rows = self._contacts(session, contact_ids)
-            history = event_rows_for(session, [r.crm_id for r in rows])
-            pending = _intended_writes(session, rows)
+            ids = [r.crm_id for r in rows]
+            history = event_rows_for(session, ids)
+            written = written_fields(session, rows)
+            followups, task_keys = follow_ups(session, ids) if self._breach_possible() else ({}, set())
             state = self._assignment_state(session)
             total = session.exec(select(func.count()).select_from(ContactRow).where(
                 col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))).one()
-        out = Evaluation(state=state, contacts=len(rows), total_contacts=int(total))
+        out = Evaluation(state=state, contacts=len(rows), total_contacts=int(total), evaluated=ids,
+                         full=contact_ids is None)
         owner_field = self.rules.settings.assignment.owner_field if self.rules.settings.assignment else None
         for row in rows:
             facts = contact_facts(row, owner_field)
-            if row.crm_id in pending:      # decide on what the CRM will hold once intended writes land
-                facts = ContactFacts(id=facts.id, fields={**facts.fields, **pending[row.crm_id],
-                                                          **_owner_alias(pending[row.crm_id], owner_field)})
-            self._decide(facts, history.get(row.crm_id, []), now, out)
+            pending = written.pending.get(row.crm_id)
+            if pending:      # decide on what the CRM will hold once intended writes land
+                facts = ContactFacts(id=facts.id, fields={**facts.fields, **pending,
+                                                          **_owner_alias(pending, owner_field)})
+            self._decide(facts, history.get(row.crm_id, []), now, out, written.last.get(row.crm_id, {}))
+            self._follow_up(facts, followups.get(row.crm_id), task_keys, history.get(row.crm_id, []), now, out)
         return out
 
-    def _decide(self, facts: ContactFacts, events: list[EventTuple], now: datetime, out: Evaluation) -> None:
+    def _decide(self, facts: ContactFacts, events: list[EventTuple], now: datetime, out: Evaluation,
+                last_written: Mapping[str, str]) -> None:
         score: dict[str, Any] = {}
-        if self.rules.scorer is not None and self.rules.settings.scoring is not None:
+        scoring = self.rules.settings.scoring
+        if self.rules.scorer is not None and scoring is not None:
             result = self.rules.scorer.score_rows(facts, events, now)
             out.scores[facts.id] = result
             score = {"total": result.total, "fit": result.fit, "intent": result.intent, "tier": result.tier}
             # The key names the newest event seen, so a return to an earlier value is written again.
             newest = events[-1][0] if events else "none"
-            for effect in scoring_effects(facts, result, self.rules.settings.scoring):
-                out.effects.append(effect.model_copy(update={"key": effect_key("set_fields", facts.id, newest,
-                                                                               effect.key)}))
+            for effect in scoring_effects(facts, result, scoring):
+                kept = hand_edits(effect, facts, events, last_written, self.rules.settings.manual_edits, now)
+                if kept is not None:
+                    out.effects.append(kept.model_copy(update={"key": effect_key("set_fields", facts.id, newest,
+                                                                                 kept.key)}))
+            if result.next_change is not None:
+                out.next_changes[facts.id] = (result.next_change, "decay")
         if self.rules.assigner is not None and self.rules.settings.assignment is not None:
             assignment = self.rules.assigner.assign(facts, score, out.state, now)
             if assignment is not None:
                 out.assignments[facts.id] = assignment
-                out.effects += assignment_effects(facts, assignment, self.rules.settings.assignment, now,
-                                                  _latest_reply(events))
+                effects = assignment_effects(facts, assignment, self.rules.settings.assignment, now,
+                                             _latest_reply(events))
+                out.effects += effects
                 out.state.absorb(assignment.change)   # in place: copying the state per contact is quadratic
+                if self._breach_possible():
+                    for task in effects:
+                        if isinstance(task, CreateTask):
+                            _sooner(out.next_changes, facts.id, task.due_at, "sla")
+
+    def _follow_up(self, facts: ContactFacts, follow_up: FollowUp | None, task_keys: set[str],
+                   events: list[EventTuple], now: datetime, out: Evaluation) -> None:
+        """The SLA of the contact's open follow-up task: breached now (reassign or escalate, once), or its due
+        time kept as the contact's next change."""
+        settings = self.rules.settings.assignment
+        if follow_up is None or settings is None or not self._breach_possible():
+            return
+        if any(type_ == "task.completed" and data.get("key") == follow_up.key for _, type_, _, _, data in events):
+            return
+        if follow_up.due_at >= now:
+            _sooner(out.next_changes, facts.id, follow_up.due_at, "sla")
+            return
+        if not follow_up.created:       # not in the CRM yet: nobody could have done it; look again shortly
+            _sooner(out.next_changes, facts.id, now + SLA_RECHECK, "sla")
+            return
+        effects = breach_effects(facts, follow_up.due_at, True, follow_up.rule, settings, out.state, now)
+        fresh = [e for e in effects if e.key not in task_keys and e.key not in {x.key for x in out.effects}]
+        out.effects += fresh
+        for task in fresh:
+            if isinstance(task, CreateTask) and not task.subject.startswith("SLA breached"):
+                _sooner(out.next_changes, facts.id, task.due_at, "sla")     # the new owner's follow-up
 
     # -- recording -----------------------------------------------------------------------------
     def apply(self, evaluation: Evaluation, *, confirm: bool = False, cursor: int | None = None) -> ApplySummary:
-        """Record the effects (outbox + audit) and the assignment state in one transaction.
+        """Record the effects (outbox + audit), the assignment state and each evaluated contact's next
+        time-driven change in one transaction.
 
         Rules over the max_share limit are held back unless `confirm`; held rules are
-        recorded as errors for `threadline status`.
+        recorded as errors for `threadline status`. Applying a full evaluation (`plan --apply`) also
+        settles a changed rule set: the current rules become the ones the store was evaluated with.
         """
         blocked = [] if confirm else evaluation.blocked_rules(self.rules.settings)
         effects = [e for e in evaluation.effects if e.rule.split(":")[0] not in blocked]
@@ -169,60 +234,81 @@ class RuleRunner:
                 save_rule_state(session, ASSIGNMENT_STATE, _state_json(evaluation.state))
             if cursor is not None:
                 save_rule_state(session, EVENTS_CURSOR, {"seq": cursor})
+            save_next_changes(session, evaluation.evaluated, evaluation.next_changes)
+            if evaluation.full and not blocked:
+                save_rule_state(session, RULES_FINGERPRINT, {"fingerprint": self.rules.settings.fingerprint()})
         return summary
 
     def run_pending(self, now: datetime) -> ApplySummary:
-        """Evaluate the contacts that have new events since the last run, plus SLA breaches; record the effects."""
+        """The daemon's rules step: evaluate the contacts with new events since the last step and those whose
+        next time-driven change (decay, SLA) has come, and record the effects. With nothing new and nothing
+        due it costs the events check and one indexed query."""
         if not self.rules.contact_rules:
             return ApplySummary()
+        if not self._rules_checked:
+            self._rules_checked = True
+            self.reevaluate_if_rules_changed(now)
         with self.store.session() as session:
             since = int(load_rule_state(session, EVENTS_CURSOR).get("seq", 0))
             contacts, newest = contacts_with_events_after(session, since)
-        evaluation = self.evaluate(contacts, now) if contacts else Evaluation()
-        if contacts or self._breach_possible():
-            with self.store.session() as session:
-                if not contacts:
-                    evaluation.state = self._assignment_state(session)
-                evaluation.effects += self._breaches(session, evaluation.state, now)
-        if not evaluation.effects and not contacts:
+            due = due_contacts(session, now, DUE_BATCH)
+        if not contacts and not due:
             return ApplySummary()
+        evaluation = self.evaluate(contacts | set(due), now)
         summary = self.apply(evaluation, cursor=newest if contacts else None)
-        summary.evaluated = len(contacts)
+        summary.evaluated = evaluation.contacts
         return summary
 
-    # -- SLA breaches --------------------------------------------------------------------------
+    def reevaluate_if_rules_changed(self, now: datetime) -> bool:
+        """At start: when the rule set differs from the one the store was last evaluated with, make every
+        contact due (the rules step then works through them in batches), unless a rule would change more than
+        `max_share` of them: then the change is held, as any large change, for `threadline plan --apply
+        --confirm`. The first start with rules only records the fingerprint. Returns whether all became due."""
+        fingerprint = self.rules.settings.fingerprint()
+        with self.store.session() as session:
+            saved = load_rule_state(session, RULES_FINGERPRINT).get("fingerprint")
+            if saved is None or saved == fingerprint:
+                if saved is None:
+                    save_rule_state(session, RULES_FINGERPRINT, {"fingerprint": fingerprint})
+                return False
+        touched: Counter[str] = Counter()
+        total = 0
+        for batch in self._all_contact_batches():      # bounded memory: one batch's histories at a time
+            evaluation = self.evaluate(batch, now)
+            touched.update(evaluation.touched_by_rule())
+            total = evaluation.total_contacts
+        settings = self.rules.settings
+        limit = settings.max_share * total
+        held = sorted(rule for rule, n in touched.items() if n > limit) \
+            if total >= settings.min_contacts_for_share_check else []
+        with self.store.session() as session:
+            if held:
+                for rule in held:
+                    record_error(session, RULES_SOURCE, "rule_held", f"the rules changed: rule {rule} would now "
+                                 f"change {touched[rule]} of {total} contacts; run `threadline plan` and then "
+                                 "`threadline plan --apply --confirm`")
+                log.warning("rules.change_held", rules=held, contacts=total)
+                return False
+            count = schedule_everyone(session, now, "rules changed")
+            save_rule_state(session, RULES_FINGERPRINT, {"fingerprint": fingerprint})
+        log.info("rules.changed", contacts=count, note="every contact is re-evaluated in batches")
+        return True
+
+    def _all_contact_batches(self) -> Iterator[list[str]]:
+        after = ""
+        while True:
+            with self.store.session() as session:
+                ids = list(session.exec(select(ContactRow.crm_id).where(
+                    col(ContactRow.crm_id) > after, col(ContactRow.merged_into).is_(None),
+                    col(ContactRow.deleted).is_(False)).order_by(col(ContactRow.crm_id)).limit(DUE_BATCH)).all())
+            if not ids:
+                return
+            yield ids
+            after = ids[-1]
+
     def _breach_possible(self) -> bool:
         settings = self.rules.settings.assignment
         return settings is not None and settings.on_breach.action != "none"
-
-    def _breaches(self, session: Session, state: AssignmentState, now: datetime) -> list[Effect]:
-        """Follow-up tasks past due and still open (no task.completed seen) -> reassign or escalate, once."""
-        settings = self.rules.settings.assignment
-        if settings is None or settings.on_breach.action == "none":
-            return []
-        completed = {json.loads(d).get("key") for d in session.exec(
-            select(EventRow.data).where(EventRow.type == "task.completed")).all()}
-        created = set(session.exec(select(OutboxRow.key).where(OutboxRow.kind == "create_task",
-                                                               OutboxRow.status == "done")).all())
-        # Only each contact's latest follow-up counts: an earlier one was superseded by a reassignment,
-        # and escalation tasks ("SLA breached: ...") are not themselves subject to the SLA.
-        latest: dict[str, tuple[str, str, dict[str, Any]]] = {}
-        for key, rule, contact_id, detail in session.exec(
-                select(AuditRow.effect_key, AuditRow.rule, AuditRow.contact_id, AuditRow.detail).where(
-                    AuditRow.kind == "create_task", col(AuditRow.rule).startswith("assignment:"))
-                .order_by(col(AuditRow.id))).all():
-            task = json.loads(detail)
-            if not str(task.get("subject", "")).startswith("SLA breached"):
-                latest[contact_id] = (key, rule, task)
-        effects: list[Effect] = []
-        for contact_id, (key, rule, task) in latest.items():
-            due = datetime.fromisoformat(task["due_at"])
-            row = session.get(ContactRow, contact_id)
-            if key in completed or key not in created or due >= now or row is None:
-                continue
-            effects += breach_effects(contact_facts(row, settings.owner_field), due, True, rule.split(":", 1)[1],
-                                      settings, state, now)
-        return effects
 
     # -- reading -------------------------------------------------------------------------------
     def _contacts(self, session: Session, ids: Iterable[str] | None) -> list[ContactRow]:
@@ -249,25 +335,6 @@ class ApplySummary:
     evaluated: int = 0
     intended: int = 0
     blocked: list[str] = field(default_factory=list)
-
-
-def _intended_writes(session: Session, rows: list[ContactRow]) -> dict[str, dict[str, str]]:
-    """Field writes recorded after the mirror last heard from the CRM: contact -> fields (newest last).
-
-    Without them, a contact evaluated again before the CRM pull reflects an owner write would be
-    assigned a second time (to the next rep, so with new keys).
-    """
-    mirrored = {r.crm_id: r.updated_at if r.updated_at.tzinfo else r.updated_at.replace(tzinfo=UTC) for r in rows}
-    writes: dict[str, dict[str, str]] = {}
-    query = select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.created_at).where(
-        OutboxRow.kind == "set_fields", OutboxRow.status != "failed")
-    if len(rows) <= 500:
-        query = query.where(col(OutboxRow.contact_id).in_(list(mirrored)))
-    for contact_id, payload, created in session.exec(query.order_by(col(OutboxRow.id))).all():
-        created = created if created.tzinfo else created.replace(tzinfo=UTC)
-        if contact_id in mirrored and created > mirrored[contact_id]:
-            writes.setdefault(contact_id, {}).update(json.loads(payload)["fields"])
-    return writes
 
 
 def _owner_alias(fields: dict[str, str], owner_field: str | None) -> dict[str, str]:
@@ -304,3 +371,9 @@ def _domain_owners(session: Session) -> dict[str, str]:
 
 def _state_json(state: AssignmentState) -> dict[str, Any]:
     return {"rr_position": dict(state.rr_position), "wrr_current": {k: dict(v) for k, v in state.wrr_current.items()}}
+
+
+def _sooner(next_changes: dict[str, tuple[datetime, str]], contact_id: str, at: datetime, reason: str) -> None:
+    current = next_changes.get(contact_id)
+    if current is None or at < current[0]:
+        next_changes[contact_id] = (at, reason)

@@ -6,6 +6,8 @@ settings; `threadline.config.models.Settings` nests it under `rules`.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -46,6 +48,19 @@ class ReadField:
     values: tuple[str, ...] = ()
 
 
+class ManualEdits(BaseModel):
+    """What a hand edit in the CRM does to a field the scoring writes (score, fit, intent, tier, stage)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Literal["overwrite", "pin"] = Field("overwrite", description="overwrite: the rules own their fields; "
+                                                "the next rules step writes the rules' value back and the audit "
+                                                "says it overwrote a manual edit. pin: the edited field keeps the "
+                                                "hand-set value until one of `until` happens to the contact")
+    until: list[str] = Field(default_factory=lambda: ["reply.received", "form.submitted", "meeting.booked"],
+                             description="pin: event types that release a pinned field (after the edit)")
+
+
 class RulesSettings(BaseModel):
     """The rule layer: scoring, assignment and sequences."""
 
@@ -57,6 +72,7 @@ class RulesSettings(BaseModel):
                                               "from the owner's mailbox (see config/sequences/examples.yaml)")
     unsubscribe_field: str | None = Field(None, description="CRM field that means 'unsubscribed' when true "
                                           "(hs_email_optout in HubSpot, HasOptedOutOfEmail in Salesforce)")
+    manual_edits: ManualEdits = Field(default_factory=ManualEdits)
     max_share: float = Field(0.25, gt=0, le=1, description="A rule that would change more than this share of "
                              "contacts at once is held until `threadline plan --apply --confirm`")
     min_contacts_for_share_check: int = Field(20, ge=1, description="Below this many contacts the share check is off")
@@ -114,3 +130,9 @@ class RulesSettings(BaseModel):
         read += [ReadField(key.split(".", 1)[1], setting) for setting, spec in specs for key in spec
                  if key.startswith("contact.")]
         return [field for field in read if field.name not in MIRRORED]
+
+    def fingerprint(self) -> str:
+        """A digest of everything that decides what scoring and assignment write: a changed rule set (points,
+        thresholds, decay, reps, field names) has another fingerprint, so the next start re-evaluates everyone."""
+        decisive = self.model_dump(mode="json", include={"scoring", "assignment", "unsubscribe_field", "manual_edits"})
+        return hashlib.sha256(json.dumps(decisive, sort_keys=True).encode()).hexdigest()[:32]

@@ -4,14 +4,17 @@ audit rows, and named rule state. Decisions stay pure; this is where they meet t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, delete, select
 
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.effects import CreateTask, Effect, SetFields
 from threadline.sync.outbox.rows import Intent
-from threadline.sync.store.tables import ContactRow, RuleStateRow, utcnow
+from threadline.sync.store.tables import AuditRow, ContactRow, OutboxRow, RuleDueRow, RuleStateRow, utcnow
 from threadline.sync.store.upsert import upsert
 
 
@@ -51,3 +54,106 @@ def save_rule_state(session: Session, name: str, data: dict[str, Any]) -> None:
     """Store a named piece of rule-layer state in the caller's transaction."""
     upsert(session, RuleStateRow, [{"name": name, "data": json.dumps(data, sort_keys=True), "updated_at": utcnow()}],
            ["name"])
+
+
+# -- what the rules wrote before ----------------------------------------------------------------
+
+@dataclass
+class Written:
+    """The rules' own set_fields writes for some contacts: `pending`, those recorded after the mirror last heard
+    from the CRM (so a re-evaluation decides on what the CRM will hold); `last`, the newest value written per
+    field (so a mirror value that differs from it is a hand edit made in the CRM since)."""
+
+    pending: dict[str, dict[str, str]] = field(default_factory=dict)
+    last: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def written_fields(session: Session, rows: list[ContactRow]) -> Written:
+    """Every set_fields outbox row (not failed) of these contacts, oldest first, as pending and last values."""
+    mirrored = {r.crm_id: as_utc(r.updated_at) for r in rows}
+    written = Written()
+    query = select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.created_at).where(
+        OutboxRow.kind == "set_fields", OutboxRow.status != "failed")
+    if len(rows) <= 500:
+        query = query.where(col(OutboxRow.contact_id).in_(list(mirrored)))
+    for contact_id, payload, created in session.exec(query.order_by(col(OutboxRow.id))).all():
+        if contact_id not in mirrored:
+            continue
+        fields = json.loads(payload)["fields"]
+        written.last.setdefault(contact_id, {}).update(fields)
+        if as_utc(created) > mirrored[contact_id]:
+            written.pending.setdefault(contact_id, {}).update(fields)
+    return written
+
+
+# -- follow-up tasks and their SLA --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A contact's current follow-up task from an assignment (not an escalation): its key, the assignment rule,
+    when it is due, and whether the CRM has it yet."""
+
+    key: str
+    rule: str
+    due_at: datetime
+    created: bool
+
+
+def follow_ups(session: Session, contact_ids: list[str]) -> tuple[dict[str, FollowUp], set[str]]:
+    """The latest follow-up per contact (an earlier one was superseded by a reassignment; escalation tasks
+    "SLA breached: ..." are not themselves subject to the SLA), and every task key the rules intended for
+    these contacts (to tell whether a breach was already acted on)."""
+    latest: dict[str, tuple[str, str, datetime]] = {}
+    keys: set[str] = set()
+    for start in range(0, len(contact_ids), 500):
+        chunk = contact_ids[start:start + 500]
+        for key, rule, contact_id, detail in session.exec(
+                select(AuditRow.effect_key, AuditRow.rule, AuditRow.contact_id, AuditRow.detail).where(
+                    AuditRow.kind == "create_task", col(AuditRow.contact_id).in_(chunk))
+                .order_by(col(AuditRow.id))).all():
+            keys.add(key)
+            task = json.loads(detail)
+            if rule.startswith("assignment:") and not str(task.get("subject", "")).startswith("SLA breached"):
+                latest[contact_id] = (key, rule.split(":", 1)[1], datetime.fromisoformat(task["due_at"]))
+    created = _created_tasks(session, [key for key, _, _ in latest.values()])
+    return {contact: FollowUp(key, rule, due, key in created) for contact, (key, rule, due) in latest.items()}, keys
+
+
+def _created_tasks(session: Session, keys: list[str]) -> set[str]:
+    done: set[str] = set()
+    for start in range(0, len(keys), 500):
+        done |= set(session.exec(select(OutboxRow.key).where(
+            OutboxRow.kind == "create_task", OutboxRow.status == "done",
+            col(OutboxRow.key).in_(keys[start:start + 500]))).all())
+    return done
+
+
+# -- when each contact's verdict changes next ---------------------------------------------------
+
+def due_contacts(session: Session, now: datetime, limit: int) -> list[str]:
+    """Contacts whose next time-driven change has come, soonest first: one indexed query."""
+    return list(session.exec(select(RuleDueRow.crm_id).where(col(RuleDueRow.due_at) <= now)
+                             .order_by(col(RuleDueRow.due_at)).limit(limit)).all())
+
+
+def save_next_changes(session: Session, evaluated: Iterable[str], next_changes: dict[str, tuple[datetime, str]]) -> None:
+    """Keep each evaluated contact's next change (drop the row when nothing will change without an event)."""
+    gone = [crm_id for crm_id in evaluated if crm_id not in next_changes]
+    for start in range(0, len(gone), 500):
+        session.exec(delete(RuleDueRow).where(col(RuleDueRow.crm_id).in_(gone[start:start + 500])))
+    upsert(session, RuleDueRow, [{"crm_id": crm_id, "due_at": at, "reason": reason}
+                                 for crm_id, (at, reason) in next_changes.items()], ["crm_id"])
+
+
+def schedule_everyone(session: Session, at: datetime, reason: str) -> int:
+    """Make every live contact due at `at` (the rule set changed); returns how many."""
+    ids = list(session.exec(select(ContactRow.crm_id).where(
+        col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))).all())
+    for start in range(0, len(ids), 1000):
+        upsert(session, RuleDueRow, [{"crm_id": crm_id, "due_at": at, "reason": reason}
+                                     for crm_id in ids[start:start + 1000]], ["crm_id"])
+    return len(ids)
+
+
+def as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

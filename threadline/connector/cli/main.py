@@ -185,6 +185,20 @@ def status(config: ConfigOption = None,
         print_status(console, report, reauthorize)
 
 
+def _moment(at: str | None) -> datetime:
+    """Now, or the moment `--at` names (exit 2 with the accepted forms when it names none)."""
+    from threadline.connector.cli.time_arg import TimeArgError, parse_at
+
+    now = datetime.now(UTC)
+    if at is None:
+        return now
+    try:
+        return parse_at(at, now)
+    except TimeArgError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _runner(settings: Settings) -> RuleRunner:
     from threadline.rules.runner import RuleRunner, compile_rules
     from threadline.sync.store.database import Store
@@ -202,10 +216,12 @@ def plan(config: ConfigOption = None,
          apply: Annotated[bool, typer.Option("--apply", help="Record the changes; the next sync writes them")] = False,
          confirm: Annotated[bool, typer.Option("--confirm", help="Apply even rules over rules.max_share")] = False,
          detail: Annotated[int, typer.Option(help="How many individual changes to list")] = 20,
-         hours: Annotated[float, typer.Option(min=0, help="List the sequence steps due this many hours ahead")] = 24
+         hours: Annotated[float, typer.Option(min=0, help="List the sequence steps due this many hours ahead")] = 24,
+         at: Annotated[str | None, typer.Option("--at", metavar="TIME", help="As of this moment, if no new events "
+                                                 "arrive: 2027-01-15, +7d, friday")] = None
          ) -> None:
     """Evaluate the rules over the whole mirror and print the CRM changes they would make, and the sequence
-    steps the next --hours would run (writes nothing)."""
+    steps the next --hours would run (writes nothing). With --at: what they would write then (decay, SLAs)."""
     from threadline.connector.reports.rule_plans import (
         contact_labels,
         plan_json,
@@ -216,8 +232,11 @@ def plan(config: ConfigOption = None,
     )
 
     settings = _settings(config)
+    now = _moment(at)
+    if apply and at is not None:
+        err.print("--apply records what the rules write now; --at only shows another moment", markup=False)
+        raise typer.Exit(2)
     runner = _runner(settings)
-    now = datetime.now(UTC)
     evaluation = runner.evaluate(None, now)
     blocked = evaluation.blocked_rules(settings.rules)
     planner = sequence_planner(settings, runner.store)
@@ -244,16 +263,20 @@ def plan(config: ConfigOption = None,
 
 @app.command()
 def explain(contact: Annotated[str, typer.Argument(help="CRM contact id or email address")],
-            config: ConfigOption = None) -> None:
+            config: ConfigOption = None,
+            at: Annotated[str | None, typer.Option("--at", metavar="TIME", help="As of this moment, if no new "
+                                                    "events arrive: 2027-01-15, +7d, friday")] = None) -> None:
     """Why a contact has its score (each rule that fired, when, its points) and its assignment."""
     from threadline.connector.reports.rule_plans import explain_lines, resolve_contact
 
-    runner = _runner(_settings(config))
+    settings = _settings(config)
+    now = _moment(at)
+    runner = _runner(settings)
     contact_id = resolve_contact(runner, contact)
     if contact_id is None:
         err.print(f"no contact {contact} in the mirror (run `threadline sync --once` first?)")
         raise typer.Exit(1)
-    for line in explain_lines(runner, contact_id):
+    for line in explain_lines(runner, contact_id, now):
         console.print(line, markup=False, highlight=False)
 
 

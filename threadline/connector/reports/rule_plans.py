@@ -159,6 +159,9 @@ def explain_lines(runner: RuleRunner, contact_id: str, now: datetime | None = No
             score = evaluation.scores.get(contact_id)
             flat = {"total": score.total, "fit": score.fit, "intent": score.intent, "tier": score.tier} if score else {}
             lines.append(f"assignment: {runner.rules.assigner.decide(facts, flat, evaluation.state, now).reason}")
+    upcoming = runner.evaluate([contact_id], now).next_changes.get(contact_id)
+    lines.append(f"next change with no new events: {upcoming[0].isoformat()} ({upcoming[1]})" if upcoming
+                 else "next change with no new events: none")
     return lines
 
 

@@ -207,8 +207,10 @@ def address_policy(settings: Settings) -> AddressPolicy:
                          aliases=dict(sync.aliases), log_outgoing=sync.log_outgoing)
 
 
-def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
+def build_engine(settings: Settings, store: Store | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> SyncEngine:
     """The engine for this config: store opened (and migrated), CRM, every mailbox and the rules wired.
+    `clock` is the time the rules and sequences run at (tests move it over simulated weeks).
 
     Raises RuleError when the rules do not validate, SecretsUnusable (exit 2) when the secret key is wrong.
     """
@@ -227,8 +229,8 @@ def build_engine(settings: Settings, store: Store | None = None) -> SyncEngine:
                       snippet_chars=settings.sync.snippet_chars,
                       retention=timedelta(days=settings.store.retention_days),
                       unsubscribe_field=settings.rules.unsubscribe_field,
-                      rules_step=(lambda: runner.run_pending(datetime.now(UTC))) if runner else None,
-                      sequence_step=(lambda: sequences.run(datetime.now(UTC))) if sequences else None,
+                      rules_step=(lambda: runner.run_pending(clock())) if runner else None,
+                      sequence_step=(lambda: sequences.run(clock())) if sequences else None,
                       send_check=why_not_send,
                       rule_fields=_written_fields(settings), poll_interval=settings.sync.poll_interval,
                       crm_poll_interval=settings.sync.crm_poll_interval, lease_time=settings.sync.lease_time,

@@ -78,7 +78,7 @@ class Scorer:
             if rules is not None:
                 self._fire(tally, rules, contact, contact_ok, event_id, type_, at, source, data)
         tally.decay_until(now)
-        return self._result(tally)
+        return self._result(tally, tally.next_decay())
 
     def _fire(self, tally: Tally, rules: tuple[CompiledRule, ...], contact: ContactFacts,
               contact_ok: dict[int, bool], event_id: str, type_: str, at: datetime, source: str,
@@ -102,12 +102,12 @@ class Scorer:
             tally.award(rule, at, event_id)
         tally.note_peak()
 
-    def _result(self, tally: Tally) -> ScoreResult:
+    def _result(self, tally: Tally, next_change: datetime | None) -> ScoreResult:
         fit, intent = tally.points["fit"], tally.points["intent"]
         total = fit + intent
         tier = next((name for minimum, name in self._tiers if total >= minimum), None)
         stage = next((value for at_least, value in self._stages if tally.peak >= at_least), None)
-        return ScoreResult(fit, intent, total, tier, stage, tuple(tally.contributions))
+        return ScoreResult(fit, intent, total, tier, stage, tuple(tally.contributions), next_change)
 
 
 def _in_time_order(rows: Iterable[EventRow]) -> list[EventRow]:

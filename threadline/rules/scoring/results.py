@@ -29,6 +29,7 @@ class ScoreResult:
     tier: str | None
     stage: str | None
     contributions: tuple[Contribution, ...]
+    next_change: datetime | None = None       # when the score changes next with no new event (a decay step)
 
     def flat(self) -> dict[str, Any]:
         """The score's part of the flat condition namespace (for assignment): {"score.total": ..., ...}."""

@@ -120,6 +120,15 @@ class Tally:
                     None, f"decay: {days:g} days inactive")
         self.quiet_since = since + periods * period
 
+    def next_decay(self) -> datetime | None:
+        """When the next decay step falls due (after ``decay_until``), or None when it would change nothing:
+        no decay, no activity yet, or nothing left to take in its dimension."""
+        if self._decay is None or self.quiet_since is None or self._decay_period is None:
+            return None
+        if self.points[self._decay.dimension] <= 0:
+            return None
+        return self.quiet_since + self._decay_period
+
     def note_peak(self) -> None:
         total = self.points["fit"] + self.points["intent"]
         if total > self.peak:

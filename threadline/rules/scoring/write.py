@@ -28,7 +28,7 @@ def scoring_effects(contact: ContactFacts, result: ScoreResult, settings: Scorin
     stage = forward_stage(contact.fields.get(names.stage), result.stage, order)
     if stage is not None:
         wanted[names.stage] = stage
-    changed = {name: value for name, value in wanted.items() if not _same(contact.fields.get(name), value)}
+    changed = {name: value for name, value in wanted.items() if not same_value(contact.fields.get(name), value)}
     if not changed:
         return []
     return [SetFields(
@@ -67,7 +67,7 @@ def _as_text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _same(current: Any, wanted: str) -> bool:
+def same_value(current: Any, wanted: str) -> bool:
     """Whether the CRM's value already equals ``wanted`` ("62" == 62 == "62.0"; unset == "")."""
     if current is None or current == "":
         return wanted == ""

@@ -161,6 +161,16 @@ class RuleStateRow(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class RuleDueRow(SQLModel, table=True):
+    """When the rules' verdict on a contact changes next with no new event (a decay step, an SLA due time):
+    the rules step re-evaluates exactly the contacts whose `due_at` has passed, with one indexed query."""
+
+    __tablename__ = "rule_due"
+    crm_id: str = Field(primary_key=True, max_length=64)
+    due_at: datetime = Field(index=True)
+    reason: str = Field(max_length=200)       # "decay", "sla", "rules changed", ...
+
+
 class EnrollmentRow(SQLModel, table=True):
     """A contact's place in a sequence (one row per enrolment generation)."""
 

@@ -1,0 +1,35 @@
+"""`--at TIME` for `plan` and `explain`: a moment given the way an admin says it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RELATIVE = re.compile(r"^([+-])(\d+(?:\.\d+)?)\s*(m|min|h|d|w)$")
+_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+FORMS = ("an ISO date or time (2027-01-15, 2027-01-15T17:00, 2027-01-15T17:00+01:00; UTC when no offset), "
+         "a distance (+3d, +12h, +2w, -1d) or a weekday (friday: the end of the coming Friday, UTC)")
+
+
+class TimeArgError(ValueError):
+    """TIME is none of the accepted forms; the message lists them."""
+
+
+def parse_at(text: str, now: datetime) -> datetime:
+    """The moment `text` names, relative to `now` where it is relative. Raises TimeArgError."""
+    value = text.strip().lower()
+    relative = _RELATIVE.match(value)
+    if relative:
+        sign, amount, unit = relative.groups()
+        delta = timedelta(**{_UNITS[unit]: float(amount)})
+        return now + delta if sign == "+" else now - delta
+    if value in WEEKDAYS:
+        ahead = (WEEKDAYS.index(value) - now.weekday()) % 7
+        day = (now + timedelta(days=ahead)).date()
+        return datetime(day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TimeArgError(f"--at {text!r}: expected {FORMS}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
