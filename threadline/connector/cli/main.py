@@ -299,9 +299,11 @@ def report(config: ConfigOption = None,
            html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report")] = None,
            sequence: Annotated[str | None, typer.Option(help="Only this sequence")] = None,
            since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"],
-                                                          help="Only enrolments on or after this date (UTC)")] = None,
+                                                          help="Only enrolments (and handoffs) on or after this date "
+                                                               "(UTC)")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
-    """Sequences per sequence and step: enrolled, sent, replied, bounced, unsubscribed, exits, reply rate."""
+    """Sequences per sequence and step: enrolled, sent, replied, bounced, unsubscribed, exits, reply rate; then
+    the handoff: MQL -> owner -> first touch per owner (median, p90) and the follow-up SLA kept/breached."""
     from threadline.connector.reports.sequence_report import run_report
 
     settings = _settings(config)

@@ -1,4 +1,5 @@
-"""`threadline report`: per sequence and per step, what went out and what came back; optionally as HTML."""
+"""`threadline report`: per sequence and per step, what went out and what came back, then the handoff numbers
+(handoff_report.py); optionally as HTML."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from threadline.config.models import Settings
+from threadline.connector.reports.handoff_report import (
+    build_handoff,
+    handoff_html,
+    handoff_json,
+    print_handoff,
+)
 from threadline.connector.reports.report_data import load_report_input
 from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.reporting.html import render_report_html
@@ -113,9 +120,10 @@ def report_json(report: SequenceReport) -> dict[str, Any]:
             "replies_per_day": {day.isoformat(): n for day, n in report.replies_per_day.items()}}
 
 
-def write_html(report: SequenceReport, path: Path) -> None:
-    """The self-contained HTML report (inline CSS and SVG, no scripts, nothing fetched)."""
-    path.write_text(render_report_html(report.sequences, report.replies_per_day), encoding="utf-8")
+def write_html(report: SequenceReport, path: Path, handoff: str = "") -> None:
+    """The self-contained HTML report (inline CSS and SVG, no scripts, nothing fetched); `handoff`: the
+    Handoff section's HTML (handoff_report.handoff_html), placed last."""
+    path.write_text(render_report_html(report.sequences, report.replies_per_day, handoff), encoding="utf-8")
 
 
 def empty_message(settings: Settings, report: SequenceReport) -> str | None:
@@ -131,10 +139,12 @@ def empty_message(settings: Settings, report: SequenceReport) -> str | None:
 
 def run_report(console: Console, err: Console, settings: Settings, *, html: Path | None = None,
                sequence: str | None = None, since: datetime | None = None, as_json: bool = False) -> int:
-    """The `threadline report` command; returns the exit code (2: no such sequence)."""
+    """The `threadline report` command: the sequences, then the Handoff section (`--sequence` filters only the
+    sequences); returns the exit code (2: no such sequence)."""
     store = Store(settings.store.url)
     try:
         report = build_report(store, settings.rules.sequences, sequence=sequence, since=since)
+        handoff = build_handoff(store, settings, datetime.now(UTC), since=since)
     finally:
         store.dispose()
     if sequence is not None and not report.sequences:
@@ -142,12 +152,14 @@ def run_report(console: Console, err: Console, settings: Settings, *, html: Path
         return 2
     message = empty_message(settings, report)
     if as_json:
-        sys.stdout.write(json.dumps(report_json(report), indent=2) + "\n")
-    elif message:
-        console.print(message, highlight=False)
+        sys.stdout.write(json.dumps({**report_json(report), "handoff": handoff_json(handoff)}, indent=2) + "\n")
     else:
-        print_report(console, report)
+        if message:
+            console.print(message, highlight=False)
+        else:
+            print_report(console, report)
+        print_handoff(console, handoff)
     if html is not None:
-        write_html(report, html)
+        write_html(report, html, handoff_html(handoff))
         (err if as_json else console).print(f"wrote the HTML report to {html}", highlight=False)
     return 0

@@ -1,6 +1,7 @@
 """Owner assignment (`rules.assignment`): pure routing decisions, follow-up tasks with SLA, breach handling.
 runner.py one level up reads the store and runs it after scoring. May use the shared rule language;
-independent of scoring and sequences."""
+independent of scoring and sequences. handoff.py, sla_outcome.py and wait_stats.py measure what assignments led to
+(MQL -> owner -> first touch, the SLA kept or breached) for `threadline report`."""
 
 from threadline.rules.assignment.breach import breach_effects
 from threadline.rules.assignment.config import AssignmentSettings, Breach, Rep, RoutingRule, Sla

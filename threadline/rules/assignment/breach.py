@@ -17,6 +17,11 @@ from threadline.rules.assignment.strategies import STRATEGIES, Pick
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.effects import CreateTask, Effect, SetFields, effect_key
 
+# (effect kind, occasion) of each write a breach makes; with the breach identity they give the effect keys.
+_REASSIGN_OWNER = ("set_fields", "breach-reassign")
+_REASSIGN_TASK = ("create_task", "breach-reassign")
+_ESCALATE = ("create_task", "breach-escalate")
+
 
 def breach_effects(contact: ContactFacts, task_due_at: datetime, task_open: bool, assignment_rule: str,
                    settings: AssignmentSettings, state: AssignmentState, now: datetime) -> list[Effect]:
@@ -40,9 +45,24 @@ def breach_effects(contact: ContactFacts, task_due_at: datetime, task_open: bool
     return []
 
 
+def breach_keys(contact_id: str, task_due_at: datetime, owner_id: str | None) -> frozenset[str]:
+    """The keys of the effects a breach of this follow-up task records (reassign: the owner write and the new
+    owner's task; escalate: the escalation task), given the owner the contact had then. A report tells a
+    recorded breach by them without re-deciding it."""
+    breach = _identity(task_due_at, owner_id)
+    return frozenset(_key(write, contact_id, breach) for write in (_REASSIGN_OWNER, _REASSIGN_TASK, _ESCALATE))
+
+
+def _key(write: tuple[str, str], contact_id: str, breach: tuple[str, str]) -> str:
+    return effect_key(write[0], contact_id, write[1], *breach)
+
+
 def _breach_identity(contact: ContactFacts, task_due_at: datetime, settings: AssignmentSettings) -> tuple[str, str]:
-    due = task_due_at.astimezone(UTC).isoformat()
-    return due, current_owner(contact, settings) or ""
+    return _identity(task_due_at, current_owner(contact, settings))
+
+
+def _identity(task_due_at: datetime, owner_id: str | None) -> tuple[str, str]:
+    return task_due_at.astimezone(UTC).isoformat(), owner_id or ""
 
 
 def _next_candidate(contact: ContactFacts, assignment_rule: str, settings: AssignmentSettings,
@@ -60,12 +80,12 @@ def _reassignment(contact: ContactFacts, new_owner: str, assignment_rule: str, t
     reason = (f"SLA breach: follow-up due {task_due_at.isoformat()} still open; "
               f"reassigned from {owner_label(old_owner, settings)} to {owner_label(new_owner, settings)}")
     owner = SetFields(
-        key=effect_key("set_fields", contact.id, "breach-reassign", *breach),
+        key=_key(_REASSIGN_OWNER, contact.id, breach),
         contact_id=contact.id, rule=f"assignment:{assignment_rule}", reason=reason,
         fields={settings.owner_field: new_owner}, previous={settings.owner_field: old_owner},
     )
     task = follow_up_task(contact, new_owner, assignment_rule, reason, settings, now, None,
-                          key=effect_key("create_task", contact.id, "breach-reassign", *breach))
+                          key=_key(_REASSIGN_TASK, contact.id, breach))
     return [owner, task]
 
 
@@ -76,7 +96,7 @@ def _escalation(contact: ContactFacts, assignment_rule: str, task_due_at: dateti
     name = subject_values(contact, escalate_to, assignment_rule, settings)["name"]
     reason = f"SLA breach: {owner}'s follow-up with {name} was due {task_due_at.isoformat()} and is still open"
     return CreateTask(
-        key=effect_key("create_task", contact.id, "breach-escalate", *breach),
+        key=_key(_ESCALATE, contact.id, breach),
         contact_id=contact.id, rule=f"assignment:{assignment_rule}", reason=reason, owner_id=escalate_to,
         subject=f"SLA breached: {name}", body=reason, due_at=now, priority="HIGH",
     )

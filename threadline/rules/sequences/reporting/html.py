@@ -66,11 +66,13 @@ def _replies_svg(replies: Mapping[date, int]) -> str:
             f'aria-label="replies per day">{"".join(bars + labels)}</svg>')
 
 
-def render_report_html(stats: Sequence[SequenceStats], replies_over_time: Mapping[date, int]) -> str:
-    """The whole report: a summary table and step funnel per sequence, then replies per day. Every name
-    is HTML-escaped; the result needs no network and no JavaScript."""
+def render_report_html(stats: Sequence[SequenceStats], replies_over_time: Mapping[date, int],
+                       more: str = "") -> str:
+    """The whole report: a summary table and step funnel per sequence, then replies per day, then `more`
+    (further sections, already HTML, e.g. the handoff numbers). Every name is HTML-escaped; the result needs
+    no network and no JavaScript."""
     sections = [f"<h2>{escape(entry.name)}</h2>{_summary_table(entry)}{_funnel_svg(entry)}{_steps_table(entry)}"
                 for entry in stats]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Threadline sequence report"
             f"</title><style>{_CSS}</style></head><body><h1>Sequence report</h1>{''.join(sections)}"
-            f"<h2>Replies per day</h2>{_replies_svg(replies_over_time)}</body></html>\n")
+            f"<h2>Replies per day</h2>{_replies_svg(replies_over_time)}{more}</body></html>\n")
