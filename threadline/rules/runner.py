@@ -137,7 +137,8 @@ class RuleRunner:
         Time is an input: `now` may be ahead (`plan --at friday`: what decay and SLAs do by then if nothing
         else happens) or behind (events after it are ignored)."""
         with self.store.session() as session:
-            rows = self._contacts(session, contact_ids)
+            wanted = None if contact_ids is None else set(contact_ids)
+            rows = self._contacts(session, wanted)
             ids = [r.crm_id for r in rows]
             history = event_rows_for(session, ids)
             written = written_fields(session, rows)
@@ -145,7 +146,9 @@ class RuleRunner:
             state = self._assignment_state(session)
             total = session.exec(select(func.count()).select_from(ContactRow).where(
                 col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))).one()
-        out = Evaluation(state=state, contacts=len(rows), total_contacts=int(total), evaluated=ids,
+        # A contact asked about and not found (deleted or merged since) counts as evaluated: nothing is due for it.
+        asked = ids if wanted is None else sorted(set(ids) | wanted)
+        out = Evaluation(state=state, contacts=len(rows), total_contacts=int(total), evaluated=asked,
                          full=contact_ids is None)
         owner_field = self.rules.settings.assignment.owner_field if self.rules.settings.assignment else None
         for row in rows:

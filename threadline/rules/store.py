@@ -69,19 +69,23 @@ class Written:
 
 
 def written_fields(session: Session, rows: list[ContactRow]) -> Written:
-    """Every set_fields outbox row (not failed) of these contacts, oldest first, as pending and last values."""
-    mirrored = {r.crm_id: as_utc(r.updated_at) for r in rows}
+    """Every set_fields outbox row (not failed) of these contacts, oldest first, as pending and last values.
+
+    A write is pending until the mirror holds a CRM version fetched after the write was performed. Both times
+    are on Threadline's clock (the row's `updated_at` when it was done, the contact's `mirrored_at`), so a CRM
+    whose clock differs from ours cannot make a write look reflected before it is."""
+    mirrored = {r.crm_id: as_utc(r.mirrored_at or r.updated_at) for r in rows}
     written = Written()
-    query = select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.created_at).where(
+    query = select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.status, OutboxRow.updated_at).where(
         OutboxRow.kind == "set_fields", OutboxRow.status != "failed")
     if len(rows) <= 500:
         query = query.where(col(OutboxRow.contact_id).in_(list(mirrored)))
-    for contact_id, payload, created in session.exec(query.order_by(col(OutboxRow.id))).all():
+    for contact_id, payload, status, changed in session.exec(query.order_by(col(OutboxRow.id))).all():
         if contact_id not in mirrored:
             continue
         fields = json.loads(payload)["fields"]
         written.last.setdefault(contact_id, {}).update(fields)
-        if as_utc(created) > mirrored[contact_id]:
+        if status != "done" or as_utc(changed) >= mirrored[contact_id]:
             written.pending.setdefault(contact_id, {}).update(fields)
     return written
 

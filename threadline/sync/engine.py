@@ -112,7 +112,7 @@ class SyncEngine:
                  rule_fields: Sequence[tuple[str, str]] = (), poll_interval: timedelta = timedelta(seconds=60),
                  crm_poll_interval: timedelta | None = None, lease_time: timedelta = timedelta(minutes=2),
                  retry: RetryPolicy | None = None,
-                 owner: str | None = None) -> None:
+                 owner: str | None = None, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.store = store
         self.crm = crm
         self.mailboxes = list(mailboxes)
@@ -132,6 +132,7 @@ class SyncEngine:
         self.unsubscribe_field = unsubscribe_field
         # The rule layer sits above the engine: it is handed in as a step run after ingest.
         self.rules_step = rules_step
+        self.clock = clock
         self.sequence_step = sequence_step        # the sequence runner: intends sends and tasks
         self.rule_fields = list(rule_fields)      # contact fields the rules write (score, tier): ensured at start
         # The daemon sends on a thread of its own: a send and a pull of one mailbox share its adapter.
@@ -310,7 +311,7 @@ class SyncEngine:
         try:
             say("reading meetings and follow-up tasks")
             observe_meetings(self.store, self.crm)
-            observe_tasks(self.store, self.crm, datetime.now(UTC))
+            observe_tasks(self.store, self.crm, self.clock())
             # (`held` only names units whose step is configured; the None checks say so to the type checker)
             if RULES_UNIT in held and self.rules_step is not None and self.leases.renew(RULES_UNIT):
                 say("evaluating rules")

@@ -235,7 +235,7 @@ def build_engine(settings: Settings, store: Store | None = None,
                       rule_fields=_written_fields(settings), poll_interval=settings.sync.poll_interval,
                       crm_poll_interval=settings.sync.crm_poll_interval, lease_time=settings.sync.lease_time,
                       retry=RetryPolicy(settings.sync.retry_first_delay, settings.sync.retry_max_delay,
-                                        settings.sync.give_up_after))
+                                        settings.sync.give_up_after), clock=clock)
 
 
 def _sequence_runner(settings: Settings, store: Store, rules: RuleSet, crm: CrmAdapter,

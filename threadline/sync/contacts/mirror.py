@@ -9,7 +9,7 @@ from sqlmodel import Session, col, delete, select
 
 from threadline.adapters.records import CrmContact
 from threadline.sync.mail.matching import AddressPolicy
-from threadline.sync.store.tables import ContactAddressRow, ContactRow
+from threadline.sync.store.tables import ContactAddressRow, ContactRow, utcnow
 from threadline.sync.store.upsert import insert_ignore, upsert
 
 
@@ -18,7 +18,9 @@ def save_contacts(session: Session, contacts: Sequence[CrmContact], policy: Addr
     if not contacts:
         return 0
     latest: dict[str, CrmContact] = {c.id: c for c in contacts}   # a page may repeat a contact
-    upsert(session, ContactRow, [_row(c) for c in latest.values()], ["crm_id"])
+    # mirrored_at: when this CRM version first reached the mirror (a page repeated at a cursor boundary keeps it).
+    upsert(session, ContactRow, [_row(c) for c in latest.values()], ["crm_id"],
+           kept_while_same={"mirrored_at": "updated_at"})
     session.execute(delete(ContactAddressRow).where(col(ContactAddressRow.contact_id).in_(list(latest))))
     addresses = [
         {"address": policy.normalize(address), "contact_id": c.id}
@@ -41,6 +43,7 @@ def _row(contact: CrmContact) -> dict[str, object]:
         "merged_into": contact.merged_into,
         "deleted": contact.deleted,
         "properties": json.dumps(dict(contact.properties), default=str, sort_keys=True),
+        "mirrored_at": utcnow(),
     }
 
 

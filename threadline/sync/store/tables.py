@@ -35,10 +35,13 @@ class ContactRow(SQLModel, table=True):
     last_name: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=300)
     owner_id: str | None = Field(default=None, max_length=64)
-    updated_at: datetime
+    updated_at: datetime                     # the CRM's last-modified time (the CRM's clock)
     merged_into: str | None = Field(default=None, max_length=64)
     deleted: bool = False
     properties: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    # When this version reached the mirror, on Threadline's clock: the rules compare it with their own outbox
+    # rows (same clock) to tell which writes the mirror cannot show yet; the CRM's clock may differ.
+    mirrored_at: datetime | None = None
 
 
 class ContactAddressRow(SQLModel, table=True):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import case
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel
 
@@ -26,10 +27,17 @@ def insert_ignore(session: Session, table: type[SQLModel], rows: Sequence[dict[s
     return len(session.execute(statement).all())
 
 
-def upsert(session: Session, table: type[SQLModel], rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-    """Insert rows, or update every non-key column where `keys` already exist."""
+def upsert(session: Session, table: type[SQLModel], rows: Sequence[dict[str, Any]], keys: Sequence[str],
+           *, kept_while_same: Mapping[str, str] | None = None) -> None:
+    """Insert rows, or update every non-key column where `keys` already exist. `kept_while_same` maps a column
+    to another: the first keeps its stored value while the second's incoming value equals the stored one
+    (a contact's `mirrored_at` stays while the CRM's `updated_at` is unchanged)."""
     if not rows:
         return
     statement = _insert(session, table).values(list(rows))
+    stored = statement.table.c
     update = {c: statement.excluded[c] for c in rows[0] if c not in keys}
+    for column, witness in (kept_while_same or {}).items():
+        update[column] = case((stored[witness] == statement.excluded[witness], stored[column]),
+                              else_=statement.excluded[column])
     session.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=update))

@@ -1,5 +1,6 @@
 """rule_due: each contact's next time-driven change of the rules' verdict (decay, SLA due), so the rules step
-re-evaluates exactly the contacts that are due
+re-evaluates exactly the contacts that are due; contacts.mirrored_at: when a version reached the mirror, on
+Threadline's own clock
 
 Revision ID: 0011
 Revises: 0010
@@ -23,8 +24,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("crm_id"),
     )
     op.create_index(op.f("ix_rule_due_due_at"), "rule_due", ["due_at"], unique=False)
+    with op.batch_alter_table("contacts") as batch:
+        batch.add_column(sa.Column("mirrored_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("contacts") as batch:
+        batch.drop_column("mirrored_at")
     op.drop_index(op.f("ix_rule_due_due_at"), table_name="rule_due")
     op.drop_table("rule_due")
