@@ -273,3 +273,36 @@ def test_plan_and_explain_at_a_later_time_show_what_decay_will_have_written(worl
     assert threadline("plan", "--at", "next tuesday").returncode == 2
     refused = threadline("plan", "--apply", "--at", "+7d")
     assert refused.returncode == 2 and "--at only shows" in refused.stderr
+
+
+def test_decay_reaches_salesforce_too_with_the_salesforce_points_model(sandbox: SandboxServer, tmp_path: Path) -> None:
+    """The same decay, on a Salesforce Contact, with the shipped Salesforce example unchanged."""
+    from tests.engine.test_check_rule_fields import RULES, create_salesforce_example_fields
+    from threadline.connector.demo.run import demo_config, seed_demo
+    from threadline.sync.contacts.mirror import contacts_for_address
+
+    seeded = seed_demo(sandbox, crm="salesforce")
+    create_salesforce_example_fields(sandbox, ("Lead", "Marketing Qualified Lead"))
+    config = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded, crm="salesforce")
+    config["mailboxes"] = []
+    config["rules"] = yaml.safe_load((RULES / "points-model.salesforce.yaml").read_text())
+    settings = parse_settings(config, tmp_path / "t.yaml", env={})
+    clock = Clock(DAY0)
+    engine = build_engine(settings, clock=clock)
+    try:
+        engine.run_once()
+        with engine.store.session() as session:
+            [jane] = contacts_for_address(session, "jane.doe@acme-corp.example")
+            record_events(session, [
+                Event(id=event_id(t, jane), type=t, contact_id=jane, occurred_at=DAY0, source="api", data=d)
+                for t, d in (("form.submitted", {"form": "demo"}), ("reply.received", {"text": "Yes"}),
+                             ("page.visited", {"url": "https://northwind.example/pricing"}))])
+        for day, score, tier in ((0.01, 55, "mql"), (40, 50, "mql"), (95, 40, "warm"), (200, 25, "warm")):
+            clock.day(day)
+            engine.run_once()
+            record = sandbox.salesforce.record("Contact", jane)
+            assert (record["Threadline_Score__c"], record["Threadline_Score_Tier__c"]) == (score, tier), day
+            assert record["Lifecycle_Stage__c"] == "Marketing Qualified Lead"
+            assert RuleRunner(engine.store, compile_rules(settings.rules)).evaluate(None, clock.now).effects == []
+    finally:
+        engine.close()
