@@ -147,6 +147,19 @@ def plan(data: dict[str, Any]) -> list[Figure]:
     )
 
 
+def rules_over_time(data: dict[str, Any]) -> list[Figure]:
+    n = data.get("contacts") or 0
+    return figures(
+        (data.get("idle_step_queries"), lambda v: Figure(f"idle rules step: SELECTs per step ({n:,} contacts)", v, "",
+                                                         3, "max", "the events check + one indexed query", 1.0, True)),
+        (data.get("idle_step_ms_median"), lambda v: Figure("idle rules step, median", v, "ms")),
+        (data.get("decay_day_contacts_per_second"), lambda v: Figure(
+            f"decay day: contacts re-evaluated per second ({data.get('decay_day_due'):,} due, "
+            f"{data.get('decay_day_steps')} steps of {data.get('batch')})", v, "/s", headline=True)),
+        (data.get("first_step_seconds"), lambda v: Figure("first rules step over the whole mirror", v, "s")),
+    )
+
+
 def latency(data: dict[str, Any]) -> list[Figure]:
     paths = [("gmail_push", "Gmail push"), ("outlook_graph_notifications", "Outlook notifications"),
              ("imap_idle", "IMAP IDLE")]
@@ -268,6 +281,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("scoring_throughput", "Scoring throughput", "bench.scoring_throughput",
               ("--contacts", "10000", "--events", "100000"), (), scoring),
     Benchmark("plan_100k", "`threadline plan` over the mirror", "bench.plan_100k", (), (), plan),
+    Benchmark("rules_over_time", "Rules step as time passes: idle cost and a decay day (issue #16)",
+              "bench.rules_over_time", ("--contacts", "10000", "--idle-steps", "20"), (), rules_over_time),
     Benchmark("push_latency", "Reply-to-CRM latency, push and polling", "bench.push_latency",
               ("--replies", "10", "--poll-interval", "2s"), ("--replies", "100"), latency),
     Benchmark("sequences", "Sequences: scheduler and sends", "bench.bench_sequences",

@@ -145,8 +145,9 @@ def save_next_changes(session: Session, evaluated: Iterable[str], next_changes: 
     gone = [crm_id for crm_id in evaluated if crm_id not in next_changes]
     for start in range(0, len(gone), 500):
         session.exec(delete(RuleDueRow).where(col(RuleDueRow.crm_id).in_(gone[start:start + 500])))
-    upsert(session, RuleDueRow, [{"crm_id": crm_id, "due_at": at, "reason": reason}
-                                 for crm_id, (at, reason) in next_changes.items()], ["crm_id"])
+    rows = [{"crm_id": crm_id, "due_at": at, "reason": reason} for crm_id, (at, reason) in next_changes.items()]
+    for start in range(0, len(rows), 1000):        # bound the statement's variables (SQLite allows 32,766)
+        upsert(session, RuleDueRow, rows[start:start + 1000], ["crm_id"])
 
 
 def schedule_everyone(session: Session, at: datetime, reason: str) -> int:
