@@ -74,9 +74,10 @@ class World:
                                           source="api", data=data)])
 
 
-def make_world(sandbox: SandboxServer, tmp_path: Path, rules: dict[str, Any] | None = None) -> World:
+def make_world(sandbox: SandboxServer, tmp_path: Path, rules: dict[str, Any] | None = None,
+               store_url: str | None = None) -> World:
     [contact], _ = seed_contacts(sandbox, 1)
-    config = {"store": {"url": f"sqlite:///{tmp_path / 's.db'}"},
+    config = {"store": {"url": store_url or f"sqlite:///{tmp_path / 's.db'}"},
               "crm": {"kind": "hubspot", "base_url": sandbox.url, "token": sandbox.settings.hubspot_token,
                       "search_index_lag": "0s"},
               "mailboxes": [], "rules": rules or yaml.safe_load(POINTS_MODEL.read_text())}
@@ -92,8 +93,17 @@ def world(sandbox: SandboxServer, tmp_path: Path) -> Iterator[World]:
     made.engine.close()
 
 
-def test_decay_reaches_the_crm_on_day_40_95_and_200_with_no_new_activity(world: World) -> None:
+@pytest.fixture
+def world_on_each_store(sandbox: SandboxServer, tmp_path: Path, store_url: str) -> Iterator[World]:
+    """The same world on SQLite and on the machine's PostgreSQL."""
+    made = make_world(sandbox, tmp_path, store_url=store_url)
+    yield made
+    made.engine.close()
+
+
+def test_decay_reaches_the_crm_on_day_40_95_and_200_with_no_new_activity(world_on_each_store: World) -> None:
     """The issue's case: 55 and mql on day 0; then nothing happens; the CRM follows explain as time passes."""
+    world = world_on_each_store
     world.cycle(0)
     world.event("form.submitted", 0, form="demo")                           # +25
     world.event("reply.received", 0, text="Sounds good")                   # +20
