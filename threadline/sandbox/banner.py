@@ -29,10 +29,12 @@ def sandbox_banner(url: str, settings: SandboxSettings, *, ca_file: Path | None 
         f"  connected app: consumer key {s.salesforce_consumer_key}, consumer secret {s.salesforce_consumer_secret}",
         f"  refresh token: {s.salesforce_refresh_token} (API user {s.salesforce_username})",
         f"  session id accepted as an access token: {s.salesforce_access_token}",
-        "Gmail: /gmail/v1/..., /batch/gmail/v1, /upload/gmail/v1/..., token_uri /token, Pub/Sub certs /oauth2/v1/certs",
+        "Gmail: /gmail/v1/..., /batch/gmail/v1, /upload/gmail/v1/..., token_uri /token, auth_uri /o/oauth2/v2/auth "
+        "(sign-in and consent page, PKCE), revoke /revoke, Pub/Sub and id_token certs /oauth2/v1/certs",
         f"  OAuth client: id {s.google_client_id}, secret {s.google_client_secret}",
         f"  refresh token (opens {gmail_user or GMAIL_DEFAULT_USER}): {gmail_refresh_token or s.google_refresh_token}",
-        "Microsoft Graph: /v1.0/... (base_url ending in /v1.0), token /{tenant}/oauth2/v2.0/token (authority_host is "
+        "Microsoft Graph: /v1.0/... (base_url ending in /v1.0), token /{tenant}/oauth2/v2.0/token, sign-in and consent "
+        "page /{tenant}/oauth2/v2.0/authorize (PKCE), POST /v1.0/users/{id}/revokeSignInSessions (authority_host is "
         "the base URL)",
         f"  tenant id {s.graph_tenant_id} ({s.graph_tenant_domain}), client id {s.graph_client_id}, "
         f"client secret {s.graph_client_secret}",

@@ -1,12 +1,17 @@
 """Google's OAuth 2.0 token endpoint (`POST /token`), shared by every simulated Google API.
 
-Two grants, as `oauth2.googleapis.com/token` answers them:
+Three grants, as `oauth2.googleapis.com/token` answers them:
 
-* `refresh_token` (installed/web apps): client id + secret + a refresh token we issued;
+* `authorization_code` (web/installed apps, after the consent page of google_sign_in.py): the
+  code once, within ten minutes, with the authorization request's redirect_uri and PKCE verifier;
+  a refresh token when access_type was offline, an id_token for the OpenID scopes;
+* `refresh_token`: client id + secret + a refresh token we issued;
 * `urn:ietf:params:oauth:grant-type:jwt-bearer` (service accounts with domain-wide
   delegation): an RS256 assertion signed by a registered service-account key,
   `sub` naming the impersonated user.
 
+The client authenticates in the form or with HTTP Basic (client_secret_basic). `POST /revoke`
+(`oauth2.googleapis.com/revoke`) revokes a refresh token, or the grant behind an access token.
 Access tokens are opaque, bound to one user and a set of scopes, and expire after
 `settings.token_ttl_seconds`. Errors use the OAuth shape
 (`{"error": "invalid_grant", "error_description": ...}`).
@@ -22,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -31,7 +36,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from threadline.sandbox.auth_codes import AuthCode, AuthCodes, CodeProblem, CodeRejected
 from threadline.sandbox.base import SandboxContext
+from threadline.sandbox.redirect_uris import RedirectUris
 from threadline.sandbox.settings import SandboxSettings
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -46,7 +53,22 @@ GMAIL_SCOPES = (
     "https://www.googleapis.com/auth/gmail.insert",
     "https://www.googleapis.com/auth/gmail.compose",
 )
+OPENID_SCOPES = (                         # the sign-in scopes; any of them brings an id_token
+    "openid", "email", "profile",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+)
+SIGN_IN_SCOPES = frozenset(GMAIL_SCOPES + OPENID_SCOPES)   # what the consent page can grant
 MAX_ASSERTION_LIFETIME = 3600             # Google rejects assertions valid for more than an hour
+# What oauth2.googleapis.com/token says about a code it will not exchange.
+CODE_ERRORS = {
+    CodeProblem.UNKNOWN: ("invalid_grant", "Malformed auth code."),
+    CodeProblem.EXPIRED: ("invalid_grant", "Bad Request"),
+    CodeProblem.REDEEMED: ("invalid_grant", "Bad Request"),
+    CodeProblem.REDIRECT_URI: ("redirect_uri_mismatch", "Bad Request"),
+    CodeProblem.VERIFIER_MISSING: ("invalid_grant", "Missing code verifier."),
+    CodeProblem.VERIFIER_WRONG: ("invalid_grant", "Invalid code verifier."),
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +99,21 @@ def _b64url_decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
+def _b64url(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _basic_client(authorization: str | None) -> dict[str, str]:
+    """client_id and client_secret from `Authorization: Basic` (client_secret_basic, RFC 6749 2.3.1)."""
+    if not authorization or not authorization.lower().startswith("basic "):
+        return {}
+    try:
+        client_id, _, secret = base64.b64decode(authorization[6:].strip()).decode().partition(":")
+    except ValueError:
+        return {}
+    return {"client_id": unquote(client_id.replace("+", " ")), "client_secret": unquote(secret.replace("+", " "))}
+
+
 @dataclass
 class GoogleOAuth:
     """Issues and checks Google access tokens. Thread-safe; `reset()` forgets everything issued."""
@@ -88,20 +125,29 @@ class GoogleOAuth:
     _refresh_tokens: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict, init=False)
     _service_accounts: dict[str, ServiceAccount] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    # Signs an id_token for (audience, email) with Google's key at /oauth2/v1/certs (the sandbox wires Pub/Sub's).
+    id_token_signer: Callable[[str, str], str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self.codes = AuthCodes(self.clock)
+        self.redirect_uris = RedirectUris(allow_loopback=self.settings.oauth_loopback_redirects)
         self.reset()
 
     def reset(self) -> None:
-        """Forget every token and service account; the settings' refresh token works again."""
+        """Forget every token, code, service account and registered redirect URI; the settings' refresh token
+        and redirect URIs work again."""
         with self._lock:
             self._tokens.clear()
             self._service_accounts.clear()
             self._refresh_tokens.clear()
             self._refresh_tokens[self.settings.google_refresh_token] = (DEFAULT_USER, frozenset(GMAIL_SCOPES))
+        self.codes.clear()
+        self.redirect_uris.clear()
+        self.redirect_uris.register_all(self.settings.google_client_id, self.settings.google_redirect_uris)
 
     def routes(self) -> list[BaseRoute]:
-        return [Route("/token", self._token_endpoint, methods=["POST"])]
+        return [Route("/token", self._token_endpoint, methods=["POST"]),
+                Route("/revoke", self._revoke_endpoint, methods=["POST"])]
 
     # -- Python-side helpers for tests, demo and benchmarks -------------------------------
 
@@ -112,6 +158,23 @@ class GoogleOAuth:
         with self._lock:
             self._refresh_tokens[token] = (user, frozenset(scopes))
         return token
+
+    def register_redirect_uri(self, client_id: str, uri: str) -> None:
+        """Register `uri` (exact match) as a redirect URI of `client_id`, as in the Cloud Console."""
+        self.redirect_uris.register(client_id, uri)
+
+    def is_client(self, client_id: str) -> bool:
+        """Whether `client_id` is an OAuth client the sandbox knows (the settings' one)."""
+        return client_id == self.settings.google_client_id
+
+    def issue_auth_code(self, user: str, scopes: tuple[str, ...] = GMAIL_SCOPES, *, client_id: str | None = None,
+                        redirect_uri: str | None = None, code_challenge: str | None = None,
+                        challenge_method: str = "S256", offline: bool = True) -> str:
+        """What the consent page redirects with after `user` allowed `scopes`: a code valid once, for ten
+        minutes, at /token with the same redirect_uri and (if a challenge was given) the PKCE verifier."""
+        code = AuthCode(client_id or self.settings.google_client_id, user, frozenset(scopes), redirect_uri,
+                        code_challenge, challenge_method, offline=offline)
+        return self.codes.issue(code, "4/0sandbox-")
 
     def revoke_refresh_token(self, refresh_token: str) -> None:
         """Revoke a refresh token and every access token minted from it (as Google does)."""
@@ -167,10 +230,13 @@ class GoogleOAuth:
     async def _token_endpoint(self, request: Request) -> Response:
         # Parsed by hand: Starlette's request.form() would need python-multipart for a urlencoded body.
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        form.update(_basic_client(request.headers.get("authorization")))
         self.ctx.stats.record("google-oauth", "token")
         try:
             if form.get("grant_type") == "refresh_token":
                 body = self._refresh_grant(form)
+            elif form.get("grant_type") == "authorization_code":
+                body = self._code_grant(form)
             elif form.get("grant_type") == JWT_BEARER:
                 body = self._jwt_grant(form.get("assertion", ""))
             else:
@@ -178,6 +244,50 @@ class GoogleOAuth:
         except OAuthError as exc:
             return JSONResponse({"error": exc.error, "error_description": exc.description}, status_code=exc.status)
         return JSONResponse(body, headers={"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
+
+    async def _revoke_endpoint(self, request: Request) -> Response:
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        self.ctx.stats.record("google-oauth", "revoke")
+        if not self._revoke(request.query_params.get("token") or form.get("token", "")):
+            return JSONResponse({"error": "invalid_token", "error_description": "Token expired or revoked"}, 400)
+        return JSONResponse({})
+
+    def _revoke(self, token: str) -> bool:
+        """Revoke a refresh token, or the grant an access token came from (its refresh token too)."""
+        with self._lock:
+            grant = self._tokens.pop(token, None)
+            known = token in self._refresh_tokens
+        refresh = token if known else grant.refresh_token if grant else None
+        if refresh is not None:
+            self.revoke_refresh_token(refresh)
+        return known or grant is not None
+
+    def _code_grant(self, form: dict[str, str]) -> dict[str, Any]:
+        if not self.is_client(form.get("client_id", "")):
+            raise OAuthError(401, "invalid_client", "The OAuth client was not found.")
+        if form.get("client_secret") != self.settings.google_client_secret:
+            raise OAuthError(401, "invalid_client", "Unauthorized")
+        try:
+            code = self.codes.redeem(form.get("code", ""), form["client_id"], form.get("redirect_uri"),
+                                     form.get("code_verifier"))
+        except CodeRejected as exc:
+            raise OAuthError(400, *CODE_ERRORS[exc.problem]) from exc
+        refresh = self.issue_refresh_token(code.user, tuple(sorted(code.scopes))) if code.offline else None
+        body = self._issue(Grant(code.user, code.scopes, 0.0, refresh))
+        if refresh is not None:
+            body["refresh_token"] = refresh
+        if code.scopes & set(OPENID_SCOPES):
+            body["id_token"] = self._id_token(code.client_id, code.user)
+        return body
+
+    def _id_token(self, client_id: str, user: str) -> str:
+        """Signed RS256 with the key at /oauth2/v1/certs when the sandbox wired one; else unsigned (alg none)."""
+        if self.id_token_signer is not None:
+            return self.id_token_signer(client_id, user)
+        now = int(self.clock())
+        claims = {"iss": "https://accounts.google.com", "azp": client_id, "aud": client_id, "email": user,
+                  "email_verified": True, "sub": str(abs(hash(user.lower()))), "iat": now, "exp": now + 3600}
+        return f"{_b64url({'alg': 'none', 'typ': 'JWT'})}.{_b64url(claims)}."
 
     def _refresh_grant(self, form: dict[str, str]) -> dict[str, Any]:
         if (form.get("client_id") != self.settings.google_client_id

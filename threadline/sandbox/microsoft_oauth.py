@@ -8,7 +8,11 @@ Serves what `msal.ConfidentialClientApplication` / `PublicClientApplication` cal
   token carrying `roles`), `authorization_code`, `refresh_token` and the device-code grant
   (delegated tokens carrying `scp`, a refresh token when `offline_access` is asked for,
   an `id_token` and `client_info` so MSAL can file the account in its cache);
-* `POST /{tenant}/oauth2/v2.0/devicecode`.
+* `POST /{tenant}/oauth2/v2.0/devicecode`;
+* Graph's `POST /v1.0/users/{id}/revokeSignInSessions` (and `/me/...`): the user's refresh tokens stop working.
+
+An authorization code (from the sign-in page in microsoft_sign_in.py, or `issue_auth_code`) is
+redeemed once, within ten minutes, with the authorization request's redirect_uri and PKCE verifier.
 
 Access tokens are opaque and bound to tenant, app and (delegated) user. Errors use the
 AADSTS shape (`{"error", "error_description", "error_codes", ...}`).
@@ -32,7 +36,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from threadline.sandbox.auth_codes import AuthCode, AuthCodes, CodeProblem, CodeRejected
 from threadline.sandbox.base import SandboxContext
+from threadline.sandbox.redirect_uris import RedirectUris
 from threadline.sandbox.settings import SandboxSettings
 
 GRAPH_RESOURCE = "https://graph.microsoft.com/"
@@ -41,6 +47,22 @@ OIDC_SCOPES = frozenset({"openid", "profile", "offline_access", "email"})
 DELEGATED_SCOPES = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.Send", "User.Read"})
 APP_ROLES = ("Mail.Read", "Mail.Send")
 MULTI_TENANT = ("common", "organizations")
+REVOKE_SESSIONS_ROLE = "User.RevokeSessions.All"       # app-only permission for revokeSignInSessions
+# (error, AADSTS code, description) for an authorization code the token endpoint will not redeem.
+CODE_ERRORS = {
+    CodeProblem.UNKNOWN: ("invalid_grant", 70000, "The provided authorization code is invalid or has expired."),
+    CodeProblem.EXPIRED: ("invalid_grant", 70008, "The provided authorization code or refresh token has expired "
+                          "due to inactivity. Send a new interactive authorization request for this user and "
+                          "resource."),
+    CodeProblem.REDEEMED: ("invalid_grant", 54005, "OAuth2 Authorization code was already redeemed, please retry "
+                           "with a new valid code or use an existing refresh token."),
+    CodeProblem.REDIRECT_URI: ("invalid_grant", 500112, "The reply address does not match the reply address "
+                               "provided when requesting Authorization code."),
+    CodeProblem.VERIFIER_MISSING: ("invalid_grant", 501481, "The Code_Verifier does not match the code_challenge "
+                                   "supplied in the authorization request."),
+    CodeProblem.VERIFIER_WRONG: ("invalid_grant", 501481, "The Code_Verifier does not match the code_challenge "
+                                 "supplied in the authorization request."),
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,7 @@ class _Pending:
     tenant: str
     user: str | None = None                 # object id once the user signed in
     expires_at: float = 0.0
+    nonce: str | None = None                # OpenID Connect nonce of the authorization request
 
 
 class AadError(Exception):
@@ -117,10 +140,12 @@ class MicrosoftIdentity:
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False)
 
     def __post_init__(self) -> None:
+        self.codes = AuthCodes(self.clock)
+        self.redirect_uris = RedirectUris(allow_loopback=self.settings.oauth_loopback_redirects)
         self.reset()
 
     def reset(self) -> None:
-        """Forget everything but the settings' tenant, app and default user."""
+        """Forget everything but the settings' tenant, app (with its redirect URIs) and default user."""
         with self._lock:
             for store in (self.apps, self.users, self._tenants, self._tokens, self._refresh, self._pending,
                           self._user_codes):
@@ -129,6 +154,9 @@ class MicrosoftIdentity:
             self.register_tenant(s.graph_tenant_id, s.graph_tenant_domain)
             self.register_app(s.graph_client_id, s.graph_client_secret)
             self.register_user(s.graph_default_user)
+        self.codes.clear()
+        self.redirect_uris.clear()
+        self.redirect_uris.register_all(self.settings.graph_client_id, self.settings.graph_redirect_uris)
 
     # -- Python-side helpers --------------------------------------------------------------------
 
@@ -161,18 +189,37 @@ class MicrosoftIdentity:
         with self._lock:
             return self.users.get(id_or_upn) or self.users.get(id_or_upn.lower())
 
+    def directory_users(self, tenant_id: str) -> list[DirectoryUser]:
+        """The users of one tenant, by UPN."""
+        with self._lock:
+            found = {user.id: user for user in self.users.values() if user.tenant == tenant_id}
+        return sorted(found.values(), key=lambda user: user.upn.lower())
+
+    def register_redirect_uri(self, client_id: str, uri: str) -> None:
+        """Add `uri` to the app registration's redirect URIs (Web platform, exact match)."""
+        self.redirect_uris.register(client_id, uri)
+
     def tenant_id(self, tenant: str) -> str | None:
         with self._lock:
             return self._tenants.get(tenant.lower())
 
     def issue_auth_code(self, client_id: str, upn: str, scopes: tuple[str, ...] = ("Mail.Read", "Mail.Send",
-                                                                                    "offline_access")) -> str:
-        """What /authorize would redirect with after `upn` consented: a one-time code."""
+                                                                                    "offline_access"), *,
+                        redirect_uri: str | None = None, code_challenge: str | None = None,
+                        challenge_method: str = "S256", nonce: str | None = None) -> str:
+        """What /authorize redirects with after `upn` consented: a code redeemable once, for ten minutes, with
+        the same redirect_uri and (if a challenge was given) the PKCE verifier."""
         user = self.register_user(upn)
-        code = "0.sandbox-code-" + secrets.token_urlsafe(24)
+        scopes_ = _normalise(scopes)
+        return self.codes.issue(AuthCode(client_id, user.id, scopes_, redirect_uri, code_challenge,
+                                         challenge_method, nonce, "offline_access" in scopes_), "0.sandbox-code-")
+
+    def revoke_sign_in_sessions(self, user_id: str) -> None:
+        """Every refresh token of the user stops working; access tokens already issued live out their hour,
+        as in Entra ID."""
         with self._lock:
-            self._pending[code] = _Pending(client_id, _normalise(scopes), user.tenant, user.id, self.clock() + 600)
-        return code
+            for token in [t for t, grant in self._refresh.items() if grant.user == user_id]:
+                del self._refresh[token]
 
     def approve_device_code(self, user_code: str, upn: str) -> None:
         """The user typed `user_code` at the verification page and signed in as `upn`."""
@@ -203,6 +250,9 @@ class MicrosoftIdentity:
             Route("/common/discovery/instance", self._instance_discovery, methods=["GET"]),
             Route("/{tenant}/oauth2/v2.0/token", self._token_endpoint, methods=["POST"]),
             Route("/{tenant}/oauth2/v2.0/devicecode", self._devicecode_endpoint, methods=["POST"]),
+            # Before Graph's catch-all /v1.0/ route: this one is about sign-in, not mail.
+            Route("/v1.0/me/revokeSignInSessions", self._revoke_sessions_endpoint, methods=["POST"]),
+            Route("/v1.0/users/{user}/revokeSignInSessions", self._revoke_sessions_endpoint, methods=["POST"]),
         ]
 
     async def _openid_configuration(self, request: Request) -> Response:
@@ -250,6 +300,25 @@ class MicrosoftIdentity:
                              "message": f"To sign in, use a web browser to open the page {uri} and enter "
                                         f"the code {user_code} to authenticate."})
 
+    async def _revoke_sessions_endpoint(self, request: Request) -> Response:
+        self.ctx.stats.record("graph", "users.revokeSignInSessions")
+        grant = self.authenticate(request.headers.get("authorization"))
+        if grant is None:
+            return _graph_error(401, "InvalidAuthenticationToken", "Access token is empty.")
+        named = request.path_params.get("user")
+        if named is None and grant.user is None:
+            return _graph_error(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
+        target = self.user(named or grant.user or "")
+        if target is None:
+            return _graph_error(404, "Request_ResourceNotFound", f"Resource '{named}' does not exist or one of "
+                                "its queried reference-property objects are not present.")
+        if grant.user != target.id and REVOKE_SESSIONS_ROLE not in grant.roles:
+            return _graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                "operation.")
+        self.revoke_sign_in_sessions(target.id)
+        return JSONResponse({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Edm.Boolean",
+                             "value": True})
+
     async def _token_endpoint(self, request: Request) -> Response:
         # Parsed by hand: Starlette's request.form() needs python-multipart.
         form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
@@ -269,7 +338,7 @@ class MicrosoftIdentity:
         if grant_type == "client_credentials":
             return self._client_credentials(app, tid, form)
         if grant_type == "authorization_code":
-            pending = self._redeem(form.get("code", ""), app, "invalid_grant", 70000)
+            pending = self._redeem_code(form, app)
         elif grant_type == DEVICE_CODE_GRANT:
             pending = self._device(form.get("device_code", ""), app)
         elif grant_type == "refresh_token":
@@ -314,6 +383,14 @@ class MicrosoftIdentity:
             raise AadError(400, error, aadsts, "The provided authorization code is invalid or has expired.")
         return pending
 
+    def _redeem_code(self, form: dict[str, str], app: AppRegistration) -> _Pending:
+        try:
+            code = self.codes.redeem(form.get("code", ""), app.client_id, form.get("redirect_uri"),
+                                     form.get("code_verifier"))
+        except CodeRejected as exc:
+            raise AadError(400, *CODE_ERRORS[exc.problem]) from exc
+        return _Pending(code.client_id, code.scopes, self.users[code.user].tenant, code.user, nonce=code.nonce)
+
     def _device(self, device_code: str, app: AppRegistration) -> _Pending:
         with self._lock:
             pending = self._pending.get(device_code)
@@ -332,10 +409,10 @@ class MicrosoftIdentity:
         grant = MsGrant(user.tenant, app.client_id, user.id, scopes=scopes)
         wants_refresh = "offline_access" in (asked | pending.scopes)
         return self._issue(grant, user, base if wants_refresh or "openid" in asked else None,
-                           refresh=wants_refresh)
+                           refresh=wants_refresh, nonce=pending.nonce)
 
     def _issue(self, grant: MsGrant, user: DirectoryUser | None, base: str | None, *,
-               refresh: bool = False) -> dict[str, Any]:
+               refresh: bool = False, nonce: str | None = None) -> dict[str, Any]:
         ttl = self.settings.graph_token_ttl_seconds
         token = "EwB-sandbox." + secrets.token_urlsafe(40)
         issued = MsGrant(grant.tenant, grant.client_id, grant.user, grant.roles, grant.scopes, self.clock() + ttl)
@@ -351,16 +428,24 @@ class MicrosoftIdentity:
                                             | ({"offline_access"} if refresh else set())))
             body["client_info"] = _b64({"uid": user.id, "utid": user.tenant})
             if base is not None:
-                body["id_token"] = self._id_token(user, grant.client_id, base)
+                body["id_token"] = self._id_token(user, grant.client_id, base, nonce)
         return body
 
-    def _id_token(self, user: DirectoryUser, client_id: str, base: str) -> str:
+    def _id_token(self, user: DirectoryUser, client_id: str, base: str, nonce: str | None = None) -> str:
         now = int(self.clock())
-        claims = {"aud": client_id, "iss": f"{base}/{user.tenant}/v2.0", "iat": now, "nbf": now,
-                  "exp": now + 3600, "name": user.display_name, "oid": user.id, "preferred_username": user.upn,
-                  "sub": user.id, "tid": user.tenant, "ver": "2.0"}
+        claims: dict[str, Any] = {
+            "aud": client_id, "iss": f"{base}/{user.tenant}/v2.0", "iat": now, "nbf": now, "exp": now + 3600,
+            "name": user.display_name, "oid": user.id, "preferred_username": user.upn, "email": user.upn,
+            "sub": user.id, "tid": user.tenant, "ver": "2.0"}
+        if nonce is not None:
+            claims["nonce"] = nonce
         # Unsigned: MSAL reads claims from an id_token it got over TLS from the token endpoint.
         return f"{_b64({'typ': 'JWT', 'alg': 'RS256', 'kid': 'sandbox'})}.{_b64(claims)}.c2FuZGJveA"
+
+
+def _graph_error(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message, "innerError": {
+        "date": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%S}", "request-id": str(uuid.uuid4())}}}, status_code=status)
 
 
 def _normalise(scopes: list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:

@@ -34,8 +34,10 @@ class SandboxServer:
     def __init__(self, settings: SandboxSettings | None = None, *, port: int = 0, host: str = "127.0.0.1",
                  tls_dir: Path | None = None, log_level: str = "warning") -> None:
         from threadline.sandbox.gmail import GmailSandbox
+        from threadline.sandbox.google_sign_in import GoogleSignIn
         from threadline.sandbox.graph import GraphSandbox
         from threadline.sandbox.hubspot import HubSpotSandbox
+        from threadline.sandbox.microsoft_sign_in import MicrosoftSignIn
         from threadline.sandbox.pubsub import PubSubSandbox
         from threadline.sandbox.salesforce import SalesforceSandbox
 
@@ -46,7 +48,13 @@ class SandboxServer:
         self.gmail = GmailSandbox(self.settings, self.ctx, pubsub=self.pubsub)
         self.salesforce = SalesforceSandbox(self.settings, self.ctx)
         self.graph = GraphSandbox(self.settings, self.ctx)
-        self.providers: list[Any] = [self.hubspot, self.gmail, self.pubsub, self.salesforce, self.graph]
+        # The browser half of the authorization-code flows; Google's id_tokens are signed with the key whose
+        # certificate Pub/Sub serves at /oauth2/v1/certs, as Google signs both with its own keys.
+        self.gmail.oauth.id_token_signer = self.pubsub.token
+        self.google_sign_in = GoogleSignIn(self.settings, self.ctx, self.gmail.oauth, self.gmail.mailboxes.addresses)
+        self.microsoft_sign_in = MicrosoftSignIn(self.settings, self.ctx, self.graph.identity)
+        self.providers: list[Any] = [self.hubspot, self.gmail, self.pubsub, self.salesforce, self.graph,
+                                     self.google_sign_in, self.microsoft_sign_in]
         self.host = host
         self.port = port or free_port()
         self.tls: TlsFiles | None = make_test_ca(tls_dir) if tls_dir else None

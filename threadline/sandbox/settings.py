@@ -27,6 +27,13 @@ class SandboxSettings:
     gmail_user_units_per_minute: int = 15_000
     gmail_history_retention: int = 0                          # 0 = keep all history; >0: ids older than this many records expire
     token_ttl_seconds: int = 3600
+    # Google sign-in (developers.google.com/identity/protocols/oauth2/web-server): who may sign in at
+    # /o/oauth2/v2/auth (any address in this Workspace domain, besides every Gmail mailbox that exists) and the
+    # settings' client's registered redirect URIs (exact match; loopback ones need no registration, see below).
+    google_workspace_domain: str = "example.com"
+    google_redirect_uris: tuple[str, ...] = ()
+    # Both sign-in pages accept any http://127.0.0.1, http://[::1] or http://localhost redirect URI unregistered.
+    oauth_loopback_redirects: bool = True
     # Salesforce (REST API Developer Guide; limits are per org and edition-dependent)
     salesforce_username: str = "rep@threadline.sandbox"          # the org's API user (JWT `sub`)
     salesforce_consumer_key: str = "sandbox-sf-consumer-key"      # default connected app
@@ -42,6 +49,7 @@ class SandboxSettings:
     graph_client_id: str = "6e2d8f10-3a4b-4c5d-8e9f-a0b1c2d3e4f5"   # app registration the sandbox knows
     graph_client_secret: str = "sandbox-graph-secret"
     graph_default_user: str = "rep@contoso.example"
+    graph_redirect_uris: tuple[str, ...] = ()                # the settings' app's redirect URIs (/authorize)
     graph_token_ttl_seconds: int = 3599
     graph_requests_per_window: int = 10_000                 # per app per mailbox
     graph_window_seconds: float = 600.0

@@ -32,6 +32,11 @@ class Mailboxes:
                 self._boxes[key] = Mailbox(user, self.settings.gmail_history_retention, self.notify)
             return self._boxes[key]
 
+    def addresses(self) -> list[str]:
+        """The address of every mailbox created so far (delivered to, seeded or read)."""
+        with self._lock:
+            return [box.address for box in self._boxes.values()]
+
     def clear(self) -> None:
         with self._lock:
             self._boxes.clear()
