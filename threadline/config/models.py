@@ -217,6 +217,57 @@ class OutlookMailbox(MailboxBase):
 
 
 Mailbox = Annotated[ImapMailbox | GmailMailbox | OutlookMailbox, Field(discriminator="kind")]
+_MAILBOX = TypeAdapter(Mailbox)
+
+
+class MailboxSource(Section):
+    """Every CRM owner's mailbox, found on each CRM pull: one entry for the whole team. Gmail with a service
+    account that has domain-wide delegation; Outlook with an app registration's application permissions. The
+    other keys are the mailbox settings every found mailbox gets (service_account_file, tenant, client_id,
+    client_secret, base_url, ca_file, ...), as under `mailboxes:`."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    kind: Literal["gmail", "outlook"]
+    from_: Literal["crm_owners"] = Field("crm_owners", alias="from",
+                                         description="crm_owners: HubSpot owners (not archived), Salesforce active Users")
+    domains: list[str] = Field(min_length=1, description="Owners whose address is in one of these domains")
+    include: list[EmailAddress] = Field(default_factory=list, description="Only these owners (when given)")
+    exclude: list[EmailAddress] = Field(default_factory=list, description="Never these owners")
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip("@") for d in value]
+
+    @model_validator(mode="after")
+    def _org_wide(self) -> MailboxSource:
+        extra = self.model_extra or {}
+        if self.kind == "gmail" and not extra.get("service_account_file"):
+            raise ValueError("a gmail mailbox source needs service_account_file (a service account with "
+                             "domain-wide delegation): one rep's refresh token cannot open the others' mailboxes")
+        if self.kind == "outlook" and not extra.get("client_secret"):
+            raise ValueError("an outlook mailbox source needs client_secret (an app registration with the "
+                             "application permissions Mail.Read and Mail.Send)")
+        try:
+            self.mailbox_for(f"probe@{self.domains[0]}", None)      # the shared settings, checked once now
+        except ValidationError as exc:
+            raise ValueError("; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}"
+                                       for e in exc.errors())) from None
+        return self
+
+    def covers(self, address: str) -> bool:
+        """Whether an owner with this address gets a mailbox from this source."""
+        address = address.lower()
+        domain = address.rsplit("@", 1)[-1]
+        if domain not in self.domains or address in {a.lower() for a in self.exclude}:
+            return False
+        return not self.include or address in {a.lower() for a in self.include}
+
+    def mailbox_for(self, address: str, owner_id: str | None) -> ImapMailbox | GmailMailbox | OutlookMailbox:
+        """The mailbox entry a found owner gets: this source's settings with the owner's address and id."""
+        settings = {k: v for k, v in (self.model_extra or {}).items()}
+        return _MAILBOX.validate_python({**settings, "kind": self.kind, "address": address, "owner_id": owner_id})
 
 
 class SyncSettings(Section):
@@ -331,6 +382,8 @@ class Settings(Section):
     store: StoreSettings = StoreSettings()
     crm: CrmSettings
     mailboxes: list[Mailbox] = Field(default_factory=list)
+    mailbox_sources: list[MailboxSource] = Field(default_factory=list, description="Mailboxes found from the "
+                                                 "CRM's owners on every CRM pull (an entry under mailboxes: wins)")
     sync: SyncSettings = SyncSettings()
     rules: RulesSettings = RulesSettings()
     server: ServerSettings = ServerSettings()

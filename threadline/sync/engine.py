@@ -13,13 +13,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from threadline.adapters.errors import PermanentError, ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
-from threadline.adapters.records import CheckResult
+from threadline.adapters.records import CheckResult, CrmOwner
 from threadline.adapters.sending import MailSender
 from threadline.sync.contacts.crm_observations import observe_meetings, observe_tasks
 from threadline.sync.contacts.pull import ContactSummary, sync_contacts
@@ -57,6 +57,18 @@ class MailboxBinding:
     adapter: MailboxAdapter
     owner_id: str | None = None
     sender: MailSender | None = None
+
+
+class MailboxDirectory(Protocol):
+    """Where the mailboxes found from the CRM's owners come from (the wiring builds their adapters)."""
+
+    def owners_seen(self, owners: Sequence[CrmOwner]) -> None:
+        """Record which mailboxes the CRM's owners call for now (the replica pulling the CRM calls this)."""
+        ...
+
+    def changes(self, current: set[str]) -> tuple[list[MailboxBinding], set[str]]:
+        """Bindings for found mailboxes this replica does not have yet, and addresses it should let go."""
+        ...
 
 
 @dataclass
@@ -112,7 +124,8 @@ class SyncEngine:
                  rule_fields: Sequence[tuple[str, str]] = (), poll_interval: timedelta = timedelta(seconds=60),
                  crm_poll_interval: timedelta | None = None, lease_time: timedelta = timedelta(minutes=2),
                  retry: RetryPolicy | None = None,
-                 owner: str | None = None, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 owner: str | None = None, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 directory: MailboxDirectory | None = None) -> None:
         self.store = store
         self.crm = crm
         self.mailboxes = list(mailboxes)
@@ -145,7 +158,8 @@ class SyncEngine:
         self.sender = SendExecutor(store, senders, self.refresh, send_check=send_check,
                                    mailbox_owners={b.adapter.address: b.owner_id for b in self.mailboxes},
                                    owner=self.owner, lease=lease_time, stopping=self.stopping, retry=retry
-                                   ) if senders and send_check is not None else None
+                                   ) if send_check is not None and (senders or directory is not None) else None
+        self.directory = directory       # mailboxes found from the CRM's owners (mailbox_sources)
 
     @property
     def crm_unit(self) -> str:
@@ -169,6 +183,7 @@ class SyncEngine:
         """
         say = progress or (lambda _message: None)
         summary = SyncSummary()
+        self.refresh_found_mailboxes()
         self.leases.ensure(self.units())
         if not self._schema_ok and not self.stopping.is_set():
             say("checking CRM properties")
@@ -235,11 +250,47 @@ class SyncEngine:
         try:
             summary.contacts = sync_contacts(self.store, self.crm, self.policy, unsubscribe_field=self.unsubscribe_field,
                                              fence=lambda session: self.leases.fence(session, unit))
+            if self.directory is not None:
+                self._read_owners(unit)
         except LeaseLost:
             log.warning("crm.lease_lost", unit=unit)
             next_due = utcnow()
         finally:
             self.leases.release(unit, next_due or utcnow() + self.crm_poll_interval)
+
+    def _read_owners(self, unit: str) -> None:
+        """With mailbox_sources: the CRM's owners decide which mailboxes the team has (on every CRM pull)."""
+        assert self.directory is not None
+        try:
+            owners = self.crm.list_owners()
+        except ProviderError as exc:
+            with self.store.session() as session:
+                record_provider_error(session, unit, exc)
+            return
+        self.directory.owners_seen(owners)
+        self.refresh_found_mailboxes()
+
+    def refresh_found_mailboxes(self) -> None:
+        """Take on the mailboxes found from the CRM's owners since the last cycle, and let go of the stopped
+        ones (their cursors stay in the store). A no-op without mailbox_sources."""
+        if self.directory is None:
+            return
+        added, dropped = self.directory.changes({b.adapter.address for b in self.mailboxes})
+        for binding in added:
+            self.mailboxes.append(binding)
+            if self.sender is not None:
+                self.sender.mailbox_owners[binding.adapter.address] = binding.owner_id
+                if binding.sender is not None:
+                    self.sender.senders[binding.adapter.address] = GuardedSender(
+                        binding.sender, self.mailbox_guards.lock(binding.adapter.address))
+            log.info("mailbox.found", mailbox=binding.adapter.address, owner_id=binding.owner_id)
+        for binding in [b for b in self.mailboxes if b.adapter.address in dropped]:
+            self.mailboxes.remove(binding)
+            if self.sender is not None:
+                self.sender.senders.pop(binding.adapter.address, None)
+            with self.mailbox_guards.lock(binding.adapter.address):
+                binding.adapter.close()
+            log.info("mailbox.stopped", mailbox=binding.adapter.address, reason="its owner left mailbox_sources")
 
     def _pull_mailboxes(self, summary: SyncSummary, only: set[str] | None, due_only: bool, say: Progress) -> None:
         """Claim one mailbox at a time until none is left, so replicas share them out as they go.

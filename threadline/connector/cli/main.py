@@ -20,6 +20,7 @@ from threadline.connector.cli.checks import field_checks, owner_checks
 from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.health import health
 from threadline.connector.cli.init_command import init_command
+from threadline.connector.cli.mailboxes import mailboxes_command
 from threadline.connector.cli.outbox import outbox_app
 from threadline.connector.cli.owners import owners_command
 from threadline.connector.cli.sandbox_cli import SEEDED_GMAIL_TOKEN as SEEDED_GMAIL_TOKEN  # re-exported
@@ -39,6 +40,7 @@ app.add_typer(secrets_app, name="secrets")
 app.add_typer(outbox_app, name="outbox")
 app.command("init")(init_command)
 app.command("owners")(owners_command)
+app.command("mailboxes")(mailboxes_command)
 app.add_typer(auth_app, name="auth")
 app.command("health")(health)
 app.add_typer(sandbox_app, name="sandbox")

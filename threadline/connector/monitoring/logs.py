@@ -30,6 +30,8 @@ def secret_values(settings: Settings) -> list[str]:
                 walk(item)
 
     walk(settings)
+    for source in settings.mailbox_sources:       # their secrets sit among the source's free-form keys
+        walk(source.mailbox_for(f"probe@{source.domains[0]}", None))
     return found
 
 

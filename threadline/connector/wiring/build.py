@@ -46,6 +46,7 @@ from threadline.connector.wiring.secret_keys import (
     no_key_message,
     token_store,
 )
+from threadline.connector.wiring.team import TeamDirectory, source_of
 from threadline.rules.runner import RuleRunner, RuleSet, compile_rules
 from threadline.rules.sequences import Sequencer
 from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
@@ -55,6 +56,7 @@ from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.mail.matching import AddressPolicy
 from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.store.database import Store
+from threadline.sync.store.tables import FoundMailboxRow
 
 log = structlog.get_logger("threadline.wiring")
 USER_AGENT = "threadline"
@@ -189,6 +191,17 @@ def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
     return MailboxBinding(adapter, box.owner_id, adapter)
 
 
+def found_binding(settings: Settings, row: FoundMailboxRow, tokens: TokenStore | None = None) -> MailboxBinding | None:
+    """The binding of a mailbox found from the CRM's owners: its source entry's settings with the owner's
+    address and id (None when the config no longer has that source)."""
+    index = source_of(settings, row)
+    if index is None:
+        return None
+    box = settings.mailbox_sources[index].mailbox_for(row.address, row.owner_id)
+    assert not isinstance(box, ImapSettings)          # sources are gmail or outlook
+    return build_binding(settings, box, tokens)
+
+
 def _smtp_sender(box: ImapSettings, mailbox: ImapMailbox) -> MailSender:
     """SMTP submission with the IMAP login; the Sent copy is filed, and looked for, through IMAP."""
     assert box.smtp_host is not None
@@ -235,7 +248,9 @@ def build_engine(settings: Settings, store: Store | None = None,
                       rule_fields=_written_fields(settings), poll_interval=settings.sync.poll_interval,
                       crm_poll_interval=settings.sync.crm_poll_interval, lease_time=settings.sync.lease_time,
                       retry=RetryPolicy(settings.sync.retry_first_delay, settings.sync.retry_max_delay,
-                                        settings.sync.give_up_after), clock=clock)
+                                        settings.sync.give_up_after), clock=clock,
+                      directory=TeamDirectory(settings, store, lambda s, row: found_binding(s, row, tokens))
+                      if settings.mailbox_sources else None)
 
 
 def _sequence_runner(settings: Settings, store: Store, rules: RuleSet, crm: CrmAdapter,

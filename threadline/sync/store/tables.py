@@ -164,6 +164,20 @@ class RuleStateRow(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class FoundMailboxRow(SQLModel, table=True):
+    """A mailbox found from the CRM's owners (`mailbox_sources`), shared by every replica. A stopped one keeps
+    its cursor (under its own source row) and resumes from it when its owner comes back."""
+
+    __tablename__ = "found_mailboxes"
+    address: str = Field(primary_key=True, max_length=320)
+    kind: str = Field(max_length=16)                 # gmail | outlook
+    source: str = Field(max_length=64)               # "mailbox_sources[0]"
+    owner_id: str | None = Field(default=None, max_length=64)
+    active: bool = True
+    reason: str = Field(default="", max_length=500)  # why it stopped
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class RuleDueRow(SQLModel, table=True):
     """When the rules' verdict on a contact changes next with no new event (a decay step, an SLA due time):
     the rules step re-evaluates exactly the contacts whose `due_at` has passed, with one indexed query."""
