@@ -5,7 +5,7 @@ and daemon cycles at random times. After every cycle:
 - `plan` for that moment is empty: the CRM holds what the rules say now;
 - the CRM sandbox's score and tier equal what the rules compute (what `explain` shows);
 - no CRM write repeats the previous one without a change behind it (a hand edit);
-- each follow-up task and each SLA breach task exists once.
+- each task the rules intend exists once in the CRM, and a follow-up breaches at most once.
 
 CI runs a few derandomized examples; THREADLINE_SOAK=1 runs 100x as many, randomized.
 """
@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
@@ -30,7 +31,7 @@ from threadline.rules.runner import RuleRunner, compile_rules
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.events.log import record_events
 from threadline.sync.events.records import Event, event_id
-from threadline.sync.store.tables import AuditRow
+from threadline.sync.store.tables import AuditRow, OutboxRow
 
 POINTS_MODEL = Path(__file__).resolve().parents[2] / "config" / "rules" / "points-model.yaml"
 CONTACTS = 4
@@ -138,13 +139,14 @@ class Simulation:
                 last[row.contact_id] = fields
         for contact, n in repeats.items():
             assert n <= self.hand_edits[contact], (at, contact, n)     # a repeat answers a hand edit, only
+        with self.engine.store.session() as session:
+            created = Counter(r.contact_id for r in session.exec(select(OutboxRow).where(
+                OutboxRow.kind == "create_task", OutboxRow.status == "done")).all())
         for contact in self.contacts:
-            subjects = [(t["properties"].get("hs_task_subject"), t["properties"].get("hs_timestamp"))
-                        for t in self.sandbox.hubspot.tasks_for(contact)]
-            assert len(subjects) == len(set(subjects)), (at, contact, subjects)
-            breached = [s for s, _ in subjects if str(s).startswith("SLA breached")]
-            follow_ups = [s for s, _ in subjects if not str(s).startswith("SLA breached")]
-            assert len(breached) <= len(follow_ups), (at, contact, subjects)
+            subjects = [str(t["properties"].get("hs_task_subject")) for t in self.sandbox.hubspot.tasks_for(contact)]
+            assert len(subjects) == created[contact], (at, contact, subjects)      # each task key created once
+            breached = [s for s in subjects if s.startswith("SLA breached")]
+            assert len(breached) <= len(subjects) - len(breached), (at, contact, subjects)   # once per follow-up
 
 
 def run(sandbox: SandboxServer, plan: list[Step]) -> None:
@@ -175,3 +177,21 @@ def test_a_quiet_mql_decays_out_of_mql_and_its_sla_fires_once(sandbox: SandboxSe
     the breach escalates once; 180 quiet days take the contact back to warm, then cold, step by step."""
     run(sandbox, [(1, [("demo", 0), ("pricing", 0), ("pricing", 0), ("reply", 0)]), (30, []), (48, []),
                   (24 * 40, []), (24 * 60, [])])
+
+
+
+#: Plans the randomized soak found failing, kept as fixed cases (each failed before its fix):
+#: a hand edit back to the value of an earlier hand edit (the mirror never saw our write in between, so the
+#: second edit was no change and went unanswered: the rules' writes are now written through to the mirror);
+#: an owner taken away in the CRM (the reassignment reused the first one's keys: a removal is a new occasion);
+#: a follow-up escalated twice (its breach identity used the contact's current owner, which changed by hand).
+SOAK_FINDINGS = {
+    "hand-edit-to-an-earlier-edits-value": [(60.0, [('edit', 3), ('unsubscribe', 0), ('unsubscribe', 3)]), (108.38033718074306, [('edit', 3), ('owner', 2), ('complete', 2)]), (257.070746732041, [('owner', 3), ('case-study', 3), ('demo', 1)]), (77.89301184658883, []), (73.83407804755966, [('pricing', 2), ('owner', 2)]), (270.6889869846335, [('pricing', 1), ('case-study', 2), ('case-study', 0)]), (12.323284856792267, [('complete', 3)]), (197.25507007452006, [('owner', 1)]), (1.1, []), (148.40193344867149, []), (217.41100125608574, []), (1.9, []), (2.0, []), (14.657611562876516, [('complete', 3), ('owner', 2), ('complete', 0)]), (147.7020620061234, []), (41.49182278465411, []), (202.66515370658297, [('pricing', 2), ('reply', 0)]), (2.0154599588053967, [('demo', 0), ('unsubscribe', 1), ('owner', 0)]), (252.93153414652863, [('edit', 1), ('demo', 1), ('edit', 2)]), (183.36940198728422, [('edit', 2), ('reply', 1), ('demo', 2)]), (199.65568887788783, []), (77.6288094433423, [('demo', 1), ('demo', 2)])],
+    "owner-taken-away-in-the-crm": [(92.5546050871006, [('meeting', 0), ('case-study', 2)]), (77.25340590826907, []), (20.0, [('pricing', 3), ('owner', 2)]), (287.0, [('meeting', 2)]), (35.13266064708603, [('reply', 1), ('owner', 2)]), (100.63076399720389, [('unsubscribe', 2)]), (48.70447917061663, [('unsubscribe', 2), ('case-study', 0)]), (61.58728949821588, [('reply', 2), ('reply', 0)]), (113.40273662765271, [('demo', 1), ('demo', 1)]), (1.0, [('owner', 1)]), (39.96162200774322, [('edit', 2), ('edit', 2), ('pricing', 2)]), (179.04891169513087, []), (102.46028315435738, []), (42.65054652273963, []), (210.84698008323244, [('edit', 3), ('complete', 3)]), (5.0, [])],
+    "escalated-once-though-the-owner-changed": [(1.0, [('pricing', 3)]), (159.12134777525335, []), (172.29770529592793, []), (205.92853645988052, [('demo', 2)]), (197.9329510186843, [('owner', 0), ('pricing', 0), ('case-study', 0)]), (106.74173388770191, [('meeting', 0), ('unsubscribe', 1), ('demo', 3)]), (1.0000000000000002, [('complete', 0), ('unsubscribe', 2), ('unsubscribe', 2)]), (135.99927567602325, [('demo', 2), ('edit', 3), ('meeting', 3)]), (69.17021790880574, [('reply', 3), ('complete', 3)]), (207.2272487917263, []), (61.96027328196114, [('reply', 1), ('case-study', 1)]), (1.5, [('pricing', 3)]), (139.33744396241948, []), (35.83792267758861, []), (263.1048703807172, [('reply', 1), ('unsubscribe', 2), ('reply', 1)]), (1.9, [('reply', 0)]), (193.05211552700098, []), (279.986740481373, []), (224.90693757869687, [('owner', 1), ('edit', 0), ('meeting', 1)]), (146.78844071914313, []), (258.1868025561797, [('complete', 0)]), (1.5, [('edit', 3)]), (1.9, [('case-study', 0)]), (280.6912855190584, [('reply', 3)]), (46.7809572566267, [('complete', 0), ('pricing', 2), ('pricing', 1)])],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SOAK_FINDINGS))
+def test_what_the_soak_found(sandbox: SandboxServer, name: str) -> None:
+    run(sandbox, SOAK_FINDINGS[name])

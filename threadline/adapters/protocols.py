@@ -30,6 +30,7 @@ class CrmAdapter(Protocol):
     """A CRM account: contacts in, activities and property values out."""
 
     name: str  # "hubspot" | "salesforce"
+    owner_field: str  # the contact field that holds its owner ("hubspot_owner_id", "OwnerId")
 
     def pull_contacts(self, cursor: dict[str, Any] | None) -> Iterator[ContactPage]:
         """Yield contact changes since `cursor` (None: everything), page by page.

@@ -8,6 +8,7 @@ until an admin runs `threadline plan --apply --confirm`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -180,6 +181,11 @@ class RuleRunner:
                 out.next_changes[facts.id] = (result.next_change, "decay")
         if self.rules.assigner is not None and self.rules.settings.assignment is not None:
             assignment = self.rules.assigner.assign(facts, score, out.state, now)
+            unassigned = _last_unassigned(events)
+            if assignment is not None and unassigned is not None:
+                # The owner was taken away in the CRM since: assigning again is a new occasion (new keys), or
+                # the earlier assignment's keys would make this one a no-op and the contact stay unowned.
+                assignment = dataclasses.replace(assignment, occasion=f"{assignment.occasion}|after {unassigned}")
             if assignment is not None:
                 out.assignments[facts.id] = assignment
                 effects = assignment_effects(facts, assignment, self.rules.settings.assignment, now,
@@ -196,7 +202,7 @@ class RuleRunner:
         """The SLA of the contact's open follow-up task: breached now (reassign or escalate, once), or its due
         time kept as the contact's next change."""
         settings = self.rules.settings.assignment
-        if follow_up is None or settings is None or not self._breach_possible():
+        if follow_up is None or follow_up.breached or settings is None or not self._breach_possible():
             return
         if any(type_ == "task.completed" and data.get("key") == follow_up.key for _, type_, _, _, data in events):
             return
@@ -380,3 +386,10 @@ def _sooner(next_changes: dict[str, tuple[datetime, str]], contact_id: str, at: 
     current = next_changes.get(contact_id)
     if current is None or at < current[0]:
         next_changes[contact_id] = (at, reason)
+
+
+def _last_unassigned(events: list[EventTuple]) -> str | None:
+    """The id of the newest `owner.changed` event that left the contact without an owner, if any."""
+    removed = [(at, event_id) for event_id, type_, at, _, data in events
+               if type_ == "owner.changed" and not data.get("new")]
+    return max(removed)[1] if removed else None

@@ -101,6 +101,7 @@ class FollowUp:
     rule: str
     due_at: datetime
     created: bool
+    breached: bool = False          # an escalation was already recorded after it: a follow-up breaches once
 
 
 def follow_ups(session: Session, contact_ids: list[str]) -> tuple[dict[str, FollowUp], set[str]]:
@@ -108,6 +109,7 @@ def follow_ups(session: Session, contact_ids: list[str]) -> tuple[dict[str, Foll
     "SLA breached: ..." are not themselves subject to the SLA), and every task key the rules intended for
     these contacts (to tell whether a breach was already acted on)."""
     latest: dict[str, tuple[str, str, datetime]] = {}
+    escalated: set[str] = set()            # contacts whose latest follow-up has an escalation after it
     keys: set[str] = set()
     for start in range(0, len(contact_ids), 500):
         chunk = contact_ids[start:start + 500]
@@ -117,10 +119,16 @@ def follow_ups(session: Session, contact_ids: list[str]) -> tuple[dict[str, Foll
                 .order_by(col(AuditRow.id))).all():
             keys.add(key)
             task = json.loads(detail)
-            if rule.startswith("assignment:") and not str(task.get("subject", "")).startswith("SLA breached"):
+            if not rule.startswith("assignment:"):
+                continue
+            if str(task.get("subject", "")).startswith("SLA breached"):
+                escalated.add(contact_id)
+            else:
                 latest[contact_id] = (key, rule.split(":", 1)[1], datetime.fromisoformat(task["due_at"]))
+                escalated.discard(contact_id)
     created = _created_tasks(session, [key for key, _, _ in latest.values()])
-    return {contact: FollowUp(key, rule, due, key in created) for contact, (key, rule, due) in latest.items()}, keys
+    return {contact: FollowUp(key, rule, due, key in created, contact in escalated)
+            for contact, (key, rule, due) in latest.items()}, keys
 
 
 def _created_tasks(session: Session, keys: list[str]) -> set[str]:

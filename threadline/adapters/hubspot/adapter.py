@@ -60,6 +60,7 @@ class HubSpotCrm:
     """CrmAdapter for one HubSpot portal. `client` is an httpx.Client whose base_url is the API root."""
 
     name = "hubspot"
+    owner_field = "hubspot_owner_id"      # the contact property that holds its owner
 
     def __init__(self, client: httpx.Client, *, token: str, requests_per_window: int = 190,
                  window_seconds: float = 10.0, searches_per_second: float = 4,

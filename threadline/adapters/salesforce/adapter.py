@@ -73,6 +73,7 @@ class SalesforceCrm:
     """CrmAdapter for one Salesforce org. `client` is an httpx.Client; URLs come from the grant and session."""
 
     name = "salesforce"
+    owner_field = "OwnerId"               # the Contact/Lead field that holds its owner
     search_lag_seconds = 0.0
 
     def __init__(self, client: httpx.Client, grant: Grant, *, version: str = "v61.0",

@@ -60,3 +60,21 @@ def surviving_contact(session: Session, contact_id: str) -> str:
             return contact_id
         contact_id = row.merged_into
     return contact_id
+
+
+def write_through(session: Session, contact_id: str, fields: dict[str, str], owner_field: str | None = None) -> None:
+    """Our own field write, performed: the mirror holds it at once, so the next pull compares the CRM with what
+    we wrote (a hand edit back to an earlier value, or an owner taken away again, is still a change). Only
+    fields the pull keeps current are written through (and the owner, under `owner_field`); the CRM's update
+    time and `mirrored_at` are left alone (the pull owns them)."""
+    row = session.get(ContactRow, surviving_contact(session, contact_id))
+    if row is None:
+        return
+    if owner_field and owner_field in fields and row.owner_id != (fields[owner_field] or None):
+        row.owner_id = fields[owner_field] or None
+        session.add(row)
+    properties = json.loads(row.properties or "{}")
+    kept = {name: value for name, value in fields.items() if name in properties}
+    if kept and any(properties.get(name) != value for name, value in kept.items()):
+        row.properties = json.dumps({**properties, **kept}, default=str, sort_keys=True)
+        session.add(row)

@@ -31,7 +31,7 @@ from threadline.adapters.fencing import Fenced, fenced
 from threadline.adapters.protocols import CrmAdapter
 from threadline.adapters.records import ContactUpdate, EmailActivity, FieldWrite, LoggedActivity, TaskRequest
 from threadline.crashpoints import crashpoint
-from threadline.sync.contacts.mirror import surviving_contact
+from threadline.sync.contacts.mirror import surviving_contact, write_through
 from threadline.sync.contacts.reply_properties import reply_properties
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.outbox.fence import RowFence, long_throttle
@@ -342,6 +342,9 @@ class OutboxExecutor:
                     continue
                 if key in done:
                     outbox.mark_done(row, done[key])
+                    if row.kind == "set_fields":
+                        write_through(session, row.contact_id, json.loads(row.payload)["fields"],
+                                      getattr(self.crm, "owner_field", None))
                     summary.performed[row.kind] += 1
                     log.info("outbox.performed", kind=row.kind, key=key, contact_id=row.contact_id,
                              remote_id=done[key])
