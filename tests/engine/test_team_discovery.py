@@ -138,6 +138,7 @@ def test_salesforce_users_get_outlook_mailboxes_through_an_app_registration(tls_
     org = sandbox.salesforce
     ann = org.add_user(f"ann@{DOMAIN}", first_name="Ann", email=f"ann@{DOMAIN}")
     org.add_user(f"cat@{DOMAIN}", first_name="Cat", email=f"cat@{DOMAIN}", active=False)
+    zed = org.add_user(f"zed@{DOMAIN}", first_name="Zed", email=f"zed@{DOMAIN}")   # no mailbox in the tenant
     for user in (f"ann@{DOMAIN}", f"cat@{DOMAIN}"):
         sandbox.graph.register_user(user)
     buyer = org.add_contact("buyer@customer.example", first_name="Pat", last_name="Buyer")
@@ -152,13 +153,19 @@ def test_salesforce_users_get_outlook_mailboxes_through_an_app_registration(tls_
     try:
         engine.run_once()
         engine.run_once()
-        # Alex (the demo's rep, an active User in the domain) is found too; Cat is inactive.
+        # Alex (the demo's rep, an active User in the domain) is found too; Cat is inactive. Zed's mailbox is
+        # unknown to Graph: it fails alone, and the others sync.
         assert {b.adapter.address: b.owner_id for b in engine.mailboxes} == {
-            f"ann@{DOMAIN}": ann, f"alex@{DOMAIN}": seeded["owner_id"]}
+            f"ann@{DOMAIN}": ann, f"alex@{DOMAIN}": seeded["owner_id"], f"zed@{DOMAIN}": zed}
         subjects = [t.get("Subject") for t in org.tasks_for(buyer)]
         assert "Re: Proposal 7" in " ".join(str(s) for s in subjects), subjects
         with engine.store.session() as session:
             assert sorted(r.address for r in session.exec(select(FoundMailboxRow)).all()) == [
-                f"alex@{DOMAIN}", f"ann@{DOMAIN}"]
+                f"alex@{DOMAIN}", f"ann@{DOMAIN}", f"zed@{DOMAIN}"]
     finally:
         engine.close()
+    from threadline.connector.cli.mailboxes import mailbox_lines
+
+    lines = {line.address: line for line in mailbox_lines(settings)}
+    assert lines[f"ann@{DOMAIN}"].state == "syncing" and lines[f"zed@{DOMAIN}"].state == "failing"
+    assert "ErrorInvalidUser" in lines[f"zed@{DOMAIN}"].detail or "404" in lines[f"zed@{DOMAIN}"].detail
