@@ -46,6 +46,12 @@ def test_a_refused_credential_names_the_key_and_where_to_make_a_new_one(
     ("hubspot", "gmail", "hubspot", "/crm/v3/owners",
      "hubspot accepted the credentials but refused the call: grant the private app these scopes (its Scopes tab): "
      "crm.objects.contacts.read, crm.objects.contacts.write"),
+    ("salesforce", "gmail", "salesforce", "/services/data/",
+     "salesforce accepted the credentials but refused the call: grant the integration user's profile or permission "
+     "set API Enabled"),
+    ("hubspot", "gmail", "gmail", "/gmail/v1/",
+     "gmail accepted the credentials but refused the call: grant the scopes "
+     "https://www.googleapis.com/auth/gmail.readonly"),
     ("hubspot", "outlook", "graph", "/v1.0/users",
      "outlook accepted the credentials but refused the call: grant the app the Microsoft Graph permissions Mail.Read "
      "and Mail.Send with admin consent"),

@@ -239,7 +239,9 @@ def test_a_rule_change_over_max_share_is_held_until_plan_apply_confirm(sandbox: 
     changed = parse_settings({"store": {"url": world.settings.store.url}, "mailboxes": [], "rules": rules,
                               "crm": {"kind": "hubspot", "base_url": sandbox.url, "search_index_lag": "0s",
                                       "token": sandbox.settings.hubspot_token}}, tmp_path / "t.yaml", env={})
-    runner = RuleRunner(build_engine(changed, clock=world.clock).store, compile_rules(changed.rules))
+    from threadline.sync.store.database import Store
+
+    runner = RuleRunner(Store(changed.store.url), compile_rules(changed.rules))
     world.clock.day(1)
     assert runner.reevaluate_if_rules_changed(world.clock.now) is False
     with runner.store.session() as session:

@@ -43,6 +43,14 @@ class CreateTask(Effect):
     priority: Literal["LOW", "MEDIUM", "HIGH"] = "MEDIUM"
 
 
+ESCALATION_PREFIX = "SLA breached"     # an escalation task's subject starts so; it is not a follow-up itself
+
+
+def is_escalation(subject: object) -> bool:
+    """Whether a task subject is an escalation's (escalations are not subject to the SLA themselves)."""
+    return str(subject or "").startswith(ESCALATION_PREFIX)
+
+
 def effect_key(kind: str, contact_id: str, *identity: str) -> str:
     """Deterministic key: the same intent (same contact, same values or same trigger) gets the same key."""
     return f"{kind[:2]}-" + hashlib.sha256("\x1f".join((kind, contact_id, *identity)).encode()).hexdigest()[:40]

@@ -29,7 +29,7 @@ from threadline.rules.assignment import (
     compile_assignment,
 )
 from threadline.rules.contact_facts import ContactFacts
-from threadline.rules.effects import CreateTask, Effect, effect_key
+from threadline.rules.effects import CreateTask, Effect, effect_key, is_escalation
 from threadline.rules.manual_edits import hand_edits
 from threadline.rules.scoring import Scorer, ScoreResult, compile_scoring, scoring_effects
 from threadline.rules.sequences import Sequencer, compile_sequences
@@ -213,10 +213,10 @@ class RuleRunner:
             _sooner(out.next_changes, facts.id, now + SLA_RECHECK, "sla")
             return
         effects = breach_effects(facts, follow_up.due_at, True, follow_up.rule, settings, out.state, now)
-        fresh = [e for e in effects if e.key not in task_keys and e.key not in {x.key for x in out.effects}]
+        fresh = [e for e in effects if e.key not in task_keys]        # acted on once already: not again
         out.effects += fresh
         for task in fresh:
-            if isinstance(task, CreateTask) and not task.subject.startswith("SLA breached"):
+            if isinstance(task, CreateTask) and not is_escalation(task.subject):
                 _sooner(out.next_changes, facts.id, task.due_at, "sla")     # the new owner's follow-up
 
     # -- recording -----------------------------------------------------------------------------

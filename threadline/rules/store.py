@@ -6,15 +6,23 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, delete, select
 
 from threadline.rules.contact_facts import ContactFacts
-from threadline.rules.effects import CreateTask, Effect, SetFields
+from threadline.rules.effects import CreateTask, Effect, SetFields, is_escalation
 from threadline.sync.outbox.rows import Intent
-from threadline.sync.store.tables import AuditRow, ContactRow, OutboxRow, RuleDueRow, RuleStateRow, utcnow
+from threadline.sync.store.tables import (
+    AuditRow,
+    ContactRow,
+    OutboxRow,
+    RuleDueRow,
+    RuleStateRow,
+    as_utc,
+    utcnow,
+)
 from threadline.sync.store.upsert import upsert
 
 
@@ -121,7 +129,7 @@ def follow_ups(session: Session, contact_ids: list[str]) -> tuple[dict[str, Foll
             task = json.loads(detail)
             if not rule.startswith("assignment:"):
                 continue
-            if str(task.get("subject", "")).startswith("SLA breached"):
+            if is_escalation(task.get("subject")):
                 escalated.add(contact_id)
             else:
                 latest[contact_id] = (key, rule.split(":", 1)[1], datetime.fromisoformat(task["due_at"]))
@@ -166,7 +174,3 @@ def schedule_everyone(session: Session, at: datetime, reason: str) -> int:
         upsert(session, RuleDueRow, [{"crm_id": crm_id, "due_at": at, "reason": reason}
                                      for crm_id in ids[start:start + 1000]], ["crm_id"])
     return len(ids)
-
-
-def as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -10,7 +10,7 @@ from google.auth import exceptions as auth_exceptions
 from googleapiclient.errors import BatchError, HttpError
 
 from threadline.adapters.answers import malformed
-from threadline.adapters.credential_help import CredentialHelp, credentials_refused, permission_refused
+from threadline.adapters.credential_help import CredentialHelp, credentials_refused, refused
 from threadline.adapters.errors import (
     AuthExpired,
     NotFound,
@@ -41,7 +41,7 @@ def translate(exc: BaseException, endpoint: str = "", url: str | None = None) ->
     if isinstance(exc, ProviderError):
         return exc
     if isinstance(exc, OSError):      # before the answer checks: ssl.SSLCertVerificationError is a ValueError too
-        return TransientError(f"gmail: {(unreachable(exc, url) if url else network_problem(exc))}", provider=PROVIDER)
+        return _unreachable(exc, url)
     if _unreadable_answer(exc):
         return malformed(PROVIDER, endpoint, exc)
     if isinstance(exc, HttpError):
@@ -53,9 +53,14 @@ def translate(exc: BaseException, endpoint: str = "", url: str | None = None) ->
         return AuthExpired(credentials_refused(HELP, f"gmail credentials rejected: {reason}"),
                            provider=PROVIDER, status=401)
     # http.client.HTTPException: the connection died mid-answer (IncompleteRead); retry, and reconcile a send.
-    if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, OSError, http.client.HTTPException)):
-        return TransientError(f"gmail: {(unreachable(exc, url) if url else network_problem(exc))}", provider=PROVIDER)
+    if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, http.client.HTTPException)):
+        return _unreachable(exc, url)
     return PermanentError(f"gmail call failed: {type(exc).__name__}", provider=PROVIDER)
+
+
+def _unreachable(exc: BaseException, url: str | None) -> TransientError:
+    """Google not reached, or the connection died mid-answer: retried, named with host and what to do."""
+    return TransientError(f"gmail: {(unreachable(exc, url) if url else network_problem(exc))}", provider=PROVIDER)
 
 
 def _unreadable_answer(exc: BaseException) -> bool:
@@ -77,10 +82,9 @@ def _from_http_error(exc: HttpError) -> ProviderError:
         return RateLimited(detail, retry_after=seconds, provider=PROVIDER, status=status)
     if status >= 500 or status == 408:
         return TransientError(detail, provider=PROVIDER, status=status)
-    if status == 401:
-        return AuthExpired(credentials_refused(HELP, detail), provider=PROVIDER, status=status)
-    if status == 403:
-        return PermanentError(permission_refused(HELP, detail), provider=PROVIDER, status=status)
+    refusal = refused(HELP, status, detail)
+    if refusal is not None:
+        return refusal
     if status == 404:
         return NotFound(detail, provider=PROVIDER, status=status)
     return PermanentError(detail, provider=PROVIDER, status=status)

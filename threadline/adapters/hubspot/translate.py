@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 
-from threadline.adapters.credential_help import CredentialHelp, credentials_refused, permission_refused
+from threadline.adapters.credential_help import CredentialHelp, refused
 from threadline.adapters.errors import (
-    AuthExpired,
     NotFound,
     PermanentError,
     ProviderError,
@@ -65,10 +64,9 @@ def translate(response: httpx.Response) -> ProviderError | None:
         return RateLimited(what + f" ({policy})", retry_after=throttle_wait(response, policy), **kw)
     if status >= 500 or status == 408:
         return TransientError(what, **kw)
-    if status == 401:
-        return AuthExpired(credentials_refused(HELP, what), **kw)
-    if status == 403:
-        return PermanentError(permission_refused(HELP, what), **kw)
+    refusal = refused(HELP, status, what)
+    if refusal is not None:
+        return refusal
     if status == 404:
         return NotFound(what, **kw)
     return PermanentError(what, **kw)

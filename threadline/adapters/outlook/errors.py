@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from threadline.adapters.credential_help import CredentialHelp, credentials_refused, permission_refused
+from threadline.adapters.credential_help import CredentialHelp, credentials_refused, refused
 from threadline.adapters.errors import (
     AuthExpired,
     CursorExpired,
@@ -54,10 +54,12 @@ def translate(response: httpx.Response) -> ProviderError | None:
         return CursorExpired(detail, provider=PROVIDER, status=status)
     if status == 429:
         return RateLimited(detail, retry_after=retry_after_seconds(response), provider=PROVIDER, status=status)
+    refusal = refused(HELP, status, detail)
+    if refusal is not None:
+        return refusal
     error = translate_status(response, PROVIDER)
     if error is not None:
-        error.args = (credentials_refused(HELP, detail) if status == 401 else
-                      permission_refused(HELP, detail) if status == 403 else detail,)
+        error.args = (detail,)
     return error
 
 

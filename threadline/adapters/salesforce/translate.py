@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from threadline.adapters.credential_help import CredentialHelp, credentials_refused, permission_refused
+from threadline.adapters.credential_help import CredentialHelp, credentials_refused, refused
 from threadline.adapters.errors import (
     AuthExpired,
     NotFound,
@@ -88,10 +88,9 @@ def translate(response: httpx.Response) -> ProviderError | None:
         return ApiLimitExceeded(what, **kw)
     if status >= 500 or status == 408 or code in TRANSIENT_CODES:
         return TransientError(what, **kw)
-    if status == 401 or code == "INVALID_SESSION_ID":
-        return AuthExpired(credentials_refused(HELP, what), **kw)
-    if status == 403:
-        return PermanentError(permission_refused(HELP, what), **kw)
+    refusal = refused(HELP, 401 if code == "INVALID_SESSION_ID" else status, what)
+    if refusal is not None:
+        return refusal
     if code == "INVALID_FIELD":
         return InvalidField(what, fields=list(error.get("fields") or []), **kw)
     if status == 404 or code in ("NOT_FOUND", "ENTITY_IS_DELETED"):

@@ -5,16 +5,14 @@ events. Only reads; never writes."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from threadline.rules.assignment.handoff import TOUCH_EVENTS, RuleWrite
+from threadline.rules.sequences.store import chunks, events_with_seq
 from threadline.sync.events.records import Event
 from threadline.sync.store.database import Store
-from threadline.sync.store.tables import AuditRow, EventRow, as_utc
-
-_CHUNK = 500
+from threadline.sync.store.tables import AuditRow, as_utc
 
 
 def load_handoff_input(store: Store) -> tuple[list[RuleWrite], list[Event]]:
@@ -22,24 +20,9 @@ def load_handoff_input(store: Store) -> tuple[list[RuleWrite], list[Event]]:
     with store.session() as session:
         assignment = list(session.exec(select(AuditRow).where(col(AuditRow.rule).startswith("assignment:"))).all())
         contacts = sorted({row.contact_id for row in assignment})
-        scoring = [row for chunk in _chunks(contacts) for row in session.exec(select(AuditRow).where(
-            AuditRow.rule == "scoring", col(AuditRow.contact_id).in_(chunk))).all()]
-        events = _touch_events(session, contacts)
+        scoring = [row for chunk in chunks(contacts) for row in session.exec(select(AuditRow).where(
+            AuditRow.rule == "scoring", AuditRow.kind == "set_fields", col(AuditRow.contact_id).in_(chunk))).all()]
+        events = [event for found in events_with_seq(session, contacts, TOUCH_EVENTS).values() for _, event in found]
     rows = sorted(assignment + scoring, key=lambda row: row.id or 0)
     return [RuleWrite(as_utc(row.at), row.rule, row.contact_id, row.kind, row.effect_key, json.loads(row.detail))
             for row in rows], events
-
-
-def _touch_events(session: Session, contacts: Sequence[str]) -> list[Event]:
-    events = []
-    for chunk in _chunks(contacts):
-        for row in session.exec(select(EventRow).where(col(EventRow.type).in_(TOUCH_EVENTS),
-                                                       col(EventRow.contact_id).in_(chunk))).all():
-            events.append(Event(id=row.id, type=row.type, contact_id=row.contact_id,
-                                occurred_at=as_utc(row.occurred_at), source=row.source, data=json.loads(row.data)))
-    return events
-
-
-def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield list(items[start:start + _CHUNK])

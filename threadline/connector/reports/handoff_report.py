@@ -17,6 +17,7 @@ from rich.table import Table
 
 from threadline.config.models import Settings
 from threadline.connector.reports.handoff_data import load_handoff_input
+from threadline.connector.reports.render import duration_text
 from threadline.rules.assignment.handoff import HandoffRules, contact_handoffs
 from threadline.rules.assignment.sla_outcome import follow_up_tasks
 from threadline.rules.assignment.wait_stats import HandoffGroup, HandoffStats, Spread, handoff_stats
@@ -66,21 +67,6 @@ def owner_names(settings: Settings) -> dict[str, str]:
     return names | {rep.owner_id: rep.name for rep in reps if rep.name}
 
 
-def span_text(value: timedelta | None) -> str:
-    """A wait in human units, to the minute under a day and to the hour above: "45m", "3h 20m", "3h", "2d 4h";
-    "-" when there is none."""
-    if value is None:
-        return "-"
-    minutes = int(value.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h" if hours else f"{days}d"
-
-
 def owner_label(owner_id: str | None, names: dict[str, str]) -> str:
     if owner_id is None:
         return "all owners"
@@ -110,7 +96,7 @@ def _cells(group: HandoffGroup, names: dict[str, str]) -> list[str]:
 
 
 def _spread_text(value: Spread) -> str:
-    return "-" if value.count == 0 else f"{span_text(value.median)} / {span_text(value.p90)}"
+    return "-" if value.count == 0 else f"{duration_text(value.median)} / {duration_text(value.p90)}"
 
 
 def handoff_json(report: HandoffReport | None) -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 from rich.console import Console
 from rich.markup import escape
@@ -99,3 +100,15 @@ def work_table(report: StatusReport) -> Table:
         due = f"{w.next_due_at:%H:%M:%S}" if w.next_due_at else "-"
         table.add_row(w.unit, held, until, due)
     return table
+
+
+def duration_text(value: timedelta | None) -> str:
+    """A human duration: minutes under an hour, hours under two days, else days."""
+    if value is None:
+        return "-"
+    hours = value.total_seconds() / 3600
+    if value < timedelta(minutes=1):
+        return "< 1 min"
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"

@@ -18,14 +18,13 @@ from sqlmodel import Session, col, select
 from threadline.rules.sequences.enrollment import Enrollment
 from threadline.rules.sequences.reporting.stats import OUTCOMES, SendRecord
 from threadline.rules.sequences.steps import step_key
-from threadline.rules.sequences.store import events_with_seq, to_enrollment
+from threadline.rules.sequences.store import chunks, events_with_seq, to_enrollment
 from threadline.sync.events.records import Event
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import EnrollmentRow, OutboxRow, as_utc
 
 #: Event types the report counts (replies, bounces and unsubscribes per step; meetings per sequence).
 REPORT_EVENT_TYPES = (*OUTCOMES, "meeting.booked")
-_CHUNK = 500
 
 
 @dataclass
@@ -62,7 +61,7 @@ def _enrollments(session: Session, sequence: str | None, since: datetime | None)
 
 def _email_sends(session: Session, contact_ids: Sequence[str], sequences: set[str]) -> list[SendRecord]:
     sends = []
-    for chunk in _chunks(contact_ids):
+    for chunk in chunks(contact_ids):
         rows = session.exec(select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.updated_at).where(
             OutboxRow.kind == "send_email", OutboxRow.status == "done", col(OutboxRow.contact_id).in_(chunk))).all()
         for contact_id, payload, updated_at in rows:
@@ -85,7 +84,7 @@ def _step_keys(enrollments: Iterable[Enrollment], step_counts: Mapping[str, int]
 
 def _task_sends(session: Session, keys: Mapping[str, tuple[str, str, int]]) -> list[SendRecord]:
     sends = []
-    for chunk in _chunks(sorted(keys)):
+    for chunk in chunks(sorted(keys)):
         rows = session.exec(select(OutboxRow.key, OutboxRow.updated_at).where(
             OutboxRow.kind == "create_task", OutboxRow.status == "done", col(OutboxRow.key).in_(chunk))).all()
         sends += [SendRecord(*keys[key], _utc(updated_at)) for key, updated_at in rows]
@@ -95,11 +94,6 @@ def _task_sends(session: Session, keys: Mapping[str, tuple[str, str, int]]) -> l
 def _events(session: Session, contact_ids: Sequence[str]) -> dict[str, list[Event]]:
     found = events_with_seq(session, contact_ids, REPORT_EVENT_TYPES)
     return {contact_id: [event for _, event in items] for contact_id, items in found.items()}
-
-
-def _chunks(items: Sequence[str]) -> Iterable[list[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield list(items[start:start + _CHUNK])
 
 
 def _utc(at: datetime) -> datetime:

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from threadline.connector.reports.handoff_report import (
     handoff_json,
     print_handoff,
 )
+from threadline.connector.reports.render import duration_text
 from threadline.connector.reports.report_data import load_report_input
 from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.reporting.html import render_report_html
@@ -65,18 +66,6 @@ def _pad_steps(entry: SequenceStats, count: int) -> None:
     have = {step.index for step in entry.steps}
     entry.steps += [StepStats(index) for index in range(count) if index not in have]
     entry.steps.sort(key=lambda step: step.index)
-
-
-def duration_text(value: timedelta | None) -> str:
-    """A human duration: minutes under an hour, hours under two days, else days."""
-    if value is None:
-        return "-"
-    hours = value.total_seconds() / 3600
-    if value < timedelta(minutes=1):
-        return "< 1 min"
-    if hours < 1:
-        return f"{hours * 60:.0f} min"
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
 
 
 def print_report(console: Console, report: SequenceReport) -> None:

@@ -15,7 +15,7 @@ from threadline.rules.assignment.roster import current_owner, owner_label, rule_
 from threadline.rules.assignment.state import AssignmentState
 from threadline.rules.assignment.strategies import STRATEGIES, Pick
 from threadline.rules.contact_facts import ContactFacts
-from threadline.rules.effects import CreateTask, Effect, SetFields, effect_key
+from threadline.rules.effects import ESCALATION_PREFIX, CreateTask, Effect, SetFields, effect_key
 
 # (effect kind, occasion) of each write a breach makes; with the breach identity they give the effect keys.
 _REASSIGN_OWNER = ("set_fields", "breach-reassign")
@@ -98,5 +98,5 @@ def _escalation(contact: ContactFacts, assignment_rule: str, task_due_at: dateti
     return CreateTask(
         key=_key(_ESCALATE, contact.id, breach),
         contact_id=contact.id, rule=f"assignment:{assignment_rule}", reason=reason, owner_id=escalate_to,
-        subject=f"SLA breached: {name}", body=reason, due_at=now, priority="HIGH",
+        subject=f"{ESCALATION_PREFIX}: {name}", body=reason, due_at=now, priority="HIGH",
     )

@@ -27,9 +27,9 @@ from typing import Any
 from threadline.rules.assignment.config import AssignmentSettings
 from threadline.rules.assignment.engine import NAMESPACES
 from threadline.rules.conditions import parse_conditions
+from threadline.rules.effects import is_escalation
 from threadline.sync.events.records import Event
 
-ESCALATION_PREFIX = "SLA breached"     # escalation tasks (breach.py) are not follow-ups
 TOUCH_EVENTS = ("email.sent", "task.completed")
 
 
@@ -57,7 +57,7 @@ class RuleWrite:
     def is_follow_up(self) -> bool:
         """A follow-up task from an assignment (first or after a reassignment), not an escalation."""
         return (self.by_assignment and self.kind == "create_task"
-                and not str(self.effect.get("subject", "")).startswith(ESCALATION_PREFIX))
+                and not is_escalation(self.effect.get("subject")))
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def _assignments(writes: Sequence[RuleWrite], rules: HandoffRules) -> dict[str, 
             tiers[write.contact_id] = tier
         owner = write.field(rules.owner_field) if write.by_assignment else None
         if owner:
-            mql = entered.get(write.contact_id, write.at) if rules.is_trigger_tier is not None else write.at
+            mql = entered.get(write.contact_id, write.at)
             handoffs[write.contact_id] = Handoff(write.contact_id, owner, min(mql, write.at), write.at)
         current = handoffs.get(write.contact_id)
         if write.is_follow_up and current is not None and current.task_key is None \

@@ -27,7 +27,8 @@ CHUNK = 500
 
 
 
-def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+def chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    """Distinct ids, sorted, in lists short enough for one `IN (...)`."""
     wanted = sorted(set(ids))
     for start in range(0, len(wanted), CHUNK):
         yield wanted[start:start + CHUNK]
@@ -81,7 +82,7 @@ def stored_as_given(session: Session, enrollments: Iterable[Enrollment]) -> list
 def enrollments_of(session: Session, contact_ids: Iterable[str]) -> dict[str, list[EnrollmentRow]]:
     """Every enrollment (any status, any sequence) of these contacts."""
     found: dict[str, list[EnrollmentRow]] = defaultdict(list)
-    for chunk in _chunks(contact_ids):
+    for chunk in chunks(contact_ids):
         for row in session.exec(select(EnrollmentRow).where(col(EnrollmentRow.contact_id).in_(chunk))).all():
             found[row.contact_id].append(row)
     return found
@@ -118,7 +119,7 @@ def due_by(session: Session, until: datetime) -> list[EnrollmentRow]:
 def contact_rows(session: Session, contact_ids: Iterable[str]) -> dict[str, ContactRow]:
     """These contacts' mirror rows, deleted and merged ones included (the caller decides what they mean)."""
     found: dict[str, ContactRow] = {}
-    for chunk in _chunks(contact_ids):
+    for chunk in chunks(contact_ids):
         for row in session.exec(select(ContactRow).where(col(ContactRow.crm_id).in_(chunk))).all():
             found[row.crm_id] = row
     return found
@@ -134,7 +135,7 @@ def events_with_seq(session: Session, contact_ids: Iterable[str],
                     types: Iterable[str] | None = None) -> dict[str, list[tuple[int, Event]]]:
     """Every stored event of these contacts (optionally only some types) with its arrival seq, oldest first."""
     found: dict[str, list[tuple[int, Event]]] = defaultdict(list)
-    for chunk in _chunks(contact_ids):
+    for chunk in chunks(contact_ids):
         query = select(EventRow).where(col(EventRow.contact_id).in_(chunk))
         if types is not None:
             query = query.where(col(EventRow.type).in_(sorted(types)))
@@ -180,7 +181,7 @@ def mailbox_load(session: Session, now: datetime) -> MailboxLoad:
 def outbox_rows(session: Session, keys: Sequence[str]) -> dict[str, OutboxRow]:
     """Outbox rows by key (any kind, any status)."""
     found: dict[str, OutboxRow] = {}
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         for row in session.exec(select(OutboxRow).where(col(OutboxRow.key).in_(chunk))).all():
             found[row.key] = row
     return found

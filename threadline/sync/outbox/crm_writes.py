@@ -344,7 +344,7 @@ class OutboxExecutor:
                     outbox.mark_done(row, done[key])
                     if row.kind == "set_fields":
                         write_through(session, row.contact_id, json.loads(row.payload)["fields"],
-                                      getattr(self.crm, "owner_field", None))
+                                      self.crm.owner_field)
                     summary.performed[row.kind] += 1
                     log.info("outbox.performed", kind=row.kind, key=key, contact_id=row.contact_id,
                              remote_id=done[key])
