@@ -199,9 +199,21 @@ def test_what_a_crm_would_refuse_seeds_nothing_in_any_provider(sandbox: SandboxS
     answer = seed(sandbox, body)
     assert answer.status_code == 400
     assert answer.json()["problems"] == [
-        "hubspot.contacts[0].properties.favourite_colour: HubSpot has no such contact property (create it with "
-        "POST /crm/v3/properties/contacts first)",
+        'hubspot.contacts[0].properties.favourite_colour: Property "favourite_colour" does not exist (create it '
+        "with POST /crm/v3/properties/contacts first)",
         "salesforce.contacts[0].fields.Nope__c: the org has no Contact field Nope__c (add it under salesforce.fields)"]
+    _nothing_seeded(sandbox)
+
+
+def test_a_value_a_hubspot_dropdown_does_not_offer_is_refused_before_anything_is_seeded(
+        sandbox: SandboxServer) -> None:
+    body = copy.deepcopy(BODY)
+    body["hubspot"]["contacts"][0]["properties"]["hs_lead_status"] = "bogus"      # not one of its options
+    answer = seed(sandbox, body)
+    assert answer.status_code == 400
+    assert answer.json()["problems"] == [
+        "hubspot.contacts[0].properties.hs_lead_status: bogus was not one of the allowed options: [NEW, OPEN, "
+        "IN_PROGRESS, OPEN_DEAL, UNQUALIFIED, ATTEMPTED_TO_CONTACT, CONNECTED, BAD_TIMING]"]
     _nothing_seeded(sandbox)
 
 
@@ -338,7 +350,8 @@ def test_a_seeded_picklist_describes_its_values_and_refuses_others_when_restrict
     body = {"salesforce": {"fields": [{"object": "Lead", "name": "Stage__c", "type": "picklist",
                                        "values": ["Lead", "MQL"], "restricted": True}],
                            "leads": [{"email": "ok@tyrell.example", "company": "Tyrell", "fields": {"Stage__c": "MQL"}}]}}
-    assert seed(sandbox, body).status_code == 200, seed
+    answer = seed(sandbox, body)
+    assert answer.status_code == 200, answer.text
     [described] = [f for f in sandbox.salesforce.org.schema.object("Lead").describe("")["fields"]
                    if f["name"] == "Stage__c"]
     assert [v["value"] for v in described["picklistValues"]] == ["Lead", "MQL"] and described["restrictedPicklist"]

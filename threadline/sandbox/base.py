@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from typing import Protocol
+from urllib.parse import parse_qsl
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
@@ -69,3 +71,8 @@ class SandboxContext:
     def __init__(self, faults: Faults | None = None, stats: Stats | None = None) -> None:
         self.faults = faults or Faults()
         self.stats = stats or Stats()
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """An application/x-www-form-urlencoded body (parsed by hand: request.form() needs python-multipart)."""
+    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))

@@ -92,11 +92,6 @@ def redirect_back(redirect_uri: str, params: dict[str, str | None], mode: str = 
     return _redirect(urlunsplit(parts._replace(query=query)))
 
 
-async def form_fields(request: Request) -> dict[str, str]:
-    """An application/x-www-form-urlencoded body (parsed by hand: request.form() needs python-multipart)."""
-    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
-
-
 def is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 

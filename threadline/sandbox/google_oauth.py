@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from threadline.sandbox.auth_codes import AuthCode, AuthCodes, CodeProblem, CodeRejected
-from threadline.sandbox.base import SandboxContext
+from threadline.sandbox.base import SandboxContext, form_fields
 from threadline.sandbox.redirect_uris import RedirectUris
 from threadline.sandbox.settings import SandboxSettings
 
@@ -229,7 +229,7 @@ class GoogleOAuth:
 
     async def _token_endpoint(self, request: Request) -> Response:
         # Parsed by hand: Starlette's request.form() would need python-multipart for a urlencoded body.
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        form = await form_fields(request)
         form.update(_basic_client(request.headers.get("authorization")))
         self.ctx.stats.record("google-oauth", "token")
         try:
@@ -246,7 +246,7 @@ class GoogleOAuth:
         return JSONResponse(body, headers={"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
 
     async def _revoke_endpoint(self, request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        form = await form_fields(request)
         self.ctx.stats.record("google-oauth", "revoke")
         if not self._revoke(request.query_params.get("token") or form.get("token", "")):
             return JSONResponse({"error": "invalid_token", "error_description": "Token expired or revoked"}, 400)

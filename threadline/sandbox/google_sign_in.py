@@ -17,13 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from threadline.sandbox.base import SandboxContext
+from threadline.sandbox.base import SandboxContext, form_fields
 from threadline.sandbox.consent_forms import ConsentForms
 from threadline.sandbox.consent_page import (
     ConsentPage,
     consent_html,
     error_html,
-    form_fields,
     is_https,
     page_response,
     redirect_back,

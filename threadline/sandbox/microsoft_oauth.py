@@ -30,14 +30,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from threadline.sandbox.auth_codes import AuthCode, AuthCodes, CodeProblem, CodeRejected
-from threadline.sandbox.base import SandboxContext
+from threadline.sandbox.base import SandboxContext, form_fields
 from threadline.sandbox.redirect_uris import RedirectUris
 from threadline.sandbox.settings import SandboxSettings
 
@@ -283,7 +282,7 @@ class MicrosoftIdentity:
         })
 
     async def _devicecode_endpoint(self, request: Request) -> Response:
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        form = await form_fields(request)
         self.ctx.stats.record("microsoft-identity", "devicecode")
         app = self.apps.get(form.get("client_id", ""))
         if app is None:
@@ -321,7 +320,7 @@ class MicrosoftIdentity:
 
     async def _token_endpoint(self, request: Request) -> Response:
         # Parsed by hand: Starlette's request.form() needs python-multipart.
-        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
+        form = await form_fields(request)
         self.ctx.stats.record("microsoft-identity", f"token {form.get('grant_type', '?')}")
         try:
             body = self._grant(request.path_params["tenant"], form, _base(request))

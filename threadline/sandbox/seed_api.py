@@ -21,9 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from threadline.sandbox.hubspot.schema import READ_ONLY as HUBSPOT_READ_ONLY
 from threadline.sandbox.salesforce.responses import SfError
-from threadline.sandbox.salesforce.schema import READ_ONLY as SALESFORCE_READ_ONLY
 from threadline.sandbox.salesforce.schema import FieldSpec
 from threadline.sandbox.salesforce.values import coerce
 from threadline.sandbox.seed_body import (
@@ -126,15 +124,14 @@ def check_hubspot(seed: HubSpotSeed, sandbox: HubSpotSandbox, problems: Problems
     known_owners = set(owners) | {o.email.lower() for o in seed.owners}
     contacts = crm.tables["contacts"].by_email
     _unique([c.email for c in seed.contacts], "hubspot.contacts", contacts, "a contact", problems, clashes)
-    properties = crm.schema.properties["contacts"]
     for i, contact in enumerate(seed.contacts):
         path = f"hubspot.contacts[{i}]"
-        for name in contact.properties:
-            if name not in properties:
-                problems.add(f"{path}.properties.{name}", "HubSpot has no such contact property "
-                             "(create it with POST /crm/v3/properties/contacts first)")
-            elif name in HUBSPOT_READ_ONLY:
-                problems.add(f"{path}.properties.{name}", "read-only in HubSpot")
+        for name, value in contact.properties.items():
+            refused = crm.schema.value_problem("contacts", name, _hubspot_value(value))
+            if refused is not None:           # what HubSpot itself would answer: unknown, read-only, not an option
+                hint = (" (create it with POST /crm/v3/properties/contacts first)"
+                        if refused["error"] == "PROPERTY_DOESNT_EXIST" else "")
+                problems.add(f"{path}.properties.{name}", f"{refused['message']}{hint}")
         if contact.owner and contact.owner.lower() not in known_owners:
             problems.add(f"{path}.owner", f"HubSpot has no owner {contact.owner} (add it under hubspot.owners)")
 
@@ -207,7 +204,7 @@ def _field_problem(sandbox: SalesforceSandbox, pending: dict[tuple[str, str], Fi
     spec = sandbox.org.schema.object(kind).fields.get(name.lower()) or pending.get((kind, name.lower()))
     if spec is None:
         return f"the org has no {kind} field {name} (add it under salesforce.fields)"
-    if spec.name in SALESFORCE_READ_ONLY:
+    if not spec.updateable:                  # read-only, or made so by field-level security
         return "read-only in Salesforce"
     try:
         coerce(spec, value)

@@ -120,23 +120,29 @@ class PropertyCatalog:
         return prop
 
     def check_writable(self, object_type: str, values: dict[str, Any]) -> None:
-        """Reject unknown or read-only properties with HubSpot's VALIDATION_ERROR body."""
-        known = self.properties[object_type]
-        problems: list[dict[str, str | bool]] = []
-        for name in values:
-            if name not in known:
-                problems.append({"isValid": False, "message": f'Property "{name}" does not exist',
-                                 "error": "PROPERTY_DOESNT_EXIST", "name": name})
-            elif name in READ_ONLY:
-                problems.append({"isValid": False, "message": f'"{name}" is a read only property; its value '
-                                 "cannot be set.", "error": "READ_ONLY_VALUE", "name": name})
-            elif (bad := _not_an_option(known[name], values[name])) is not None:
-                allowed = ", ".join(str(o["value"]) for o in known[name]["options"])
-                problems.append({"isValid": False, "message": f"{bad} was not one of the allowed options: "
-                                 f"[{allowed}]", "error": "INVALID_OPTION", "name": name})
+        """Reject unknown or read-only properties, and values an enumeration does not offer, with HubSpot's
+        VALIDATION_ERROR body."""
+        problems = [problem for name, value in values.items()
+                    if (problem := self.value_problem(object_type, name, value)) is not None]
         if problems:
             raise ApiError(400, "VALIDATION_ERROR", f"Property values were not valid: {problems}",
                            context={"propertyName": [str(p["name"]) for p in problems]})
+
+    def value_problem(self, object_type: str, name: str, value: Any) -> dict[str, str | bool] | None:
+        """Why HubSpot would refuse `name: value` on a record of `object_type` (its error entry), or None."""
+        known = self.properties[object_type]
+        if name not in known:
+            return {"isValid": False, "message": f'Property "{name}" does not exist', "error": "PROPERTY_DOESNT_EXIST",
+                    "name": name}
+        if name in READ_ONLY:
+            return {"isValid": False, "message": f'"{name}" is a read only property; its value cannot be set.',
+                    "error": "READ_ONLY_VALUE", "name": name}
+        bad = _not_an_option(known[name], value)
+        if bad is not None:
+            allowed = ", ".join(str(o["value"]) for o in known[name]["options"])
+            return {"isValid": False, "message": f"{bad} was not one of the allowed options: [{allowed}]",
+                    "error": "INVALID_OPTION", "name": name}
+        return None
 
 
 def _not_an_option(prop: dict[str, Any], value: Any) -> str | None:
