@@ -17,7 +17,8 @@ from threadline.config.models import Settings
 
 DEFAULT_PATH = Path("threadline.yaml")
 _TAGS = {"imap", "gmail", "outlook", "hubspot", "salesforce"}
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+ENV_REFERENCE = re.compile(  # ${NAME} or ${NAME:-default} in a config value
+    r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # A real config nests about six levels and holds hundreds of values. Beyond these it is a YAML alias that
 # contains itself (endless recursion) or aliases that expand exponentially ("billion laughs"): both were a
 # traceback or a hang instead of a ConfigError (found by tests/reliability/test_fuzz_config.py).
@@ -76,7 +77,7 @@ def _resolve(name: str, default: str | None, env: Mapping[str, str], where: str,
 def _interpolate(value: Any, env: Mapping[str, str], loc: tuple[Any, ...], missing: list[str]) -> Any:
     if isinstance(value, str):
         where = _key_path(loc, pydantic=False) or "(top level)"
-        return _VAR.sub(lambda match: _resolve(match.group(1), match.group(2), env, where, missing), value)
+        return ENV_REFERENCE.sub(lambda match: _resolve(match.group(1), match.group(2), env, where, missing), value)
     if isinstance(value, dict):
         return {k: _interpolate(v, env, (*loc, str(k)), missing) for k, v in value.items()}
     if isinstance(value, list):

@@ -9,7 +9,6 @@ of the dict is in the file, so a template can never silently drop a setting.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -18,12 +17,12 @@ from typing import Any
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from threadline.config.loading import ENV_REFERENCE
 from threadline.config.models import GmailMailbox, HubSpotSettings, OutlookMailbox, SalesforceSettings
 
 CRMS = ("hubspot", "salesforce")
 MAILBOXES = ("imap", "gmail", "outlook")
 TEMPLATES = Path(__file__).parent / "starters"
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 
 
 def _default(model: Any, key: str) -> Any:
@@ -83,8 +82,8 @@ def environment_variables(config: Mapping[str, Any]) -> tuple[list[str], list[st
     needed: dict[str, None] = {}
     defaulted: dict[str, None] = {}
     for value in _values(config):
-        for match in _VAR.finditer(value):
-            (defaulted if match.group(2) else needed)[match.group(1)] = None
+        for match in ENV_REFERENCE.finditer(value):
+            (defaulted if match.group(2) is not None else needed)[match.group(1)] = None
     return list(needed), [name for name in defaulted if name not in needed]
 
 
@@ -92,7 +91,7 @@ def files_to_provide(config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(key path, file) for each *_file setting whose file is not there yet (a key, a certificate)."""
     sections = [("crm", config["crm"])] + [(f"mailboxes[{i}]", box) for i, box in enumerate(config["mailboxes"])]
     return [(f"{where}.{key}", str(value)) for where, section in sections for key, value in section.items()
-            if key.endswith("_file") and value and not _VAR.search(str(value)) and not Path(value).exists()]
+            if key.endswith("_file") and value and not ENV_REFERENCE.search(str(value)) and not Path(value).exists()]
 
 
 @cache
