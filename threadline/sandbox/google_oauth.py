@@ -99,10 +99,6 @@ def _b64url_decode(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def _b64url(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
-
-
 def _basic_client(authorization: str | None) -> dict[str, str]:
     """client_id and client_secret from `Authorization: Basic` (client_secret_basic, RFC 6749 2.3.1)."""
     if not authorization or not authorization.lower().startswith("basic "):
@@ -276,18 +272,9 @@ class GoogleOAuth:
         body = self._issue(Grant(code.user, code.scopes, 0.0, refresh))
         if refresh is not None:
             body["refresh_token"] = refresh
-        if code.scopes & set(OPENID_SCOPES):
-            body["id_token"] = self._id_token(code.client_id, code.user)
+        if code.scopes & set(OPENID_SCOPES) and self.id_token_signer is not None:   # RS256, key at /oauth2/v1/certs
+            body["id_token"] = self.id_token_signer(code.client_id, code.user)
         return body
-
-    def _id_token(self, client_id: str, user: str) -> str:
-        """Signed RS256 with the key at /oauth2/v1/certs when the sandbox wired one; else unsigned (alg none)."""
-        if self.id_token_signer is not None:
-            return self.id_token_signer(client_id, user)
-        now = int(self.clock())
-        claims = {"iss": "https://accounts.google.com", "azp": client_id, "aud": client_id, "email": user,
-                  "email_verified": True, "sub": str(abs(hash(user.lower()))), "iat": now, "exp": now + 3600}
-        return f"{_b64url({'alg': 'none', 'typ': 'JWT'})}.{_b64url(claims)}."
 
     def _refresh_grant(self, form: dict[str, str]) -> dict[str, Any]:
         if (form.get("client_id") != self.settings.google_client_id

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import threading
 import time
@@ -128,7 +129,8 @@ class PubSubSandbox:
     def token(self, audience: str, email: str = PUSH_ACCOUNT, lifetime: int = 3600) -> str:
         now = int(time.time())
         claims = {"iss": "https://accounts.google.com", "aud": audience, "email": email, "email_verified": True,
-                  "sub": "1" + str(abs(hash(email)))[:20], "iat": now, "exp": now + lifetime}
+                  "sub": "1" + str(int(hashlib.sha256(email.lower().encode()).hexdigest(), 16))[:20], "iat": now,
+                  "exp": now + lifetime}
         return jwt.encode(self._signer, claims).decode()
 
     def _deliver(self, sub: PushSubscription, data: dict[str, Any]) -> None:
