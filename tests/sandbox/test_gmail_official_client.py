@@ -78,6 +78,36 @@ def test_service_account_assertion_signed_with_another_key_is_refused(sandbox):
         gmail(sandbox, creds).users().getProfile(userId="me").execute()
 
 
+def test_delegation_refused_for_one_subject_is_unauthorized_client_until_allowed(sandbox):
+    info = sandbox.gmail.register_service_account(sandbox.url)
+    sandbox.gmail.oauth.refuse_delegation("bob@example.com")
+
+    def profile(subject: str) -> dict:
+        creds = service_account.Credentials.from_service_account_info(info, scopes=[READONLY]).with_subject(subject)
+        return gmail(sandbox, creds).users().getProfile(userId="me").execute()
+
+    with pytest.raises(RefreshError) as refused:
+        profile("Bob@example.com")
+    assert refused.value.args[1] == {"error": "unauthorized_client", "error_description": (
+        "Client is unauthorized to retrieve access tokens using this method, or client not authorized for any of "
+        "the scopes requested.")}
+    assert not refused.value.retryable
+    assert profile("ann@example.com")["emailAddress"] == "ann@example.com"     # the others are not affected
+    sandbox.gmail.oauth.allow_delegation("bob@example.com")                      # the admin authorised the client
+    assert profile("bob@example.com")["emailAddress"] == "bob@example.com"
+
+
+def test_a_subject_that_is_no_workspace_user_is_invalid_grant(sandbox):
+    info = sandbox.gmail.register_service_account(sandbox.url)
+    sandbox.gmail.oauth.remove_user("gone@example.com")
+    creds = service_account.Credentials.from_service_account_info(info, scopes=[READONLY]).with_subject(
+        "gone@example.com")
+    with pytest.raises(RefreshError) as refused:
+        gmail(sandbox, creds).users().getProfile(userId="me").execute()
+    assert refused.value.args[1] == {"error": "invalid_grant", "error_description": "Invalid email or User ID"}
+    assert not refused.value.retryable
+
+
 def test_service_account_without_subject_has_no_mailbox(sandbox):
     info = sandbox.gmail.register_service_account(sandbox.url)
     creds = service_account.Credentials.from_service_account_info(info, scopes=[READONLY])

@@ -213,3 +213,19 @@ def test_sdk_surfaces_429_and_410_as_api_errors_with_the_status(sandbox):
     throttled, gone = run(sandbox, scenario)
     assert throttled.response_status_code == 429 and throttled.error.code == "ApplicationThrottled"
     assert gone.response_status_code == 410 and gone.error.code == "SyncStateNotFound"
+
+
+def test_sdk_sees_mailbox_not_enabled_for_a_user_without_exchange_online(sandbox):
+    """What Graph answers for a directory user with no Exchange Online mailbox, as the SDK raises it."""
+    lost = "unlicensed@contoso.example"
+    sandbox.graph.add_user_without_mailbox(lost)
+
+    async def scenario(client: GraphServiceClient) -> APIError:
+        with pytest.raises(APIError) as refused:
+            await client.users.by_user_id(lost).mail_folders.by_mail_folder_id("inbox").messages.delta.get(
+                request_configuration=no_retry())
+        return refused.value
+
+    refused = run(sandbox, scenario)
+    assert refused.response_status_code == 404 and refused.error.code == "MailboxNotEnabledForRESTAPI"
+    assert refused.error.message == "The mailbox is either inactive, soft-deleted, or is hosted on-premise."

@@ -153,6 +153,28 @@ def test_delegated_token_opens_only_its_own_mailbox(sandbox):
     assert send.status_code == 403                       # Mail.Send was not consented in this token
 
 
+def test_a_user_without_exchange_online_answers_mailbox_not_enabled_until_licensed(sandbox, graph):
+    lost = "unlicensed@contoso.example"
+    sandbox.graph.add_user_without_mailbox(lost)
+    sandbox.graph.deliver(REP, mail(1))
+    for answer in (graph.get(f"/v1.0/users/{lost}/mailFolders/inbox/messages/delta"),
+                   graph.get(f"/v1.0/users/{sandbox.graph.identity.user(lost).id}/mailFolders/sentitems"),
+                   graph.post(f"/v1.0/users/{lost}/sendMail", json={"message": {"subject": "Hi"}})):
+        assert answer.status_code == 404, answer.text
+        error = answer.json()["error"]
+        assert (error["code"], error["message"]) == (
+            "MailboxNotEnabledForRESTAPI", "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
+        assert error["innerError"]["request-id"]
+    batch = graph.post("/v1.0/$batch", json={"requests": [
+        {"id": "1", "method": "GET", "url": f"/users/{lost}/mailFolders/inbox"},
+        {"id": "2", "method": "GET", "url": f"/users/{REP}/mailFolders/inbox"}]}).json()["responses"]
+    by_id = {r["id"]: r for r in batch}
+    assert by_id["1"]["status"] == 404 and by_id["1"]["body"]["error"]["code"] == "MailboxNotEnabledForRESTAPI"
+    assert by_id["2"]["status"] == 200                   # the other mailbox answers as before
+    sandbox.graph.enable_mailbox(lost)                   # an admin assigned an Exchange Online licence
+    assert graph.get(f"/v1.0/users/{lost}/mailFolders/inbox/messages/delta").status_code == 200
+
+
 def test_more_than_4_concurrent_requests_per_mailbox_are_throttled(sandbox, graph):
     # Each request is held for a second, so all 8 overlap even on a loaded CI machine (0.3 s did not always).
     sandbox.graph.limits.delay = 1.0

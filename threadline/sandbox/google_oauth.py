@@ -8,7 +8,10 @@ Three grants, as `oauth2.googleapis.com/token` answers them:
 * `refresh_token`: client id + secret + a refresh token we issued;
 * `urn:ietf:params:oauth:grant-type:jwt-bearer` (service accounts with domain-wide
   delegation): an RS256 assertion signed by a registered service-account key,
-  `sub` naming the impersonated user.
+  `sub` naming the impersonated user. Every address is a Workspace user whose admin delegated the
+  account's scopes, unless a test said otherwise: `refuse_delegation(address)` (401 `unauthorized_client`,
+  as when that user's Workspace has not authorised the client id) or `remove_user(address)` (400
+  `invalid_grant` "Invalid email or User ID", a `sub` that is no user of the Workspace).
 
 The client authenticates in the form or with HTTP Basic (client_secret_basic). `POST /revoke`
 (`oauth2.googleapis.com/revoke`) revokes a refresh token, or the grant behind an access token.
@@ -120,6 +123,8 @@ class GoogleOAuth:
     _tokens: dict[str, Grant] = field(default_factory=dict, init=False)
     _refresh_tokens: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict, init=False)
     _service_accounts: dict[str, ServiceAccount] = field(default_factory=dict, init=False)
+    _refused_subjects: set[str] = field(default_factory=set, init=False)     # lower-case addresses
+    _removed_users: set[str] = field(default_factory=set, init=False)        # lower-case addresses
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     # Signs an id_token for (audience, email) with Google's key at /oauth2/v1/certs (the sandbox wires Pub/Sub's).
     id_token_signer: Callable[[str, str], str] | None = field(default=None, init=False)
@@ -130,11 +135,13 @@ class GoogleOAuth:
         self.reset()
 
     def reset(self) -> None:
-        """Forget every token, code, service account and registered redirect URI; the settings' refresh token
-        and redirect URIs work again."""
+        """Forget every token, code, service account, refused delegation, removed user and registered redirect
+        URI; the settings' refresh token and redirect URIs work again."""
         with self._lock:
             self._tokens.clear()
             self._service_accounts.clear()
+            self._refused_subjects.clear()
+            self._removed_users.clear()
             self._refresh_tokens.clear()
             self._refresh_tokens[self.settings.google_refresh_token] = (DEFAULT_USER, frozenset(GMAIL_SCOPES))
         self.codes.clear()
@@ -206,6 +213,26 @@ class GoogleOAuth:
             "client_x509_cert_url": f"{base_url}/robot/v1/metadata/x509/{email}",
             "universe_domain": "googleapis.com",
         }
+
+    def refuse_delegation(self, address: str) -> None:
+        """From now on a service account may not act as `address`: its jwt-bearer grant with `sub` = `address`
+        answers 401 `unauthorized_client`, as Google does when the user's Workspace admin has not authorised
+        the client id (Admin console > Security > API controls > Domain-wide delegation) for the scopes."""
+        with self._lock:
+            self._refused_subjects.add(address.lower())
+
+    def allow_delegation(self, address: str) -> None:
+        """Undo `refuse_delegation`: the admin authorised the client id; the next grant for `address` works."""
+        with self._lock:
+            self._refused_subjects.discard(address.lower())
+
+    def remove_user(self, address: str) -> None:
+        """`address` is no user of the Workspace (deleted, never created, another domain): a jwt-bearer grant
+        with it as `sub` answers 400 `invalid_grant` "Invalid email or User ID". Its tokens stop working."""
+        with self._lock:
+            self._removed_users.add(address.lower())
+            for token in [t for t, g in self._tokens.items() if g.user and g.user.lower() == address.lower()]:
+                del self._tokens[token]
 
     # -- what API handlers call -------------------------------------------------------------
 
@@ -296,10 +323,15 @@ class GoogleOAuth:
         scopes = frozenset(str(claims.get("scope", "")).split())
         if not scopes:
             raise OAuthError(400, "invalid_scope", "Invalid OAuth scope or ID token audience provided.")
-        if claims.get("sub") and not scopes <= account.scopes:
+        subject = str(claims.get("sub") or "")
+        with self._lock:
+            removed, refused = subject.lower() in self._removed_users, subject.lower() in self._refused_subjects
+        if removed:          # Google finds the user (and so its Workspace) before it looks at the delegation
+            raise OAuthError(400, "invalid_grant", "Invalid email or User ID")
+        if subject and (refused or not scopes <= account.scopes):
             raise OAuthError(401, "unauthorized_client", "Client is unauthorized to retrieve access tokens "
                              "using this method, or client not authorized for any of the scopes requested.")
-        return self._issue(Grant(claims.get("sub") or None, scopes, 0.0))
+        return self._issue(Grant(subject or None, scopes, 0.0))
 
     def _verified_claims(self, assertion: str) -> dict[str, Any]:
         try:

@@ -30,6 +30,10 @@ HELP = CredentialHelp(
     grants=f"the scopes {', '.join(DEFAULT_SCOPES)} (a service account: Google Workspace Admin console > Security "
            "> API controls > Manage domain-wide delegation)")
 _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "dailyLimitExceeded", "quotaExceeded"}
+#: How oauth2.googleapis.com/token words a jwt-bearer grant whose `sub` the client may not act as (401).
+_DELEGATION_REFUSED = "Client is unauthorized to retrieve access tokens"
+#: ... and one whose `sub` is no user of the Workspace (400 invalid_grant).
+_NOT_A_USER = "Invalid email or User ID"
 
 
 def translate(exc: BaseException, endpoint: str = "", url: str | None = None) -> ProviderError:
@@ -50,12 +54,43 @@ def translate(exc: BaseException, endpoint: str = "", url: str | None = None) ->
         if getattr(exc, "retryable", False):
             return TransientError("gmail token refresh failed (retryable)", provider=PROVIDER)
         reason = str(exc.args[0] if exc.args else exc)[:160]      # the args' second item repeats it as a dict
+        error, description = _token_error(exc)
+        if error == "unauthorized_client" and description.startswith(_DELEGATION_REFUSED):
+            return AuthExpired(delegation_refused(f"gmail credentials rejected: {reason}"), provider=PROVIDER,
+                               status=401)
+        if error == "invalid_grant" and description == _NOT_A_USER:
+            # PermanentError, not NotFound: history.list turns NotFound into a resync, a batch drops its parts.
+            return PermanentError(not_a_user(f"gmail credentials rejected: {reason}"), provider=PROVIDER,
+                                  status=400)
         return AuthExpired(credentials_refused(HELP, f"gmail credentials rejected: {reason}"),
                            provider=PROVIDER, status=401)
     # http.client.HTTPException: the connection died mid-answer (IncompleteRead); retry, and reconcile a send.
     if isinstance(exc, (auth_exceptions.TransportError, httplib2.HttpLib2Error, http.client.HTTPException)):
         return _unreachable(exc, url)
     return PermanentError(f"gmail call failed: {type(exc).__name__}", provider=PROVIDER)
+
+
+def delegation_refused(detail: str) -> str:
+    """The message when Google will not let the service account act as the mailbox (unauthorized_client)."""
+    return (f"{detail} -- Google refused to let the service account act as this mailbox: its Workspace has not "
+            "authorised domain-wide delegation for the service account's client id (client_id in the "
+            f"service_account_file) with the scopes {', '.join(DEFAULT_SCOPES)}; a super admin grants them in the "
+            "Google Admin console > Security > API controls > Manage domain-wide delegation (it can take a while "
+            "to apply)")
+
+
+def not_a_user(detail: str) -> str:
+    """The message when the mailbox address is no user of the Workspace (invalid_grant, Invalid email or User ID)."""
+    return (f"{detail} -- the address is not a user of the Google Workspace the service account delegates in "
+            "(deleted, renamed, never created, or in another domain): create or restore the user, "
+            "correct the owner's email in the CRM, or stop syncing it (the mailbox_sources entry's exclude, or "
+            "remove it from mailboxes)")
+
+
+def _token_error(exc: auth_exceptions.RefreshError) -> tuple[str, str]:
+    """The token endpoint's `error` and `error_description` (google-auth keeps its JSON as the second arg)."""
+    body = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    return str(body.get("error") or ""), str(body.get("error_description") or "")
 
 
 def _unreachable(exc: BaseException, url: str | None) -> TransientError:

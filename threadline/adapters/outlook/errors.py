@@ -5,7 +5,9 @@ Messages name the HTTP status and Graph's error code only: never tokens, secrets
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 
@@ -29,6 +31,11 @@ HELP = CredentialHelp(
           "delegated: `threadline auth outlook ADDRESS`",
     grants=f"the app the Microsoft Graph permissions {' and '.join(MAIL_PERMISSIONS)} with admin consent (App "
            "registrations > the app > API permissions), and an application access policy that includes the mailbox")
+#: Graph's answer (404) for a directory user with no Exchange Online mailbox: no licence, inactive,
+#: soft-deleted or hosted on-premises. Not transient (no retry within the call); the engine pulls the mailbox
+#: again at the next poll, so it syncs once an admin gave it a mailbox.
+NO_MAILBOX = "MailboxNotEnabledForRESTAPI"
+_USER_IN_PATH = re.compile(r"/users/([^/?]+)")
 #: MSAL/AADSTS errors that only an admin or a new sign-in can fix.
 _AUTH_ERRORS = {"invalid_client", "invalid_grant", "unauthorized_client", "invalid_scope", "interaction_required",
                 "consent_required", "invalid_request", "expired_token", "access_denied"}
@@ -54,6 +61,9 @@ def translate(response: httpx.Response) -> ProviderError | None:
         return CursorExpired(detail, provider=PROVIDER, status=status)
     if status == 429:
         return RateLimited(detail, retry_after=retry_after_seconds(response), provider=PROVIDER, status=status)
+    if code == NO_MAILBOX:
+        # PermanentError, not NotFound: a $batch leaves NotFound parts out as deleted messages.
+        return PermanentError(no_mailbox(detail, _user_of(response)), provider=PROVIDER, status=status)
     refusal = refused(HELP, status, detail)
     if refusal is not None:
         return refusal
@@ -61,6 +71,24 @@ def translate(response: httpx.Response) -> ProviderError | None:
     if error is not None:
         error.args = (detail,)
     return error
+
+
+def no_mailbox(detail: str, user: str = "") -> str:
+    """The message for MailboxNotEnabledForRESTAPI: what it means and what the admin can do."""
+    who = f"mailbox {user}" if user else "the mailbox"
+    return (f"{detail} -- {who} has no Exchange Online mailbox (inactive, soft-deleted or hosted on-premises): "
+            "give the user an Exchange Online licence (Microsoft 365 admin center > Users > Licenses), or stop "
+            "syncing it (add it to the mailbox_sources entry's exclude, or remove it from mailboxes)")
+
+
+def _user_of(response: httpx.Response) -> str:
+    """The user a `/users/{id}/...` request named ("" when the response has no request: a $batch part)."""
+    try:
+        path = response.request.url.path
+    except RuntimeError:
+        return ""
+    found = _USER_IN_PATH.search(path)
+    return unquote(found.group(1)) if found else ""
 
 
 def from_batch_item(item: dict[str, Any]) -> ProviderError | None:

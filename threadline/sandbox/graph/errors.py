@@ -36,6 +36,13 @@ def not_found(what: str = "The specified object was not found in the store.") ->
     return GraphError(404, "ErrorItemNotFound", what)
 
 
+def mailbox_not_enabled() -> GraphError:
+    """What Graph answers under `/users/{id}/...` for a directory user with no Exchange Online mailbox (no
+    licence, inactive, soft-deleted, or hosted on-premises)."""
+    return GraphError(404, "MailboxNotEnabledForRESTAPI",
+                      "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
+
+
 def bad_request(message: str, code: str = "BadRequest") -> GraphError:
     return GraphError(400, code, message)
 

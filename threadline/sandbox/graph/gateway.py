@@ -8,7 +8,14 @@ from urllib.parse import unquote
 
 from threadline.sandbox.base import SandboxContext
 from threadline.sandbox.graph.calls import ApiCall, ApiReply
-from threadline.sandbox.graph.errors import GraphError, access_denied, bad_request, throttled, unauthenticated
+from threadline.sandbox.graph.errors import (
+    GraphError,
+    access_denied,
+    bad_request,
+    mailbox_not_enabled,
+    throttled,
+    unauthenticated,
+)
 from threadline.sandbox.graph.invocation import Invocation
 from threadline.sandbox.graph.limits import MailboxLimits
 from threadline.sandbox.graph.mailbox import Mailbox, Mailboxes, StoredMessage
@@ -62,6 +69,8 @@ class Gateway:
         user = self.resolve_user(unquote(args.get("user", "me")), grant)
         if not self.may(grant, user, *route.permissions):
             raise access_denied()
+        if not self.mailboxes.enabled(user.id):
+            raise mailbox_not_enabled()
         box = self.mailbox_of(user)
         with self.limits.slot(grant.client_id, user.id):
             return route.handler(Invocation(call, grant, box, args, self.ctx.faults, self.settings, self))
@@ -120,7 +129,7 @@ class Gateway:
         env = parse_envelope(raw)
         for _, address in getaddresses([", ".join(a for _, a in env.to + env.cc)]):
             local = self.identity.user(address)
-            if local is not None and local.id != sender.id:
+            if local is not None and local.id != sender.id and self.mailboxes.enabled(local.id):
                 self.store(local, raw, "inbox")
 
 

@@ -161,11 +161,22 @@ class Mailbox:
 
 
 class Mailboxes:
-    """Every user's mailbox, keyed by directory object id, created on first use."""
+    """Every user's mailbox, keyed by directory object id, created on first use; except the users marked
+    `without_mailbox` (in the directory, no Exchange Online mailbox)."""
 
     def __init__(self) -> None:
         self._boxes: dict[str, Mailbox] = {}
+        self._without: set[str] = set()
         self._lock = threading.Lock()
+
+    def set_enabled(self, user_id: str, enabled: bool) -> None:
+        """Give the user an Exchange Online mailbox (a licence), or take it away (its mail is kept)."""
+        with self._lock:
+            (self._without.discard if enabled else self._without.add)(user_id)
+
+    def enabled(self, user_id: str) -> bool:
+        with self._lock:
+            return user_id not in self._without
 
     def of(self, user_id: str, address: str) -> Mailbox:
         with self._lock:
@@ -180,3 +191,4 @@ class Mailboxes:
     def clear(self) -> None:
         with self._lock:
             self._boxes.clear()
+            self._without.clear()

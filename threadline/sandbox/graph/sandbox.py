@@ -76,6 +76,20 @@ class GraphSandbox:
         """Add a user (and so a mailbox) to the directory; idempotent."""
         return self.identity.register_user(upn, **kwargs)
 
+    def add_user_without_mailbox(self, upn: str, **kwargs: Any) -> DirectoryUser:
+        """A directory user with no Exchange Online mailbox (no licence, inactive, soft-deleted or on-premises):
+        every `/users/{id}/...` mail call for it answers 404 `MailboxNotEnabledForRESTAPI`. Idempotent; an
+        existing user loses its mailbox (its mail is kept for `enable_mailbox`)."""
+        user = self.register_user(upn, **kwargs)
+        self.gateway.mailboxes.set_enabled(user.id, False)
+        return user
+
+    def enable_mailbox(self, upn: str) -> DirectoryUser:
+        """Give the user an Exchange Online mailbox (an admin assigned a licence): its mail calls work again."""
+        user = self.register_user(upn)
+        self.gateway.mailboxes.set_enabled(user.id, True)
+        return user
+
     def register_app(self, client_id: str, secret: str, *, roles: tuple[str, ...] = APP_ROLES,
                      **kwargs: Any) -> AppRegistration:
         return self.identity.register_app(client_id, secret, roles=roles, **kwargs)
