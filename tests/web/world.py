@@ -40,9 +40,9 @@ def web_settings(sandbox: SandboxServer, store_url: str, tmp_path: Path, *, poll
 
 
 @contextmanager
-def served(app: Starlette) -> Iterator[str]:
-    """Serve `app` with uvicorn on a free port in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
+def served(app: Starlette, port: int = 0) -> Iterator[str]:
+    """Serve `app` with uvicorn on `port` (0: a free one) in a thread; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -23,6 +23,8 @@ class TokenStore(Protocol):
 
     def put(self, name: str, value: str) -> None: ...
 
+    def delete(self, name: str) -> bool: ...
+
 
 class MemoryTokenStore:
     """A TokenStore in this process's memory only (no secret key configured, tests)."""
@@ -38,6 +40,10 @@ class MemoryTokenStore:
     def put(self, name: str, value: str) -> None:
         with self._lock:
             self._values[name] = value
+
+    def delete(self, name: str) -> bool:
+        with self._lock:
+            return self._values.pop(name, None) is not None
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._values)} entries)"

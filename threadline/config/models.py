@@ -351,6 +351,44 @@ class ServerSettings(Section):
         return self
 
 
+class ConnectGmail(Section):
+    """The Google OAuth client reps connect their own Gmail with (a "Web application" client in the Google Cloud
+    console whose authorized redirect URI is `<server.public_url>/connect/callback/gmail`)."""
+
+    client_id: str = Field(description="OAuth client id (…apps.googleusercontent.com)")
+    client_secret: SecretStr = Field(description="The OAuth client's secret")
+    auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    token_uri: str = "https://oauth2.googleapis.com/token"
+    revoke_uri: str = "https://oauth2.googleapis.com/revoke"
+    base_url: str = "https://gmail.googleapis.com"
+    ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
+
+
+class ConnectOutlook(Section):
+    """The Entra app registration reps connect their own Outlook mailbox with (platform "Web", redirect URI
+    `<server.public_url>/connect/callback/outlook`, delegated Mail.Read, Mail.Send, offline_access)."""
+
+    tenant: str = Field("organizations", description="Directory (tenant) id or domain; organizations for any "
+                        "work account")
+    client_id: str = Field(description="Application (client) id")
+    client_secret: SecretStr = Field(description="A client secret of the app registration")
+    authority_host: str = "https://login.microsoftonline.com"
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
+
+
+class ConnectSettings(Section):
+    """Connect links: each rep connects their own mailbox through the provider's consent screen."""
+
+    gmail: ConnectGmail | None = None
+    outlook: ConnectOutlook | None = None
+    link_lifetime: Duration = Field(timedelta(days=7), description="How long a connect link works (single use)")
+
+    @property
+    def providers(self) -> list[str]:
+        return [name for name in ("gmail", "outlook") if getattr(self, name) is not None]
+
+
 class GmailPush(Section):
     topic: str = Field(description="Pub/Sub topic Gmail publishes to: projects/PROJECT/topics/TOPIC")
     audience: str = Field(description="Audience of the push subscription's OIDC token (usually the push URL)")
@@ -388,6 +426,14 @@ class Settings(Section):
     rules: RulesSettings = RulesSettings()
     server: ServerSettings = ServerSettings()
     push: PushSettings = PushSettings()
+    connect: ConnectSettings = ConnectSettings()
+
+    @model_validator(mode="after")
+    def _connect_needs_public_url(self) -> Settings:
+        if self.connect.providers and not (self.server.public_url or "").strip():
+            raise ValueError("connect links need server.public_url: the link and the provider's redirect URI "
+                             "(<public_url>/connect/callback/<provider>) live under it")
+        return self
 
     @model_validator(mode="after")
     def _retention_covers_backfill(self) -> Settings:

@@ -181,7 +181,8 @@ class Delegated:
         app = self._app.get()
         if force_refresh or self._handout.due():
             self.cache.reload()                   # another replica may have refreshed (and rotated) meanwhile
-        accounts = app.get_accounts(username=self.username)
+        # A mailbox's cache holds the one account signed in for it, which may be an alias the admin allowed.
+        accounts = app.get_accounts(username=self.username) or app.get_accounts()
         if not accounts:
             raise AuthExpired(f"no signed-in account for {self.username} in the token cache; sign in again "
                               f"(threadline auth outlook {self.username})", provider=PROVIDER)

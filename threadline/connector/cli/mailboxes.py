@@ -23,7 +23,7 @@ console = output_console()
 class MailboxLine:
     address: str
     kind: str
-    source: str                    # config | crm_owners
+    source: str                    # config | crm_owners | connected
     owner_id: str | None
     state: str                     # syncing | waiting | reauthorize | failing | stopped
     detail: str
@@ -32,7 +32,7 @@ class MailboxLine:
 
 def mailboxes_command(as_json: Annotated[bool, typer.Option("--json", help="A JSON list instead of a table")] = False,
                       config: ConfigOption = None) -> None:
-    """List every mailbox: address, source (config or crm_owners), CRM owner id, state, last success."""
+    """List every mailbox: address, source (config, crm_owners or connected), CRM owner id, state, last success."""
     settings = load_config(config)
     lines = mailbox_lines(settings)
     if as_json:
@@ -52,7 +52,7 @@ def mailbox_lines(settings: Settings) -> list[MailboxLine]:
     from threadline.connector.monitoring.readiness import read_health, refused_last
     from threadline.connector.monitoring.reauthorize import remedy
     from threadline.sync.engine import mailbox_source
-    from threadline.sync.mailboxes.found import all_found
+    from threadline.sync.mailboxes.found import CONNECTED, all_found
     from threadline.sync.store.database import Store
     from threadline.sync.store.tables import SyncErrorRow
 
@@ -62,7 +62,8 @@ def mailbox_lines(settings: Settings) -> list[MailboxLine]:
                  if row.address not in {box.address.lower() for box in settings.mailboxes}]
     entries: list[tuple[str, str, str, str | None, bool, str]] = [
         (box.address, box.kind, "config", box.owner_id, True, "") for box in settings.mailboxes]
-    entries += [(row.address, row.kind, "crm_owners", row.owner_id, row.active, row.reason) for row in found]
+    entries += [(row.address, row.kind, row.source if row.source == CONNECTED else "crm_owners", row.owner_id,
+                 row.active, row.reason) for row in found]
     health = read_health(store, [mailbox_source(address) for address, *_ in entries])
     lines = []
     for address, kind, source, owner_id, active, reason in entries:
@@ -70,11 +71,13 @@ def mailbox_lines(settings: Settings) -> list[MailboxLine]:
         seen = health.get(unit)
         success = _text(seen.last_success_at) if seen else None
         if not active:
-            state, detail = "stopped", reason + " (its cursor is kept: it resumes if the owner comes back)"
+            state, detail = "stopped", reason + (" (its cursor is kept: a new connect link resumes it)"
+                                                 if source == CONNECTED else
+                                                 " (its cursor is kept: it resumes if the owner comes back)")
         elif seen is None or (seen.last_success_at is None and seen.last_error_at is None):
             state, detail = "waiting", "not pulled yet"
         elif refused_last(seen):
-            state, detail = "reauthorize", remedy(unit, settings)
+            state, detail = "reauthorize", remedy(unit, settings, kind if source == CONNECTED else None)
         elif seen.last_error_at is not None and (seen.last_success_at is None
                                                  or seen.last_error_at > seen.last_success_at):
             with store.session() as session:

@@ -17,6 +17,7 @@ from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
 from threadline.connector.cli.auth import auth_app
 from threadline.connector.cli.checks import field_checks, owner_checks
+from threadline.connector.cli.connect import connect_app
 from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.health import health
 from threadline.connector.cli.init_command import init_command
@@ -42,6 +43,7 @@ app.command("init")(init_command)
 app.command("owners")(owners_command)
 app.command("mailboxes")(mailboxes_command)
 app.add_typer(auth_app, name="auth")
+app.add_typer(connect_app, name="connect")
 app.command("health")(health)
 app.add_typer(sandbox_app, name="sandbox")
 console = output_console()

@@ -26,12 +26,19 @@ def is_auth_error(kind: str | None) -> bool:
     return kind is not None and kind.endswith(AUTH_ERROR)
 
 
-def remedy(source: str, settings: Settings) -> str:
-    """"reauthorize: ..." for a source name ("crm:hubspot", "mailbox:rep@x"): what to do, for its sign-in."""
+def remedy(source: str, settings: Settings, connected: str | None = None) -> str:
+    """"reauthorize: ..." for a source name ("crm:hubspot", "mailbox:rep@x"): what to do, for its sign-in.
+    `connected` is the provider of a mailbox the rep connected through a link (gmail | outlook)."""
     if source.startswith("crm:"):
         return "reauthorize: " + _crm_remedy(settings.crm)
     address = source.split(":", 1)[1]
+    if connected is not None:
+        return (f"reauthorize: the rep's access to {address} was revoked or has expired (password change, access "
+                f"removed, app blocked); send them a fresh link: `threadline connect link {address} --provider "
+                f"{connected}` (the cursor is kept, nothing is lost)")
     box = next((b for b in settings.mailboxes if b.address == address), None)
+    if box is None:
+        box = next((s.mailbox_for(address, None) for s in settings.mailbox_sources if s.covers(address)), None)
     return "reauthorize: " + (_mailbox_remedy(box) if box is not None else f"renew the credentials of {address}")
 
 

@@ -5,7 +5,8 @@ wakes a source: the pull that follows reads from the stored cursor, so a forged,
 lost, repeated or reordered notification cannot make Threadline log anything.
 
 Public without a token: /healthz, /readyz, and the endpoints that carry their own proof
-(signed pushes and webhooks, signed unsubscribe links, /events with its bearer token).
+(signed pushes and webhooks, signed unsubscribe links, /events with its bearer token, single-use connect
+and disconnect links and the OAuth callback that checks their state).
 Everything else (/metrics, /status, /api/status) needs `server.admin_token` and is not
 routed at all (404) when none is configured.
 """
@@ -24,6 +25,7 @@ from starlette.routing import Route
 
 from threadline.config.models import Settings
 from threadline.connector.web.admin_routes import admin_routes, readyz_endpoint
+from threadline.connector.web.connect_pages import ConnectPages
 from threadline.connector.web.event_intake import events_endpoint
 from threadline.connector.web.push.gmail_pubsub import PubSubAuth, PushRejected, changed_mailbox, verify_push
 from threadline.connector.web.push.graph_notifications import (
@@ -36,6 +38,8 @@ from threadline.connector.web.push.hubspot_webhooks import ReplayGuard, WebhookR
 from threadline.connector.web.push.wakeups import Wakeups
 from threadline.connector.web.secret_checks import KnownSecret
 from threadline.connector.web.unsubscribe import unsubscribe_endpoint
+from threadline.connector.wiring.consent import consent_flows
+from threadline.connector.wiring.secret_keys import SecretsUnusable, no_key_message, secret_store
 from threadline.sync.engine import CRM_SOURCE, mailbox_source
 from threadline.sync.mail.matching import AddressPolicy
 from threadline.sync.store.database import Store
@@ -71,6 +75,8 @@ def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None
         routes.append(Route("/unsubscribe/{token}", unsubscribe_endpoint(
             store, settings.server.unsubscribe_secret.get_secret_value(), wakeups, settings.rules.unsubscribe_field,
             previous_secrets=previous), methods=["GET", "POST"]))
+    if settings.connect.providers and store is not None:
+        routes += _connect_routes(settings, store, wakeups)
     if settings.push.graph is not None and graph is not None:
         endpoint = _graph_endpoint(settings.push.graph.client_state.get_secret_value(), wakeups, graph)
         routes += [Route("/push/graph", endpoint, methods=["POST"]),
@@ -80,6 +86,15 @@ def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None
     if settings.push.hubspot is not None:
         routes.append(Route("/webhooks/hubspot", _hubspot_endpoint(settings, wakeups), methods=["POST"]))
     return Starlette(routes=routes)
+
+
+def _connect_routes(settings: Settings, store: Store, wakeups: Wakeups) -> list[Route]:
+    """The rep-facing connect and disconnect pages. Raises SecretsUnusable (exit 2) without a secret key:
+    a rep's refresh token is never kept in clear text."""
+    tokens = secret_store(settings, store)
+    if tokens is None:
+        raise SecretsUnusable(no_key_message("connect links (connect: in the config)"))
+    return ConnectPages(settings, store, tokens, consent_flows(settings, tokens), wakeups).routes()
 
 
 async def _healthz(request: Request) -> Response:

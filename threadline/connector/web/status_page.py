@@ -38,7 +38,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-_templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(default=True, default_for_string=True))
 
 
@@ -60,11 +60,11 @@ def status_view(store: Store, settings: Settings, *, started_at: datetime, now: 
 
 
 def render_status(view: dict[str, Any]) -> str:
-    return _templates.get_template("status.html").render(view=view, ago=_ago, when=_when)
+    return templates.get_template("status.html").render(view=view, ago=_ago, when=_when)
 
 
 def render_login(*, failed: bool = False, throttled: bool = False) -> str:
-    return _templates.get_template("login.html").render(failed=failed, throttled=throttled)
+    return templates.get_template("login.html").render(failed=failed, throttled=throttled)
 
 
 def _source(session: Session, budget: SourceBudget, health: SourceHealth, now: datetime,

@@ -25,6 +25,7 @@ from threadline.adapters.outlook import (
     StoredTokenCache,
     import_file_once,
 )
+from threadline.adapters.outlook import consent as outlook_consent
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.salesforce import JwtBearerGrant, RefreshTokenGrant, SalesforceCrm, SalesforceNames
 from threadline.adapters.sending import MailSender
@@ -39,6 +40,7 @@ from threadline.config.models import (
     Settings,
 )
 from threadline.config.models import ImapMailbox as ImapSettings
+from threadline.connector.wiring.consent import connected_mailbox
 from threadline.connector.wiring.secret_keys import (
     KEY_ENV,
     SecretsUnusable,
@@ -54,6 +56,7 @@ from threadline.rules.sequences.send_check import why_not_send
 from threadline.rules.settings import MIRRORED
 from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.mailboxes.found import CONNECTED
 from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import FoundMailboxRow
@@ -177,7 +180,7 @@ def delegated_cache(settings: Settings, box: OutlookMailbox, tokens: TokenStore 
 
 def outlook_cache_name(address: str) -> str:
     """Where a delegated mailbox's MSAL cache lives in the secrets table."""
-    return f"outlook/{address}/delegated-tokens"
+    return outlook_consent.stored_name(address)
 
 
 def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox,
@@ -194,6 +197,9 @@ def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
 def found_binding(settings: Settings, row: FoundMailboxRow, tokens: TokenStore | None = None) -> MailboxBinding | None:
     """The binding of a mailbox found from the CRM's owners: its source entry's settings with the owner's
     address and id (None when the config no longer has that source)."""
+    if row.source == CONNECTED:
+        connected = connected_mailbox(settings, row.address, row.kind, row.owner_id, tokens or MemoryTokenStore())
+        return build_binding(settings, connected, tokens) if connected is not None else None
     index = source_of(settings, row)
     if index is None:
         return None
@@ -250,7 +256,7 @@ def build_engine(settings: Settings, store: Store | None = None,
                       retry=RetryPolicy(settings.sync.retry_first_delay, settings.sync.retry_max_delay,
                                         settings.sync.give_up_after), clock=clock,
                       directory=TeamDirectory(settings, store, lambda s, row: found_binding(s, row, tokens))
-                      if settings.mailbox_sources else None)
+                      if settings.mailbox_sources or settings.connect.providers else None)
 
 
 def _sequence_runner(settings: Settings, store: Store, rules: RuleSet, crm: CrmAdapter,

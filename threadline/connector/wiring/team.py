@@ -39,7 +39,8 @@ class TeamDirectory:
 
     def owners_seen(self, owners: Sequence[CrmOwner]) -> None:
         with self.store.session() as session:
-            record_found(session, owners_mailboxes(self.settings, owners))
+            record_found(session, owners_mailboxes(self.settings, owners),
+                         {owner.email.lower(): owner.id for owner in owners if owner.active and owner.email})
 
     def changes(self, current: set[str]) -> tuple[list[MailboxBinding], set[str]]:
         with self.store.session() as session:

@@ -7,7 +7,7 @@ the reason, never deleted: the mailbox's cursor stays, and it resumes from it if
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
@@ -15,6 +15,8 @@ from sqlmodel import Session, col, select
 from threadline.sync.store.tables import FoundMailboxRow, utcnow
 from threadline.sync.store.upsert import upsert
 
+#: The source of a mailbox a rep connected through a connect link (connect_links.py).
+CONNECTED = "connected"
 STOPPED = "its CRM owner is archived or deactivated, or no longer matches mailbox_sources"
 
 
@@ -28,19 +30,28 @@ class FoundMailbox:
     owner_id: str | None
 
 
-def record_found(session: Session, found: Sequence[FoundMailbox]) -> tuple[int, int]:
+def record_found(session: Session, found: Sequence[FoundMailbox], owners: Mapping[str, str] | None = None
+                 ) -> tuple[int, int]:
     """Make the store's set the owners' set now: new ones and returning ones active, the rest stopped.
-    Returns (active, stopped)."""
+    A mailbox a rep connected through a link is theirs: a source never takes it over or stops it, and it only
+    learns its owner id from `owners` (address -> CRM owner id). Returns (active, stopped)."""
     now = utcnow()
+    rows = {row.address: row for row in session.exec(select(FoundMailboxRow)).all()}
+    linked = {address for address, row in rows.items() if row.source == CONNECTED and row.active}
+    found = [f for f in found if f.address not in linked]
     upsert(session, FoundMailboxRow, [{"address": f.address, "kind": f.kind, "source": f.source,
                                        "owner_id": f.owner_id, "active": True, "reason": "", "updated_at": now}
                                       for f in found], ["address"])
     addresses = {f.address for f in found}
-    gone = [row for row in session.exec(select(FoundMailboxRow).where(col(FoundMailboxRow.active))).all()
-            if row.address not in addresses]
+    gone = [row for row in rows.values() if row.active and row.source != CONNECTED and row.address not in addresses]
     for row in gone:
         row.active, row.reason, row.updated_at = False, STOPPED, now
         session.add(row)
+    for address in linked:
+        row = rows[address]
+        if owners is not None and owners.get(address) != row.owner_id:
+            row.owner_id, row.updated_at = owners.get(address), now
+            session.add(row)
     return len(found), len(gone)
 
 

@@ -178,6 +178,24 @@ class FoundMailboxRow(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class ConnectLinkRow(SQLModel, table=True):
+    """A link that lets one rep connect (or disconnect) their own mailbox. Only a digest of the link's secret
+    is stored; the OAuth flow's verifier lives sealed in the secrets table while the rep is at the provider."""
+
+    __tablename__ = "connect_links"
+    id: str = Field(primary_key=True, max_length=64)       # sha256 of the token in the URL
+    address: str = Field(index=True, max_length=320)
+    provider: str = Field(max_length=16)                   # gmail | outlook
+    purpose: str = Field(default="connect", max_length=16)  # connect | disconnect
+    aliases: str = Field(default="", max_length=2000)      # other addresses the rep may sign in as, comma-separated
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+    state_digest: str | None = Field(default=None, index=True, max_length=64)  # sha256 of the OAuth state
+    browser_digest: str | None = Field(default=None, max_length=64)  # sha256 of the cookie the consent started in
+    used_at: datetime | None = None
+    outcome: str = Field(default="", max_length=500)
+
+
 class RuleDueRow(SQLModel, table=True):
     """When the rules' verdict on a contact changes next with no new event (a decay step, an SLA due time):
     the rules step re-evaluates exactly the contacts whose `due_at` has passed, with one indexed query."""
