@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 def connect_settings(sandbox: SandboxServer, tmp_path: Path, *, crm: str = "hubspot", mailbox: str = "gmail",
-                     port: int, store_url: str | None = None) -> tuple[Settings, dict[str, str]]:
+                     port: int, store_url: str | None = None) -> tuple[Settings, dict[str, str], dict[str, Any]]:
     """The demo's CRM and rep on the sandbox, with no mailbox entry: the rep connects through a link."""
     seeded = seed_demo(sandbox, crm, mailbox)
     config: dict[str, Any] = demo_config(sandbox, store_url or f"sqlite:///{tmp_path / 's.db'}", seeded, crm, mailbox)
@@ -55,7 +55,7 @@ def connect_settings(sandbox: SandboxServer, tmp_path: Path, *, crm: str = "hubs
                                          "client_secret": s.graph_client_secret, "authority_host": sandbox.url,
                                          "base_url": f"{sandbox.url}/v1.0", "ca_file": ca}}
         sandbox.graph.identity.register_redirect_uri(s.graph_client_id, f"{public}/connect/callback/outlook")
-    return parse_settings(config, tmp_path / "threadline.yaml", env={}), seeded
+    return parse_settings(config, tmp_path / "threadline.yaml", env={}), seeded, config
 
 
 def secret_key() -> str:
@@ -69,6 +69,7 @@ class ConnectWorld:
     url: str                # the app's base URL (= server.public_url)
     seeded: dict[str, str]
     sandbox: SandboxServer
+    config: dict[str, Any]         # the threadline.yaml the settings came from
 
     def link(self, address: str = REP, provider: str | None = None, **kwargs: Any) -> str:
         kind = provider or self.settings.connect.providers[0]
@@ -80,14 +81,14 @@ def connect_world(sandbox: SandboxServer, tmp_path: Path, *, crm: str = "hubspot
                   store_url: str | None = None) -> Iterator[ConnectWorld]:
     """Needs THREADLINE_SECRET_KEY set (monkeypatch): the rep's tokens are kept encrypted."""
     port = free_port()
-    settings, seeded = connect_settings(sandbox, tmp_path, crm=crm, mailbox=mailbox, port=port, store_url=store_url)
+    settings, seeded, config = connect_settings(sandbox, tmp_path, crm=crm, mailbox=mailbox, port=port, store_url=store_url)
     engine = build_engine(settings)
     with ExitStack() as stack:
         stack.callback(engine.store.dispose)
         stack.callback(engine.close)
         app = build_web_app(settings, Wakeups(), store=engine.store, policy=engine.policy)
         url = stack.enter_context(served(app, port))
-        yield ConnectWorld(settings, engine, url, seeded, sandbox)
+        yield ConnectWorld(settings, engine, url, seeded, sandbox, config)
 
 
 class Browser:

@@ -67,7 +67,8 @@ class MailboxDirectory(Protocol):
         ...
 
     def changes(self, current: set[str]) -> tuple[list[MailboxBinding], set[str]]:
-        """Bindings for found mailboxes this replica does not have yet, and addresses it should let go."""
+        """Bindings for found mailboxes this replica does not have yet, and addresses it should let go. A
+        mailbox whose owner or tokens changed is in both: let go of the old binding, take the new one."""
         ...
 
 
@@ -271,11 +272,19 @@ class SyncEngine:
         self.refresh_found_mailboxes()
 
     def refresh_found_mailboxes(self) -> None:
-        """Take on the mailboxes found from the CRM's owners since the last cycle, and let go of the stopped
-        ones (their cursors stay in the store). A no-op without mailbox_sources."""
+        """Take on the mailboxes found from the CRM's owners or connected since the last cycle, rebuild those whose
+        owner or tokens changed, and let go of the stopped ones (their cursors stay in the store). A no-op
+        without a directory (no mailbox_sources, no connect links)."""
         if self.directory is None:
             return
         added, dropped = self.directory.changes({b.adapter.address for b in self.mailboxes})
+        for binding in [b for b in self.mailboxes if b.adapter.address in dropped]:
+            self.mailboxes.remove(binding)
+            if self.sender is not None:
+                self.sender.senders.pop(binding.adapter.address, None)
+            with self.mailbox_guards.lock(binding.adapter.address):
+                binding.adapter.close()
+            log.info("mailbox.stopped", mailbox=binding.adapter.address, reason="its owner or connection changed")
         for binding in added:
             self.mailboxes.append(binding)
             if self.sender is not None:
@@ -284,13 +293,6 @@ class SyncEngine:
                     self.sender.senders[binding.adapter.address] = GuardedSender(
                         binding.sender, self.mailbox_guards.lock(binding.adapter.address))
             log.info("mailbox.found", mailbox=binding.adapter.address, owner_id=binding.owner_id)
-        for binding in [b for b in self.mailboxes if b.adapter.address in dropped]:
-            self.mailboxes.remove(binding)
-            if self.sender is not None:
-                self.sender.senders.pop(binding.adapter.address, None)
-            with self.mailbox_guards.lock(binding.adapter.address):
-                binding.adapter.close()
-            log.info("mailbox.stopped", mailbox=binding.adapter.address, reason="its owner left mailbox_sources")
 
     def _pull_mailboxes(self, summary: SyncSummary, only: set[str] | None, due_only: bool, say: Progress) -> None:
         """Claim one mailbox at a time until none is left, so replicas share them out as they go.

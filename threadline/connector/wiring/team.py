@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from threadline.adapters.records import CrmOwner
 from threadline.config.models import Settings
 from threadline.sync.engine import MailboxBinding
-from threadline.sync.mailboxes.found import FoundMailbox, active_found, record_found
+from threadline.sync.mailboxes.found import CONNECTED, FoundMailbox, active_found, record_found
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import FoundMailboxRow
 
@@ -36,6 +36,7 @@ class TeamDirectory:
         self.settings = settings
         self.store = store
         self.build = build
+        self._built: dict[str, tuple[str, str, str | None, str]] = {}
 
     def owners_seen(self, owners: Sequence[CrmOwner]) -> None:
         with self.store.session() as session:
@@ -45,11 +46,28 @@ class TeamDirectory:
     def changes(self, current: set[str]) -> tuple[list[MailboxBinding], set[str]]:
         with self.store.session() as session:
             rows = active_found(session)
-        wanted = {row.address for row in rows}
+        wanted = {row.address: _version(row) for row in rows}
         explicit = {box.address.lower() for box in self.settings.mailboxes}
-        added = [binding for row in rows if row.address not in current
-                 if (binding := self.build(self.settings, row)) is not None]
-        return added, {address for address in current if address not in wanted and address.lower() not in explicit}
+        # A mailbox whose owner changed, or that its rep connected again (new tokens), is built anew.
+        renewed = {address for address in current if address in wanted and self._built.get(address) != wanted[address]}
+        added = []
+        for row in rows:
+            if row.address in current and row.address not in renewed:
+                continue
+            binding = self.build(self.settings, row)
+            if binding is not None:
+                added.append(binding)
+                self._built[row.address] = wanted[row.address]
+        dropped = {address for address in current if address not in wanted and address.lower() not in explicit}
+        for address in dropped:
+            self._built.pop(address, None)
+        return added, dropped | renewed
+
+
+def _version(row: FoundMailboxRow) -> tuple[str, str, str | None, str]:
+    """What a built binding depends on: its kind, source and owner, and for a connected mailbox its tokens
+    (a reconnect writes the row again)."""
+    return row.kind, row.source, row.owner_id, row.updated_at.isoformat() if row.source == CONNECTED else ""
 
 
 def source_of(settings: Settings, row: FoundMailboxRow) -> int | None:

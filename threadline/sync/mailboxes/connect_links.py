@@ -107,8 +107,8 @@ def connected(session: Session, address: str, kind: str, owner_id: str | None) -
 
 def disconnected(session: Session, address: str, reason: str) -> bool:
     """Stop a connected mailbox (its cursor and stored mail decisions stay); False if it was not connected."""
-    row = session.get(FoundMailboxRow, address.lower())
-    if row is None or row.source != CONNECTED:
+    row = connected_row(session, address)
+    if row is None:
         return False
     row.active, row.reason, row.updated_at = False, reason[:500], utcnow()
     session.add(row)
@@ -116,8 +116,9 @@ def disconnected(session: Session, address: str, reason: str) -> bool:
 
 
 def connected_row(session: Session, address: str) -> FoundMailboxRow | None:
+    """The mailbox's row while it is connected (not after a disconnect)."""
     row = session.get(FoundMailboxRow, address.lower())
-    return row if row is not None and row.source == CONNECTED else None
+    return row if row is not None and row.source == CONNECTED and row.active else None
 
 
 def links_for(session: Session, address: str) -> list[ConnectLinkRow]:

@@ -1,0 +1,122 @@
+"""The connect link in a real browser (headless chromium), for Google and for Microsoft, on both CRMs: the admin
+makes the link with the CLI, the rep opens it, consents on the provider's page and lands back on Threadline; the
+engine syncs the new mailbox's replies into the CRM; the rep's disconnect link and the admin's revoke end it, and a
+refresh token the provider stops honouring puts the mailbox in `reauthorize` with the command for a fresh link."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, sync_playwright
+
+from tests.fixtures.availability import server_missing
+from tests.web.connect_world import ConnectWorld, connect_world, secret_key
+from threadline.adapters.gmail.consent import stored_name
+from threadline.connector.cli.mailboxes import mailbox_lines
+from threadline.connector.demo.world import REP
+from threadline.connector.wiring.secret_keys import secret_store
+from threadline.sandbox.server import SandboxServer
+from threadline.sync.engine import SyncEngine
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        server_missing("Debian chromium (apt install chromium)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield launched
+        launched.close()
+
+
+def cli(world: ConnectWorld, tmp_path: Path, key: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The admin's `threadline ...` against this world's config file."""
+    config = tmp_path / "connect.yaml"
+    config.write_text(yaml.safe_dump(world.config))
+    return subprocess.run([sys.executable, "-m", "threadline", *args, "--config", str(config)],
+                          capture_output=True, text=True, timeout=120,
+                          env={"THREADLINE_SECRET_KEY": key, "PATH": "/usr/bin:/bin"})
+
+
+def synced(engine: SyncEngine, cycles: int = 2) -> int:
+    return sum(engine.run_once().matched for _ in range(cycles))
+
+
+def consent_in_chromium(chromium: Browser, link: str, email: str) -> str:
+    """Open the link, press the button, sign in on the provider's page, and return Threadline's answer page text."""
+    context = chromium.new_context(ignore_https_errors=True, java_script_enabled=False)   # the sandbox's test CA
+    try:
+        page = context.new_page()
+        page.goto(link)
+        assert page.locator("#mailbox").inner_text() == email
+        page.click("#go")
+        page.wait_for_selector("#allow")
+        assert page.locator("#email").input_value() == email                       # the login_hint
+        page.click("#allow")
+        page.wait_for_selector("#title")
+        return page.locator("main").inner_text()
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize(("crm", "mailbox"), [("hubspot", "gmail"), ("salesforce", "outlook")])
+def test_a_rep_connects_in_chromium_and_the_mailbox_syncs_until_disconnected(
+        chromium: Browser, tls_sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        crm: str, mailbox: str) -> None:
+    key = secret_key()
+    monkeypatch.setenv("THREADLINE_SECRET_KEY", key)
+    with connect_world(tls_sandbox, tmp_path, crm=crm, mailbox=mailbox) as world:
+        assert synced(world.engine) == 0                                    # no mailbox yet
+        made = cli(world, tmp_path, key, "connect", "link", REP, "--provider", mailbox, "--expires", "2d")
+        assert made.returncode == 0, made.stderr
+        link = made.stdout.strip()
+        assert link.startswith(f"{world.url}/connect/")
+
+        answer = consent_in_chromium(chromium, link, REP)
+        assert "is connected" in answer and f"{world.url}/disconnect/" in answer
+
+        assert synced(world.engine) > 0                                     # the rep's replies reach the CRM
+        assert synced(world.engine) == 0                                    # and only once
+        listed = cli(world, tmp_path, key, "mailboxes", "--json")
+        assert listed.returncode == 0, listed.stderr
+        line = next(entry for entry in json.loads(listed.stdout) if entry["address"] == REP)
+        assert line["source"] == "connected" and line["state"] == "syncing" and line["owner_id"]
+
+        revoked = cli(world, tmp_path, key, "connect", "revoke", REP)
+        assert revoked.returncode == 0, revoked.stderr
+        world.engine.run_once()
+        assert world.engine.mailboxes == []
+        assert cli(world, tmp_path, key, "connect", "disconnect-link", REP).returncode == 2   # not connected now
+
+
+def test_a_refresh_token_google_stops_honouring_puts_the_mailbox_in_reauthorize(
+        chromium: Browser, tls_sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_SECRET_KEY", secret_key())
+    with connect_world(tls_sandbox, tmp_path) as world:
+        assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)
+        assert synced(world.engine) > 0
+        tokens = secret_store(world.settings, world.engine.store)
+        assert tokens is not None
+        refresh = json.loads(tokens.get(stored_name(REP)) or "{}")["refresh_token"]
+        tls_sandbox.gmail.oauth.revoke_refresh_token(refresh)                # the rep removed the app's access
+        tls_sandbox.gmail.oauth.expire_access_tokens()
+        world.engine.run_once()
+        line = {line.address: line for line in mailbox_lines(world.settings)}[REP]
+        assert line.state == "reauthorize"
+        assert f"threadline connect link {REP} --provider gmail" in line.detail and "cursor is kept" in line.detail
+
+        assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)   # a fresh link
+        world.engine.run_once()
+        world.engine.run_once()
+        line = {line.address: line for line in mailbox_lines(world.settings)}[REP]
+        assert line.state == "syncing", line
