@@ -242,7 +242,7 @@ def build_engine(settings: Settings, store: Store | None = None,
     runner = RuleRunner(store, rules) if rules.contact_rules else None
     crm = build_crm(settings, tokens)
     sequences = _sequence_runner(settings, store, rules, crm, bindings)
-    return SyncEngine(store, crm, bindings, address_policy(settings),
+    engine = SyncEngine(store, crm, bindings, address_policy(settings),
                       property_names={"last_reply_at": props.last_reply_at,
                                       "last_reply_snippet": props.last_reply_snippet, "reply_count": props.reply_count},
                       snippet_chars=settings.sync.snippet_chars,
@@ -257,6 +257,14 @@ def build_engine(settings: Settings, store: Store | None = None,
                                         settings.sync.give_up_after), clock=clock,
                       directory=TeamDirectory(settings, store, lambda s, row: found_binding(s, row, tokens))
                       if settings.mailbox_sources or settings.connect.providers else None)
+    if sequences is not None and engine.directory is not None:
+        sequences.team = lambda: team_senders(engine.mailboxes)
+    return engine
+
+
+def team_senders(bindings: Sequence[MailboxBinding]) -> list[SendingMailbox]:
+    """The engine's mailboxes as sequences see them (found and connected ones included, as they come and go)."""
+    return [SendingMailbox(b.adapter.address, b.owner_id, can_send=b.sender is not None) for b in bindings]
 
 
 def _sequence_runner(settings: Settings, store: Store, rules: RuleSet, crm: CrmAdapter,

@@ -82,9 +82,11 @@ class SequenceRunner:
     def __init__(self, store: Store, sequencer: Sequencer, mailboxes: Sequence[SendingMailbox], *,
                  public_url: str, unsubscribe_secret: str,
                  owner_names: Callable[[], Mapping[str, str]] | None = None,
-                 score_fields: Mapping[str, str] | None = None) -> None:
+                 score_fields: Mapping[str, str] | None = None,
+                 team: Callable[[], Sequence[SendingMailbox]] | None = None) -> None:
         """``score_fields`` maps score names (total, fit, intent, tier) to the contact fields scoring writes:
-        ``score.*`` in ``enroll_when`` reads them there."""
+        ``score.*`` in ``enroll_when`` reads them there. ``team`` gives, at each pass, the mailboxes found
+        from the CRM's owners or connected by reps since start (the configured ones win for an address)."""
         self.store = store
         self.score_fields = dict(score_fields or {})
         self.sequencer = sequencer
@@ -92,6 +94,12 @@ class SequenceRunner:
         self.public_url = public_url
         self.unsubscribe_secret = unsubscribe_secret
         self.owner_names = owner_names
+        self.team = team
+
+    def _senders(self) -> Senders:
+        configured = {box.address for box in self.mailboxes}
+        found = [box for box in self.team() if box.address not in configured] if self.team else []
+        return Senders([*self.mailboxes, *found], self.owner_names)
 
     def _score(self, facts: ContactFacts) -> dict[str, Any]:
         score: dict[str, Any] = {}
@@ -110,7 +118,7 @@ class SequenceRunner:
         ``now`` intends nothing new."""
         now = now.astimezone(UTC)
         summary = SequenceSummary()
-        senders = Senders(self.mailboxes, self.owner_names)
+        senders = self._senders()
         self._record_silence(now)
         self._apply_events(now, summary)
         self._run_due(now, senders, summary)
@@ -333,7 +341,7 @@ class SequenceRunner:
         every send going out when intended), with caps, spacing and windows applied and holds noted.
         Reads the store; writes nothing."""
         now, until = now.astimezone(UTC), until.astimezone(UTC)
-        senders = Senders(self.mailboxes, self.owner_names)
+        senders = self._senders()
         with self.store.session() as session:
             rows = due_by(session, until)
             ids = {row.contact_id for row in rows}
