@@ -22,6 +22,9 @@ def test_demo_runs_the_whole_loop_on_embedded_defaults(tmp_path: Path, options: 
                             timeout=240, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "every reply landed once" in result.stdout
+    # The team part (#17): three reps found from the CRM's owners and one connected through a link.
+    assert "every team reply landed once" in result.stdout
+    assert result.stdout.count("crm_owners") == 3 and "connected" in result.stdout
     assert list(tmp_path.iterdir()) == []          # embedded defaults: nothing left in the working directory
 
 

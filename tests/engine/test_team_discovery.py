@@ -164,7 +164,7 @@ def test_salesforce_users_get_outlook_mailboxes_through_an_app_registration(tls_
                 f"alex@{DOMAIN}", f"ann@{DOMAIN}", f"zed@{DOMAIN}"]
     finally:
         engine.close()
-    from threadline.connector.cli.mailboxes import mailbox_lines
+    from threadline.connector.monitoring.team_mailboxes import mailbox_lines
 
     lines = {line.address: line for line in mailbox_lines(settings)}
     assert lines[f"ann@{DOMAIN}"].state == "syncing" and lines[f"zed@{DOMAIN}"].state == "failing"

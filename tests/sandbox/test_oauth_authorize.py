@@ -32,6 +32,7 @@ from oauthlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidGrantError
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from tests.fixtures.availability import server_missing
+from tests.fixtures.chromium import CHROMIUM, CHROMIUM_ARGS
 from threadline.sandbox.auth_codes import AuthCode, AuthCodes, CodeProblem, CodeRejected
 from threadline.sandbox.pkce import s256, verifier_matches
 from threadline.sandbox.server import SandboxServer
@@ -42,9 +43,6 @@ MS_CALLBACK = "https://threadline.example/oauth/microsoft/callback"
 ANN = "ann@acme.example"                       # a Gmail mailbox outside the Workspace domain: exists once mailed
 NEW_REP = "new.rep@example.com"                # no mailbox yet, but in the Workspace domain (example.com)
 MS_REP = "rep@contoso.example"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 #: Connections opened by a test, closed after it: an idle TLS keep-alive connection holds up server shutdown.
 OPEN: list[Any] = []

@@ -8,35 +8,19 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
-from tests.fixtures.availability import server_missing
 from tests.web.connect_world import ConnectWorld, connect_world, secret_key
 from threadline.adapters.gmail.consent import stored_name
-from threadline.connector.cli.mailboxes import mailbox_lines
 from threadline.connector.demo.world import REP
+from threadline.connector.monitoring.team_mailboxes import mailbox_lines
 from threadline.connector.wiring.secret_keys import secret_store
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        server_missing("Debian chromium (apt install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 def cli(world: ConnectWorld, tmp_path: Path, key: str, *args: str) -> subprocess.CompletedProcess[str]:

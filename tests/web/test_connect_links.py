@@ -16,11 +16,11 @@ import pytest
 from sqlmodel import select
 from structlog.testing import capture_logs
 
-from tests.web.connect_world import Browser, ConnectWorld, connect_world, secret_key, text_of
+from tests.web.connect_world import Browser, ConnectWorld, connect_world, text_of
 from tests.web.world import ADMIN_TOKEN, served
 from threadline.adapters.gmail.consent import stored_name
-from threadline.connector.cli.mailboxes import mailbox_lines
 from threadline.connector.demo.world import REP
+from threadline.connector.monitoring.team_mailboxes import mailbox_lines
 from threadline.connector.web.app import build_web_app
 from threadline.connector.web.push.wakeups import Wakeups
 from threadline.connector.wiring.consent import LinkRefused
@@ -30,23 +30,9 @@ from threadline.sync.store.tables import ConnectLinkRow, CursorRow, FoundMailbox
 
 
 @pytest.fixture
-def key(monkeypatch: pytest.MonkeyPatch) -> str:
-    value = secret_key()
-    monkeypatch.setenv("THREADLINE_SECRET_KEY", value)
-    return value
-
-
-@pytest.fixture
 def gmail_world(tls_sandbox: SandboxServer, tmp_path: Path, key: str) -> Iterator[ConnectWorld]:
     with connect_world(tls_sandbox, tmp_path) as world:
         yield world
-
-
-@pytest.fixture
-def browser(tls_sandbox: SandboxServer) -> Iterator[Browser]:
-    rep = Browser(tls_sandbox)
-    yield rep
-    rep.close()
 
 
 def logged(world: ConnectWorld) -> list[str]:

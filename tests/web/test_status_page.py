@@ -5,39 +5,23 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from PIL import Image, ImageStat
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.engine.sequence_world import sequence_config
 from tests.engine.world import reply
-from tests.fixtures.availability import server_missing
 from tests.web.world import ADMIN_TOKEN, web_settings, world
 from threadline.connector.demo.world import REP
 from threadline.sandbox.faults import Fault
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.work.cursors import record_error
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HOSTILE = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script> & "Buyer"'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        server_missing("Debian chromium (apt install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield launched
-        launched.close()
 
 
 def busy_world(sandbox: SandboxServer, sqlite_url: str, tmp_path: Path) -> dict[str, Any]:
@@ -75,7 +59,7 @@ def check_screenshot(png: Path) -> None:
         shutil.copy(png, Path(artifacts) / png.name)
 
 
-def test_the_status_page_shows_health_queue_errors_and_funnel(browser: Browser, sandbox: SandboxServer,
+def test_the_status_page_shows_health_queue_errors_and_funnel(chromium: Browser, sandbox: SandboxServer,
                                                                sqlite_url: str, tmp_path: Path) -> None:
     settings = busy_world(sandbox, sqlite_url, tmp_path)["settings"]
     with world(settings, started_at=datetime.now(UTC) - timedelta(hours=1)) as (engine, url):
@@ -87,7 +71,7 @@ def test_the_status_page_shows_health_queue_errors_and_funnel(browser: Browser, 
             record_error(session, f"mailbox:{REP}", "skip.contact", f"contact name {HOSTILE}")
         time.sleep(2.1)                                                # past the mailbox's 2 s budget
         engine.run_once()
-        page = browser.new_page(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
+        page = chromium.new_page(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
         log_in(page, url)
 
         assert page.locator("#overall").inner_text() == "not ready"

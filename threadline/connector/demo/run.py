@@ -3,6 +3,7 @@
 It starts the sandbox, seeds HubSpot contacts and a rep's Gmail mailbox, runs a sync, delivers one more reply,
 syncs again (incrementally), and shows what landed on which contact in the CRM and why the rest was skipped.
 Then a sequence runs end to end (connector/demo/sequence.py): enrol, step 1 sent, reply, stop, task, report.
+Last, the team (connector/demo/team.py): three reps found from the CRM's owners, one connected through a link.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from threadline.connector.demo.sequence import (
     seed_prospect,
     with_sequences,
 )
+from threadline.connector.demo.team import TeamDemo
 from threadline.connector.demo.world import CONTACTS, INTERNAL_DOMAIN, REP, late_reply, outreach_and_replies
 from threadline.connector.monitoring.logs import configure_logging
 from threadline.connector.reports.render import print_sync_summary
@@ -154,8 +156,8 @@ def run_demo(console: Console, store_url: str | None = None, crm: str = "hubspot
     ran end to end)."""
     configure_logging(level="WARNING")
     workdir = Path(tempfile.mkdtemp(prefix="threadline-demo-"))
-    # Outlook's MSAL insists on an https authority: serve the sandbox over TLS with a throwaway CA.
-    with SandboxServer(tls_dir=workdir / "tls" if mailbox == "outlook" else None) as server:
+    # MSAL and oauthlib (the team's connect link) insist on https: serve the sandbox over TLS with a throwaway CA.
+    with SandboxServer(tls_dir=workdir / "tls" if mailbox != "imap" else None) as server:
         return demo_on(console, server, workdir, store_url or f"sqlite:///{workdir / 'threadline.db'}", crm, mailbox)
 
 
@@ -179,14 +181,27 @@ def demo_on(console: Console, server: SandboxServer, workdir: Path, store_url: s
         landed = _landed_salesforce(server) if crm == "salesforce" else _landed_hubspot(server)
         _show(console, crm, landed)
         replies_ok = _replies_landed_once(console, crm, landed)
+        sequence_ok = True
         if sequences is None:
             console.print(f"[yellow]{EXAMPLES} not found: the sequence part of the demo needs the source tree[/]")
-            return 0 if replies_ok else 1
-        demo = SequenceDemo(console, server, engine, settings, crm, mailbox, prospect_id)
-        sequence_ok = demo.run(lambda title: _cycle(console, engine, title), workdir / "sequence-report.html")
+        else:
+            demo = SequenceDemo(console, server, engine, settings, crm, mailbox, prospect_id)
+            sequence_ok = demo.run(lambda title: _cycle(console, engine, title), workdir / "sequence-report.html")
     finally:
         engine.close()
-    return 0 if replies_ok and sequence_ok else 1
+    return 0 if replies_ok and sequence_ok and _team(console, server, config, workdir, crm, mailbox) else 1
+
+
+def _team(console: Console, server: SandboxServer, config: dict[str, Any], workdir: Path, crm: str,
+          mailbox: str) -> bool:
+    """The team part (connector/demo/team.py); Google's and Microsoft's OAuth clients insist on https."""
+    if mailbox == "imap":
+        console.print("[dim]team part skipped: IMAP has no organisation-wide access or connect link[/]")
+        return True
+    if server.tls is None:
+        console.print("[yellow]team part skipped: it needs the sandbox over https (OAuth clients refuse http)[/]")
+        return True
+    return TeamDemo(console, server, config, workdir, crm, mailbox).run()
 
 
 def _replies_landed_once(console: Console, crm: str, landed: Landed) -> bool:

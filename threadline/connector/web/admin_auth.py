@@ -3,6 +3,8 @@
 The session cookie carries only an expiry and an HMAC of it, keyed from the admin token:
 nothing is stored server-side, every replica accepts it, and rotating the token ends
 every session. Comparisons are constant-time. The token itself is never logged or echoed.
+A form that acts (the status page's connect-link buttons) carries an HMAC of the session cookie too
+(`csrf_token`), on top of the cookie's SameSite=Strict.
 """
 
 from __future__ import annotations
@@ -54,6 +56,22 @@ class AdminAuth:
             return False
         return int(expires) > self._clock()
 
+    def csrf_token(self, request: Request) -> str:
+        """The value the status page's forms carry: an HMAC of this browser's session cookie, so a page from
+        elsewhere cannot know it. Empty without a valid session (a bearer-token request needs none)."""
+        cookie = request.cookies.get(COOKIE, "")
+        return self._csrf(cookie) if self.session_valid(cookie) else ""
+
+    def csrf_valid(self, request: Request, value: str) -> bool:
+        """Whether an admitted POST may act: a bearer-token request (no browser adds that header on its own),
+        or a valid session whose form carried its `csrf_token`. Constant-time."""
+        token = bearer_credentials(request.headers.get("authorization", ""))
+        if token is not None:
+            return self.token_matches(token)
+        cookie = request.cookies.get(COOKIE, "")
+        return bool(value) and self.session_valid(cookie) and hmac.compare_digest(
+            value.encode("utf-8", "replace"), self._csrf(cookie).encode())
+
     def start_session(self, response: Response) -> None:
         """Set the signed session cookie on `response` (HttpOnly, SameSite=Strict, Secure over https)."""
         expires = str(int(self._clock()) + self.session_seconds)
@@ -65,6 +83,9 @@ class AdminAuth:
 
     def _sign(self, expires: str) -> str:
         return hmac.new(self._key, f"session:{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def _csrf(self, cookie: str) -> str:
+        return hmac.new(self._key, f"csrf:{cookie}".encode(), hashlib.sha256).hexdigest()
 
 
 class LoginThrottle:

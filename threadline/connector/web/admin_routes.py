@@ -2,13 +2,15 @@
 
 The admin routes exist only when `server.admin_token` is set. A request is admitted by
 `Authorization: Bearer <token>` or by the session cookie the login form sets; /status
-sends anyone else to /login, the JSON endpoints answer 401.
+sends anyone else to /login, the JSON endpoints answer 401. The status page's one action,
+`POST /status/connect-link`, also needs the page's CSRF value (an HMAC of the session cookie)
+unless it comes with the bearer token; the link it makes is shown once and never logged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 
 import anyio
@@ -21,12 +23,22 @@ from threadline.config.models import Settings
 from threadline.connector.monitoring import readiness
 from threadline.connector.monitoring.metrics import CONTENT_TYPE, Metrics
 from threadline.connector.web.admin_auth import AdminAuth, LoginThrottle
-from threadline.connector.web.status_page import SECURITY_HEADERS, render_login, render_status, status_view
+from threadline.connector.web.secret_checks import bearer_credentials
+from threadline.connector.web.status_page import (
+    SECURITY_HEADERS,
+    render_connect_link,
+    render_login,
+    render_status,
+    status_view,
+)
+from threadline.connector.wiring.consent import LinkRefused, make_connect_link
 from threadline.sync.store.database import Store
 
 log = structlog.get_logger("threadline.admin")
 #: /readyz answers within this many seconds even when the store hangs.
 READY_TIMEOUT_SECONDS = 3.0
+#: The connect-link form is three short fields; a longer body is cut off here.
+FORM_BYTES = 8192
 
 
 def readyz_endpoint(settings: Settings, store: Store | None, started: datetime) -> Callable[[Request], Awaitable[Response]]:
@@ -72,7 +84,28 @@ def admin_routes(settings: Settings, store: Store, started: datetime) -> list[Ro
     def status(request: Request) -> Response:
         if not auth.allows(request):
             return RedirectResponse("/login", status_code=303)
-        return _html(render_status(status_view(store, settings, started_at=started)))
+        return _html(render_status(status_view(store, settings, started_at=started), csrf=auth.csrf_token(request)))
+
+    async def connect_link(request: Request) -> Response:
+        if not auth.allows(request):
+            if bearer_credentials(request.headers.get("authorization", "")) is not None:
+                return _unauthorized()
+            return RedirectResponse("/login", status_code=303)
+        body = (await request.body())[:FORM_BYTES].decode("utf-8", "replace")
+        fields = {name: values[0] for name, values in parse_qs(body).items()}
+        address, provider = fields.get("address", "").strip().lower(), fields.get("provider", "").strip()
+        if not auth.csrf_valid(request, fields.get("csrf", "")):
+            log.warning("admin.connect_link_refused", reason="csrf")
+            return _html(render_connect_link(address, provider, problem="This form came from somewhere else or the "
+                                             "status page was open too long: reload the status page and press "
+                                             "the button again."), status_code=403)
+        try:
+            link = await anyio.to_thread.run_sync(make_connect_link, settings, store, address, provider)
+        except LinkRefused as exc:
+            return _html(render_connect_link(address, provider, problem=str(exc)), status_code=400)
+        log.info("admin.connect_link_made", mailbox=address, provider=provider)     # never the link
+        return _html(render_connect_link(address, provider, link=link,
+                                         lifetime=_duration(settings.connect.link_lifetime)))
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
@@ -94,7 +127,8 @@ def admin_routes(settings: Settings, store: Store, started: datetime) -> list[Ro
         return response
 
     return [Route("/metrics", metrics_endpoint, methods=["GET"]), Route("/api/status", api_status, methods=["GET"]),
-            Route("/status", status, methods=["GET"]), Route("/login", login, methods=["GET", "POST"]),
+            Route("/status", status, methods=["GET"]), Route("/status/connect-link", connect_link, methods=["POST"]),
+            Route("/login", login, methods=["GET", "POST"]),
             Route("/logout", logout, methods=["GET", "POST"])]
 
 
@@ -105,3 +139,13 @@ def _unauthorized() -> Response:
 
 def _html(body: str, status_code: int = 200) -> Response:
     return HTMLResponse(body, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def _duration(value: timedelta) -> str:
+    """"7 days", "48 hours", "30 minutes" (the largest whole unit)."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"

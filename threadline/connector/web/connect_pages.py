@@ -77,14 +77,21 @@ class ConnectPages:
         return endpoint
 
     # -- the invitation page and its button ------------------------------------------------------------
-    def link(self, request: Request, form: dict[str, str]) -> Response:
-        token = request.path_params["token"]
+    def _usable(self, token: str) -> ConnectLinkRow | Response:
+        """The link behind `token`, or the page that says why it cannot be used."""
         try:
             with self.store.session() as session:
                 row = links.usable_link(session, token, now=self.clock())
                 session.expunge(row)
+                return row
         except links.LinkProblem as exc:
             return self._page("Link not usable", problem=str(exc), status=404)
+
+    def link(self, request: Request, form: dict[str, str]) -> Response:
+        token = request.path_params["token"]
+        row = self._usable(token)
+        if isinstance(row, Response):
+            return row
         flow = self.flows.get(row.provider)
         if row.purpose != links.CONNECT or flow is None:
             return self._page("Link not usable", problem="This link is not a connect link this server can use. "
@@ -187,12 +194,9 @@ class ConnectPages:
     # -- the rep disconnects ---------------------------------------------------------------------------------
     def disconnect(self, request: Request, form: dict[str, str]) -> Response:
         token = request.path_params["token"]
-        try:
-            with self.store.session() as session:
-                row = links.usable_link(session, token, now=self.clock())
-                session.expunge(row)
-        except links.LinkProblem as exc:
-            return self._page("Link not usable", problem=str(exc), status=404)
+        row = self._usable(token)
+        if isinstance(row, Response):
+            return row
         if row.purpose != links.DISCONNECT:
             return self._page("Link not usable", problem="This is not a disconnect link.", status=404)
         if request.method == "GET":

@@ -1,13 +1,16 @@
 """The admin status page: what the daemon is doing, as HTML (/status) and JSON (/api/status).
 
-Read-only. One view (`status_view`, plain JSON-able data) feeds both, so the page and
-the API always agree. Everything shown that came from outside (contact data, provider
-error text) is escaped by Jinja2's autoescape; the page loads nothing external and
-runs no script (its Content-Security-Policy says so).
+One view (`status_view`, plain JSON-able data) feeds both, so the page and the API always
+agree. It only reads; its one action, the connect-link button by each CRM owner with no
+mailbox, posts to /status/connect-link (admin_routes.py), whose answer is `render_connect_link`.
+Everything shown that came from outside (contact data, provider error text, owner names) is
+escaped by Jinja2's autoescape; the page loads nothing external and runs no script (its
+Content-Security-Policy says so).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,10 +28,12 @@ from threadline.connector.monitoring.readiness import (
     source_check,
 )
 from threadline.connector.monitoring.status import work_holders
+from threadline.connector.monitoring.team_mailboxes import mailbox_lines
 from threadline.connector.reports.sequence_report import build_report
+from threadline.sync.mailboxes.owners import owners_without_mailbox
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.store.database import Store
-from threadline.sync.store.tables import CursorRow, OutboxRow, SyncErrorRow
+from threadline.sync.store.tables import CrmOwnerRow, CursorRow, OutboxRow, SyncErrorRow
 
 ERRORS_SHOWN = 20
 SECURITY_HEADERS = {
@@ -40,10 +45,33 @@ SECURITY_HEADERS = {
 }
 templates = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                          autoescape=select_autoescape(default=True, default_for_string=True))
+PROVIDER_LABELS = {"gmail": "Gmail", "outlook": "Outlook"}
+#: The admin's page with a new connect link (or why there is none): the status page's look, no form, no script.
+CONNECT_LINK_PAGE = """{% extends "_base.html" %}
+{% block title %}Threadline · connect link{% endblock %}
+{% block body %}
+<header><h1>Threadline status</h1><span class="meta">connect link</span></header>
+<main>
+  <section style="max-width: 760px; margin: 40px auto;">
+    {% if link %}
+    <h2 id="title">Connect link for <span class="mono">{{ address }}</span> ({{ provider_name }})</h2>
+    <p>Send this link to the rep, and only to them. It works once{% if lifetime %}, for {{ lifetime }}{% endif %};
+       Threadline keeps only a digest of it, so copy it now: it is not shown again.</p>
+    <p><input type="text" readonly id="connect-link" value="{{ link }}" aria-label="Connect link"
+              class="mono" style="width: 100%; padding: 8px;"></p>
+    {% else %}
+    <h2 id="title">No connect link made</h2>
+    <p class="error-text" id="problem">{{ problem }}</p>
+    {% endif %}
+    <p><a href="/status">Back to the status page</a></p>
+  </section>
+</main>
+{% endblock %}"""
 
 
 def status_view(store: Store, settings: Settings, *, started_at: datetime, now: datetime | None = None) -> dict[str, Any]:
-    """Sources and their health, the outbox queue, recent errors and the sequence funnel."""
+    """Sources and their health, the team's mailboxes (as `threadline mailboxes` lists them), the CRM owners with
+    no mailbox, the outbox queue, recent errors and the sequence funnel."""
     now = now or datetime.now(UTC)
     budgets = source_budgets(settings)
     health = read_health(store, [b.source for b in budgets])
@@ -54,13 +82,28 @@ def status_view(store: Store, settings: Settings, *, started_at: datetime, now: 
                                                       .limit(ERRORS_SHOWN)).all()]
         work = [{"unit": w.unit, "holder": w.holder, "lease_until": _iso(w.lease_until),
                  "next_due_at": _iso(w.next_due_at), "expired": w.expired} for w in work_holders(session, now)]
+        owners = [{"id": o.id, "email": o.email, "name": o.name}
+                  for o in owners_without_mailbox(session, [box.address for box in settings.mailboxes])]
+        owners_read = session.exec(select(func.count()).select_from(CrmOwnerRow)).one() > 0
     return {"generated_at": now.isoformat(timespec="seconds"), "ready": all(s["ok"] for s in sources),
-            "sources": sources, "outbox": queue, "errors": errors, "work": work,
-            "funnel": _funnel(store, settings)}
+            "sources": sources, "mailboxes": [asdict(line) for line in mailbox_lines(settings, store)],
+            "owners_without_mailbox": owners, "owners_read": owners_read,
+            "connect_providers": list(settings.connect.providers),
+            "outbox": queue, "errors": errors, "work": work, "funnel": _funnel(store, settings)}
 
 
-def render_status(view: dict[str, Any]) -> str:
-    return templates.get_template("status.html").render(view=view, ago=_ago, when=_when)
+def render_status(view: dict[str, Any], *, csrf: str = "") -> str:
+    """The page for `view`. `csrf`: what its connect-link forms carry (AdminAuth.csrf_token)."""
+    return templates.get_template("status.html").render(view=view, ago=_ago, when=_when, csrf=csrf,
+                                                        provider_names=PROVIDER_LABELS)
+
+
+def render_connect_link(address: str, provider: str, *, link: str | None = None, problem: str | None = None,
+                        lifetime: str | None = None) -> str:
+    """The admin's page with the new connect link for `address`, or the reason none was made."""
+    return templates.from_string(CONNECT_LINK_PAGE).render(
+        address=address, provider_name=PROVIDER_LABELS.get(provider, provider), link=link, problem=problem,
+        lifetime=lifetime)
 
 
 def render_login(*, failed: bool = False, throttled: bool = False) -> str:

@@ -9,6 +9,7 @@ from threadline.adapters.records import CrmOwner
 from threadline.config.models import Settings
 from threadline.sync.engine import MailboxBinding
 from threadline.sync.mailboxes.found import CONNECTED, FoundMailbox, active_found, record_found
+from threadline.sync.mailboxes.owners import record_owners
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import FoundMailboxRow
 
@@ -40,6 +41,7 @@ class TeamDirectory:
 
     def owners_seen(self, owners: Sequence[CrmOwner]) -> None:
         with self.store.session() as session:
+            record_owners(session, owners)
             record_found(session, owners_mailboxes(self.settings, owners),
                          {owner.email.lower(): owner.id for owner in owners if owner.active and owner.email})
 

@@ -178,6 +178,18 @@ class FoundMailboxRow(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class CrmOwnerRow(SQLModel, table=True):
+    """A CRM owner as the last owners pull saw them, so the status page can list the owners who have no
+    mailbox yet. An owner the CRM no longer lists stays, inactive, with when it was last seen."""
+
+    __tablename__ = "crm_owners"
+    id: str = Field(primary_key=True, max_length=64)
+    email: str | None = Field(default=None, max_length=320)   # lower-cased
+    name: str = Field(default="", max_length=200)
+    active: bool = True
+    seen_at: datetime = Field(default_factory=utcnow)
+
+
 class ConnectLinkRow(SQLModel, table=True):
     """A link that lets one rep connect (or disconnect) their own mailbox. Only a digest of the link's secret
     is stored; the OAuth flow's verifier lives sealed in the secrets table while the rep is at the provider."""
