@@ -85,7 +85,8 @@ def test_a_rep_connects_in_chromium_and_the_mailbox_syncs_until_disconnected(
 
 def test_a_refresh_token_google_stops_honouring_puts_the_mailbox_in_reauthorize(
         chromium: Browser, tls_sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("THREADLINE_SECRET_KEY", secret_key())
+    key = secret_key()
+    monkeypatch.setenv("THREADLINE_SECRET_KEY", key)
     with connect_world(tls_sandbox, tmp_path) as world:
         assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)
         assert synced(world.engine) > 0
@@ -98,6 +99,11 @@ def test_a_refresh_token_google_stops_honouring_puts_the_mailbox_in_reauthorize(
         line = {line.address: line for line in mailbox_lines(world.settings)}[REP]
         assert line.state == "reauthorize"
         assert f"threadline connect link {REP} --provider gmail" in line.detail and "cursor is kept" in line.detail
+        status = cli(world, tmp_path, key, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        reported = json.loads(status.stdout)
+        assert "threadline connect link" in reported["reauthorize"][f"mailbox:{REP}"]
+        assert [m["state"] for m in reported["mailboxes"] if m["address"] == REP] == ["reauthorize"]
 
         assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)   # a fresh link
         world.engine.run_once()

@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -176,6 +177,7 @@ def status(config: ConfigOption = None,
     settings = _settings(config)
     from threadline.connector.monitoring.readiness import needing_reauthorization
     from threadline.connector.monitoring.status import build_status, status_json
+    from threadline.connector.monitoring.team_mailboxes import mailbox_lines
     from threadline.connector.reports.render import print_status
     from threadline.sync.store.database import Store
 
@@ -183,10 +185,19 @@ def status(config: ConfigOption = None,
     with store.session() as session:
         report = build_status(session)
     reauthorize = needing_reauthorization(store, settings)
+    team = mailbox_lines(settings, store=store)
+    # Found and connected mailboxes are not in the config: their refused credentials are read from the store.
+    reauthorize.update({f"mailbox:{line.address}": line.detail for line in team if line.state == "reauthorize"})
+    trouble = [line for line in team if line.state in ("failing", "stopped") and line.source != "config"]
     if as_json:
-        sys.stdout.write(json.dumps(status_json(report, reauthorize), indent=1) + "\n")
+        data = status_json(report, reauthorize)
+        data["mailboxes"] = [asdict(line) for line in team]
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
     else:
         print_status(console, report, reauthorize)
+        for line in trouble:
+            console.print(f"[bold yellow]mailbox:{line.address} ({line.source}) {line.state}[/]: {line.detail}",
+                          soft_wrap=True, markup=True, highlight=False)
 
 
 def _moment(at: str | None) -> datetime:
