@@ -259,3 +259,13 @@ def test_links_are_refused_for_an_unconfigured_provider_or_an_explicit_mailbox(g
         gmail_world.link(REP, provider="outlook")
     with pytest.raises(LinkRefused, match="not a connected mailbox"):
         gmail_world.link(REP, purpose="disconnect")
+
+
+def test_metrics_count_the_team_by_source_and_state_and_the_connected_mailboxs_calls(
+        gmail_world: ConnectWorld, browser: Browser) -> None:
+    world = gmail_world
+    browser.connect(world.link(REP), REP)
+    world.engine.run_once()
+    metrics = httpx.get(f"{world.url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).text
+    assert 'threadline_team_mailboxes{source="connected",state="syncing"} 1.0' in metrics
+    assert f'threadline_provider_calls_total{{mailbox="{REP}",provider="gmail"}}' in metrics

@@ -44,6 +44,8 @@ class CallCounters:
     def __init__(self, registry: CollectorRegistry, settings: Settings) -> None:
         self._crm = settings.crm.kind
         self._mailboxes = {box.address for box in settings.mailboxes}
+        self._sources = list(settings.mailbox_sources)
+        self._connect = set(settings.connect.providers)
         self.calls = Counter("threadline_provider_calls", "Provider API calls (each attempt)", _LABELS,
                              registry=registry)
         self.errors = Counter("threadline_provider_errors", "Provider calls that failed, by error kind",
@@ -68,7 +70,11 @@ class CallCounters:
 
     def _ours(self, outcome: CallOutcome) -> bool:
         # Another app in the same process (tests) may share a mailbox address, not this CRM *and* address.
-        return outcome.account in self._mailboxes or (outcome.account == "" and outcome.provider == self._crm)
+        # Found and connected mailboxes are ours when a source covers them or their provider takes connect links.
+        return (outcome.account in self._mailboxes or (outcome.account == "" and outcome.provider == self._crm)
+                or any(source.kind == outcome.provider and source.covers(outcome.account)
+                       for source in self._sources)
+                or (outcome.account != "" and outcome.provider in self._connect))
 
 
 class StoreCollector(Collector):
@@ -150,6 +156,31 @@ class StoreCollector(Collector):
         return family
 
 
+class TeamCollector(Collector):
+    """How many of the team's mailboxes are in each state, by where they came from (config, crm_owners,
+    connected): one series per (source, state), not per mailbox, so a team of thousands stays cheap to scrape."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings, self.store = settings, store
+
+    def collect(self) -> Iterator[Metric]:
+        from threadline.connector.monitoring.team_mailboxes import mailbox_lines
+
+        family = GaugeMetricFamily("threadline_team_mailboxes", "Mailboxes by source and state",
+                                   labels=["source", "state"])
+        try:
+            lines = mailbox_lines(self.settings, store=self.store)
+        except Exception as exc:  # noqa: BLE001 - a scrape must answer; the store's own gauges say it is down
+            log.warning("metrics.team_unavailable", error=type(exc).__name__)
+            return
+        counts: dict[tuple[str, str], int] = {}
+        for line in lines:
+            counts[(line.source, line.state)] = counts.get((line.source, line.state), 0) + 1
+        for (source, state), count in sorted(counts.items()):
+            family.add_metric([source, state], count)
+        yield family
+
+
 class Metrics:
     """The registry of one app: call counters (watching the adapters) plus the store collector."""
 
@@ -157,6 +188,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.counters = CallCounters(self.registry, settings)
         self.registry.register(StoreCollector(store, source_budgets(settings), started_at))
+        self.registry.register(TeamCollector(settings, store))
         observe.watch(self.counters)
 
     def render(self) -> bytes:
