@@ -136,6 +136,10 @@ class OutlookAdapter:
                                        {"expirationDateTime": _expiry(minutes)})
         return _parse_time(str(answer.get("expirationDateTime", _expiry(minutes))))
 
+    def unsubscribe(self, subscription_id: str) -> None:
+        """Delete a subscription (the mailbox was let go); 404 when Graph already dropped it."""
+        self.client.send_json("DELETE", f"/subscriptions/{subscription_id}", None)
+
     def close(self) -> None:
         """Release the transport's connections (only if it owns them: it made them, or `owns_http`), and the
         token source's (a test's stand-in source may have nothing to close)."""

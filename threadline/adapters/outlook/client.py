@@ -53,8 +53,8 @@ class GraphClient:
             response = api.request("GET", self._url(url), params=params, headers=headers, auth=self._auth)
         return decode_object(response, PROVIDER)
 
-    def send_json(self, method: str, url: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST/PATCH a JSON body (subscriptions); returns the JSON answer ({} for none)."""
+    def send_json(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """POST/PATCH a JSON body, or DELETE with none (subscriptions); returns the JSON answer ({} for none)."""
         with self._slots:
             response = self.api.request(method, self._url(url), json=body, auth=self._auth)
         return decode_object(response, PROVIDER)

@@ -5,6 +5,9 @@ after marking the source due in the store so that any replica that is free pulls
 pulls the sources that are due (each rests `sync.poll_interval` after a pull, which catches up
 after any lost notification) for a few seconds at most, then runs the rules and sequences; the
 scheduler sleeps until the next source falls due or a replica's lease on one runs out.
+After each cycle the scheduler reconciles push with the mailboxes the engine syncs now (configured, found
+from the CRM's owners, connected by reps): a Gmail watch or Graph subscription for each one taken on, the
+subscriptions of each one let go deleted (`_reconcile_push`).
 Sequence sends and CRM writes are performed meanwhile by two drainers (`connector/runtime/drainers.py`),
 woken whenever a cycle step intends something. A cursor still has one writer at a time: a
 send's mailbox refresh claims the mailbox like a pull, and a process's threads never hold
@@ -29,15 +32,19 @@ import structlog
 import uvicorn
 
 from threadline.adapters.errors import ProviderError
+from threadline.adapters.gmail import GmailAdapter
 from threadline.adapters.imap import ImapMailbox as ImapAdapter
 from threadline.adapters.outlook import OutlookAdapter
+from threadline.adapters.token_store import TokenStore
 from threadline.config.models import ImapMailbox, Settings
 from threadline.connector.runtime.drainers import Drainer
 from threadline.connector.web.app import GraphHooks, build_web_app
 from threadline.connector.web.push.graph_notifications import GraphSubscriptions
 from threadline.connector.web.push.wakeups import Wakeups
-from threadline.connector.wiring.build import build_engine, build_mailbox
+from threadline.connector.wiring.build import build_engine, build_mailbox, found_binding
+from threadline.connector.wiring.secret_keys import token_store
 from threadline.sync.engine import SyncEngine, mailbox_source
+from threadline.sync.store.tables import FoundMailboxRow
 
 log = structlog.get_logger("threadline.daemon")
 MIN_SLEEP = 0.1          # seconds between cycles at the least, whatever falls due
@@ -128,8 +135,16 @@ class Daemon:
         self.drainers = [Drainer("sends", self._send, self._stop), Drainer("outbox", self._write_crm, self._stop)]
         self.engine.on_intent = self._wake_drainers
         self.graph_subscriptions = GraphSubscriptions()
+        # Which mailboxes push was set up for (tried, even if it failed: retried on the daily renewal, not each
+        # cycle). Only the scheduler thread (and start, before it runs) reads or changes them.
+        self.watched: set[str] = set()          # Gmail: users.watch asked for
+        self.subscribed: set[str] = set()       # Outlook: Graph subscriptions asked for
+        self._tokens: TokenStore | None = None  # for deleting the subscriptions of a mailbox let go
+        self._removed: set[str] = set()         # Outlook mailboxes Graph removed a subscription of (HTTP thread)
+        self._removed_lock = threading.Lock()
         hooks = GraphHooks(self.graph_subscriptions, self._graph_lifecycle)
-        app = build_web_app(settings, self.wakeups, hooks, store=self.engine.store, policy=self.engine.policy)
+        app = build_web_app(settings, self.wakeups, hooks, store=self.engine.store, policy=self.engine.policy,
+                            known_mailboxes=self._synced_addresses)
         config = uvicorn.Config(app, host=settings.server.host,
                                 port=settings.server.port, log_level="warning", access_log=False, lifespan="off")
         self._http = uvicorn.Server(config)
@@ -155,8 +170,7 @@ class Daemon:
                 raise ServerUnavailable(f"the HTTP server did not start on {self.settings.server.host}:"
                                         f"{self.settings.server.port} (server.host / server.port); see the log above")
             time.sleep(0.02)
-        self._renew_watches()
-        self._subscribe_graph()
+        self._reconcile_push(catch_up=False)     # the configured mailboxes: the first cycle pulls them anyway
         if self.settings.push.imap_idle:
             for box in self.settings.mailboxes:
                 if isinstance(box, ImapMailbox):
@@ -210,6 +224,10 @@ class Daemon:
             self._cycle()
             if woken and sources:
                 self.stats.push_cycles += 1
+            try:
+                self._reconcile_push()
+            except Exception as exc:  # noqa: BLE001 - the daemon must outlive it; the next cycle tries again
+                log.error("push.reconcile_failed", error=type(exc).__name__, detail=str(exc)[:300])
             if time.monotonic() >= next_watch:
                 self._renew_watches()
                 self._renew_graph()
@@ -247,41 +265,148 @@ class Daemon:
         written = self.engine.write_crm(settle_seconds=0.0)
         return [] if written is None else [f"outbox: {e}" for e in written.errors]
 
-    def _renew_watches(self) -> None:
-        push = self.settings.push.gmail
-        if push is None:
+    # -- push: Gmail watches and Graph subscriptions for every mailbox the engine syncs ------------------------
+    def _synced_addresses(self) -> set[str]:
+        """The mailboxes the engine syncs now (the Gmail push endpoint's known set, read at each push)."""
+        return {binding.adapter.address for binding in list(self.engine.mailboxes)}
+
+    def _push_targets(self) -> tuple[dict[str, GmailAdapter], dict[str, OutlookAdapter]]:
+        """The engine's current Gmail mailboxes (with Gmail push configured) and Outlook ones (with Graph push)."""
+        bindings = list(self.engine.mailboxes)
+        gmail = {b.adapter.address: b.adapter for b in bindings if isinstance(b.adapter, GmailAdapter)} \
+            if self.settings.push.gmail is not None else {}
+        outlook = {b.adapter.address: b.adapter for b in bindings if isinstance(b.adapter, OutlookAdapter)} \
+            if self.settings.push.graph is not None else {}
+        return gmail, outlook
+
+    def _reconcile_push(self, catch_up: bool = True) -> None:
+        """Make push cover exactly the mailboxes the engine syncs now: a watch or subscriptions for each one it took
+        on, none for each one it let go (owner archived, rep disconnected). One set comparison when nothing
+        changed. With `catch_up`, a mailbox that just got push is pulled once more: mail that arrived between its
+        first pull and its watch would otherwise wait for the poll interval."""
+        gmail, outlook = self._push_targets()
+        with self._removed_lock:
+            removed, self._removed = self._removed, set()
+        if gmail.keys() == self.watched and outlook.keys() == self.subscribed and not removed:
             return
-        for binding in self.engine.mailboxes:
-            watch = getattr(binding.adapter, "watch", None)
-            if binding.adapter.kind == "gmail" and watch is not None:
-                try:
-                    expires = watch(push.topic)
-                    log.info("push.watch_renewed", mailbox=binding.adapter.address, expires=expires.isoformat())
-                except ProviderError as exc:
-                    log.warning("push.watch_failed", mailbox=binding.adapter.address, error=exc.kind)
+        for address in sorted(self.watched - gmail.keys()):
+            # No users.stop: the adapter is closed with the binding. Not renewed, the watch ends within 7 days,
+            # and meanwhile the push endpoint ignores the mailbox.
+            self.watched.discard(address)
+            log.info("push.watch_dropped", mailbox=address)
+        for address in sorted(self.subscribed - outlook.keys()):
+            self.subscribed.discard(address)
+            self._unsubscribe(address)
+        started: list[str] = []
+        for address in sorted(removed & self.subscribed & outlook.keys()):
+            # Its other folder's subscription is deleted too, so that subscribing again makes no duplicate.
+            self._unsubscribe(address, outlook[address])
+            if self._subscribe(outlook[address]):
+                started.append(address)
+        for address, gmail_adapter in sorted(gmail.items()):
+            if address not in self.watched and not self._stop.is_set():
+                self.watched.add(address)
+                if self._watch(gmail_adapter):
+                    started.append(address)
+        for address, outlook_adapter in sorted(outlook.items()):
+            if address not in self.subscribed and not self._stop.is_set():
+                self.subscribed.add(address)
+                if self._subscribe(outlook_adapter):
+                    started.append(address)
+        if catch_up:
+            for address in started:
+                self.wakeups.wake(mailbox_source(address))
+
+    def _renew_watches(self) -> None:
+        """Daily: users.watch again on every Gmail mailbox the engine syncs (a failed one is tried again too)."""
+        for adapter in self._push_targets()[0].values():
+            self._watch(adapter)
+
+    def _watch(self, adapter: GmailAdapter) -> bool:
+        push = self.settings.push.gmail
+        assert push is not None
+        try:
+            expires = adapter.watch(push.topic)
+        except ProviderError as exc:
+            log.warning("push.watch_failed", mailbox=adapter.address, error=exc.kind)
+            return False
+        log.info("push.watch_renewed", mailbox=adapter.address, expires=expires.isoformat())
+        return True
 
     def _outlook_adapters(self) -> list[OutlookAdapter]:
         return [b.adapter for b in self.engine.mailboxes if isinstance(b.adapter, OutlookAdapter)]
 
-    def _subscribe_graph(self) -> None:
+    def _subscribe(self, adapter: OutlookAdapter) -> bool:
         push = self.settings.push.graph
-        if push is None:
+        assert push is not None
+        try:
+            made = adapter.subscribe(push.notification_url, push.client_state.get_secret_value())
+        except ProviderError as exc:
+            log.warning("push.subscribe_failed", mailbox=adapter.address, error=exc.kind)
+            return False
+        for subscription_id, _expires in made:
+            self.graph_subscriptions.add(subscription_id, adapter.address)
+        log.info("push.subscribed", mailbox=adapter.address, subscriptions=len(made))
+        return True
+
+    def _unsubscribe(self, address: str, adapter: OutlookAdapter | None = None) -> None:
+        """Forget a mailbox's subscriptions and delete them at Graph, best effort (unrenewed, they lapse within
+        three days anyway). Without `adapter` (a mailbox let go: the engine closed its adapter), one is built for
+        the call from the mailbox's found row."""
+        ids = self.graph_subscriptions.forget_mailbox(address)
+        if not ids:
             return
-        for adapter in self._outlook_adapters():
-            try:
-                made = adapter.subscribe(push.notification_url, push.client_state.get_secret_value())
-            except ProviderError as exc:
-                log.warning("push.subscribe_failed", mailbox=adapter.address, error=exc.kind)
-                continue
-            for subscription_id, _expires in made:
-                self.graph_subscriptions.add(subscription_id, adapter.address)
+        built = None
+        try:
+            if adapter is None:
+                adapter = built = self._adapter_for_unsubscribe(address)
+            if adapter is None:
+                log.warning("push.unsubscribe_skipped", mailbox=address, reason="no credentials left for it")
+                return
+            for subscription_id in ids:
+                try:
+                    adapter.unsubscribe(subscription_id)
+                except ProviderError as exc:
+                    log.warning("push.unsubscribe_failed", mailbox=address, error=exc.kind)
+            log.info("push.unsubscribed", mailbox=address, subscriptions=len(ids))
+        except Exception as exc:  # noqa: BLE001 - best effort: building the adapter may fail in many ways
+            log.warning("push.unsubscribe_failed", mailbox=address, error=type(exc).__name__)
+        finally:
+            if built is not None:
+                built.close()
+
+    def _adapter_for_unsubscribe(self, address: str) -> OutlookAdapter | None:
+        """A fresh adapter with a let-go mailbox's credentials (its found row still says where they come from);
+        None when they are gone (a disconnected rep's tokens) or it is no Outlook mailbox."""
+        with self.engine.store.session() as session:
+            row = session.get(FoundMailboxRow, address)
+        if row is None:
+            return None
+        if self._tokens is None:
+            self._tokens = token_store(self.settings, self.engine.store)
+        binding = found_binding(self.settings, row, self._tokens)
+        if binding is None:
+            return None
+        if not isinstance(binding.adapter, OutlookAdapter):
+            binding.adapter.close()
+            return None
+        return binding.adapter
 
     def _renew_graph(self) -> None:
+        """Daily: renew every subscription, and subscribe again the Outlook mailboxes left without one (a failed
+        subscribe, a removal whose new subscribe failed)."""
         for subscription_id, _address in self.graph_subscriptions.items():
             self._graph_lifecycle(subscription_id, "reauthorizationRequired")
+        covered = self.graph_subscriptions.mailboxes()
+        for address, adapter in self._push_targets()[1].items():
+            if address not in covered and not self._stop.is_set():
+                self.subscribed.add(address)
+                self._subscribe(adapter)
 
     def _graph_lifecycle(self, subscription_id: str, event: str) -> None:
-        """reauthorizationRequired: renew; subscriptionRemoved: subscribe again; missed: pull now."""
+        """reauthorizationRequired: renew; subscriptionRemoved: the scheduler subscribes that mailbox again after the
+        cycle this wakes (not here, on the HTTP server's loop: Graph's validation request to the new subscription's
+        URL would wait behind this very call); missed: pull now."""
         address = self.graph_subscriptions.mailbox_for(subscription_id)
         adapter = next((a for a in self._outlook_adapters() if a.address == address), None)
         if address is None or adapter is None:
@@ -291,7 +416,8 @@ class Daemon:
                 adapter.renew(subscription_id)
             elif event == "subscriptionRemoved":
                 self.graph_subscriptions.forget(subscription_id)
-                self._subscribe_graph()
+                with self._removed_lock:
+                    self._removed.add(address)
         except ProviderError as exc:
             log.warning("push.lifecycle_failed", mailbox=address, lifecycle_event=event, error=exc.kind)
         self.wakeups.wake(mailbox_source(address))   # whatever happened, catch up from the cursor

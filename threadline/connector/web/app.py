@@ -13,7 +13,7 @@ routed at all (404) when none is configured.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -57,9 +57,13 @@ class GraphHooks:
 
 def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None = None,
                   store: Store | None = None, policy: AddressPolicy | None = None,
-                  custom_events: frozenset[str] | None = None, started_at: datetime | None = None) -> Starlette:
-    """The HTTP app for one configuration. `started_at` (default: now) starts every source's readiness grace."""
-    known_mailboxes = {box.address for box in settings.mailboxes}
+                  custom_events: frozenset[str] | None = None, started_at: datetime | None = None,
+                  known_mailboxes: Callable[[], Collection[str]] | None = None) -> Starlette:
+    """The HTTP app for one configuration. `started_at` (default: now) starts every source's readiness grace.
+    `known_mailboxes` answers, at each Gmail push, which mailboxes a push may wake (the daemon: every mailbox
+    its engine syncs now, found and connected ones included); by default the configured `mailboxes:`."""
+    configured = frozenset(box.address for box in settings.mailboxes)
+    known = known_mailboxes or (lambda: configured)
     started = started_at or datetime.now(UTC)
     routes = [Route("/healthz", _healthz, methods=["GET"]),
               Route("/readyz", readyz_endpoint(settings, store, started), methods=["GET"])]
@@ -82,7 +86,7 @@ def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None
         routes += [Route("/push/graph", endpoint, methods=["POST"]),
                    Route("/push/graph/lifecycle", endpoint, methods=["POST"])]
     if settings.push.gmail is not None:
-        routes.append(Route("/push/gmail", _gmail_endpoint(settings, wakeups, known_mailboxes), methods=["POST"]))
+        routes.append(Route("/push/gmail", _gmail_endpoint(settings, wakeups, known), methods=["POST"]))
     if settings.push.hubspot is not None:
         routes.append(Route("/webhooks/hubspot", _hubspot_endpoint(settings, wakeups), methods=["POST"]))
     return Starlette(routes=routes)
@@ -101,7 +105,8 @@ async def _healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def _gmail_endpoint(settings: Settings, wakeups: Wakeups, known: set[str]) -> Callable[[Request], Awaitable[Response]]:
+def _gmail_endpoint(settings: Settings, wakeups: Wakeups,
+                    known: Callable[[], Collection[str]]) -> Callable[[Request], Awaitable[Response]]:
     push = settings.push.gmail
     assert push is not None
     auth = PubSubAuth(push.audience, push.service_account_email, push.certs_url)
@@ -114,7 +119,7 @@ def _gmail_endpoint(settings: Settings, wakeups: Wakeups, known: set[str]) -> Ca
         except PushRejected as exc:
             log.warning("push.rejected", provider="gmail", reason=str(exc))
             return JSONResponse({"error": "rejected"}, status_code=403)
-        if address in known:
+        if address in known():
             wakeups.wake(mailbox_source(address))
             log.info("push.received", provider="gmail", mailbox=address)
         # 2xx acknowledges the message so Pub/Sub does not redeliver it; unknown mailboxes included.

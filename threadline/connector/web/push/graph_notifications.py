@@ -77,6 +77,19 @@ class GraphSubscriptions:
         with self._lock:
             self._by_id.pop(subscription_id, None)
 
+    def forget_mailbox(self, address: str) -> list[str]:
+        """Forget every subscription of one mailbox; returns their ids (to delete them at Graph)."""
+        with self._lock:
+            ids = [subscription_id for subscription_id, owner in self._by_id.items() if owner == address]
+            for subscription_id in ids:
+                del self._by_id[subscription_id]
+        return ids
+
+    def mailboxes(self) -> set[str]:
+        """The mailboxes that have at least one subscription."""
+        with self._lock:
+            return set(self._by_id.values())
+
     def mailbox_for(self, subscription_id: str) -> str | None:
         with self._lock:
             return self._by_id.get(subscription_id)
