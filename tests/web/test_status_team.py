@@ -223,3 +223,27 @@ def test_the_engine_fills_the_owners_table_on_postgresql(tls_sandbox: SandboxSer
             assert rows[REP].id == world.seeded["owner_id"]
         data = admin(world.url, "/api/status").json()
         assert {DANA, REP} <= {o["email"] for o in data["owners_without_mailbox"]}
+
+
+def test_a_disconnected_rep_gets_a_new_link_from_the_mailboxes_table(team_world: ConnectWorld, signed_in: Browser,
+                                                                   browser: Browser) -> None:
+    """The reconnect flow from the admin's side: the stopped (or reauthorize) row carries the same link button."""
+    world = team_world
+    done = browser.connect(world.link(REP), REP)
+    world.engine.run_once()
+    page = signed_in.http.get(f"{world.url}/status")
+    assert HTMLParser(page.text).css_first(f'tr.mailbox[data-address="{REP}"] button.relink') is None   # syncing
+    disconnect = text_of(done, "#disconnect-url")
+    action, fields = browser.form(browser.http.get(disconnect))
+    assert browser.http.post(action, data=fields).status_code == 200
+    world.engine.run_once()
+
+    page = signed_in.http.get(f"{world.url}/status")
+    assert HTMLParser(page.text).css_first(f'tr.mailbox[data-address="{REP}"] button.relink') is not None
+    action, fields = link_form(page, REP)
+    made = signed_in.http.post(action, data=fields)
+    assert made.status_code == 200
+    link = str(HTMLParser(made.text).css_first("#connect-link").attributes["value"])
+    assert browser.connect(link, REP).status_code == 200
+    world.engine.run_once()
+    assert [b.adapter.address for b in world.engine.mailboxes] == [REP]
