@@ -186,7 +186,8 @@ def test_owners_are_recorded_and_those_without_a_mailbox_listed(store_url: str) 
             assert [o.email for o in owners_without_mailbox(session, ["ANN@northwind.example"])] == [
                 "bo@northwind.example"]                          # ann configured, cy connected, 4 has no address
         with store.session() as session:
-            assert record_owners(session, team[:2]) == (2, 2)    # cy and 4 left the CRM
+            assert record_owners(session, team[:2]) == (0, 2)    # nothing new written; cy and 4 left the CRM
+            assert record_owners(session, team[:2]) == (0, 0)    # a pull with nothing new writes nothing
         with store.session() as session:
             cy = session.get(CrmOwnerRow, "3")
             assert cy is not None and not cy.active

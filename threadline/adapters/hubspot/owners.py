@@ -12,7 +12,7 @@ from typing import Any
 from threadline.adapters.records import CrmOwner
 
 Get = Callable[[dict[str, Any]], dict[str, Any]]
-PAGE = 100
+PAGE = 500                     # the most GET /crm/v3/owners returns in a page
 
 
 def to_owner(raw: dict[str, Any], *, active: bool) -> CrmOwner:

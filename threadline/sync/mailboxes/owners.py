@@ -23,9 +23,10 @@ ID_CHARS, EMAIL_CHARS, NAME_CHARS = 64, 320, 200
 
 
 def record_owners(session: Session, owners: Sequence[CrmOwner], *, now: datetime | None = None) -> tuple[int, int]:
-    """Make the stored owners the CRM's owners now: each one listed is written (active as the CRM says), each one
-    no longer listed becomes inactive. Owners whose id does not fit the table are left out (never an error
-    that would stop the CRM pull). Returns (recorded, no longer listed)."""
+    """Make the stored owners the CRM's owners now: each one listed new or changed is written (active as the CRM
+    says; `seen_at` is when it was first listed as it is now), each one no longer listed becomes inactive. Owners
+    whose id does not fit the table are left out (never an error that would stop the CRM pull). Returns
+    (written, no longer listed)."""
     now = now or utcnow()
     seen: dict[str, dict[str, Any]] = {}
     for owner in owners:
@@ -38,13 +39,15 @@ def record_owners(session: Session, owners: Sequence[CrmOwner], *, now: datetime
         # One row per id (an UPSERT must not touch a row twice): an active listing wins over a deactivated one.
         if previous is None or (owner.active and not previous["active"]):
             seen[owner.id] = entry
-    rows = list(seen.values())
+    stored = {row.id: row for row in session.exec(select(CrmOwnerRow)).all()}
+    # Only what changed is written: a CRM pull of a 2,000-owner team with nothing new writes nothing.
+    rows = [entry for entry in seen.values() if (known := stored.get(entry["id"])) is None
+            or (known.email, known.name, known.active) != (entry["email"], entry["name"], entry["active"])]
     for start in range(0, len(rows), CHUNK):
         upsert(session, CrmOwnerRow, rows[start:start + CHUNK], ["id"])
-    gone = [row for row in session.exec(select(CrmOwnerRow).where(col(CrmOwnerRow.active))).all()
-            if row.id not in seen]
+    gone = [row for row in stored.values() if row.active and row.id not in seen]
     for row in gone:
-        row.active = False
+        row.active, row.seen_at = False, now
         session.add(row)
     return len(rows), len(gone)
 
