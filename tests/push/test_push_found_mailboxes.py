@@ -49,12 +49,12 @@ def test_a_gmail_mailbox_found_from_a_crm_owner_is_watched_and_its_push_wakes_a_
         watch = sandbox.gmail.mailboxes.of(ANN).watch
         assert watch is not None and watch["topicName"] == TOPIC
         assert daemon.watched == {ANN}
-        wait_for(lambda: daemon.stats.cycles >= 2)
-        assert logged(sandbox, buyer) == ["Re: Proposal 1"]
+        wait_for(lambda: logged(sandbox, buyer) == ["Re: Proposal 1"], seconds=30)   # the drainer logs it
 
         woken = daemon.wakeups.received
         sandbox.gmail.deliver(ANN, reply("buyer@customer.example", ANN, 2), ["INBOX"])
-        assert wait_for(lambda: logged(sandbox, buyer) == ["Re: Proposal 1", "Re: Proposal 2"], seconds=10) < 5
+        # The poll interval is an hour: a reply that lands at all came by push (latency: bench/push_latency.py).
+        wait_for(lambda: logged(sandbox, buyer) == ["Re: Proposal 1", "Re: Proposal 2"], seconds=30)
         assert (push_url, 204) in sandbox.pubsub.delivered
         assert daemon.wakeups.received > woken          # the endpoint knew Ann: it woke her mailbox
     finally:
@@ -117,8 +117,8 @@ def test_an_outlook_mailbox_found_from_salesforce_users_is_subscribed_until_the_
     assert team.known_for(ANN) == team.subscribed_to(ANN)
 
     sandbox.graph.deliver(ANN, reply("buyer@customer.example", ANN, 7), "inbox")    # notified by Graph
-    assert wait_for(lambda: "Re: Proposal 7" in " ".join(str(t.get("Subject")) for t in org.tasks_for(team.buyer)),
-                    seconds=10) < 5
+    wait_for(lambda: "Re: Proposal 7" in " ".join(str(t.get("Subject")) for t in org.tasks_for(team.buyer)),
+             seconds=30)                                   # the poll interval is an hour: this came by push
 
     with org.org.lock:
         org.org.update("User", team.ann_id, {"IsActive": False})   # Ann leaves
