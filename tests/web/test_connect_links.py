@@ -269,3 +269,16 @@ def test_metrics_count_the_team_by_source_and_state_and_the_connected_mailboxs_c
     metrics = httpx.get(f"{world.url}/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).text
     assert 'threadline_team_mailboxes{source="connected",state="syncing"} 1.0' in metrics
     assert f'threadline_provider_calls_total{{mailbox="{REP}",provider="gmail"}}' in metrics
+
+
+def test_check_names_the_redirect_uri_to_register_and_the_missing_key(gmail_world: ConnectWorld) -> None:
+    from threadline.connector.cli.checks import connect_checks
+
+    settings = gmail_world.settings
+    [uri, key] = connect_checks(settings, keys_configured=True)
+    assert uri.ok and f"register exactly {gmail_world.url}/connect/callback/gmail" in uri.detail and key.ok
+    public = settings.model_copy(update={"server": settings.server.model_copy(
+        update={"public_url": "http://threadline.acme.example"})})
+    [uri, key] = connect_checks(public, keys_configured=False)
+    assert not uri.ok and "not https" in uri.detail
+    assert not key.ok and "THREADLINE_SECRET_KEY" in key.detail

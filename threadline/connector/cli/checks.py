@@ -1,7 +1,10 @@
-"""What `threadline check` verifies beyond each adapter's own check: the owner ids the config names, and the
-fields the rules write and read, against the CRM's schema as it is now (types, options, write access)."""
+"""What `threadline check` verifies beyond each adapter's own check: the owner ids the config names, the
+fields the rules write and read, against the CRM's schema as it is now (types, options, write access), and
+what connect links need (a redirect URI providers accept, a secret key)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlsplit
 
 from threadline.adapters.records import CheckResult, CrmField, CrmOwner
 from threadline.config.models import Settings
@@ -126,3 +129,31 @@ def _read(crm: str, read: ReadField, schema: dict[str, dict[str, CrmField]]) -> 
                 f"{crm} {record}.{field.name} offers no {', '.join(map(repr, absent))} (it offers "
                 f"{', '.join(field.options)}), which {read.setting} waits for: it would never match"))
     return CheckResult(target=crm, item=item, ok=True, detail=f"read by {read.setting}")
+
+
+_REGISTER = {"gmail": "Google Cloud console > APIs & Services > Credentials > the OAuth client > Authorized "
+                      "redirect URIs",
+             "outlook": "Entra admin center > App registrations > the app > Authentication > Web > Redirect URIs"}
+
+
+def connect_checks(settings: Settings, keys_configured: bool) -> list[CheckResult]:
+    """For each provider under `connect:`: the redirect URI to register (https, or http on loopback only, as
+    Google and Microsoft accept), and the secret key the reps' refresh tokens are encrypted with."""
+    from threadline.connector.wiring.consent import redirect_uri
+
+    results = []
+    for provider in settings.connect.providers:
+        target = f"connect.{provider}"
+        uri = redirect_uri(settings, provider)
+        parts = urlsplit(uri)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        ok = parts.scheme == "https" or (parts.scheme == "http" and loopback)
+        results.append(CheckResult(target=target, item="redirect URI", ok=ok, detail=(
+            f"register exactly {uri} ({_REGISTER[provider]})" if ok else
+            f"{uri} is not https: providers accept http redirect URIs on loopback only; set server.public_url "
+            "to the https address reps reach Threadline at")))
+        results.append(CheckResult(target=target, item="secret key", ok=keys_configured, detail=(
+            "reps' refresh tokens are kept encrypted in the store" if keys_configured else
+            "connect links need a secret key to keep reps' refresh tokens encrypted: set THREADLINE_SECRET_KEY "
+            "or store.secret_key_file (`threadline secrets new-key`)")))
+    return results

@@ -17,7 +17,7 @@ from threadline import __version__
 from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
 from threadline.connector.cli.auth import auth_app
-from threadline.connector.cli.checks import field_checks, owner_checks
+from threadline.connector.cli.checks import connect_checks, field_checks, owner_checks
 from threadline.connector.cli.connect import connect_app
 from threadline.connector.cli.consoles import error_console, output_console
 from threadline.connector.cli.health import health
@@ -116,6 +116,9 @@ def check(config: ConfigOption = None,
             results += mailbox.check()
         finally:
             mailbox.close()
+    from threadline.connector.wiring.secret_keys import load_keys
+
+    results += connect_checks(settings, load_keys(settings) is not None)
     if as_json:
         sys.stdout.write(json.dumps([r.model_dump() for r in results], indent=1) + "\n")
     else:
