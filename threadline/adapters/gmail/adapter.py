@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,8 @@ from typing import Any
 import google_auth_httplib2
 import httplib2
 from google.auth.credentials import Credentials
-from googleapiclient.discovery import build
+from googleapiclient.discovery import build_from_document
+from googleapiclient.discovery_cache import get_static_doc
 
 from threadline.adapters.answers import read_by_shape, read_pages
 from threadline.adapters.errors import ProviderError
@@ -36,6 +39,16 @@ def _last_method(adapter: GmailAdapter) -> str:
 _answers = read_by_shape(PROVIDER, _last_method)
 
 
+@functools.lru_cache(maxsize=1)
+def gmail_discovery() -> dict[str, Any]:
+    """Gmail's discovery document as the client library ships it (static discovery), parsed once per process:
+    parsing it for each of a team's thousands of mailboxes was most of what building an adapter cost."""
+    text = get_static_doc("gmail", "v1")
+    if text is None:                                    # pragma: no cover - the library always ships it
+        raise RuntimeError("google-api-python-client ships no static discovery document for gmail v1")
+    return dict(json.loads(text))
+
+
 class GmailAdapter:
     """One rep's Gmail mailbox (INBOX and SENT), synced by history id.
 
@@ -57,8 +70,8 @@ class GmailAdapter:
         self.address = address
         base_url = base_url.rstrip("/")
         self._http = google_auth_httplib2.AuthorizedHttp(credentials, http=http or httplib2.Http(timeout=timeout))
-        self._service = build("gmail", "v1", http=self._http, static_discovery=True, cache_discovery=False,
-                              client_options={"api_endpoint": base_url})
+        self._service = build_from_document(gmail_discovery(), http=self._http,
+                                            client_options={"api_endpoint": base_url})
         self.limiter = limiter or RateLimiter(capacity=units_per_minute * QUOTA_HEADROOM, window=60.0, name=PROVIDER)
         self._batch_uri = f"{base_url}/batch/gmail/v1"
         self.client = GmailClient(self._service, batch_uri=self._batch_uri, limiter=self.limiter, attempts=attempts,
