@@ -83,22 +83,34 @@ def test_a_rep_connects_in_chromium_and_the_mailbox_syncs_until_disconnected(
         assert cli(world, tmp_path, key, "connect", "disconnect-link", REP).returncode == 2   # not connected now
 
 
-def test_a_refresh_token_google_stops_honouring_puts_the_mailbox_in_reauthorize(
-        chromium: Browser, tls_sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    key = secret_key()
-    monkeypatch.setenv("THREADLINE_SECRET_KEY", key)
-    with connect_world(tls_sandbox, tmp_path) as world:
-        assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)
-        assert synced(world.engine) > 0
+def cut_off(sandbox: SandboxServer, world: ConnectWorld, mailbox: str) -> None:
+    """The rep's access ends at the provider (they removed the app, changed their password, an admin blocked it)."""
+    if mailbox == "gmail":
         tokens = secret_store(world.settings, world.engine.store)
         assert tokens is not None
-        refresh = json.loads(tokens.get(stored_name(REP)) or "{}")["refresh_token"]
-        tls_sandbox.gmail.oauth.revoke_refresh_token(refresh)                # the rep removed the app's access
-        tls_sandbox.gmail.oauth.expire_access_tokens()
+        sandbox.gmail.oauth.revoke_refresh_token(json.loads(tokens.get(stored_name(REP)) or "{}")["refresh_token"])
+        sandbox.gmail.oauth.expire_access_tokens()
+    else:
+        user = sandbox.graph.identity.user(REP)
+        assert user is not None
+        sandbox.graph.identity.revoke_sign_in_sessions(user.id)
+        sandbox.graph.identity.expire_access_tokens()
+
+
+@pytest.mark.parametrize(("crm", "mailbox"), [("hubspot", "gmail"), ("salesforce", "outlook")])
+def test_a_refresh_token_the_provider_stops_honouring_puts_the_mailbox_in_reauthorize(
+        chromium: Browser, tls_sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        crm: str, mailbox: str) -> None:
+    key = secret_key()
+    monkeypatch.setenv("THREADLINE_SECRET_KEY", key)
+    with connect_world(tls_sandbox, tmp_path, crm=crm, mailbox=mailbox) as world:
+        assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)
+        assert synced(world.engine) > 0
+        cut_off(tls_sandbox, world, mailbox)
         world.engine.run_once()
         line = {line.address: line for line in mailbox_lines(world.settings)}[REP]
-        assert line.state == "reauthorize"
-        assert f"threadline connect link {REP} --provider gmail" in line.detail and "cursor is kept" in line.detail
+        assert line.state == "reauthorize", line
+        assert f"threadline connect link {REP} --provider {mailbox}" in line.detail and "cursor is kept" in line.detail
         status = cli(world, tmp_path, key, "status", "--json")
         assert status.returncode == 0, status.stderr
         reported = json.loads(status.stdout)
