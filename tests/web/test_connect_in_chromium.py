@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from playwright.sync_api import Browser
 
-from tests.web.connect_world import ConnectWorld, connect_world, secret_key
+from tests.web.connect_world import ConnectWorld, connect_world
 from threadline.adapters.gmail.consent import stored_name
 from threadline.connector.demo.world import REP
 from threadline.connector.monitoring.team_mailboxes import mailbox_lines
@@ -53,34 +54,39 @@ def consent_in_chromium(chromium: Browser, link: str, email: str) -> str:
         context.close()
 
 
-@pytest.mark.parametrize(("crm", "mailbox"), [("hubspot", "gmail"), ("salesforce", "outlook")])
-def test_a_rep_connects_in_chromium_and_the_mailbox_syncs_until_disconnected(
-        chromium: Browser, tls_sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        crm: str, mailbox: str) -> None:
-    key = secret_key()
-    monkeypatch.setenv("THREADLINE_SECRET_KEY", key)
+@pytest.fixture(params=[("hubspot", "gmail"), ("salesforce", "outlook")], ids=["hubspot-gmail", "salesforce-outlook"])
+def combination(request: pytest.FixtureRequest, tls_sandbox: SandboxServer, tmp_path: Path,
+                key: str) -> Iterator[tuple[ConnectWorld, str]]:
+    """Each CRM with the other mailbox kind: the world, and the provider its reps connect with."""
+    crm, mailbox = request.param
     with connect_world(tls_sandbox, tmp_path, crm=crm, mailbox=mailbox) as world:
-        assert synced(world.engine) == 0                                    # no mailbox yet
-        made = cli(world, tmp_path, key, "connect", "link", REP, "--provider", mailbox, "--expires", "2d")
-        assert made.returncode == 0, made.stderr
-        link = made.stdout.strip()
-        assert link.startswith(f"{world.url}/connect/")
+        yield world, mailbox
 
-        answer = consent_in_chromium(chromium, link, REP)
-        assert "is connected" in answer and f"{world.url}/disconnect/" in answer
 
-        assert synced(world.engine) > 0                                     # the rep's replies reach the CRM
-        assert synced(world.engine) == 0                                    # and only once
-        listed = cli(world, tmp_path, key, "mailboxes", "--json")
-        assert listed.returncode == 0, listed.stderr
-        line = next(entry for entry in json.loads(listed.stdout) if entry["address"] == REP)
-        assert line["source"] == "connected" and line["state"] == "syncing" and line["owner_id"]
+def test_a_rep_connects_in_chromium_and_the_mailbox_syncs_until_disconnected(
+        chromium: Browser, combination: tuple[ConnectWorld, str], tmp_path: Path, key: str) -> None:
+    world, mailbox = combination
+    assert synced(world.engine) == 0                                    # no mailbox yet
+    made = cli(world, tmp_path, key, "connect", "link", REP, "--provider", mailbox, "--expires", "2d")
+    assert made.returncode == 0, made.stderr
+    link = made.stdout.strip()
+    assert link.startswith(f"{world.url}/connect/")
 
-        revoked = cli(world, tmp_path, key, "connect", "revoke", REP)
-        assert revoked.returncode == 0, revoked.stderr
-        world.engine.run_once()
-        assert world.engine.mailboxes == []
-        assert cli(world, tmp_path, key, "connect", "disconnect-link", REP).returncode == 2   # not connected now
+    answer = consent_in_chromium(chromium, link, REP)
+    assert "is connected" in answer and f"{world.url}/disconnect/" in answer
+
+    assert synced(world.engine) > 0                                     # the rep's replies reach the CRM
+    assert synced(world.engine) == 0                                    # and only once
+    listed = cli(world, tmp_path, key, "mailboxes", "--json")
+    assert listed.returncode == 0, listed.stderr
+    line = next(entry for entry in json.loads(listed.stdout) if entry["address"] == REP)
+    assert line["source"] == "connected" and line["state"] == "syncing" and line["owner_id"]
+
+    revoked = cli(world, tmp_path, key, "connect", "revoke", REP)
+    assert revoked.returncode == 0, revoked.stderr
+    world.engine.run_once()
+    assert world.engine.mailboxes == []
+    assert cli(world, tmp_path, key, "connect", "disconnect-link", REP).returncode == 2   # not connected now
 
 
 def cut_off(sandbox: SandboxServer, world: ConnectWorld, mailbox: str) -> None:
@@ -97,28 +103,25 @@ def cut_off(sandbox: SandboxServer, world: ConnectWorld, mailbox: str) -> None:
         sandbox.graph.identity.expire_access_tokens()
 
 
-@pytest.mark.parametrize(("crm", "mailbox"), [("hubspot", "gmail"), ("salesforce", "outlook")])
 def test_a_refresh_token_the_provider_stops_honouring_puts_the_mailbox_in_reauthorize(
-        chromium: Browser, tls_sandbox: SandboxServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        crm: str, mailbox: str) -> None:
-    key = secret_key()
-    monkeypatch.setenv("THREADLINE_SECRET_KEY", key)
-    with connect_world(tls_sandbox, tmp_path, crm=crm, mailbox=mailbox) as world:
-        assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)
-        assert synced(world.engine) > 0
-        cut_off(tls_sandbox, world, mailbox)
-        world.engine.run_once()
-        line = {line.address: line for line in mailbox_lines(world.settings)}[REP]
-        assert line.state == "reauthorize", line
-        assert f"threadline connect link {REP} --provider {mailbox}" in line.detail and "cursor is kept" in line.detail
-        status = cli(world, tmp_path, key, "status", "--json")
-        assert status.returncode == 0, status.stderr
-        reported = json.loads(status.stdout)
-        assert "threadline connect link" in reported["reauthorize"][f"mailbox:{REP}"]
-        assert [m["state"] for m in reported["mailboxes"] if m["address"] == REP] == ["reauthorize"]
+        chromium: Browser, combination: tuple[ConnectWorld, str], tls_sandbox: SandboxServer, tmp_path: Path,
+        key: str) -> None:
+    world, mailbox = combination
+    assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)
+    assert synced(world.engine) > 0
+    cut_off(tls_sandbox, world, mailbox)
+    world.engine.run_once()
+    line = {line.address: line for line in mailbox_lines(world.settings)}[REP]
+    assert line.state == "reauthorize", line
+    assert f"threadline connect link {REP} --provider {mailbox}" in line.detail and "cursor is kept" in line.detail
+    status = cli(world, tmp_path, key, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    reported = json.loads(status.stdout)
+    assert "threadline connect link" in reported["reauthorize"][f"mailbox:{REP}"]
+    assert [m["state"] for m in reported["mailboxes"] if m["address"] == REP] == ["reauthorize"]
 
-        assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)   # a fresh link
-        world.engine.run_once()
-        world.engine.run_once()
-        line = {line.address: line for line in mailbox_lines(world.settings)}[REP]
-        assert line.state == "syncing", line
+    assert "is connected" in consent_in_chromium(chromium, world.link(REP), REP)   # a fresh link
+    world.engine.run_once()
+    world.engine.run_once()
+    line = {line.address: line for line in mailbox_lines(world.settings)}[REP]
+    assert line.state == "syncing", line
