@@ -6,6 +6,8 @@ headless chromium in test_connect_in_chromium.py."""
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -203,25 +205,42 @@ def test_a_second_replica_finishes_what_the_first_started(gmail_world: ConnectWo
     assert done.status_code == 200 and "is connected" in text_of(done, "#done")
 
 
-def test_no_code_state_token_or_link_reaches_a_log_line_or_page(gmail_world: ConnectWorld, browser: Browser) -> None:
-    world = gmail_world
-    link = world.link(REP)
-    with capture_logs() as events:
-        start = browser.press_connect(link)
-        callback = browser.consent(start.headers["location"], REP)
-        done = browser.http.get(callback)
-        world.engine.run_once()
-    query = dict(parse_qsl(urlsplit(callback).query))
-    tokens = secret_store(world.settings, world.engine.store)
-    assert tokens is not None
-    refresh = json.loads(tokens.get(stored_name(REP)) or "{}")["refresh_token"]
-    secrets = [query["code"], query["state"], refresh, link.rsplit("/", 1)[1],
-               world.sandbox.settings.google_client_secret]
-    logged_text = json.dumps(events, default=str)
-    assert any(e.get("event") == "connect.connected" for e in events)
-    for secret in secrets:
-        assert secret not in logged_text
-        assert secret not in done.text
+@pytest.mark.parametrize(("crm", "mailbox"), [("hubspot", "gmail"), ("salesforce", "outlook")])
+def test_no_code_state_token_or_link_reaches_a_log_line_or_page(
+        tls_sandbox: SandboxServer, tmp_path: Path, key: str, browser: Browser, caplog: pytest.LogCaptureFixture,
+        crm: str, mailbox: str) -> None:
+    """Every log line, ours (structlog) and the libraries' (stdlib logging at DEBUG: MSAL, oauthlib, httpx)."""
+    caplog.set_level(logging.DEBUG)
+    with connect_world(tls_sandbox, tmp_path, crm=crm, mailbox=mailbox) as world:
+        link = world.link(REP)
+        with capture_logs() as events:
+            start = browser.press_connect(link)
+            callback = browser.consent(start.headers["location"], REP)
+            done = browser.http.get(callback)
+            # The rep's browser (httpx, on this thread) logs its own URLs; Threadline's server side runs on the
+            # server's threads, and its sync on this thread from here on.
+            browser_side = {id(r) for r in caplog.records if r.thread == threading.get_ident()}
+            world.engine.run_once()
+        assert done.status_code == 200, done.text
+        query = dict(parse_qsl(urlsplit(callback).query))
+        tokens = secret_store(world.settings, world.engine.store)
+        assert tokens is not None
+        s = tls_sandbox.settings
+        if mailbox == "gmail":
+            stored = [json.loads(tokens.get(stored_name(REP)) or "{}")["refresh_token"], s.google_client_secret]
+        else:
+            cache = json.loads(tokens.get(f"outlook/{REP}/delegated-tokens") or "{}")
+            stored = [t["secret"] for kind in ("RefreshToken", "AccessToken", "IdToken")
+                      for t in cache.get(kind, {}).values()] + [s.graph_client_secret]
+        secrets = [query["code"], query["state"], link.rsplit("/", 1)[1], *stored]
+        assert len(secrets) >= 5 and all(secrets)
+        logged_text = json.dumps(events, default=str) + "\n".join(
+            r.getMessage() for r in caplog.records if id(r) not in browser_side)
+        assert caplog.records, "nothing was logged: the test would prove nothing"
+        assert any(e.get("event") == "connect.connected" for e in events)
+        for secret in secrets:
+            assert secret not in logged_text
+            assert secret not in done.text
 
 
 def test_the_admin_pages_stay_closed_to_a_rep(gmail_world: ConnectWorld, browser: Browser) -> None:

@@ -9,6 +9,7 @@ plus gmail.send only when sequences send email. Who signed in is read from the m
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,6 +25,10 @@ from threadline.adapters.network_errors import network_problem
 from threadline.adapters.token_store import TokenStore
 
 PROVIDER = "gmail"
+# requests-oauthlib logs the token request's body (the authorization code) and the token answer at DEBUG: a
+# DEBUG log level must not put them in the log, so its logger never goes below WARNING.
+for _chatty in ("requests_oauthlib", "oauthlib"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
 READONLY = "https://www.googleapis.com/auth/gmail.readonly"
 SEND = "https://www.googleapis.com/auth/gmail.send"
 TIMEOUT = 30.0

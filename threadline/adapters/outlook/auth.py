@@ -13,6 +13,7 @@ serves the others, and every change is saved at once.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +29,9 @@ from threadline.adapters.network_errors import network_problem
 from threadline.adapters.outlook.errors import MAIL_PERMISSIONS, PROVIDER, from_msal
 from threadline.adapters.outlook.token_cache import PersistentTokenCache
 
+# MSAL logs each token request's data at DEBUG, an authorization code and its PKCE verifier included: a DEBUG
+# log level must not put them in the log, so its logger never goes below WARNING.
+logging.getLogger("msal").setLevel(logging.WARNING)
 AUTHORITY_HOST = "https://login.microsoftonline.com"
 APP_SCOPES = ("https://graph.microsoft.com/.default",)
 #: Read mail and send sequence steps; MSAL adds openid/profile/offline_access itself.
