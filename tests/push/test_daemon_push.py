@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -186,5 +187,31 @@ def test_crm_changes_are_polled_at_the_short_crm_interval_between_full_cycles(sa
                     r["Id"] for r in sandbox.salesforce.org.rows("Contact")
                     if r["Email"] == "fresh.lead@prospect.example")) is not None
         assert wait_for(mirrored, seconds=10) <= 1.0 + 2.0
+    finally:
+        daemon.stop()
+
+
+@pytest.mark.dovecot
+def test_imap_idle_is_capped_and_the_mailboxes_past_the_cap_are_polled(  # type: ignore[no-untyped-def]
+        sandbox: SandboxServer, dovecot_server, imap_account, tmp_path: Path) -> None:
+    """Issue #18: IDLE holds a thread and a connection per mailbox; past push.imap_idle_max they are polled."""
+    from tests.fixtures.dovecot import DovecotAccount
+
+    second = DovecotAccount(dovecot_server, dovecot_server.add_user())
+    ids, addresses = seed_contacts(sandbox, 2)
+    config = {"store": {"url": f"sqlite:///{tmp_path / 's.db'}"},
+              "crm": {"kind": "hubspot", "base_url": sandbox.url, "token": "pat-sandbox-0000", "search_index_lag": "0s"},
+              "mailboxes": [imap_mailbox_config(imap_account), imap_mailbox_config(second)], "server": {"port": 0},
+              "push": {"imap_idle_max": 1},
+              "sync": {"internal_domains": ["northwind.example"], "poll_interval": "2s"}}
+    daemon = Daemon(parse_settings(config, tmp_path / "t.yaml", env={})).start()
+    try:
+        assert daemon.idle_mailboxes == [imap_account.username]
+        ours = {f"threadline idle {imap_account.username}", f"threadline idle {second.username}"}
+        assert [t.name for t in threading.enumerate() if t.name in ours] == [f"threadline idle {imap_account.username}"]
+        wait_for(lambda: daemon.stats.cycles >= 1)
+        second.deliver(reply(addresses[1], second.username, 2))            # past the cap: found by polling
+        imap_account.deliver(reply(addresses[0], imap_account.username, 1))   # in IDLE
+        wait_for(lambda: len(logged_texts(sandbox, ids)) == 2, seconds=30)
     finally:
         daemon.stop()

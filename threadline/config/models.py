@@ -412,6 +412,8 @@ class PushSettings(Section):
     hubspot: HubSpotWebhooks | None = None
     graph: GraphPush | None = None
     imap_idle: bool = Field(True, description="Hold an IMAP IDLE connection per IMAP mailbox")
+    imap_idle_max: int = Field(100, ge=0, description="At most this many IMAP mailboxes are held in IDLE (a thread "
+                               "and a connection each, per replica); the rest are polled every sync.poll_interval")
 
 
 class Settings(Section):

@@ -142,6 +142,7 @@ class Daemon:
         self._tokens: TokenStore | None = None  # for deleting the subscriptions of a mailbox let go
         self._removed: set[str] = set()         # Outlook mailboxes Graph removed a subscription of (HTTP thread)
         self._removed_lock = threading.Lock()
+        self.idle_mailboxes: list[str] = []     # IMAP mailboxes held in IDLE (push.imap_idle_max caps them)
         hooks = GraphHooks(self.graph_subscriptions, self._graph_lifecycle)
         app = build_web_app(settings, self.wakeups, hooks, store=self.engine.store, policy=self.engine.policy,
                             known_mailboxes=self._synced_addresses)
@@ -172,9 +173,7 @@ class Daemon:
             time.sleep(0.02)
         self._reconcile_push(catch_up=False)     # the configured mailboxes: the first cycle pulls them anyway
         if self.settings.push.imap_idle:
-            for box in self.settings.mailboxes:
-                if isinstance(box, ImapMailbox):
-                    self._spawn(f"idle {box.address}", functools.partial(self._idle_loop, box))
+            self._start_idle()
         self._spawn("scheduler", self._schedule)
         for drainer in self.drainers:
             self._spawn(drainer.name, drainer.run)
@@ -421,6 +420,21 @@ class Daemon:
         except ProviderError as exc:
             log.warning("push.lifecycle_failed", mailbox=address, lifecycle_event=event, error=exc.kind)
         self.wakeups.wake(mailbox_source(address))   # whatever happened, catch up from the cursor
+
+    def _start_idle(self) -> list[str]:
+        """IDLE for the first `push.imap_idle_max` IMAP mailboxes (config order): each holds a thread and a server
+        connection, so hundreds would exhaust both. The others are polled (sync.poll_interval), and the log
+        says which. Returns the addresses held in IDLE."""
+        boxes = [box for box in self.settings.mailboxes if isinstance(box, ImapMailbox)]
+        cap = self.settings.push.imap_idle_max
+        for box in boxes[:cap]:
+            self._spawn(f"idle {box.address}", functools.partial(self._idle_loop, box))
+        if len(boxes) > cap:
+            log.warning("push.idle_capped", idle=cap, polled=len(boxes) - cap,
+                        polled_mailboxes=[box.address for box in boxes[cap:]][:20],
+                        note="raise push.imap_idle_max for more IDLE connections, or leave these to polling")
+        self.idle_mailboxes = [box.address for box in boxes[:cap]]
+        return self.idle_mailboxes
 
     def _idle_loop(self, box: ImapMailbox) -> None:
         """Hold IMAP IDLE on this mailbox's INBOX with its own connection; wake the scheduler on new mail."""
