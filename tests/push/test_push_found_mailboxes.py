@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +139,20 @@ def test_a_removed_subscription_of_a_found_mailbox_is_made_again_without_a_dupli
     wait_for(lambda: len(team.known_for(ANN)) == 2 and not team.known_for(ANN) & before)
     # The simulator still holds the removed one (Graph would not); the other old one is gone.
     assert team.subscribed_to(ANN) == team.known_for(ANN) | {removed}
+
+
+def test_a_subscription_graph_deleted_unrenewed_is_made_again_at_the_renewal(outlook_team: OutlookTeam) -> None:
+    """A subscription that expired unrenewed (every replica down past its expiry) answers the renewal 404: the
+    mailbox is subscribed anew, instead of falling back to polling for good."""
+    team, sandbox = outlook_team, outlook_team.sandbox
+    before = team.subscribed_to(ANN)
+    expired = sorted(before)[0]
+    sandbox.graph.expire_subscription(expired)
+    team.daemon.renew_push()
+    wait_for(lambda: len(team.known_for(ANN)) == 2 and not team.known_for(ANN) & before)
+    live = {s.id for s in sandbox.graph.subscriptions() if s.resource.lower().startswith(f"users/{ANN}/")
+            and s.expires > datetime.now(UTC)}
+    assert live == team.known_for(ANN)                               # both folders, no duplicate
+    sandbox.graph.deliver(ANN, reply("buyer@customer.example", ANN, 8), "inbox")
+    wait_for(lambda: "Re: Proposal 8" in " ".join(str(t.get("Subject")) for t in sandbox.salesforce.tasks_for(
+        team.buyer)), seconds=30)                                    # by push: the poll interval is an hour

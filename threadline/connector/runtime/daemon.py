@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import structlog
 import uvicorn
 
-from threadline.adapters.errors import ProviderError
+from threadline.adapters.errors import NotFound, ProviderError
 from threadline.adapters.gmail import GmailAdapter
 from threadline.adapters.imap import ImapMailbox as ImapAdapter
 from threadline.adapters.outlook import OutlookAdapter
@@ -228,8 +228,7 @@ class Daemon:
             except Exception as exc:  # noqa: BLE001 - the daemon must outlive it; the next cycle tries again
                 log.error("push.reconcile_failed", error=type(exc).__name__, detail=str(exc)[:300])
             if time.monotonic() >= next_watch:
-                self._renew_watches()
-                self._renew_graph()
+                self.renew_push()
                 next_watch = time.monotonic() + WATCH_RENEWAL_SECONDS
 
     def _seconds_until_work(self) -> float:
@@ -315,6 +314,11 @@ class Daemon:
         if catch_up:
             for address in started:
                 self.wakeups.wake(mailbox_source(address))
+
+    def renew_push(self) -> None:
+        """The daily renewal: every Gmail watch and Graph subscription the engine's mailboxes hold."""
+        self._renew_watches()
+        self._renew_graph()
 
     def _renew_watches(self) -> None:
         """Daily: users.watch again on every Gmail mailbox the engine syncs (a failed one is tried again too)."""
@@ -412,8 +416,14 @@ class Daemon:
             return
         try:
             if event == "reauthorizationRequired":
-                adapter.renew(subscription_id)
-            elif event == "subscriptionRemoved":
+                try:
+                    adapter.renew(subscription_id)
+                except NotFound:
+                    # Graph deleted it (it expired unrenewed, say while every replica was down): without this
+                    # the mailbox fell back to polling for good. The scheduler subscribes it anew.
+                    event = "subscriptionRemoved"
+                    log.warning("push.subscription_gone", mailbox=address, note="subscribing again")
+            if event == "subscriptionRemoved":
                 self.graph_subscriptions.forget(subscription_id)
                 with self._removed_lock:
                     self._removed.add(address)

@@ -138,6 +138,10 @@ class GraphSandbox:
         target = self.register_user(user)
         return self.gateway.subscriptions.notify(target.id, FOLDER_NAMES[folder], message_id, change_type)
 
+    def expire_subscription(self, subscription_id: str) -> None:
+        """Let a subscription expire unrenewed: Graph deletes it, and a renewal answers 404 ResourceNotFound."""
+        self.gateway.subscriptions.expire(subscription_id)
+
     def lifecycle(self, subscription_id: str, event: str) -> int:
         """POST a lifecycle event (reauthorizationRequired | subscriptionRemoved | missed)."""
         return self.gateway.subscriptions.lifecycle(subscription_id, event)

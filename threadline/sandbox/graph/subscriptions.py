@@ -149,9 +149,20 @@ class Subscriptions:
             raise access_denied()
         return user.id, folder
 
+    def expire(self, subscription_id: str) -> None:
+        """The subscription's expiry passes (nobody renewed it in time)."""
+        with self._lock:
+            sub = self._subs.get(subscription_id)
+            if sub is not None:
+                sub.expires = datetime.now(UTC) - timedelta(seconds=1)
+
     def _own(self, inv: Invocation) -> Subscription:
         with self._lock:
             sub = self._subs.get(inv.args["id"])
+            if sub is not None and sub.expires <= datetime.now(UTC):
+                # Graph deletes a subscription once it expires: renewing it afterwards answers 404.
+                del self._subs[sub.id]
+                sub = None
         if sub is None or sub.app_id != inv.grant.client_id:
             raise GraphError(404, "ResourceNotFound", f"The object '{inv.args['id']}' doesn't exist.")
         return sub
