@@ -143,7 +143,8 @@ class Daemon:
         self._removed: set[str] = set()         # Outlook mailboxes Graph removed a subscription of (HTTP thread)
         self._removed_lock = threading.Lock()
         self.idle_mailboxes: list[str] = []     # IMAP mailboxes held in IDLE (push.imap_idle_max caps them)
-        hooks = GraphHooks(self.graph_subscriptions, self._graph_lifecycle)
+        self._to_renew: set[str] = set()        # subscriptions Graph asked to reauthorize (HTTP thread)
+        hooks = GraphHooks(self.graph_subscriptions, self._lifecycle_from_graph)
         app = build_web_app(settings, self.wakeups, hooks, store=self.engine.store, policy=self.engine.policy,
                             known_mailboxes=self._synced_addresses)
         config = uvicorn.Config(app, host=settings.server.host,
@@ -282,6 +283,10 @@ class Daemon:
         on, none for each one it let go (owner archived, rep disconnected). One set comparison when nothing
         changed. With `catch_up`, a mailbox that just got push is pulled once more: mail that arrived between its
         first pull and its watch would otherwise wait for the poll interval."""
+        with self._removed_lock:
+            to_renew, self._to_renew = self._to_renew, set()
+        for subscription_id in sorted(to_renew):
+            self._graph_lifecycle(subscription_id, "reauthorizationRequired")
         gmail, outlook = self._push_targets()
         with self._removed_lock:
             removed, self._removed = self._removed, set()
@@ -405,6 +410,19 @@ class Daemon:
             if address not in covered and not self._stop.is_set():
                 self.subscribed.add(address)
                 self._subscribe(adapter)
+
+    def _lifecycle_from_graph(self, subscription_id: str, event: str) -> None:
+        """A lifecycle notification, on the HTTP server's loop: no Graph call here (it would hold up every
+        request the server answers meanwhile). A renewal is queued for the scheduler, which runs it after the
+        cycle this wakes; the rest is quick bookkeeping."""
+        if event == "reauthorizationRequired":
+            address = self.graph_subscriptions.mailbox_for(subscription_id)
+            if address is not None:
+                with self._removed_lock:
+                    self._to_renew.add(subscription_id)
+                self.wakeups.wake(mailbox_source(address))
+            return
+        self._graph_lifecycle(subscription_id, event)
 
     def _graph_lifecycle(self, subscription_id: str, event: str) -> None:
         """reauthorizationRequired: renew; subscriptionRemoved: the scheduler subscribes that mailbox again after the
