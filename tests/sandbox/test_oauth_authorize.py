@@ -469,3 +469,20 @@ def test_chromium_signs_in_on_the_google_consent_page_and_lands_on_the_app(sandb
     token = flow.fetch_token(code=back["code"], verify=ca(sandbox))
     assert token["refresh_token"]
     assert gmail_profile(sandbox, flow.credentials)["emailAddress"] == "ann.b@example.com"
+
+
+def test_an_app_may_revoke_sessions_of_its_own_tenants_users_only(sandbox):
+    s = sandbox.settings
+    identity = sandbox.graph.identity
+    identity.register_tenant("0d4c7a5e-1111-4222-8333-944455566677", "fabrikam.example")
+    own = identity.register_user(MS_REP)
+    other = identity.register_user("eve@fabrikam.example", tenant="fabrikam.example")
+    identity.register_app("revoker-app", "revoker-secret", roles=("User.RevokeSessions.All",), public_client=False)
+    http = browser(sandbox)
+    token = http.post(f"{sandbox.url}/{s.graph_tenant_id}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": "revoker-app", "client_secret": "revoker-secret",
+        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert http.post(f"{sandbox.url}/v1.0/users/{own.id}/revokeSignInSessions", headers=headers).status_code == 200
+    refused = http.post(f"{sandbox.url}/v1.0/users/{other.id}/revokeSignInSessions", headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "Authorization_RequestDenied"

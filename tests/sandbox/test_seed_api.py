@@ -217,6 +217,16 @@ def test_a_value_a_hubspot_dropdown_does_not_offer_is_refused_before_anything_is
     _nothing_seeded(sandbox)
 
 
+def test_a_null_property_is_left_unset_not_refused(sandbox: SandboxServer) -> None:
+    body = copy.deepcopy(BODY)
+    body["hubspot"]["contacts"][0]["properties"]["hs_lead_status"] = None    # the schema allows null
+    answer = seed(sandbox, body)
+    assert answer.status_code == 200, answer.text
+    [contact] = [c for c in sandbox.hubspot.contacts
+                 if c.properties.get("email") == body["hubspot"]["contacts"][0]["email"]]
+    assert "hs_lead_status" not in contact.properties or not contact.properties["hs_lead_status"]
+
+
 def test_a_record_the_org_refuses_while_seeding_takes_back_what_was_written(sandbox: SandboxServer) -> None:
     body = copy.deepcopy(BODY)
     body["salesforce"]["leads"][0]["fields"] = {"OwnerId": "005000000000000AAA"}     # no such User

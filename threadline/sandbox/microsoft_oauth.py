@@ -311,7 +311,8 @@ class MicrosoftIdentity:
         if target is None:
             return _graph_error(404, "Request_ResourceNotFound", f"Resource '{named}' does not exist or one of "
                                 "its queried reference-property objects are not present.")
-        if grant.user != target.id and REVOKE_SESSIONS_ROLE not in grant.roles:
+        # An app's role reaches the users of its own tenant only.
+        if grant.user != target.id and (REVOKE_SESSIONS_ROLE not in grant.roles or grant.tenant != target.tenant):
             return _graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
                                 "operation.")
         self.revoke_sign_in_sessions(target.id)

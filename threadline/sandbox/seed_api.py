@@ -127,6 +127,8 @@ def check_hubspot(seed: HubSpotSeed, sandbox: HubSpotSandbox, problems: Problems
     for i, contact in enumerate(seed.contacts):
         path = f"hubspot.contacts[{i}]"
         for name, value in contact.properties.items():
+            if value is None:                 # null: nothing to set (seeding skips it too)
+                continue
             refused = crm.schema.value_problem("contacts", name, _hubspot_value(value))
             if refused is not None:           # what HubSpot itself would answer: unknown, read-only, not an option
                 hint = (" (create it with POST /crm/v3/properties/contacts first)"

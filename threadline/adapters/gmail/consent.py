@@ -94,7 +94,11 @@ class GmailConsent:
             raise ConsentRefused("Threadline needs the permissions shown on Google's screen, and some were not "
                                  "granted (" + ", ".join(s.rsplit("/", 1)[-1] for s in missing or ["offline"]) +
                                  "). Open your link again and leave every box ticked.", error="scope")
-        signed_in = self._mailbox_of(str(token["access_token"]))
+        try:
+            signed_in = self._mailbox_of(str(token["access_token"]))
+        except TransientError:
+            self._revoke(str(refresh_token))        # nothing kept: the rep tries again with a fresh grant
+            raise
         record = json.dumps({"refresh_token": refresh_token, "scopes": list(granted), "client_id": self.client_id})
         return Granted(signed_in, granted, keep=lambda: self.tokens.put(stored_name(address), record),
                        discard=lambda: self._revoke(str(refresh_token)))

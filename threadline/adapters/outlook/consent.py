@@ -90,7 +90,8 @@ class OutlookConsent:
                                  "your IT admin to allow these permissions for the app, then open the link again.",
                                  error="scope")
         claims = result.get("id_token_claims") or {}
-        signed_in = str(claims.get("preferred_username") or claims.get("email") or "").lower()
+        # Not the `email` claim: Entra does not verify it (the "nOAuth" mix-up); the UPN is the account's own.
+        signed_in = str(claims.get("preferred_username") or "").lower()
         serialized = cache.serialize()
         return Granted(signed_in, granted, keep=lambda: self.tokens.put(stored_name(address), serialized),
                        discard=lambda: None)    # Microsoft has no per-app revocation short of signing the user out

@@ -35,14 +35,13 @@ from threadline.adapters.errors import NotFound, ProviderError
 from threadline.adapters.gmail import GmailAdapter
 from threadline.adapters.imap import ImapMailbox as ImapAdapter
 from threadline.adapters.outlook import OutlookAdapter
-from threadline.adapters.token_store import TokenStore
 from threadline.config.models import ImapMailbox, Settings
 from threadline.connector.runtime.drainers import Drainer
 from threadline.connector.web.app import GraphHooks, build_web_app
 from threadline.connector.web.push.graph_notifications import GraphSubscriptions
 from threadline.connector.web.push.wakeups import Wakeups
-from threadline.connector.wiring.build import build_engine, build_mailbox, found_binding
-from threadline.connector.wiring.secret_keys import token_store
+from threadline.connector.wiring.build import build_engine, build_mailbox
+from threadline.connector.wiring.team import TeamDirectory
 from threadline.sync.engine import SyncEngine, mailbox_source
 from threadline.sync.store.tables import FoundMailboxRow
 
@@ -139,7 +138,6 @@ class Daemon:
         # cycle). Only the scheduler thread (and start, before it runs) reads or changes them.
         self.watched: set[str] = set()          # Gmail: users.watch asked for
         self.subscribed: set[str] = set()       # Outlook: Graph subscriptions asked for
-        self._tokens: TokenStore | None = None  # for deleting the subscriptions of a mailbox let go
         self._removed: set[str] = set()         # Outlook mailboxes Graph removed a subscription of (HTTP thread)
         self._removed_lock = threading.Lock()
         self.idle_mailboxes: list[str] = []     # IMAP mailboxes held in IDLE (push.imap_idle_max caps them)
@@ -390,9 +388,8 @@ class Daemon:
             row = session.get(FoundMailboxRow, address)
         if row is None:
             return None
-        if self._tokens is None:
-            self._tokens = token_store(self.settings, self.engine.store)
-        binding = found_binding(self.settings, row, self._tokens)
+        directory = self.engine.directory
+        binding = directory.build(self.settings, row) if isinstance(directory, TeamDirectory) else None
         if binding is None:
             return None
         if not isinstance(binding.adapter, OutlookAdapter):

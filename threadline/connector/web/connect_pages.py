@@ -31,7 +31,7 @@ from threadline.adapters.token_store import TokenStore
 from threadline.config.models import Settings
 from threadline.connector.web.push.wakeups import Wakeups
 from threadline.connector.web.status_page import SECURITY_HEADERS, templates
-from threadline.connector.wiring.consent import sequences_send
+from threadline.connector.wiring.consent import link_url, sequences_send
 from threadline.sync.engine import mailbox_source
 from threadline.sync.mailboxes import connect_links as links
 from threadline.sync.store.database import Store
@@ -180,7 +180,7 @@ class ConnectPages:
         self.wakeups.wake(mailbox_source(row.address))
         log.info("connect.connected", mailbox=row.address, provider=row.provider, scopes=list(granted.scopes))
         return self._page("Mailbox connected", page="connected", address=row.address,
-                          disconnect_url=f"{self.settings.server.public_url}/disconnect/{disconnect}")
+                          disconnect_url=link_url(self.settings, links.DISCONNECT, disconnect))
 
     def _release(self, row: ConnectLinkRow, outcome: str) -> None:
         """A failed finish leaves the link usable again (it has not connected anything), never its state."""

@@ -92,5 +92,10 @@ def make_connect_link(settings: Settings, store: Store, address: str, provider: 
             raise LinkRefused(f"{address} is not a connected mailbox")
         token = make_link(session, address, provider, lifetime or settings.connect.link_lifetime, purpose=purpose,
                           aliases=tuple(a.strip().lower() for a in aliases if a.strip()))
+    return link_url(settings, purpose, token)
+
+
+def link_url(settings: Settings, purpose: str, token: str) -> str:
+    """The URL a connect or disconnect link's token is opened at, under server.public_url."""
     base = (settings.server.public_url or "").rstrip("/")
     return f"{base}/{'connect' if purpose == CONNECT else 'disconnect'}/{token}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import structlog
+
 from threadline.adapters.records import CrmOwner
 from threadline.config.models import Settings
 from threadline.sync.engine import MailboxBinding
@@ -13,6 +15,7 @@ from threadline.sync.mailboxes.owners import record_owners
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import FoundMailboxRow
 
+log = structlog.get_logger("threadline.team")
 BuildBinding = Callable[[Settings, FoundMailboxRow], MailboxBinding | None]
 
 
@@ -37,7 +40,9 @@ class TeamDirectory:
         self.settings = settings
         self.store = store
         self.build = build
+        self.explicit = {box.address for box in settings.mailboxes}     # these win: never built from a row
         self._built: dict[str, tuple[str, str, str | None, str]] = {}
+        self._unbuildable: dict[str, tuple[str, str, str | None, str]] = {}
 
     def owners_seen(self, owners: Sequence[CrmOwner]) -> None:
         with self.store.session() as session:
@@ -47,20 +52,25 @@ class TeamDirectory:
 
     def changes(self, current: set[str]) -> tuple[list[MailboxBinding], set[str]]:
         with self.store.session() as session:
-            rows = active_found(session)
+            rows = [row for row in active_found(session) if row.address not in self.explicit]
         wanted = {row.address: _version(row) for row in rows}
-        explicit = {box.address.lower() for box in self.settings.mailboxes}
         # A mailbox whose owner changed, or that its rep connected again (new tokens), is built anew.
         renewed = {address for address in current if address in wanted and self._built.get(address) != wanted[address]}
         added = []
         for row in rows:
-            if row.address in current and row.address not in renewed:
+            version = wanted[row.address]
+            if (row.address in current and row.address not in renewed) or self._unbuildable.get(row.address) == version:
                 continue
             binding = self.build(self.settings, row)
-            if binding is not None:
-                added.append(binding)
-                self._built[row.address] = wanted[row.address]
-        dropped = {address for address in current if address not in wanted and address.lower() not in explicit}
+            if binding is None:
+                # Its source left the config, or a connected mailbox's tokens are gone: said once, not rebuilt
+                # (and its secrets read) every cycle until the row changes.
+                self._unbuildable[row.address] = version
+                log.warning("mailbox.unbuildable", mailbox=row.address, source=row.source)
+                continue
+            added.append(binding)
+            self._built[row.address] = version
+        dropped = {address for address in current if address not in wanted and address not in self.explicit}
         for address in dropped:
             self._built.pop(address, None)
         return added, dropped | renewed
