@@ -40,9 +40,13 @@ def test_a_found_mailbox_sends_its_owners_contacts_their_steps_once(sandbox: San
 
         set_archived(sandbox, ben, True)                      # Ben leaves: nothing more goes out from his mailbox
         sandbox.hubspot.add_contact("kim@prospect.example", firstname="Kim", owner_id=ben)
-        for _ in range(2):
+        sandbox.hubspot.add_contact("lee@prospect.example", firstname="Lee", owner_id=ann)   # the control
+        for _ in range(3):
             engine.run_once()
+        assert f"ben@{DOMAIN}" not in {b.adapter.address for b in engine.mailboxes}
         assert "kim@prospect.example" not in sent_by(sandbox, f"ben@{DOMAIN}")
-        assert sent_by(sandbox, f"ann@{DOMAIN}") == Counter({"pat@customer.example": 2})   # nothing twice
+        # Ann's new contact gets both steps in the same cycles (so Kim's silence is Ben's leaving), and Pat
+        # nothing twice.
+        assert sent_by(sandbox, f"ann@{DOMAIN}") == Counter({"pat@customer.example": 2, "lee@prospect.example": 2})
     finally:
         engine.close()

@@ -323,15 +323,26 @@ def test_decay_reaches_salesforce_too_with_the_salesforce_points_model(sandbox: 
 def test_next_changes_for_a_whole_portal_are_kept_in_bounded_statements(tmp_path: Path) -> None:
     """The first rules step over 100,000 contacts kept every next change in one INSERT, past SQLite's
     32,766 variables (found by bench/rules_over_time.py); they go in batches now."""
+    from sqlalchemy import event
+
     from threadline.rules.store import due_contacts, save_next_changes
     from threadline.sync.store.database import Store
 
     store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    bound: list[int] = []
+
+    def count(_conn, _cursor, _statement, parameters, _context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if not executemany:
+            bound.append(len(parameters))
+
+    # This machine's SQLite may allow more than 32,766 variables: measure what each statement binds instead.
+    event.listen(store.engine, "before_cursor_execute", count)
     changes = {str(n): (DAY0 + timedelta(minutes=n), "decay") for n in range(12_000)}
     with store.session() as session:
         save_next_changes(session, list(changes), changes)
     with store.session() as session:
         assert len(due_contacts(session, DAY0 + timedelta(days=30), 20_000)) == 12_000
         save_next_changes(session, list(changes), {})                    # nothing left to change: all dropped
+    assert bound and max(bound) <= 32_766, max(bound)
     with store.session() as session:
         assert due_contacts(session, DAY0 + timedelta(days=30), 20_000) == []

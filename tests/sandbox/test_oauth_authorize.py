@@ -218,6 +218,7 @@ def test_consent_form_answers_once_and_only_in_the_browser_that_opened_it(sandbo
     url, _ = google_flow(sandbox).authorization_url()
     victim, attacker = browser(sandbox), browser(sandbox)
     action, fields = sign_in_form(victim.get(url))
+    sign_in_form(attacker.get(url))                       # the attacker holds a valid cookie of its own
     lifted = attacker.post(action, data={**fields, "email": NEW_REP, "decision": "allow"})
     assert lifted.status_code == 400 and "location" not in lifted.headers   # another browser's cookie
     assert victim.post(action, data={**fields, "email": NEW_REP, "decision": "allow"}).status_code == 400

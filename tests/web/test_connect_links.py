@@ -15,17 +15,19 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlmodel import select
 from structlog.testing import capture_logs
 
 from tests.web.connect_world import Browser, ConnectWorld, connect_world, text_of
 from tests.web.world import ADMIN_TOKEN, served
 from threadline.adapters.gmail.consent import stored_name
+from threadline.config.models import GmailMailbox
 from threadline.connector.demo.world import REP
 from threadline.connector.monitoring.team_mailboxes import mailbox_lines
 from threadline.connector.web.app import build_web_app
 from threadline.connector.web.push.wakeups import Wakeups
-from threadline.connector.wiring.consent import LinkRefused
+from threadline.connector.wiring.consent import LinkRefused, make_connect_link
 from threadline.connector.wiring.secret_keys import secret_store
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.tables import ConnectLinkRow, CursorRow, FoundMailboxRow, SecretRow
@@ -278,6 +280,10 @@ def test_links_are_refused_for_an_unconfigured_provider_or_an_explicit_mailbox(g
         gmail_world.link(REP, provider="outlook")
     with pytest.raises(LinkRefused, match="not a connected mailbox"):
         gmail_world.link(REP, purpose="disconnect")
+    explicit = gmail_world.settings.model_copy(update={"mailboxes": [GmailMailbox(
+        kind="gmail", address=REP, client_id="c", client_secret=SecretStr("s"), refresh_token=SecretStr("r"))]})
+    with pytest.raises(LinkRefused, match="configured under mailboxes"):
+        make_connect_link(explicit, gmail_world.engine.store, REP, "gmail")
 
 
 def test_metrics_count_the_team_by_source_and_state_and_the_connected_mailboxs_calls(

@@ -162,15 +162,12 @@ def save_next_changes(session: Session, evaluated: Iterable[str], next_changes: 
     for start in range(0, len(gone), 500):
         session.exec(delete(RuleDueRow).where(col(RuleDueRow.crm_id).in_(gone[start:start + 500])))
     rows = [{"crm_id": crm_id, "due_at": at, "reason": reason} for crm_id, (at, reason) in next_changes.items()]
-    for start in range(0, len(rows), 1000):        # bound the statement's variables (SQLite allows 32,766)
-        upsert(session, RuleDueRow, rows[start:start + 1000], ["crm_id"])
+    upsert(session, RuleDueRow, rows, ["crm_id"])
 
 
 def schedule_everyone(session: Session, at: datetime, reason: str) -> int:
     """Make every live contact due at `at` (the rule set changed); returns how many."""
     ids = list(session.exec(select(ContactRow.crm_id).where(
         col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))).all())
-    for start in range(0, len(ids), 1000):
-        upsert(session, RuleDueRow, [{"crm_id": crm_id, "due_at": at, "reason": reason}
-                                     for crm_id in ids[start:start + 1000]], ["crm_id"])
+    upsert(session, RuleDueRow, [{"crm_id": crm_id, "due_at": at, "reason": reason} for crm_id in ids], ["crm_id"])
     return len(ids)

@@ -17,8 +17,6 @@ from threadline.sync.store.upsert import upsert
 
 #: The source of a mailbox a rep connected through a connect link (connect_links.py).
 CONNECTED = "connected"
-#: Rows per INSERT statement (SQLite caps the bound parameters of one statement).
-CHUNK = 500
 STOPPED = "its CRM owner is archived or deactivated, or no longer matches mailbox_sources"
 
 
@@ -44,10 +42,9 @@ def record_found(session: Session, found: Sequence[FoundMailbox], owners: Mappin
     # Only what changed is written: a pull with nothing new writes nothing (a team of thousands, every pull).
     changed = [f for f in found if (row := rows.get(f.address)) is None or not row.active
                or (row.kind, row.source, row.owner_id) != (f.kind, f.source, f.owner_id)]
-    for start in range(0, len(changed), CHUNK):
-        upsert(session, FoundMailboxRow, [{"address": f.address, "kind": f.kind, "source": f.source,
-                                           "owner_id": f.owner_id, "active": True, "reason": "", "updated_at": now}
-                                          for f in changed[start:start + CHUNK]], ["address"])
+    upsert(session, FoundMailboxRow, [{"address": f.address, "kind": f.kind, "source": f.source,
+                                       "owner_id": f.owner_id, "active": True, "reason": "", "updated_at": now}
+                                      for f in changed], ["address"])
     addresses = {f.address for f in found}
     gone = [row for row in rows.values() if row.active and row.source != CONNECTED and row.address not in addresses]
     for row in gone:

@@ -17,8 +17,6 @@ from threadline.adapters.records import CrmOwner
 from threadline.sync.store.tables import CrmOwnerRow, FoundMailboxRow, utcnow
 from threadline.sync.store.upsert import upsert
 
-#: Rows per INSERT statement (SQLite caps the bound parameters of one statement).
-CHUNK = 500
 ID_CHARS, EMAIL_CHARS, NAME_CHARS = 64, 320, 200
 
 
@@ -43,8 +41,7 @@ def record_owners(session: Session, owners: Sequence[CrmOwner], *, now: datetime
     # Only what changed is written: a CRM pull of a 2,000-owner team with nothing new writes nothing.
     rows = [entry for entry in seen.values() if (known := stored.get(entry["id"])) is None
             or (known.email, known.name, known.active) != (entry["email"], entry["name"], entry["active"])]
-    for start in range(0, len(rows), CHUNK):
-        upsert(session, CrmOwnerRow, rows[start:start + CHUNK], ["id"])
+    upsert(session, CrmOwnerRow, rows, ["id"])
     gone = [row for row in stored.values() if row.active and row.id not in seen]
     for row in gone:
         row.active, row.seen_at = False, now
