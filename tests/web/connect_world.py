@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import ssl
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -25,14 +24,8 @@ from threadline.connector.web.app import build_web_app
 from threadline.connector.web.push.wakeups import Wakeups
 from threadline.connector.wiring.build import build_engine
 from threadline.connector.wiring.consent import make_connect_link
-from threadline.sandbox.server import SandboxServer
+from threadline.sandbox.server import SandboxServer, free_port
 from threadline.sync.engine import SyncEngine
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def connect_settings(sandbox: SandboxServer, tmp_path: Path, *, crm: str = "hubspot", mailbox: str = "gmail",

@@ -102,8 +102,7 @@ def test_the_refresh_token_is_stored_encrypted_and_revoke_deletes_it_at_google_t
     world.engine.run_once()
     assert [b.adapter.address for b in world.engine.mailboxes] == [REP]
 
-    from threadline.connector.web.connect_pages import disconnect_mailbox
-    from threadline.connector.wiring.consent import consent_flows
+    from threadline.connector.wiring.consent import consent_flows, disconnect_mailbox
 
     assert disconnect_mailbox(world.engine.store, consent_flows(world.settings, tokens), REP, "revoked by the admin")
     assert tokens.get(stored_name(REP)) is None

@@ -258,16 +258,15 @@ class MailboxSource(Section):
 
     def covers(self, address: str) -> bool:
         """Whether an owner with this address gets a mailbox from this source."""
-        address = address.lower()
-        domain = address.rsplit("@", 1)[-1]
-        if domain not in self.domains or address in {a.lower() for a in self.exclude}:
+        address = address.lower()        # include/exclude are EmailAddress: lowercase already
+        if address.rsplit("@", 1)[-1] not in self.domains or address in self.exclude:
             return False
-        return not self.include or address in {a.lower() for a in self.include}
+        return not self.include or address in self.include
 
     def mailbox_for(self, address: str, owner_id: str | None) -> ImapMailbox | GmailMailbox | OutlookMailbox:
         """The mailbox entry a found owner gets: this source's settings with the owner's address and id."""
-        settings = {k: v for k, v in (self.model_extra or {}).items()}
-        return _MAILBOX.validate_python({**settings, "kind": self.kind, "address": address, "owner_id": owner_id})
+        return _MAILBOX.validate_python({**(self.model_extra or {}), "kind": self.kind, "address": address,
+                                         "owner_id": owner_id})
 
 
 class SyncSettings(Section):

@@ -29,48 +29,48 @@ def link(address: Annotated[str, typer.Argument(help="The rep's mailbox address"
                                                          "as (repeatable)")] = None,
          config: ConfigOption = None) -> None:
     """Print a signed, single-use, expiring connect link for ADDRESS. Send it to the rep."""
-    print(_make(address, provider, expires, alias or [], "connect", config))
+    print(_make(load_config(config), address, provider, expires, alias or [], "connect"))
 
 
 @connect_app.command("disconnect-link")
 def disconnect_link(address: Annotated[str, typer.Argument(help="A connected mailbox")],
                     config: ConfigOption = None) -> None:
     """Print a single-use link the rep can use to disconnect their own mailbox."""
-    settings = load_config(config)
-    provider = _connected_kind(settings, address)
-    print(_make(address, provider, None, [], "disconnect", config))
+    print(_make(load_config(config), address, None, None, [], "disconnect"))
 
 
 @connect_app.command("revoke")
 def revoke(address: Annotated[str, typer.Argument(help="A connected mailbox")], config: ConfigOption = None) -> None:
     """Disconnect a rep's mailbox: delete its tokens (revoked at Google; Microsoft has no per-app revocation).
     Its cursor and stored mail decisions stay, so a new link resumes where it stopped."""
-    from threadline.connector.web.connect_pages import disconnect_mailbox
-    from threadline.connector.wiring.consent import consent_flows
-    from threadline.connector.wiring.secret_keys import require_keys, secret_store
+    from threadline.connector.wiring.consent import consent_flows, disconnect_mailbox
+    from threadline.connector.wiring.secret_keys import SecretsUnusable, no_key_message, secret_store
     from threadline.sync.store.database import Store
 
     settings = load_config(config)
-    _connected_kind(settings, address)
-    require_keys(settings, "disconnecting a mailbox")
     store = Store(settings.store.url)
     try:
         tokens = secret_store(settings, store)
-        assert tokens is not None
-        disconnect_mailbox(store, consent_flows(settings, tokens), address.strip().lower(), "revoked by the admin")
+        if tokens is None:
+            raise SecretsUnusable(no_key_message("disconnecting a mailbox"))
+        done = disconnect_mailbox(store, consent_flows(settings, tokens), address.strip().lower(),
+                                  "revoked by the admin")
     finally:
         store.dispose()
+    if not done:
+        err.print(f"{address} is not a mailbox connected through a connect link (threadline mailboxes lists them)",
+                  markup=False, highlight=False)
+        raise typer.Exit(2)
     console.print(f"{address} is disconnected; its tokens are deleted (cursor kept)", highlight=False)
 
 
-def _make(address: str, provider: str, expires: str | None, aliases: list[str], purpose: str,
-          config: str | None) -> str:
+def _make(settings: Settings, address: str, provider: str | None, expires: str | None, aliases: list[str],
+          purpose: str) -> str:
     from threadline.config.models import Duration
     from threadline.connector.wiring.consent import LinkRefused, make_connect_link
     from threadline.connector.wiring.secret_keys import require_keys
     from threadline.sync.store.database import Store
 
-    settings = load_config(config)
     require_keys(settings, "connect links (the rep's tokens are kept encrypted)")
     lifetime = None
     if expires is not None:
@@ -88,21 +88,3 @@ def _make(address: str, provider: str, expires: str | None, aliases: list[str], 
         raise typer.Exit(2) from None
     finally:
         store.dispose()
-
-
-def _connected_kind(settings: Settings, address: str) -> str:
-    from threadline.sync.mailboxes.connect_links import connected_row
-    from threadline.sync.store.database import Store
-
-    store = Store(settings.store.url)
-    try:
-        with store.session() as session:
-            row = connected_row(session, address.strip().lower())
-            kind = row.kind if row is not None else None
-    finally:
-        store.dispose()
-    if kind is None:
-        err.print(f"{address} is not a mailbox connected through a connect link (threadline mailboxes lists them)",
-                  markup=False, highlight=False)
-        raise typer.Exit(2)
-    return kind

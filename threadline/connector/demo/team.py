@@ -11,13 +11,11 @@ one reply waits in each of the four mailboxes, and the demo checks that each lan
 from __future__ import annotations
 
 import json
-import socket
 import ssl
 import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -27,6 +25,7 @@ import uvicorn
 from cryptography.fernet import Fernet
 from rich.console import Console
 from rich.table import Table
+from selectolax.lexbor import LexborHTMLParser
 
 from threadline.config.loading import parse_settings
 from threadline.connector.demo.world import INTERNAL_DOMAIN, _mail
@@ -35,7 +34,7 @@ from threadline.connector.web.app import build_web_app
 from threadline.connector.web.push.wakeups import Wakeups
 from threadline.connector.wiring.build import build_engine
 from threadline.connector.wiring.consent import make_connect_link
-from threadline.sandbox.server import SandboxServer
+from threadline.sandbox.server import SandboxServer, free_port
 from threadline.sync.engine import SyncEngine
 
 
@@ -65,7 +64,7 @@ class TeamDemo:
         """True when every team reply landed exactly once."""
         self.console.rule("the team: three reps found from the CRM's owners, one connected through a link")
         owners = self._seed()
-        port = _free_port()
+        port = free_port()
         settings = parse_settings(self._config(port), Path("(demo team)"), env={})
         engine = build_engine(settings)
         app = build_web_app(settings, Wakeups(), store=engine.store, policy=engine.policy)
@@ -185,30 +184,13 @@ class TeamDemo:
                    if c.properties.get("email") == customer)
 
 
-class _Forms(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.action: str | None = None
-        self.fields: dict[str, str] = {}
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = dict(attrs)
-        if tag == "form" and self.action is None:
-            self.action = values.get("action") or ""
-        elif tag == "input" and values.get("name"):
-            self.fields[str(values["name"])] = values.get("value") or ""
-
-
 def _form(page: httpx.Response) -> tuple[str, dict[str, str]]:
-    parser = _Forms()
-    parser.feed(page.text)
-    return urljoin(str(page.url), parser.action or ""), parser.fields
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A page's first form: its absolute action and its fields."""
+    form = LexborHTMLParser(page.text).css_first("form")
+    if form is None:
+        raise RuntimeError(f"no form on {page.url} (HTTP {page.status_code})")
+    fields = {str(i.attributes["name"]): str(i.attributes.get("value") or "") for i in form.css("input[name]")}
+    return urljoin(str(page.url), str(form.attributes.get("action") or "")), fields
 
 
 def _wait_for(ready: Any, seconds: float = 10.0) -> None:

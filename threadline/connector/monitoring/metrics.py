@@ -72,9 +72,9 @@ class CallCounters:
         # Another app in the same process (tests) may share a mailbox address, not this CRM *and* address.
         # Found and connected mailboxes are ours when a source covers them or their provider takes connect links.
         return (outcome.account in self._mailboxes or (outcome.account == "" and outcome.provider == self._crm)
+                or (outcome.account != "" and outcome.provider in self._connect)
                 or any(source.kind == outcome.provider and source.covers(outcome.account)
-                       for source in self._sources)
-                or (outcome.account != "" and outcome.provider in self._connect))
+                       for source in self._sources))
 
 
 class StoreCollector(Collector):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from threadline.config.models import Settings
 from threadline.connector.monitoring.readiness import read_health, refused_last
@@ -44,14 +44,15 @@ def mailbox_lines(settings: Settings, store: Store | None = None) -> list[Mailbo
 
 
 def _lines(settings: Settings, store: Store) -> list[MailboxLine]:
+    configured = {box.address for box in settings.mailboxes}       # EmailAddress is lowercase already
     with store.session() as session:
-        found = [row for row in all_found(session)
-                 if row.address not in {box.address.lower() for box in settings.mailboxes}]
+        found = [row for row in all_found(session) if row.address not in configured]
     entries: list[tuple[str, str, str, str | None, bool, str]] = [
         (box.address, box.kind, "config", box.owner_id, True, "") for box in settings.mailboxes]
     entries += [(row.address, row.kind, row.source if row.source == CONNECTED else "crm_owners", row.owner_id,
                  row.active, row.reason) for row in found]
     health = read_health(store, [mailbox_source(address) for address, *_ in entries])
+    last_errors = _last_errors(store, [unit for unit, seen in health.items() if seen.last_error_at is not None])
     lines = []
     for address, kind, source, owner_id, active, reason in entries:
         unit = mailbox_source(address)
@@ -67,14 +68,23 @@ def _lines(settings: Settings, store: Store) -> list[MailboxLine]:
             state, detail = "reauthorize", remedy(unit, settings, kind if source == CONNECTED else None)
         elif seen.last_error_at is not None and (seen.last_success_at is None
                                                  or seen.last_error_at > seen.last_success_at):
-            with store.session() as session:
-                last = session.exec(select(SyncErrorRow.message).where(SyncErrorRow.source == unit)
-                                    .order_by(col(SyncErrorRow.id).desc()).limit(1)).first()
-            state, detail = "failing", f"{last or 'an error'}; retried at the next poll, the others go on"
+            state, detail = "failing", f"{last_errors.get(unit) or 'an error'}; retried at the next poll, the others go on"
         else:
             state, detail = "syncing", ""
         lines.append(MailboxLine(address, kind, source, owner_id, state, detail, success))
     return lines
+
+
+def _last_errors(store: Store, units: list[str]) -> dict[str, str]:
+    """Each unit's newest error message, in one query (the status page and /metrics read this on every visit)."""
+    if not units:
+        return {}
+    with store.session() as session:
+        newest = (select(func.max(SyncErrorRow.id)).where(col(SyncErrorRow.source).in_(units))
+                  .group_by(col(SyncErrorRow.source)))
+        rows = session.exec(select(SyncErrorRow.source, SyncErrorRow.message)
+                            .where(col(SyncErrorRow.id).in_(newest))).all()
+    return {source: message for source, message in rows}
 
 
 def _text(value: datetime | None) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from urllib.parse import parse_qs
 
 import anyio
 import structlog
@@ -23,6 +22,7 @@ from threadline.config.models import Settings
 from threadline.connector.monitoring import readiness
 from threadline.connector.monitoring.metrics import CONTENT_TYPE, Metrics
 from threadline.connector.web.admin_auth import AdminAuth, LoginThrottle
+from threadline.connector.web.forms import read_form
 from threadline.connector.web.secret_checks import bearer_credentials
 from threadline.connector.web.status_page import (
     SECURITY_HEADERS,
@@ -37,8 +37,6 @@ from threadline.sync.store.database import Store
 log = structlog.get_logger("threadline.admin")
 #: /readyz answers within this many seconds even when the store hangs.
 READY_TIMEOUT_SECONDS = 3.0
-#: The connect-link form is three short fields; a longer body is cut off here.
-FORM_BYTES = 8192
 
 
 def readyz_endpoint(settings: Settings, store: Store | None, started: datetime) -> Callable[[Request], Awaitable[Response]]:
@@ -91,8 +89,7 @@ def admin_routes(settings: Settings, store: Store, started: datetime) -> list[Ro
             if bearer_credentials(request.headers.get("authorization", "")) is not None:
                 return _unauthorized()
             return RedirectResponse("/login", status_code=303)
-        body = (await request.body())[:FORM_BYTES].decode("utf-8", "replace")
-        fields = {name: values[0] for name, values in parse_qs(body).items()}
+        fields = await read_form(request)
         address, provider = fields.get("address", "").strip().lower(), fields.get("provider", "").strip()
         if not auth.csrf_valid(request, fields.get("csrf", "")):
             log.warning("admin.connect_link_refused", reason="csrf")
@@ -112,8 +109,8 @@ def admin_routes(settings: Settings, store: Store, started: datetime) -> list[Ro
             return _html(render_login())
         if not throttle.allowed():
             return _html(render_login(failed=True, throttled=True), status_code=429)
-        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
-        if not auth.token_matches((fields.get("token") or [""])[0]):
+        fields = await read_form(request)
+        if not auth.token_matches(fields.get("token", "")):
             throttle.failed()
             log.warning("admin.login_refused")          # never the attempted token
             return _html(render_login(failed=True), status_code=401)

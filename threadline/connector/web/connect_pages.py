@@ -17,7 +17,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import anyio
 import structlog
@@ -29,9 +29,10 @@ from threadline.adapters.consent import ConsentFlow, ConsentRefused
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.token_store import TokenStore
 from threadline.config.models import Settings
+from threadline.connector.web.forms import read_form
 from threadline.connector.web.push.wakeups import Wakeups
 from threadline.connector.web.status_page import SECURITY_HEADERS, templates
-from threadline.connector.wiring.consent import link_url, sequences_send
+from threadline.connector.wiring.consent import disconnect_mailbox, link_url, sequences_send
 from threadline.sync.engine import mailbox_source
 from threadline.sync.mailboxes import connect_links as links
 from threadline.sync.store.database import Store
@@ -71,8 +72,7 @@ class ConnectPages:
         async def endpoint(request: Request) -> Response:
             form: dict[str, str] = {}
             if request.method == "POST":
-                body = (await request.body())[:8192].decode("utf-8", "replace")
-                form = {k: v[0] for k, v in parse_qs(body).items()}
+                form = await read_form(request)
             return await anyio.to_thread.run_sync(handler, request, form)
         return endpoint
 
@@ -253,23 +253,6 @@ class ConnectPages:
             return False
         cookie, sent = request.cookies.get(COOKIE, ""), form.get("csrf", "")
         return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())
-
-
-def disconnect_mailbox(store: Store, flows: Mapping[str, ConsentFlow], address: str, reason: str) -> bool:
-    """Drop a connected mailbox's tokens (revoked at the provider where it can) and stop it; its cursor and
-    stored mail decisions stay. False when it was not connected."""
-    with store.session() as session:
-        row = links.connected_row(session, address)
-        kind = row.kind if row is not None else None
-    if kind is None:
-        return False
-    flow = flows.get(kind)
-    if flow is not None:
-        flow.forget(address)
-    with store.session() as session:
-        links.disconnected(session, address, f"{reason} on {utcnow():%Y-%m-%d}")
-    log.info("connect.disconnected", mailbox=address, reason=reason)
-    return True
 
 
 def _origin(url: str) -> str:

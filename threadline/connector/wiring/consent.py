@@ -7,16 +7,27 @@ exactly what the admin registers at Google and Microsoft (providers compare them
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
+
+import structlog
 
 from threadline.adapters.consent import ConsentFlow
 from threadline.adapters.gmail import consent as gmail_consent
 from threadline.adapters.outlook import consent as outlook_consent
 from threadline.adapters.token_store import TokenStore
 from threadline.config.models import GmailMailbox, OutlookMailbox, Settings
-from threadline.sync.mailboxes.connect_links import CONNECT, DISCONNECT, connected_row, make_link
+from threadline.sync.mailboxes.connect_links import (
+    CONNECT,
+    DISCONNECT,
+    connected_row,
+    disconnected,
+    make_link,
+)
 from threadline.sync.store.database import Store
+from threadline.sync.store.tables import utcnow
+
+log = structlog.get_logger("threadline.connect")
 
 
 def sequences_send(settings: Settings) -> bool:
@@ -72,12 +83,20 @@ class LinkRefused(ValueError):
     """A connect link that must not be made; the message says why and what to do instead."""
 
 
-def make_connect_link(settings: Settings, store: Store, address: str, provider: str, *,
+def make_connect_link(settings: Settings, store: Store, address: str, provider: str | None, *,
                       lifetime: timedelta | None = None, aliases: Sequence[str] = (),
                       purpose: str = CONNECT) -> str:
-    """A new single-use link for `address` (connect or disconnect), as a URL under server.public_url.
-    Raises LinkRefused when the provider is not under `connect:`, or the address is an explicit mailbox."""
+    """A new single-use link for `address` (connect or disconnect), as a URL under server.public_url. A
+    disconnect link's provider (None) is the connected mailbox's. Raises LinkRefused when the provider is not
+    under `connect:`, the address is an explicit mailbox, or a disconnect link's mailbox is not connected."""
     address = address.strip().lower()
+    if purpose == DISCONNECT:
+        with store.session() as session:
+            row = connected_row(session, address)
+            provider = row.kind if row is not None else None
+        if provider is None:
+            raise LinkRefused(f"{address} is not a connected mailbox (threadline mailboxes lists them)")
+    assert provider is not None
     if provider not in settings.connect.providers:
         configured = ", ".join(settings.connect.providers) or "none"
         raise LinkRefused(f"connect.{provider} is not configured (configured: {configured}): add the OAuth client "
@@ -88,8 +107,6 @@ def make_connect_link(settings: Settings, store: Store, address: str, provider: 
         raise LinkRefused(f"{address} is configured under mailboxes:, which wins over a connected mailbox; "
                           "remove that entry first if the rep should connect it themselves")
     with store.session() as session:
-        if purpose == DISCONNECT and connected_row(session, address) is None:
-            raise LinkRefused(f"{address} is not a connected mailbox")
         token = make_link(session, address, provider, lifetime or settings.connect.link_lifetime, purpose=purpose,
                           aliases=tuple(a.strip().lower() for a in aliases if a.strip()))
     return link_url(settings, purpose, token)
@@ -99,3 +116,20 @@ def link_url(settings: Settings, purpose: str, token: str) -> str:
     """The URL a connect or disconnect link's token is opened at, under server.public_url."""
     base = (settings.server.public_url or "").rstrip("/")
     return f"{base}/{'connect' if purpose == CONNECT else 'disconnect'}/{token}"
+
+
+def disconnect_mailbox(store: Store, flows: Mapping[str, ConsentFlow], address: str, reason: str) -> bool:
+    """Drop a connected mailbox's tokens (revoked at the provider where it can) and stop it; its cursor and
+    stored mail decisions stay. False when it was not connected."""
+    with store.session() as session:
+        row = connected_row(session, address)
+        kind = row.kind if row is not None else None
+    if kind is None:
+        return False
+    flow = flows.get(kind)
+    if flow is not None:
+        flow.forget(address)
+    with store.session() as session:
+        disconnected(session, address, f"{reason} on {utcnow():%Y-%m-%d}")
+    log.info("connect.disconnected", mailbox=address, reason=reason)
+    return True

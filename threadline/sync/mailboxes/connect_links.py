@@ -120,8 +120,3 @@ def connected_row(session: Session, address: str) -> FoundMailboxRow | None:
     row = session.get(FoundMailboxRow, address.lower())
     return row if row is not None and row.source == CONNECTED and row.active else None
 
-
-def links_for(session: Session, address: str) -> list[ConnectLinkRow]:
-    """Every link made for an address, newest first (what `threadline mailboxes` and the status page show)."""
-    return list(session.exec(select(ConnectLinkRow).where(col(ConnectLinkRow.address) == address.lower())
-                             .order_by(col(ConnectLinkRow.created_at).desc())).all())
