@@ -17,11 +17,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from threadline.sandbox.base import SandboxContext, form_fields
-from threadline.sandbox.consent_forms import ConsentForms
+from threadline.sandbox.base import SandboxContext
 from threadline.sandbox.consent_page import (
     ConsentPage,
-    consent_html,
     error_html,
     is_https,
     page_response,
@@ -30,6 +28,7 @@ from threadline.sandbox.consent_page import (
 from threadline.sandbox.google_oauth import SIGN_IN_SCOPES, GoogleOAuth
 from threadline.sandbox.pkce import METHODS, valid_challenge
 from threadline.sandbox.settings import SandboxSettings
+from threadline.sandbox.sign_in_pages import SignInPages
 
 CONSENT_PATH = "/o/oauth2/v2/auth/consent"
 PROMPTS = frozenset({"none", "consent", "select_account"})
@@ -57,20 +56,19 @@ class PageError(Exception):
         self.error, self.detail, self.shown_code = error, detail, shown_code
 
 
-class GoogleSignIn:
+class GoogleSignIn(SignInPages[GoogleAuthRequest]):
     """The sign-in and consent pages of accounts.google.com. Thread-safe; `reset()` drops open forms."""
 
-    name = "google-accounts"
+    name = stats_name = "google-accounts"
+    provider = "Google"
+    unauthorized_text = "invalid_client"
     prefixes = ("/o/oauth2/",)
 
     def __init__(self, settings: SandboxSettings, ctx: SandboxContext, oauth: GoogleOAuth,
                  mailboxes: Callable[[], Iterable[str]] = tuple) -> None:
-        self.settings, self.ctx, self.oauth = settings, ctx, oauth
+        super().__init__(ctx, "sandbox_google_signin")
+        self.settings, self.oauth = settings, oauth
         self.mailboxes = mailboxes                   # addresses of the Gmail mailboxes that exist
-        self.forms: ConsentForms[GoogleAuthRequest] = ConsentForms("sandbox_google_signin")
-
-    def reset(self) -> None:
-        self.forms.clear()
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/o/oauth2/v2/auth", self._authorize, methods=["GET"]),
@@ -85,18 +83,8 @@ class GoogleSignIn:
         """A mailbox that exists, or any address in the settings' Workspace domain."""
         domain = self.settings.google_workspace_domain.lower()
         email = email.strip().lower()
-        return "@" in email and (email.rsplit("@", 1)[1] == domain or email in self.workspace_users())
-
-    # -- shapes the fault middleware uses -------------------------------------------------------------
-
-    def error_response(self, status: int, message: str) -> Response:
-        return page_response(error_html("Google", f"Error {status}", message), status)
-
-    def throttled_response(self, retry_after: float) -> Response:
-        return self.error_response(429, "Too many requests. Try again later.")
-
-    def unauthorized_response(self) -> Response:
-        return self.error_response(401, "invalid_client")
+        return "@" in email and (email.rsplit("@", 1)[1] == domain
+                                 or email in {address.lower() for address in self.mailboxes()})
 
     # -- endpoints --------------------------------------------------------------------------------------
 
@@ -112,10 +100,7 @@ class GoogleSignIn:
         return self._page(auth, auth.login_hint, self.forms.browser_of(request), is_https(request))
 
     async def _consent(self, request: Request) -> Response:
-        self.ctx.stats.record("google-accounts", "consent")
-        form = await form_fields(request)
-        browser = self.forms.browser_of(request)
-        auth = self.forms.take(form.get("form_token", ""), browser)
+        form, browser, auth = await self._posted(request)
         if auth is None:
             return _error_page(PageError("invalid_request", "This sign-in form has expired or was opened in "
                                          "another browser. Go back to the app and start again."))
@@ -132,12 +117,8 @@ class GoogleSignIn:
 
     def _page(self, auth: GoogleAuthRequest, email: str, browser: str | None, secure: bool,
               problem: str = "") -> Response:
-        token, browser = self.forms.open(auth, browser)
-        page = ConsentPage("Google", auth.client_id, auth.scopes, CONSENT_PATH, token, email,
-                           tuple(self.workspace_users()), problem)
-        response = page_response(consent_html(page))
-        self.forms.set_cookie(response, browser, secure=secure)
-        return response
+        return self._render(auth, ConsentPage(self.provider, auth.client_id, auth.scopes, CONSENT_PATH, "", email,
+                                              tuple(self.workspace_users()), problem), browser, secure)
 
     # -- validation, in Google's order: who asks, where the answer goes, then the rest -----------------------
 

@@ -18,11 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from threadline.sandbox.base import SandboxContext, form_fields
-from threadline.sandbox.consent_forms import ConsentForms
+from threadline.sandbox.base import SandboxContext
 from threadline.sandbox.consent_page import (
     ConsentPage,
-    consent_html,
     error_html,
     is_https,
     page_response,
@@ -39,6 +37,7 @@ from threadline.sandbox.microsoft_oauth import (
 )
 from threadline.sandbox.pkce import METHODS, valid_challenge
 from threadline.sandbox.settings import SandboxSettings
+from threadline.sandbox.sign_in_pages import SignInPages
 
 RESPONSE_MODES = ("query", "fragment", "form_post")
 PROMPTS = frozenset({"login", "none", "consent", "select_account"})
@@ -73,33 +72,21 @@ class AuthorizeError(Exception):
         return f"AADSTS{self.code}: {self.description}"
 
 
-class MicrosoftSignIn:
+class MicrosoftSignIn(SignInPages[MicrosoftAuthRequest]):
     """The sign-in and consent pages of login.microsoftonline.com. Thread-safe; `reset()` drops open forms."""
 
     name = "microsoft-login"
+    stats_name = "microsoft-identity"
+    provider = "Microsoft"
     prefixes: tuple[str, ...] = ()              # /{tenant}/... has no fixed prefix: no injected faults here
 
     def __init__(self, settings: SandboxSettings, ctx: SandboxContext, identity: MicrosoftIdentity) -> None:
-        self.settings, self.ctx, self.identity = settings, ctx, identity
-        self.forms: ConsentForms[MicrosoftAuthRequest] = ConsentForms("sandbox_microsoft_signin")
-
-    def reset(self) -> None:
-        self.forms.clear()
+        super().__init__(ctx, "sandbox_microsoft_signin")
+        self.settings, self.identity = settings, identity
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/{tenant}/oauth2/v2.0/authorize", self._authorize, methods=["GET"]),
                 Route("/{tenant}/oauth2/v2.0/authorize/consent", self._consent, methods=["POST"])]
-
-    # -- shapes the fault middleware uses -------------------------------------------------------------
-
-    def error_response(self, status: int, message: str) -> Response:
-        return page_response(error_html("Microsoft", f"HTTP {status}", message), status)
-
-    def throttled_response(self, retry_after: float) -> Response:
-        return self.error_response(429, "Too many requests. Try again later.")
-
-    def unauthorized_response(self) -> Response:
-        return self.error_response(401, "Sign-in is required.")
 
     # -- endpoints --------------------------------------------------------------------------------------
 
@@ -118,10 +105,7 @@ class MicrosoftSignIn:
         return self._page(auth, auth.login_hint, self.forms.browser_of(request), is_https(request))
 
     async def _consent(self, request: Request) -> Response:
-        self.ctx.stats.record("microsoft-identity", "consent")
-        form = await form_fields(request)
-        browser = self.forms.browser_of(request)
-        auth = self.forms.take(form.get("form_token", ""), browser)
+        form, browser, auth = await self._posted(request)
         if auth is None:
             return _error_page(AuthorizeError("invalid_request", 90014, "This sign-in form has expired or was "
                                               "opened in another browser. Go back to the app and start again.",
@@ -149,14 +133,11 @@ class MicrosoftSignIn:
 
     def _page(self, auth: MicrosoftAuthRequest, email: str, browser: str | None, secure: bool,
               problem: str = "") -> Response:
-        token, browser = self.forms.open(auth, browser)
         app = self.identity.apps.get(auth.client_id)
         accounts = tuple(u.upn for u in self.identity.directory_users(app.tenant)) if app else ()
-        page = ConsentPage("Microsoft", auth.client_id, auth.scopes, f"/{auth.tenant}/oauth2/v2.0/authorize/consent",
-                           token, email, accounts, problem)
-        response = page_response(consent_html(page))
-        self.forms.set_cookie(response, browser, secure=secure)
-        return response
+        return self._render(auth, ConsentPage(self.provider, auth.client_id, auth.scopes,
+                                              f"/{auth.tenant}/oauth2/v2.0/authorize/consent", "", email, accounts,
+                                              problem), browser, secure)
 
     def _trusted(self, tenant: str, params: dict[str, str]) -> AppRegistration:
         """The app, once the tenant, the app and the redirect URI check out (else an error page)."""
