@@ -11,15 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from threadline.crashpoints import crashpoint
 from threadline.rules.assignment import (
     Assigner,
     Assignment,
@@ -38,16 +38,23 @@ from threadline.rules.store import (
     FollowUp,
     audit_row,
     contact_facts,
+    contacts_with_events_in,
     due_contacts,
     effect_intent,
     follow_ups,
+    live_contact_count,
+    live_contact_ids_after,
     load_rule_state,
+    load_rule_states,
+    newest_event_seq,
     save_next_changes,
     save_rule_state,
     schedule_everyone,
+    window_contacts,
     written_fields,
 )
-from threadline.sync.events.log import EventTuple, contacts_with_events_after, event_rows_for
+from threadline.rules.tally import Tally, held_rules, rule_of, touched_by_rule
+from threadline.sync.events.log import EventTuple, event_rows_for
 from threadline.sync.outbox.rows import intend
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import AuditRow, ContactRow, EventRow, OutboxRow
@@ -58,7 +65,11 @@ RULES_SOURCE = "rules"
 EVENTS_CURSOR = "events_cursor"
 ASSIGNMENT_STATE = "assignment"
 RULES_FINGERPRINT = "rules_fingerprint"
+RULES_PASS = "rules_pass"              # progress of a streamed rules step: resumed after a crash
 DUE_BATCH = 1000                       # contacts one rules step re-evaluates for time-driven changes, at most
+PASS_BATCH = 2000                      # contacts a streamed pass holds in memory at once
+STREAM_ROWS = 5000                     # rows fetched at a time where a whole-table read only aggregates
+STREAM_EVENTS = 100_000                # a step with more new events than this pages by contact (first pull)
 SLA_RECHECK = timedelta(minutes=5)     # a follow-up past due that the CRM does not have yet: look again then
 log = structlog.get_logger("threadline.rules")
 
@@ -113,30 +124,43 @@ class Evaluation:
     full: bool = False                        # every contact was evaluated (plan), not only some
 
     def touched_by_rule(self) -> Counter[str]:
-        return Counter(rule for rule, _ in {(e.rule.split(":")[0], e.contact_id) for e in self.effects})
+        return touched_by_rule(self.effects)
 
     def blocked_rules(self, settings: RulesSettings) -> list[str]:
         """Rules that would change more than max_share of all contacts in this one evaluation."""
-        if self.total_contacts < settings.min_contacts_for_share_check:
-            return []
-        limit = settings.max_share * self.total_contacts
-        return sorted(rule for rule, n in self.touched_by_rule().items() if n > limit)
+        return held_rules(self.touched_by_rule(), self.total_contacts, settings)
+
+
+@dataclass
+class Carry:
+    """What a streamed pass hands from one batch's evaluation to the next."""
+
+    state: AssignmentState
+    total: int
+
+
+BatchSource = Callable[[str], Iterator[list[str]]]     # contact-id batches, in id order, from after a given id
 
 
 class RuleRunner:
     """Evaluates a RuleSet against one store and records what it decides."""
 
-    def __init__(self, store: Store, rules: RuleSet) -> None:
+    def __init__(self, store: Store, rules: RuleSet, *, batch_size: int = PASS_BATCH,
+                 stream_above: int = STREAM_EVENTS) -> None:
         self.store = store
         self.rules = rules
+        self.batch_size = batch_size      # contacts a streamed pass evaluates at a time
+        self.stream_above = stream_above  # new events in one step above which it pages contacts by keyset
         self._rules_checked = False       # whether this process compared the rule set with the store's yet
 
     # -- deciding ------------------------------------------------------------------------------
-    def evaluate(self, contact_ids: Iterable[str] | None, now: datetime) -> Evaluation:
+    def evaluate(self, contact_ids: Iterable[str] | None, now: datetime, *, carry: Carry | None = None) -> Evaluation:
         """Decide for these contacts (None: every live contact) as of `now`. Reads the store, writes nothing.
 
         Time is an input: `now` may be ahead (`plan --at friday`: what decay and SLAs do by then if nothing
-        else happens) or behind (events after it are ignored)."""
+        else happens) or behind (events after it are ignored). A streamed pass passes the same `carry` to each
+        batch: the assignment state then moves on from batch to batch as in one evaluation, and the whole-mirror
+        reads behind it (domain owners, open load, the contact count) happen once per pass, not per batch."""
         with self.store.session() as session:
             wanted = None if contact_ids is None else set(contact_ids)
             rows = self._contacts(session, wanted)
@@ -144,9 +168,9 @@ class RuleRunner:
             history = event_rows_for(session, ids)
             written = written_fields(session, rows)
             followups, task_keys = follow_ups(session, ids) if self._breach_possible() else ({}, set())
-            state = self._assignment_state(session)
-            total = session.exec(select(func.count()).select_from(ContactRow).where(
-                col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))).one()
+            if carry is None:
+                carry = self._carry(session)
+            state, total = carry.state, carry.total
         # A contact asked about and not found (deleted or merged since) counts as evaluated: nothing is due for it.
         asked = ids if wanted is None else sorted(set(ids) | wanted)
         out = Evaluation(state=state, contacts=len(rows), total_contacts=int(total), evaluated=asked,
@@ -229,24 +253,29 @@ class RuleRunner:
         settles a changed rule set: the current rules become the ones the store was evaluated with.
         """
         blocked = [] if confirm else evaluation.blocked_rules(self.rules.settings)
-        effects = [e for e in evaluation.effects if e.rule.split(":")[0] not in blocked]
         summary = ApplySummary(blocked=blocked)
         with self.store.session() as session:
-            summary.intended = intend(session, [effect_intent(e) for e in effects])
-            insert_ignore(session, AuditRow, [audit_row(e) for e in effects], ["effect_key"])
-            for rule in blocked:
-                touched = evaluation.touched_by_rule()[rule]
-                record_error(session, RULES_SOURCE, "rule_held", f"rule {rule} would change {touched} of "
-                             f"{evaluation.total_contacts} contacts; run `threadline plan` and then "
-                             "`threadline plan --apply --confirm`")
-            if effects and self.rules.assigner is not None:
-                save_rule_state(session, ASSIGNMENT_STATE, _state_json(evaluation.state))
+            summary.intended = self._record(session, evaluation, blocked)
+            _record_held(session, blocked, evaluation.touched_by_rule(), evaluation.total_contacts)
             if cursor is not None:
                 save_rule_state(session, EVENTS_CURSOR, {"seq": cursor})
-            save_next_changes(session, evaluation.evaluated, evaluation.next_changes)
             if evaluation.full and not blocked:
-                save_rule_state(session, RULES_FINGERPRINT, {"fingerprint": self.rules.settings.fingerprint()})
+                self._settle_fingerprint(session)
         return summary
+
+    def _record(self, session: Session, evaluation: Evaluation, held: Collection[str]) -> int:
+        """Record an evaluation's effects (but those of `held` rules), the assignment state and the evaluated
+        contacts' next changes in the caller's transaction; returns how many outbox rows were new."""
+        effects = [e for e in evaluation.effects if rule_of(e) not in held]
+        intended = intend(session, [effect_intent(e) for e in effects])
+        insert_ignore(session, AuditRow, [audit_row(e) for e in effects], ["effect_key"])
+        if effects and self.rules.assigner is not None:
+            save_rule_state(session, ASSIGNMENT_STATE, _state_json(evaluation.state))
+        save_next_changes(session, evaluation.evaluated, evaluation.next_changes)
+        return intended
+
+    def _settle_fingerprint(self, session: Session) -> None:
+        save_rule_state(session, RULES_FINGERPRINT, {"fingerprint": self.rules.settings.fingerprint()})
 
     def run_pending(self, now: datetime) -> ApplySummary:
         """The daemon's rules step: evaluate the contacts with new events since the last step and those whose
@@ -258,15 +287,137 @@ class RuleRunner:
             self._rules_checked = True
             self.reevaluate_if_rules_changed(now)
         with self.store.session() as session:
-            since = int(load_rule_state(session, EVENTS_CURSOR).get("seq", 0))
-            contacts, newest = contacts_with_events_after(session, since)
-            due = due_contacts(session, now, DUE_BATCH)
-        if not contacts and not due:
-            return ApplySummary()
-        evaluation = self.evaluate(contacts | set(due), now)
-        summary = self.apply(evaluation, cursor=newest if contacts else None)
-        summary.evaluated = evaluation.contacts
+            saved = load_rule_states(session, EVENTS_CURSOR, RULES_PASS)
+            since, progress = int(saved[EVENTS_CURSOR].get("seq", 0)), saved[RULES_PASS]
+            if progress.get("since") == since:         # a step cut short by a crash: finish that one first
+                window = (since, int(progress["newest"]))
+                contacts, due = set(), []
+            else:
+                window = (since, newest_event_seq(session))
+                # Seqs only grow, so the window holds at most this many events (a cheap upper bound).
+                many = window[1] - since > self.stream_above
+                contacts = window_contacts(session, window) if since < window[1] and not many else set()
+                due = [] if many else due_contacts(session, now, DUE_BATCH)
+                if not many and not contacts and not due:
+                    return ApplySummary()
+        if progress.get("since") == since or not (contacts or due):
+            # Keyset pages over the events index: no id set as large as the portal is ever held. Contacts
+            # due for a time-driven change wait for the next step (they stay due).
+            batches: BatchSource = self._pages(lambda s, after: contacts_with_events_in(s, window, after,
+                                                                                        self.batch_size))
+        else:
+            batches = _slices(sorted(contacts | set(due)), self.batch_size)
+
+        def advance(session: Session) -> None:
+            if window[1] > since:
+                save_rule_state(session, EVENTS_CURSOR, {"seq": window[1]})
+        return self._stream(batches, now, advance, job={"since": since, "newest": window[1]})
+
+    # -- streamed passes: bounded memory, the share guard judged on the whole pass ------------------------
+    def tally(self, now: datetime, *, sample: int = 0,
+              on_batch: Callable[[Evaluation], None] | None = None) -> Tally:
+        """Evaluate every live contact, `batch_size` at a time, and keep only the totals and the first `sample`
+        effects (`threadline plan`); `on_batch` sees each batch's evaluation (e.g. to write it out). Writes
+        nothing. Memory holds one batch, whatever the size of the mirror."""
+        tally, _ = self._tally(self._live_batches(), now, sample=sample, on_batch=on_batch)
+        return tally
+
+    def apply_all(self, now: datetime, *, held: Collection[str] = ()) -> ApplySummary:
+        """`plan --apply`: evaluate every live contact again and record the effects of all rules but `held`,
+        one bounded transaction per batch (re-running is harmless: effects are keyed). With nothing held the
+        store then counts as evaluated with the current rule set."""
+        summary = ApplySummary(blocked=sorted(held))
+        carry = self._carry()
+        for ids in self._live_batches()(""):
+            evaluation = self.evaluate(ids, now, carry=carry)
+            with self.store.session() as session:
+                summary.intended += self._record(session, evaluation, held)
+            summary.evaluated += evaluation.contacts
+        if not held:
+            with self.store.session() as session:
+                self._settle_fingerprint(session)
         return summary
+
+    def _tally(self, batches: BatchSource, now: datetime, *, sample: int = 0,
+               on_batch: Callable[[Evaluation], None] | None = None) -> tuple[Tally, Evaluation | None]:
+        """Pass 1: fold every batch into a Tally. Also returns the evaluation when there was only one batch
+        (it is then the whole evaluation, and recording it needs no second pass)."""
+        with self.store.session() as session:
+            carry = self._carry(session)
+        tally = Tally(sample_size=sample, total_contacts=carry.total)
+        only: Evaluation | None = None
+        for n, ids in enumerate(batches("")):
+            evaluation = self.evaluate(ids, now, carry=carry)
+            tally.add(evaluation.effects, evaluation.contacts)
+            if on_batch is not None:
+                on_batch(evaluation)
+            only = evaluation if n == 0 else None
+        return tally, only
+
+    def _stream(self, batches: BatchSource, now: datetime, finish: Callable[[Session], None],
+                job: dict[str, Any]) -> ApplySummary:
+        """Evaluate and record `batches` with the share guard exact: pass 1 counts the contacts each rule
+        touches over all batches and decides the held rules once; pass 2 evaluates each batch again and records
+        it in its own transaction with the progress (`job` and the last contact id), so a crash resumes after
+        the last recorded batch. `finish` runs in the transaction that ends the pass."""
+        with self.store.session() as session:
+            progress = load_rule_state(session, RULES_PASS)
+        resumed = {k: progress.get(k) for k in job} == job
+        if resumed:
+            held, after = list(progress["held"]), str(progress["after"])
+        else:
+            tally, only = self._tally(batches, now)
+            held, after = tally.held(self.rules.settings), ""
+            if only is not None or tally.contacts == 0:      # one batch (or none): record it as it is
+                return self._record_whole(only, held, tally, finish)
+            with self.store.session() as session:
+                _record_held(session, held, tally.touched, tally.total_contacts)
+                save_rule_state(session, RULES_PASS, {**job, "held": held, "after": after})
+        summary = ApplySummary(blocked=held)
+        carry = self._carry()
+        for ids in batches(after):
+            evaluation = self.evaluate(ids, now, carry=carry)
+            with self.store.session() as session:
+                summary.intended += self._record(session, evaluation, held)
+                save_rule_state(session, RULES_PASS, {**job, "held": held, "after": ids[-1]})
+            summary.evaluated += evaluation.contacts
+            crashpoint("rules.after_batch_commit")
+        with self.store.session() as session:
+            finish(session)
+            save_rule_state(session, RULES_PASS, {})
+        return summary
+
+    def _record_whole(self, evaluation: Evaluation | None, held: list[str], tally: Tally,
+                      finish: Callable[[Session], None]) -> ApplySummary:
+        summary = ApplySummary(blocked=held, evaluated=tally.contacts)
+        with self.store.session() as session:
+            if evaluation is not None:
+                summary.intended = self._record(session, evaluation, held)
+            _record_held(session, held, tally.touched, tally.total_contacts)
+            finish(session)
+        return summary
+
+    def _carry(self, session: Session | None = None) -> Carry:
+        """What a pass carries from batch to batch: the assignment state and the live contact count."""
+        if session is None:
+            with self.store.session() as fresh:
+                return self._carry(fresh)
+        return Carry(self._assignment_state(session), live_contact_count(session))
+
+    def _live_batches(self) -> BatchSource:
+        return self._pages(lambda session, after: live_contact_ids_after(session, after, self.batch_size))
+
+    def _pages(self, page: Callable[[Session, str], list[str]]) -> BatchSource:
+        """Keyset pages of contact ids (each read in a short session of its own), from after a given id."""
+        def batches(after: str) -> Iterator[list[str]]:
+            while True:
+                with self.store.session() as session:
+                    ids = page(session, after)
+                if not ids:
+                    return
+                yield ids
+                after = ids[-1]
+        return batches
 
     def reevaluate_if_rules_changed(self, now: datetime) -> bool:
         """At start: when the rule set differs from the one the store was last evaluated with, make every
@@ -280,16 +431,9 @@ class RuleRunner:
                 if saved is None:
                     save_rule_state(session, RULES_FINGERPRINT, {"fingerprint": fingerprint})
                 return False
-        touched: Counter[str] = Counter()
-        total = 0
-        for batch in self._all_contact_batches():      # bounded memory: one batch's histories at a time
-            evaluation = self.evaluate(batch, now)
-            touched.update(evaluation.touched_by_rule())
-            total = evaluation.total_contacts
-        settings = self.rules.settings
-        limit = settings.max_share * total
-        held = sorted(rule for rule, n in touched.items() if n > limit) \
-            if total >= settings.min_contacts_for_share_check else []
+        tally = self.tally(now)             # bounded memory: one batch's histories at a time
+        touched, total = tally.touched, tally.total_contacts
+        held = tally.held(self.rules.settings)
         with self.store.session() as session:
             if held:
                 for rule in held:
@@ -302,18 +446,6 @@ class RuleRunner:
             save_rule_state(session, RULES_FINGERPRINT, {"fingerprint": fingerprint})
         log.info("rules.changed", contacts=count, note="every contact is re-evaluated in batches")
         return True
-
-    def _all_contact_batches(self) -> Iterator[list[str]]:
-        after = ""
-        while True:
-            with self.store.session() as session:
-                ids = list(session.exec(select(ContactRow.crm_id).where(
-                    col(ContactRow.crm_id) > after, col(ContactRow.merged_into).is_(None),
-                    col(ContactRow.deleted).is_(False)).order_by(col(ContactRow.crm_id)).limit(DUE_BATCH)).all())
-            if not ids:
-                return
-            yield ids
-            after = ids[-1]
 
     def _breach_possible(self) -> bool:
         settings = self.rules.settings.assignment
@@ -357,11 +489,12 @@ def _latest_reply(events: list[EventTuple]) -> str | None:
 
 def _open_load(session: Session) -> dict[str, int]:
     """Open Threadline follow-up tasks per owner: created ones minus those seen completed."""
+    # Iterated in pages (yield_per), not fetched whole: both grow with the portal; only the keys are kept.
     completed = {json.loads(d).get("key") for d in session.exec(
-        select(EventRow.data).where(EventRow.type == "task.completed")).all()}
+        select(EventRow.data).where(EventRow.type == "task.completed").execution_options(yield_per=STREAM_ROWS))}
     load: dict[str, int] = defaultdict(int)
     for key, payload in session.exec(select(OutboxRow.key, OutboxRow.payload).where(
-            OutboxRow.kind == "create_task", OutboxRow.status != "failed")).all():
+            OutboxRow.kind == "create_task", OutboxRow.status != "failed").execution_options(yield_per=STREAM_ROWS)):
         owner = json.loads(payload).get("owner_id")
         if owner and key not in completed:
             load[owner] += 1
@@ -371,7 +504,8 @@ def _open_load(session: Session) -> dict[str, int]:
 def _domain_owners(session: Session) -> dict[str, str]:
     owners: dict[str, str] = {}
     for email, owner in session.exec(select(ContactRow.primary_email, ContactRow.owner_id).where(
-            col(ContactRow.owner_id).is_not(None), col(ContactRow.primary_email).is_not(None))).all():
+            col(ContactRow.owner_id).is_not(None), col(ContactRow.primary_email).is_not(None))
+            .execution_options(yield_per=STREAM_ROWS)):       # one row per domain is kept, not one per contact
         domain = ContactFacts(id="", fields={"email": email}).domain
         if domain and owner:
             owners.setdefault(domain, owner)
@@ -393,3 +527,19 @@ def _last_unassigned(events: list[EventTuple]) -> str | None:
     removed = [(at, event_id) for event_id, type_, at, _, data in events
                if type_ == "owner.changed" and not data.get("new")]
     return max(removed)[1] if removed else None
+
+
+def _record_held(session: Session, held: Collection[str], touched: Mapping[str, int], total: int) -> None:
+    """Say in `threadline status` which rules are held, and what to run."""
+    for rule in held:
+        record_error(session, RULES_SOURCE, "rule_held", f"rule {rule} would change {touched[rule]} of "
+                     f"{total} contacts; run `threadline plan` and then `threadline plan --apply --confirm`")
+
+
+def _slices(ids: list[str], size: int) -> BatchSource:
+    """Batches of an id list already in memory (a small step), from after a given id."""
+    def batches(after: str) -> Iterator[list[str]]:
+        rest = [i for i in ids if i > after]
+        for start in range(0, len(rest), size):
+            yield rest[start:start + size]
+    return batches

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, delete, select
 
 from threadline.rules.contact_facts import ContactFacts
@@ -17,6 +18,7 @@ from threadline.sync.outbox.rows import Intent
 from threadline.sync.store.tables import (
     AuditRow,
     ContactRow,
+    EventRow,
     OutboxRow,
     RuleDueRow,
     RuleStateRow,
@@ -58,6 +60,13 @@ def load_rule_state(session: Session, name: str) -> dict[str, Any]:
     return dict(json.loads(row.data)) if row else {}
 
 
+def load_rule_states(session: Session, *names: str) -> dict[str, dict[str, Any]]:
+    """Several named pieces of rule-layer state in one read (each empty when never saved)."""
+    rows = session.exec(select(RuleStateRow).where(col(RuleStateRow.name).in_(names))).all()
+    found = {row.name: dict(json.loads(row.data)) for row in rows}
+    return {name: found.get(name, {}) for name in names}
+
+
 def save_rule_state(session: Session, name: str, data: dict[str, Any]) -> None:
     """Store a named piece of rule-layer state in the caller's transaction."""
     upsert(session, RuleStateRow, [{"name": name, "data": json.dumps(data, sort_keys=True), "updated_at": utcnow()}],
@@ -86,15 +95,16 @@ def written_fields(session: Session, rows: list[ContactRow]) -> Written:
     written = Written()
     query = select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.status, OutboxRow.updated_at).where(
         OutboxRow.kind == "set_fields", OutboxRow.status != "failed")
-    if len(rows) <= 500:
-        query = query.where(col(OutboxRow.contact_id).in_(list(mirrored)))
-    for contact_id, payload, status, changed in session.exec(query.order_by(col(OutboxRow.id))).all():
-        if contact_id not in mirrored:
-            continue
-        fields = json.loads(payload)["fields"]
-        written.last.setdefault(contact_id, {}).update(fields)
-        if status != "done" or as_utc(changed) >= mirrored[contact_id]:
-            written.pending.setdefault(contact_id, {}).update(fields)
+    ids = sorted(mirrored)
+    # Always by contact: reading every set_fields row instead grows with the portal (a streamed pass
+    # would read the whole outbox once per batch).
+    for start in range(0, len(ids), 500):
+        chunk = query.where(col(OutboxRow.contact_id).in_(ids[start:start + 500])).order_by(col(OutboxRow.id))
+        for contact_id, payload, status, changed in session.exec(chunk).all():
+            fields = json.loads(payload)["fields"]
+            written.last.setdefault(contact_id, {}).update(fields)
+            if status != "done" or as_utc(changed) >= mirrored[contact_id]:
+                written.pending.setdefault(contact_id, {}).update(fields)
     return written
 
 
@@ -165,9 +175,50 @@ def save_next_changes(session: Session, evaluated: Iterable[str], next_changes: 
     upsert(session, RuleDueRow, rows, ["crm_id"])
 
 
-def schedule_everyone(session: Session, at: datetime, reason: str) -> int:
-    """Make every live contact due at `at` (the rule set changed); returns how many."""
-    ids = list(session.exec(select(ContactRow.crm_id).where(
-        col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))).all())
-    upsert(session, RuleDueRow, [{"crm_id": crm_id, "due_at": at, "reason": reason} for crm_id in ids], ["crm_id"])
-    return len(ids)
+def schedule_everyone(session: Session, at: datetime, reason: str, batch: int = 5000) -> int:
+    """Make every live contact due at `at` (the rule set changed); returns how many. Reads and writes
+    `batch` ids at a time, in the caller's transaction, so memory stays flat however large the mirror."""
+    count, after = 0, ""
+    while ids := live_contact_ids_after(session, after, batch):
+        upsert(session, RuleDueRow, [{"crm_id": crm_id, "due_at": at, "reason": reason} for crm_id in ids],
+               ["crm_id"])
+        count, after = count + len(ids), ids[-1]
+    return count
+
+
+# -- the mirror in bounded batches --------------------------------------------------------------
+
+def live_contact_ids_after(session: Session, after: str, limit: int) -> list[str]:
+    """Up to `limit` live (not merged, not deleted) contact ids after `after`, in id order: one keyset page."""
+    return list(session.exec(select(ContactRow.crm_id).where(
+        col(ContactRow.crm_id) > after, col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))
+        .order_by(col(ContactRow.crm_id)).limit(limit)).all())
+
+
+def live_contact_count(session: Session) -> int:
+    """How many live contacts the mirror holds (what `rules.max_share` is a share of)."""
+    return int(session.exec(select(func.count()).select_from(ContactRow).where(
+        col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))).one())
+
+
+def contacts_with_events_in(session: Session, window: tuple[int, int], after: str, limit: int) -> list[str]:
+    """Up to `limit` contact ids after `after` (id order) with an event whose seq is in (window[0], window[1]].
+
+    Walks the events index by contact, so the whole window is read once over all pages; for a small window
+    the plain seq-range query (`contacts_with_events_after`) is cheaper."""
+    return list(session.exec(select(EventRow.contact_id).where(
+        col(EventRow.contact_id) > after, col(EventRow.seq) > window[0], col(EventRow.seq) <= window[1])
+        .distinct().order_by(col(EventRow.contact_id)).limit(limit)).all())
+
+
+def newest_event_seq(session: Session) -> int:
+    """The newest event's arrival number (0 with no events)."""
+    return int(session.exec(select(func.max(EventRow.seq))).one() or 0)
+
+
+def window_contacts(session: Session, window: tuple[int, int]) -> set[str]:
+    """Contacts with an event whose seq is in (window[0], window[1]] (for a window known to be small)."""
+    return set(session.exec(select(EventRow.contact_id).where(
+        col(EventRow.seq) > window[0], col(EventRow.seq) <= window[1]).distinct()).all())
+
+

@@ -241,8 +241,9 @@ def plan(config: ConfigOption = None,
     """Evaluate the rules over the whole mirror and print the CRM changes they would make, and the sequence
     steps the next --hours would run (writes nothing). With --at: what they would write then (decay, SLAs)."""
     from threadline.connector.reports.rule_plans import (
+        PlanChanges,
         contact_labels,
-        plan_json,
+        plan_header,
         planned_steps_json,
         print_plan,
         print_planned_steps,
@@ -255,19 +256,20 @@ def plan(config: ConfigOption = None,
         err.print("--apply records what the rules write now; --at only shows another moment", markup=False)
         raise typer.Exit(2)
     runner = _runner(settings)
-    evaluation = runner.evaluate(None, now)
-    blocked = evaluation.blocked_rules(settings.rules)
+    # One streamed pass (bounded memory): totals, held rules and the first --detail changes; --json spools
+    # every change to a temporary file instead of keeping them.
+    changes = PlanChanges(runner.store) if as_json else None
+    tally = runner.tally(now, sample=max(detail, 0), on_batch=changes.add if changes else None)
+    blocked = tally.held(settings.rules)
     planner = sequence_planner(settings, runner.store)
     steps = planner.upcoming(now, now + timedelta(hours=hours)) if planner else []
-    labels = contact_labels(runner.store, {e.contact_id for e in evaluation.effects})
-    if as_json:
-        planned = {**plan_json(evaluation, blocked, labels), "sequence_hours": hours,
-                   "sequence_steps": planned_steps_json(steps)}
-        sys.stdout.write(json.dumps(planned, indent=2, default=str) + "\n")
+    if changes is not None:
+        changes.write(sys.stdout, {**plan_header(tally, blocked), "sequence_hours": hours,
+                                   "sequence_steps": planned_steps_json(steps)})
     else:
         if runner.rules.contact_rules:
-            print_plan(console, evaluation, blocked, detail, applying=apply and (confirm or not blocked),
-                       labels=labels)
+            print_plan(console, tally, blocked, detail, applying=apply and (confirm or not blocked),
+                       labels=contact_labels(runner.store, {e.contact_id for e in tally.sample}))
         if planner:
             print_planned_steps(console, steps, hours, detail)
     if apply:
@@ -275,7 +277,7 @@ def plan(config: ConfigOption = None,
             err.print(f"held: {', '.join(blocked)} would change more than rules.max_share of the contacts; "
                       "re-run with --apply --confirm")
             raise typer.Exit(3)
-        summary = runner.apply(evaluation, confirm=confirm)
+        summary = runner.apply_all(now)          # nothing held: none is, or --confirm releases them
         console.print(f"recorded {summary.intended} changes; the next sync (or the running daemon) writes them")
 
 

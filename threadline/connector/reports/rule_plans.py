@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import json
-from collections import Counter
+import tempfile
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,11 +18,12 @@ from sqlmodel import col, select
 
 from threadline.config.models import ImapMailbox, Mailbox, Settings
 from threadline.connector.reports.sequence_control import resolve_contact as resolve_store_contact
-from threadline.rules.effects import CreateTask, SetFields
+from threadline.rules.effects import CreateTask, Effect, SetFields
 from threadline.rules.runner import Evaluation, RuleRunner, compile_rules
 from threadline.rules.scoring import explain
 from threadline.rules.sequences.runner import PlannedStep, SequenceRunner
 from threadline.rules.store import contact_facts
+from threadline.rules.tally import Tally
 from threadline.sync.events.log import events_for
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import AuditRow, ContactRow
@@ -42,35 +43,77 @@ def contact_labels(store: Store, contact_ids: Collection[str]) -> dict[str, str]
     return labels
 
 
+def change_json(e: Effect, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One planned change as `plan --json` lists it."""
+    item: dict[str, Any] = {"contact_id": e.contact_id, "contact": (labels or {}).get(e.contact_id),
+                            "rule": e.rule, "kind": e.kind, "reason": e.reason}
+    if isinstance(e, SetFields):
+        item["fields"] = {k: {"from": e.previous.get(k), "to": v} for k, v in e.fields.items()}
+    elif isinstance(e, CreateTask):
+        item["task"] = {"owner_id": e.owner_id, "subject": e.subject, "due_at": e.due_at.isoformat()}
+    return item
+
+
 def plan_json(evaluation: Evaluation, blocked: list[str], labels: Mapping[str, str] | None = None) -> dict[str, Any]:
-    changes = []
-    for e in evaluation.effects:
-        item: dict[str, Any] = {"contact_id": e.contact_id, "contact": (labels or {}).get(e.contact_id),
-                                "rule": e.rule, "kind": e.kind, "reason": e.reason}
-        if isinstance(e, SetFields):
-            item["fields"] = {k: {"from": e.previous.get(k), "to": v} for k, v in e.fields.items()}
-        elif isinstance(e, CreateTask):
-            item["task"] = {"owner_id": e.owner_id, "subject": e.subject, "due_at": e.due_at.isoformat()}
-        changes.append(item)
-    return {"contacts_evaluated": evaluation.contacts, "contacts_in_mirror": evaluation.total_contacts,
-            "summary": _summary(evaluation), "held_rules": blocked, "changes": changes}
+    """The plan of one in-memory evaluation as a JSON object (the streamed `plan --json` prints the same)."""
+    return {**plan_header(_as_tally(evaluation), blocked),
+            "changes": [change_json(e, labels) for e in evaluation.effects]}
 
 
-def _summary(evaluation: Evaluation) -> dict[str, int]:
-    counts: Counter[str] = Counter()
-    for e in evaluation.effects:
-        if isinstance(e, SetFields):
-            for name in e.fields:
-                counts[f"set {name}"] += 1
-        else:
-            counts["create task"] += 1
-    return dict(sorted(counts.items()))
+def plan_header(tally: Tally, blocked: list[str]) -> dict[str, Any]:
+    """`plan --json` without its changes: counts, summary and held rules."""
+    return {"contacts_evaluated": tally.contacts, "contacts_in_mirror": tally.total_contacts,
+            "summary": dict(sorted(tally.changes.items())), "held_rules": blocked}
 
 
-def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], detail: int, *,
+class PlanChanges:
+    """The changes of a streamed `plan --json`, spooled to a temporary file batch by batch (with each batch's
+    contact labels) so a plan of a million contacts never holds its changes in memory."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._spool: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")
+
+    def add(self, evaluation: Evaluation) -> None:
+        """Spool one batch's changes (the `on_batch` of RuleRunner.tally)."""
+        labels = contact_labels(self.store, {e.contact_id for e in evaluation.effects})
+        for e in evaluation.effects:
+            self._spool.write(json.dumps(change_json(e, labels), default=str) + "\n")
+
+    def write(self, out: IO[str], header: dict[str, Any]) -> None:
+        """Print `header` with the spooled changes after its `held_rules`, formatted exactly as
+        `json.dumps({... "changes": [...]}, indent=2, default=str)` would."""
+        planned = {**{k: header[k] for k in PLAN_HEAD if k in header}, "changes": CHANGES_MARK,
+                   **{k: v for k, v in header.items() if k not in PLAN_HEAD}}
+        text = json.dumps(planned, indent=2, default=str)
+        head, _, tail = text.partition(json.dumps(CHANGES_MARK))
+        out.write(head)
+        self._spool.seek(0)
+        first = True
+        for line in self._spool:
+            item = json.dumps(json.loads(line), indent=2, default=str).replace("\n", "\n    ")
+            out.write(("[\n    " if first else ",\n    ") + item)
+            first = False
+        out.write("[]" if first else "\n  ]")
+        out.write(tail + "\n")
+        self._spool.close()
+
+
+PLAN_HEAD = ("contacts_evaluated", "contacts_in_mirror", "summary", "held_rules")
+CHANGES_MARK = "\x00changes\x00"          # stands in for the list while the header is formatted
+
+
+def _as_tally(evaluation: Evaluation) -> Tally:
+    tally = Tally(total_contacts=evaluation.total_contacts)
+    tally.add(evaluation.effects, evaluation.contacts)
+    return tally
+
+
+def print_plan(console: Console, tally: Tally, blocked: list[str], detail: int, *,
                applying: bool = False, labels: Mapping[str, str] | None = None) -> None:
-    """The plan as tables; the title says whether it is only shown (`plan`) or being recorded (`--apply`)."""
-    console.print(f"evaluated {evaluation.contacts} of {evaluation.total_contacts} contacts")
+    """The plan as tables; the title says whether it is only shown (`plan`) or being recorded (`--apply`).
+    Lists the first `detail` changes of `tally.sample` (the tally must have kept at least that many)."""
+    console.print(f"evaluated {tally.contacts} of {tally.total_contacts} contacts")
     # On a line of its own: a table's title wraps to the table's (narrow) width.
     console.print("CRM changes the rules make, being recorded now: the next sync writes them" if applying
                   else "CRM changes the rules would make; nothing has been written (`plan --apply` records them)",
@@ -78,18 +121,18 @@ def print_plan(console: Console, evaluation: Evaluation, blocked: list[str], det
     table = Table(title="CRM changes")
     table.add_column("change")
     table.add_column("contacts", justify="right")
-    for change, n in _summary(evaluation).items():
+    for change, n in sorted(tally.changes.items()):
         table.add_row(change, str(n))
     console.print(table)
-    by_rule = evaluation.touched_by_rule()
+    by_rule = tally.touched
     for rule in sorted(by_rule):
         held = " [red](held: over rules.max_share; apply with --confirm)[/]" if rule in blocked else ""
         console.print(f"rule {rule}: {by_rule[rule]} contacts{held}")
-    for e in evaluation.effects[:detail]:
+    for e in tally.sample[:detail]:
         who = (labels or {}).get(e.contact_id)
         console.print(f"  {e.contact_id}{f' ({who})' if who else ''}: {e.reason}", markup=False, highlight=False)
-    if len(evaluation.effects) > detail:
-        console.print(f"  ... and {len(evaluation.effects) - detail} more (use --json for all)")
+    if tally.effects > detail:
+        console.print(f"  ... and {tally.effects - detail} more (use --json for all)")
 
 
 def sequence_planner(settings: Settings, store: Store) -> SequenceRunner | None:
@@ -150,8 +193,8 @@ def explain_lines(runner: RuleRunner, contact_id: str, now: datetime | None = No
     facts = contact_facts(row)
     if runner.rules.scorer is not None:
         lines += explain(runner.rules.scorer.score(facts, history, now))
+    evaluation = runner.evaluate([contact_id], now)      # one contact's rows (and the assignment state)
     if runner.rules.assigner is not None:
-        evaluation = runner.evaluate([contact_id], now)
         assignment = evaluation.assignments.get(contact_id)
         if assignment is not None:
             lines.append(f"assignment: {assignment.reason}")
@@ -159,7 +202,7 @@ def explain_lines(runner: RuleRunner, contact_id: str, now: datetime | None = No
             score = evaluation.scores.get(contact_id)
             flat = {"total": score.total, "fit": score.fit, "intent": score.intent, "tier": score.tier} if score else {}
             lines.append(f"assignment: {runner.rules.assigner.decide(facts, flat, evaluation.state, now).reason}")
-    upcoming = runner.evaluate([contact_id], now).next_changes.get(contact_id)
+    upcoming = evaluation.next_changes.get(contact_id)
     lines.append(f"next change with no new events: {upcoming[0].isoformat()} ({upcoming[1]})" if upcoming
                  else "next change with no new events: none")
     return lines
