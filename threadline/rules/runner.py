@@ -35,6 +35,7 @@ from threadline.rules.scoring import Scorer, ScoreResult, compile_scoring, scori
 from threadline.rules.sequences import Sequencer, compile_sequences
 from threadline.rules.settings import RulesSettings
 from threadline.rules.store import (
+    STREAM_EVENTS,
     FollowUp,
     audit_row,
     contact_facts,
@@ -69,7 +70,6 @@ RULES_PASS = "rules_pass"              # progress of a streamed rules step: resu
 DUE_BATCH = 1000                       # contacts one rules step re-evaluates for time-driven changes, at most
 PASS_BATCH = 2000                      # contacts a streamed pass holds in memory at once
 STREAM_ROWS = 5000                     # rows fetched at a time where a whole-table read only aggregates
-STREAM_EVENTS = 100_000                # a step with more new events than this pages by contact (first pull)
 SLA_RECHECK = timedelta(minutes=5)     # a follow-up past due that the CRM does not have yet: look again then
 log = structlog.get_logger("threadline.rules")
 

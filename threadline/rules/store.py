@@ -188,6 +188,9 @@ def schedule_everyone(session: Session, at: datetime, reason: str, batch: int = 
 
 # -- the mirror in bounded batches --------------------------------------------------------------
 
+#: A rules or sequence step with more new events than this pages its contacts by keyset (the first pull).
+STREAM_EVENTS = 100_000
+
 def live_contact_ids_after(session: Session, after: str, limit: int) -> list[str]:
     """Up to `limit` live (not merged, not deleted) contact ids after `after`, in id order: one keyset page."""
     return list(session.exec(select(ContactRow.crm_id).where(

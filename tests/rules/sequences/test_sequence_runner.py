@@ -417,3 +417,42 @@ def test_score_conditions_read_the_values_scoring_wrote_onto_the_contact(store: 
     SequenceRunner(store, compile_sequences([sequence]), (DANA,), public_url=PUBLIC_URL, unsubscribe_secret=SECRET,
                    score_fields={"intent": "threadline_intent"}).run(MONDAY)
     assert [e.contact_id for e in enrollments(store)] == ["c1"]
+
+
+# -- the first pull's many events: keyset pages, a place saved in the window ------------------------------
+
+def streamed_runner(store: Store) -> SequenceRunner:
+    sequence = SequenceSettings.model_validate(WELCOME)
+    return SequenceRunner(store, compile_sequences([sequence]), (DANA,), public_url=PUBLIC_URL,
+                          unsubscribe_secret=SECRET, stream_above=10)
+
+
+def many_forms(store: Store, n: int) -> list[str]:
+    ids = [f"c{i:04d}" for i in range(n)]
+    for cid in ids:
+        contact(store, cid, email=f"{cid}@acme.io")
+    with store.session() as session:
+        record_events(session, [Event(id=event_id("form.submitted", cid), type="form.submitted", contact_id=cid,
+                                      occurred_at=MONDAY, source="api", data={"form": "demo"}) for cid in ids])
+    return ids
+
+
+def test_a_window_larger_than_stream_above_pages_contacts_and_enrols_each_once(store: Store) -> None:
+    ids = many_forms(store, 1200)                      # more than two keyset pages of 500
+    summary = streamed_runner(store).run(MONDAY)
+    assert summary.enrolled == 1200
+    assert sorted(r.contact_id for r in enrollments(store)) == ids
+    with store.session() as session:
+        state = json.loads(session.get(RuleStateRow, "sequence_events_cursor").data)
+    assert set(state) == {"seq"}                       # the window is closed: no place in it is left over
+    assert streamed_runner(store).run(MONDAY).enrolled == 0
+
+
+def test_a_window_left_half_done_goes_on_from_its_last_batch(store: Store) -> None:
+    ids = many_forms(store, 1200)
+    with store.session() as session:          # a pass that stopped after its batch ending at c0499
+        session.add(RuleStateRow(name="sequence_events_cursor",
+                                 data=json.dumps({"seq": 0, "until": 1200, "after": "c0499"})))
+    summary = streamed_runner(store).run(MONDAY)
+    assert summary.enrolled == 700
+    assert sorted(r.contact_id for r in enrollments(store)) == ids[500:]

@@ -8,7 +8,7 @@ enrollment. Only reads; never writes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,13 +36,34 @@ class ReportInput:
     events: dict[str, list[Event]] = field(default_factory=dict)
 
 
+#: Enrolled contacts the report reads at a time: it adds up per batch, so memory does not grow with the mirror.
+REPORT_BATCH = 2000
+
+
+def enrolled_contact_batches(store: Store, *, sequence: str | None = None, since: datetime | None = None,
+                             size: int = REPORT_BATCH) -> Iterator[list[str]]:
+    """Ids of enrolled contacts (as `load_report_input` filters them), in keyset pages of `size`."""
+    after = ""
+    while True:
+        with store.session() as session:
+            query = _filtered(select(EnrollmentRow.contact_id), sequence, since).where(
+                col(EnrollmentRow.contact_id) > after)
+            batch = list(session.exec(query.distinct().order_by(col(EnrollmentRow.contact_id)).limit(size)).all())
+        if not batch:
+            return
+        yield batch
+        after = batch[-1]
+
+
 def load_report_input(store: Store, *, sequence: str | None = None, since: datetime | None = None,
-                      step_counts: Mapping[str, int] | None = None) -> ReportInput:
-    """Enrollments (of ``sequence`` if given, enrolled on or after ``since`` if given), their done steps and
-    their contacts' outcome events. ``step_counts`` (configured steps per sequence) widens the task-key lookup
-    to steps an enrollment has not reached in the store (a task created just before a crash)."""
+                      step_counts: Mapping[str, int] | None = None,
+                      contact_ids: Sequence[str] | None = None) -> ReportInput:
+    """Enrollments (of ``sequence`` if given, enrolled on or after ``since`` if given, of ``contact_ids`` if
+    given), their done steps and their contacts' outcome events. ``step_counts`` (configured steps per
+    sequence) widens the task-key lookup to steps an enrollment has not reached in the store (a task created
+    just before a crash)."""
     with store.session() as session:
-        enrollments = _enrollments(session, sequence, since)
+        enrollments = _enrollments(session, sequence, since, contact_ids)
         contact_ids = sorted({e.contact_id for e in enrollments})
         sends = _email_sends(session, contact_ids, {e.sequence for e in enrollments})
         sends += _task_sends(session, _step_keys(enrollments, step_counts or {}))
@@ -50,13 +71,21 @@ def load_report_input(store: Store, *, sequence: str | None = None, since: datet
     return ReportInput(enrollments, sends, events)
 
 
-def _enrollments(session: Session, sequence: str | None, since: datetime | None) -> list[Enrollment]:
-    query = select(EnrollmentRow)
+def _filtered(query: Any, sequence: str | None, since: datetime | None) -> Any:
     if sequence is not None:
         query = query.where(EnrollmentRow.sequence == sequence)
     if since is not None:
         query = query.where(col(EnrollmentRow.enrolled_at) >= since)
-    return [to_enrollment(row) for row in session.exec(query).all()]
+    return query
+
+
+def _enrollments(session: Session, sequence: str | None, since: datetime | None,
+                 contact_ids: Sequence[str] | None) -> list[Enrollment]:
+    query = _filtered(select(EnrollmentRow), sequence, since)
+    if contact_ids is None:
+        return [to_enrollment(row) for row in session.exec(query).all()]
+    return [to_enrollment(row) for chunk in chunks(contact_ids)
+            for row in session.exec(query.where(col(EnrollmentRow.contact_id).in_(chunk))).all()]
 
 
 def _email_sends(session: Session, contact_ids: Sequence[str], sequences: set[str]) -> list[SendRecord]:

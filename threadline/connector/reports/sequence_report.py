@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,12 +23,17 @@ from threadline.connector.reports.handoff_report import (
     print_handoff,
 )
 from threadline.connector.reports.render import duration_text
-from threadline.connector.reports.report_data import load_report_input
+from threadline.connector.reports.report_data import (
+    REPORT_BATCH,
+    enrolled_contact_batches,
+    load_report_input,
+)
 from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.reporting.html import render_report_html
 from threadline.rules.sequences.reporting.stats import (
     SequenceStats,
     StepStats,
+    merge_stats,
     replies_per_day,
     sequence_stats,
 )
@@ -48,18 +54,26 @@ class SequenceReport:
 
 
 def build_report(store: Store, configured: Sequence[SequenceSettings], *, sequence: str | None = None,
-                 since: datetime | None = None) -> SequenceReport:
+                 since: datetime | None = None, batch: int = REPORT_BATCH) -> SequenceReport:
     """Read the store and compute the numbers. Configured steps without sends show as zero rows, so the
     funnel shows where an enrollment stopped; sequences only in the store (removed from the config) still show."""
     wanted = [s for s in configured if sequence is None or s.name == sequence]
-    data = load_report_input(store, sequence=sequence, since=since, step_counts={s.name: len(s.steps) for s in wanted})
-    stats = {s.name: s for s in sequence_stats(data.enrollments, data.sends, data.events)}
+    step_counts = {s.name: len(s.steps) for s in wanted}
+    stats: dict[str, SequenceStats] = {}
+    replies: Counter[date] = Counter()
+    # Contacts in batches, added up: outcomes are per enrollment and enrollments per contact, so a batch of
+    # contacts is counted whole, and the report's memory does not grow with the enrollments.
+    for contacts in enrolled_contact_batches(store, sequence=sequence, since=since, size=batch):
+        data = load_report_input(store, sequence=sequence, since=since, step_counts=step_counts,
+                                 contact_ids=contacts)
+        for part in sequence_stats(data.enrollments, data.sends, data.events):
+            stats[part.name] = merge_stats(stats[part.name], part) if part.name in stats else part
+        replies.update(replies_per_day(data.enrollments, data.events))
     for settings in wanted:
         entry = stats.setdefault(settings.name, SequenceStats(settings.name))
         _pad_steps(entry, len(settings.steps))
     kinds: dict[str, list[str]] = {s.name: [step.kind for step in s.steps] for s in wanted}
-    return SequenceReport([stats[name] for name in sorted(stats)], replies_per_day(data.enrollments, data.events),
-                          kinds)
+    return SequenceReport([stats[name] for name in sorted(stats)], dict(sorted(replies.items())), kinds)
 
 
 def _pad_steps(entry: SequenceStats, count: int) -> None:

@@ -8,7 +8,7 @@ executor performs send_email rows and advances the enrollment when the mail is o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,7 +33,6 @@ from threadline.rules.sequences.store import (
     due_rows,
     enrollments_of,
     events_with_seq,
-    live_contact_ids,
     mailbox_load,
     new_rows,
     stored_as_given,
@@ -42,8 +41,17 @@ from threadline.rules.sequences.store import (
 )
 from threadline.rules.sequences.templates.render import TemplateError
 from threadline.rules.sequences.unsubscribe_links import unsubscribe_url
-from threadline.rules.store import contact_facts, load_rule_state, save_rule_state
-from threadline.sync.events.log import contacts_with_events_after, events_for, record_events
+from threadline.rules.store import (
+    STREAM_EVENTS,
+    contact_facts,
+    contacts_with_events_in,
+    live_contact_ids_after,
+    load_rule_state,
+    newest_event_seq,
+    save_rule_state,
+    window_contacts,
+)
+from threadline.sync.events.log import events_for, record_events
 from threadline.sync.events.records import Event
 from threadline.sync.outbox.rows import intend
 from threadline.sync.store.database import Store
@@ -83,11 +91,14 @@ class SequenceRunner:
                  public_url: str, unsubscribe_secret: str,
                  owner_names: Callable[[], Mapping[str, str]] | None = None,
                  score_fields: Mapping[str, str] | None = None,
-                 team: Callable[[], Sequence[SendingMailbox]] | None = None) -> None:
+                 team: Callable[[], Sequence[SendingMailbox]] | None = None,
+                 stream_above: int = STREAM_EVENTS) -> None:
         """``score_fields`` maps score names (total, fit, intent, tier) to the contact fields scoring writes:
         ``score.*`` in ``enroll_when`` reads them there. ``team`` gives, at each pass, the mailboxes found
-        from the CRM's owners or connected by reps since start (the configured ones win for an address)."""
+        from the CRM's owners or connected by reps since start (the configured ones win for an address).
+        A pass with more new events than ``stream_above`` pages its contacts by keyset (the first pull)."""
         self.store = store
+        self.stream_above = stream_above
         self.score_fields = dict(score_fields or {})
         self.sequencer = sequencer
         self.mailboxes = list(mailboxes)
@@ -134,28 +145,52 @@ class SequenceRunner:
             last = load_rule_state(session, SILENCE_CHECK).get("at")
             if last and datetime.fromisoformat(last) + SILENCE_EVERY > now:
                 return
-            ids = live_contact_ids(session)
-        for start in range(0, len(ids), CHUNK):
+        after = ""
+        while True:     # keyset pages: the portal's ids are never held at once (issue #18)
             with self.store.session() as session:
-                activity = events_with_seq(session, ids[start:start + CHUNK], ACTIVITY_TYPES)
+                ids = live_contact_ids_after(session, after, CHUNK)
+                if not ids:
+                    break
+                activity = events_with_seq(session, ids, ACTIVITY_TYPES)
                 silent = [event for contact_id, found in activity.items()
                           for event in self.sequencer.silence_events(contact_id, [e for _, e in found], now)]
                 record_events(session, silent)
+            after = ids[-1]
         with self.store.session() as session:
             save_rule_state(session, SILENCE_CHECK, {"at": now.isoformat()})
 
     def _apply_events(self, now: datetime, summary: SequenceSummary) -> None:
         with self.store.session() as session:
-            since = int(load_rule_state(session, EVENTS_CURSOR).get("seq", 0))
-            contacts, newest = contacts_with_events_after(session, since)
-        ids = sorted(contacts)
-        for start in range(0, len(ids), CHUNK):
-            # Re-running a batch after a crash is harmless (enrolment respects existing rows, tasks are keyed),
-            # so the cursor only moves with the last batch.
+            state = load_rule_state(session, EVENTS_CURSOR)
+            since = int(state.get("seq", 0))
+            # A window left half done (a crash, a stop) goes on from its last batch; otherwise a new one.
+            newest = int(state["until"]) if "until" in state else newest_event_seq(session)
+            after = str(state.get("after", ""))
+        if newest <= since:
+            return
+        if newest - since <= self.stream_above and not after:
             with self.store.session() as session:
-                self._events_batch(session, ids[start:start + CHUNK], (since, newest), now, summary)
-                if start + CHUNK >= len(ids):
-                    save_rule_state(session, EVENTS_CURSOR, {"seq": newest})
+                ids = sorted(window_contacts(session, (since, newest)))
+            pages: Iterator[list[str]] = (ids[start:start + CHUNK] for start in range(0, len(ids), CHUNK))
+        else:           # the first pull's million events: page contacts by keyset, never hold them all
+            pages = self._window_pages((since, newest), after)
+        for batch in pages:
+            # Re-running a batch after a crash is harmless (enrolment respects existing rows, tasks are keyed);
+            # the place in the window is saved with each batch, so a long window is not started over.
+            with self.store.session() as session:
+                self._events_batch(session, batch, (since, newest), now, summary)
+                save_rule_state(session, EVENTS_CURSOR, {"seq": since, "until": newest, "after": batch[-1]})
+        with self.store.session() as session:
+            save_rule_state(session, EVENTS_CURSOR, {"seq": newest})
+
+    def _window_pages(self, window: tuple[int, int], after: str) -> Iterator[list[str]]:
+        while True:
+            with self.store.session() as session:
+                batch = contacts_with_events_in(session, window, after, CHUNK)
+            if not batch:
+                return
+            yield batch
+            after = batch[-1]
 
     def _events_batch(self, session: Session, ids: list[str], window: tuple[int, int], now: datetime,
                       summary: SequenceSummary) -> None:

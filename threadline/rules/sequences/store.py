@@ -125,12 +125,6 @@ def contact_rows(session: Session, contact_ids: Iterable[str]) -> dict[str, Cont
     return found
 
 
-def live_contact_ids(session: Session) -> list[str]:
-    return list(session.exec(select(ContactRow.crm_id).where(
-        col(ContactRow.merged_into).is_(None), col(ContactRow.deleted).is_(False))
-        .order_by(col(ContactRow.crm_id))).all())
-
-
 def events_with_seq(session: Session, contact_ids: Iterable[str],
                     types: Iterable[str] | None = None) -> dict[str, list[tuple[int, Event]]]:
     """Every stored event of these contacts (optionally only some types) with its arrival seq, oldest first."""

@@ -16,7 +16,7 @@ from statistics import median
 from threadline.rules.sequences.enrollment import Enrollment
 from threadline.sync.events.records import Event
 
-__all__ = ["SendRecord", "SequenceStats", "StepStats", "replies_per_day", "sequence_stats"]
+__all__ = ["SendRecord", "SequenceStats", "StepStats", "merge_stats", "replies_per_day", "sequence_stats"]
 
 OUTCOMES = {"reply.received": "replied", "bounce.received": "bounced", "unsubscribed": "unsubscribed"}
 
@@ -76,9 +76,12 @@ def sequence_stats(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord
     by_enrollee: dict[tuple[str, str], list[SendRecord]] = {}
     for send in sorted(sends, key=lambda s: s.sent_at):
         by_enrollee.setdefault((send.sequence, send.contact_id), []).append(send)
+    siblings: dict[tuple[str, str], list[Enrollment]] = {}
+    for enrollment in enrollments:
+        siblings.setdefault((enrollment.sequence, enrollment.contact_id), []).append(enrollment)
     for enrollment in sorted(enrollments, key=lambda e: (e.sequence, e.contact_id, e.generation)):
         entry = stats.setdefault(enrollment.sequence, SequenceStats(enrollment.sequence))
-        until = _next_enrolment(enrollment, enrollments)
+        until = _next_enrolment(enrollment, siblings[(enrollment.sequence, enrollment.contact_id)])
         own = [s for s in by_enrollee.get((enrollment.sequence, enrollment.contact_id), ())
                if enrollment.enrolled_at <= s.sent_at < until]
         events = [e for e in events_by_contact.get(enrollment.contact_id, ())
@@ -90,9 +93,26 @@ def sequence_stats(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord
 
 
 def _next_enrolment(enrollment: Enrollment, enrollments: Sequence[Enrollment]) -> datetime:
-    later = [e.enrolled_at for e in enrollments if e.sequence == enrollment.sequence
-             and e.contact_id == enrollment.contact_id and e.generation > enrollment.generation]
+    """`enrollments`: the same contact's in the same sequence (the caller groups them; scanning every
+    enrollment for each one was quadratic in the report's size)."""
+    later = [e.enrolled_at for e in enrollments if e.generation > enrollment.generation]
     return min(later, default=datetime.max.replace(tzinfo=enrollment.enrolled_at.tzinfo))
+
+
+def merge_stats(into: SequenceStats, part: SequenceStats) -> SequenceStats:
+    """One sequence's stats over two disjoint sets of contacts, added up (the report counts in batches)."""
+    for name in ("enrolled", "reached", "sent", "replied", "bounced", "unsubscribed", "meetings", "completed",
+                 "active", "paused"):
+        setattr(into, name, getattr(into, name) + getattr(part, name))
+    for reason, count in part.exited.items():
+        into.exited[reason] = into.exited.get(reason, 0) + count
+    for step in part.steps:
+        mine = _step(into, step.index)
+        for name in ("sent", "replied", "bounced", "unsubscribed"):
+            setattr(mine, name, getattr(mine, name) + getattr(step, name))
+    into.steps.sort(key=lambda step: step.index)
+    into.reply_times += part.reply_times
+    return into
 
 
 def _step(entry: SequenceStats, index: int) -> StepStats:
