@@ -59,8 +59,8 @@ def test_records_round_trip_and_render_keeps_the_prose_around_the_generated_part
 
     assert text.count(render.BEGIN) == 1 and text.count("H4's findings, kept verbatim.") == 1
     assert text.index(render.END) < text.index("## Issue #6: replicas")
-    assert ("| HubSpot contact backfill, with tap-hubspot side by side | wall time | **110.2 s** | "
-            "100 s (search floor) | 1.10 | pass |") in text
+    title = catalog.find(["hubspot_backfill"])[0].title
+    assert f"| {title} | wall time | **110.2 s** | 100 s (search floor) | 1.10 | pass |" in text
     assert "failed: exit 1: no PostgreSQL" in text
     assert "| Gmail backfill, incremental and idle | not run by `python -m bench` yet |" in text
 

@@ -65,13 +65,18 @@ def reading(provider: str, endpoint: Endpoint) -> Iterator[None]:
 def read_pages(pages: Iterable[T], provider: str, endpoint: Endpoint) -> Iterator[T]:
     """Yield `pages`, guarding each step of the provider's pull (not the consumer's work between pages)."""
     iterator = iter(pages)
-    while True:
-        with reading(provider, endpoint):
-            try:
-                page = next(iterator)
-            except StopIteration:
-                return
-        yield page
+    try:
+        while True:
+            with reading(provider, endpoint):
+                try:
+                    page = next(iterator)
+                except StopIteration:
+                    return
+            yield page
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:      # a consumer that stops early stops the pull's own threads too (backfill)
+            close()
 
 
 def read_by_shape(provider: str, endpoint: Callable[[Any], str]) -> Callable[[Callable[P, T]], Callable[P, T]]:

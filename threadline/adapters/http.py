@@ -8,7 +8,7 @@ policy. The `httpx.Client` comes from outside (tests aim it at the sandbox).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -23,10 +23,20 @@ from threadline.adapters.errors import (
 from threadline.adapters.fencing import check_fence
 from threadline.adapters.network_errors import unreachable
 from threadline.adapters.observe import observed
-from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.ratelimit import Limiter, RateLimiter
 from threadline.adapters.retry import call_with_retry
 
 Translate = Callable[[httpx.Response], ProviderError | None]
+
+
+class BudgetHook(Protocol):
+    """Follows a daily API budget (adapters/daily_budget.py): sees every answer, and may refine a refusal."""
+
+    def before_call(self) -> None: ...
+
+    def observe(self, response: httpx.Response) -> None: ...
+
+    def refine(self, error: ProviderError, response: httpx.Response) -> ProviderError: ...
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
@@ -70,6 +80,7 @@ class JsonApi:
         on_response: Callable[[httpx.Response], None] | None = None,
         account: str = "",
         operation: str = "call",
+        budget: BudgetHook | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -79,11 +90,12 @@ class JsonApi:
         self.attempts = attempts
         self._translate = translate or (lambda r: translate_status(r, provider))
         self._on_response = on_response
+        self.budget = budget          # the account's daily budget: fed every answer, sets a daily refusal's wait
         self.calls = 0
         #: "METHOD /path" of the last answer received (no host, no query): names it in MalformedResponse.
         self.last_endpoint = ""
 
-    def request(self, method: str, url: str, *, cost: float = 1.0, limiter: RateLimiter | None = None,
+    def request(self, method: str, url: str, *, cost: float = 1.0, limiter: Limiter | None = None,
                 idempotent: bool = True, **kwargs: Any) -> httpx.Response:
         """Send one request (retried as the policy allows); returns a 2xx/3xx response or raises ProviderError.
 
@@ -96,8 +108,10 @@ class JsonApi:
                                attempts=self.attempts, what=f"{self.provider} {method} {url.split('?')[0]}",
                                idempotent=idempotent)
 
-    def _once(self, method: str, url: str, cost: float, limiter: RateLimiter | None,
+    def _once(self, method: str, url: str, cost: float, limiter: Limiter | None,
               kwargs: dict[str, Any]) -> httpx.Response:
+        if self.budget is not None:
+            self.budget.before_call()      # bulk work stops at the daily reserve (may raise ReserveReached)
         if limiter is not None:
             limiter.acquire(cost)
         check_fence()          # last moment before the request leaves: the work must still be ours
@@ -112,7 +126,9 @@ class JsonApi:
             self.last_endpoint = f"{method} {response.request.url.path}"
             if self._on_response is not None:
                 self._on_response(response)
+            if self.budget is not None:
+                self.budget.observe(response)
             error = self._translate(response)
             if error is not None:
-                raise error
+                raise error if self.budget is None else self.budget.refine(error, response)
             return response

@@ -14,8 +14,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from threadline.adapters.errors import RateLimited
 from threadline.adapters.fencing import max_wait, wait_in_call
@@ -45,8 +47,7 @@ class RateLimiter:
             with self._lock:
                 delay = self._delay_for(cost)
                 if delay <= 0:
-                    self._spent.append((self.clock(), cost))
-                    self._in_window += cost
+                    self._spend(cost)
                     return
             if delay > max_wait():
                 raise RateLimited(f"{self.name or 'the provider'} is throttled for {delay:.0f} s more (an earlier "
@@ -58,6 +59,11 @@ class RateLimiter:
         """Hold all callers for `seconds` (a provider's Retry-After)."""
         with self._lock:
             self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+    def _spend(self, cost: float) -> None:
+        """Record `cost` as spent now (the lock is held)."""
+        self._spent.append((self.clock(), cost))
+        self._in_window += cost
 
     def _delay_for(self, cost: float) -> float:
         now = self.clock()
@@ -78,7 +84,8 @@ class RateLimiter:
 
 
 class LimiterRegistry:
-    """One limiter per (provider, account), created on first use with the configured size."""
+    """One limiter per (provider, account), created on first use with the configured size. The wiring keeps
+    one for the engine's lifetime for the limits mailboxes share: a Gmail project's, a Graph app's."""
 
     def __init__(self) -> None:
         self._limiters: dict[tuple[str, str], RateLimiter] = {}
@@ -90,3 +97,86 @@ class LimiterRegistry:
             if key not in self._limiters:
                 self._limiters[key] = RateLimiter(capacity=capacity, window=window, name=provider)
             return self._limiters[key]
+
+
+class Limiter(Protocol):
+    """What a call spends from before it leaves: one RateLimiter, or several at once (LimiterChain)."""
+
+    def acquire(self, cost: float = 1.0) -> None: ...
+
+    def pause(self, seconds: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class LimiterChain:
+    """Several limits one call counts against (HubSpot search: the search limit and the ten-second window).
+
+    `acquire` spends from each in order, so a call leaves only when every limit has room; `pause` holds
+    them all, as a throttle answer does not always say which limit it was."""
+
+    limiters: tuple[RateLimiter, ...]
+
+    def acquire(self, cost: float = 1.0) -> None:
+        acquire_all(self.limiters, cost)
+
+    def pause(self, seconds: float) -> None:
+        for limiter in self.limiters:
+            limiter.pause(seconds)
+
+
+def acquire_all(limiters: Sequence[RateLimiter], cost: float = 1.0) -> None:
+    """Spend `cost` from every limiter at the same moment, once all have room.
+
+    Spending from one and then waiting for the next would stamp the first too early: the call leaves later
+    than the first limiter thinks, and its next calls bunch up behind it inside the provider's window (a
+    HubSpot search held by the ten-second window drew SECONDLY 429s that way). Locks are taken in the given
+    order; every caller passes shared limiters in the same order, so none waits on another's."""
+    for limiter in limiters:
+        if cost > limiter.capacity:
+            raise ValueError(f"cost {cost} exceeds limiter capacity {limiter.capacity}")
+    while True:
+        with ExitStack() as held:
+            for limiter in limiters:
+                held.enter_context(limiter._lock)
+            delay, holding = max((limiter._delay_for(cost), index) for index, limiter in enumerate(limiters))
+            if delay <= 0:
+                for limiter in limiters:
+                    limiter._spend(cost)
+                return
+        holder = limiters[holding]            # the limit with the longest wait: its clock and sleep decide
+        if delay > max_wait():
+            name = holder.name or next((limiter.name for limiter in limiters if limiter.name), "")
+            raise RateLimited(f"{name or 'the provider'} is throttled for {delay:.0f} s more (an earlier 429 said "
+                              "so)", retry_after=delay, provider=name or None)
+        holder.waited_seconds += delay
+        wait_in_call(delay, holder.sleep)
+
+
+@dataclass(frozen=True)
+class SharedLimit:
+    """A mailbox's own limit plus one every mailbox of its project or app shares (Gmail's per-project quota,
+    Graph's per-app limit): a call leaves only when both have room.
+
+    `acquire` spends from both at the moment both have room (acquire_all). A throttle answer pauses the
+    mailbox's own limiter only (`pause`: one user's 429 must not hold the whole team) unless the provider said
+    the shared limit was hit (`pause_shared`). Thread-safe, as its limiters are."""
+
+    own: RateLimiter
+    shared: RateLimiter
+
+    def acquire(self, cost: float = 1.0) -> None:
+        """Block until `cost` fits in both windows (may raise RateLimited during a long pause, as RateLimiter)."""
+        acquire_all((self.own, self.shared), cost)
+
+    def pause(self, seconds: float) -> None:
+        """Hold this mailbox's calls for `seconds` (its own Retry-After)."""
+        self.own.pause(seconds)
+
+    def pause_shared(self, seconds: float) -> None:
+        """Hold every mailbox of the project or app for `seconds` (the shared limit was exhausted)."""
+        self.shared.pause(seconds)
+
+    @property
+    def waited_seconds(self) -> float:
+        return self.own.waited_seconds + self.shared.waited_seconds
+

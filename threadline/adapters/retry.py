@@ -33,7 +33,7 @@ from tenacity.stop import stop_base
 
 from threadline.adapters.errors import MalformedResponse, RateLimited, TransientError
 from threadline.adapters.fencing import max_wait, wait_in_call
-from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.ratelimit import Limiter
 
 T = TypeVar("T")
 log = structlog.get_logger("threadline.retry")
@@ -64,7 +64,7 @@ class _WaitTooLong(stop_base):
 def call_with_retry(
     fn: Callable[[], T],
     *,
-    limiter: RateLimiter | None = None,
+    limiter: Limiter | None = None,
     attempts: int = 6,
     what: str = "call",
     sleep: Callable[[float], None] | None = None,

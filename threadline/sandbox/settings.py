@@ -15,7 +15,9 @@ class SandboxSettings:
     hubspot_app_secret: str = "sandbox-app-secret"           # webhooks v3 signing secret
     hubspot_requests_per_10s: int = 190                      # Professional private app
     hubspot_search_per_second: int = 5                       # search endpoints
+    hubspot_search_counts_in_window: bool = True             # searches also count in the 10-s window
     hubspot_daily_limit: int = 1_000_000
+    hubspot_portal_timezone: str = "UTC"                     # the daily limit starts again at midnight here
     hubspot_rate_window_seconds: float = 10.0                # the rolling window of hubspot_requests_per_10s
     hubspot_search_result_cap: int = 10_000                  # search pages past this many results answer 400
     hubspot_client_id: str = "sandbox-hubspot-client"        # OAuth public app (POST /oauth/v1/token)
@@ -25,6 +27,8 @@ class SandboxSettings:
     google_client_secret: str = "sandbox-google-secret"
     google_refresh_token: str = "sandbox-google-refresh"
     gmail_user_units_per_minute: int = 15_000
+    # Per Google Cloud project; the sandbox is one project (every OAuth client and service account it issues).
+    gmail_project_units_per_minute: int = 1_200_000
     gmail_history_retention: int = 0                          # 0 = keep all history; >0: ids older than this many records expire
     token_ttl_seconds: int = 3600
     # Google sign-in (developers.google.com/identity/protocols/oauth2/web-server): who may sign in at
@@ -54,6 +58,8 @@ class SandboxSettings:
     graph_requests_per_window: int = 10_000                 # per app per mailbox
     graph_window_seconds: float = 600.0
     graph_mailbox_concurrency: int = 4                      # concurrent requests per app per mailbox
+    graph_app_requests_per_window: int = 130_000            # Graph's global limit: per app across all tenants
+    graph_app_window_seconds: float = 10.0
     graph_batch_max: int = 20                               # requests in one $batch
     graph_delta_default_page: int = 10                      # page size without Prefer: odata.maxpagesize
     graph_delta_max_page: int = 1000

@@ -1,6 +1,8 @@
 """HubSpot's request limits, per token: a rolling ten-second window, a per-second
-window for search endpoints, and a daily count. Sizes are read from the settings
-on every check so a test can shrink them."""
+window for search endpoints, and a daily count that starts again at midnight in the
+portal's time zone (`hubspot_portal_timezone`). Sizes are read from the settings
+on every check so a test can shrink them; `today` is the wall clock the day is read
+from, which a test may replace (`sandbox.hubspot.limits.today = lambda: ...`)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from threadline.sandbox.settings import SandboxSettings
 
@@ -30,28 +34,42 @@ class RequestLimits:
         self._rolling: dict[str, deque[float]] = {}
         self._secondly: dict[str, deque[float]] = {}
         self._daily: dict[str, int] = {}
+        self._day: dict[str, date] = {}          # the portal day each token's daily count belongs to
+        self.today: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def check(self, token: str, *, search: bool) -> Verdict:
         """Count the request if it is allowed. Search responses carry no rate-limit headers (as HubSpot's)."""
         with self._lock:
             now = self.clock()
-            daily = self._daily.get(token, 0)
+            daily = self._daily_used(token)
             if daily >= self.settings.hubspot_daily_limit:
                 return Verdict(False, "DAILY", self.headers(0, daily))
-            if search:
-                window = self._window(self._secondly, token, now, 1.0)
-                if len(window) >= self.settings.hubspot_search_per_second:
-                    return Verdict(False, "SECONDLY")
-                window.append(now)
-                self._daily[token] = daily + 1
-                return Verdict(True)
             window = self._window(self._rolling, token, now, self.settings.hubspot_rate_window_seconds)
             capacity = self.settings.hubspot_requests_per_10s
-            if len(window) >= capacity:
-                return Verdict(False, "TEN_SECONDLY_ROLLING", self.headers(0, daily))
-            window.append(now)
+            # HubSpot documents the search limit but not whether searches also count in the ten-second
+            # window; the conservative reading (they do) is the default, so a client tuned here holds there.
+            counts_in_window = not search or self.settings.hubspot_search_counts_in_window
+            if search:
+                secondly = self._window(self._secondly, token, now, 1.0)
+                if len(secondly) >= self.settings.hubspot_search_per_second:
+                    return Verdict(False, "SECONDLY")
+            if counts_in_window and len(window) >= capacity:
+                return Verdict(False, "TEN_SECONDLY_ROLLING", {} if search else self.headers(0, daily))
+            if search:
+                secondly.append(now)
+            if counts_in_window:
+                window.append(now)
             self._daily[token] = daily + 1
+            if search:
+                return Verdict(True)     # search responses carry no rate-limit headers
             return Verdict(True, headers=self.headers(capacity - len(window), daily + 1))
+
+    def _daily_used(self, token: str) -> int:
+        """Today's count for `token`; the first request of a new portal day finds it at zero."""
+        day = self.today().astimezone(ZoneInfo(self.settings.hubspot_portal_timezone)).date()
+        if self._day.get(token) != day:
+            self._day[token], self._daily[token] = day, 0
+        return self._daily[token]
 
     @staticmethod
     def _window(windows: dict[str, deque[float]], token: str, now: float, span: float) -> deque[float]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from threadline.sandbox.hubspot.records import HubObject, modified_property, parse_ms
@@ -90,6 +91,12 @@ def run_search(table: ObjectTable, query: SearchQuery, cap: int) -> tuple[int, l
     if query.offset >= cap:
         raise _bad(f"Search results are limited to {cap} records; page past them is not allowed "
                    f"(after={query.offset}). Narrow the filters instead.")
+    by_id = _id_bounds(query)
+    if by_id is not None:
+        total, objects = table.id_range(*by_id, descending=query.descending)
+        end = min(query.offset + query.limit, total, cap)
+        page = list(islice(objects, query.offset, end))
+        return total, page, end if end < total else None
     indexed = _index_range(table, query)
     if indexed is not None:
         start, stop = indexed
@@ -136,6 +143,19 @@ def _index_range(table: ObjectTable, query: SearchQuery) -> tuple[int, int] | No
     if one_instant:
         return table.modified_slice((low_ms, low_id), (low_ms, high_id))
     return table.modified_slice((low_ms, -1), (high_ms, ID_MAX))
+
+
+def _id_bounds(query: SearchQuery) -> tuple[int, int] | None:
+    """Inclusive id bounds when the query filters (if at all) and sorts on `hs_object_id` alone, else None."""
+    if len(query.groups) > 1 or query.sort_prop != "hs_object_id":
+        return None
+    low, high = 0, ID_MAX
+    for flt in query.groups[0] if query.groups else []:
+        bounds = _bounds(flt) if flt.prop == "hs_object_id" else None
+        if bounds is None:
+            return None
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return low, high
 
 
 def _bounds(flt: Filter) -> tuple[int, int] | None:

@@ -26,6 +26,7 @@ class ObjectTable:
         self.ids: list[int] = []
         self.by_modified: list[tuple[int, int]] = []
         self.by_email: dict[str, int] = {}
+        self.retired_ids: list[int] = []        # ascending: ids in `ids` that are archived or merged away
 
     def __len__(self) -> int:
         return len(self.by_modified)
@@ -65,6 +66,8 @@ class ObjectTable:
     def retire(self, obj: HubObject) -> None:
         """Take an object out of the live indexes (archived or merged away)."""
         self._remove_key(obj)
+        if not _contains(self.retired_ids, obj.id):
+            insort(self.retired_ids, obj.id)
         email = obj.properties.get("email")
         if email and self.by_email.get(email.lower()) == obj.id:
             del self.by_email[email.lower()]
@@ -85,6 +88,15 @@ class ObjectTable:
         for position in range(bisect_left(self.ids, after), len(self.ids)):
             yield self.ids[position]
 
+    def id_range(self, low: int, high: int, *, descending: bool) -> tuple[int, Iterator[HubObject]]:
+        """(live objects with low <= id <= high, those objects in id order): the id index, for a search
+        filtered and sorted on `hs_object_id` only. O(log n) to start, then one step per object read."""
+        start, stop = bisect_left(self.ids, low), bisect_right(self.ids, high)
+        retired = bisect_right(self.retired_ids, high) - bisect_left(self.retired_ids, low)
+        positions = range(stop - 1, start - 1, -1) if descending else range(start, stop)
+        live = (self.objects[self.ids[p]] for p in positions if self.live(self.ids[p]) is not None)
+        return stop - start - retired, live
+
     def _remove_key(self, obj: HubObject) -> None:
         key = (obj.updated_ms, obj.id)
         position = bisect_left(self.by_modified, key)
@@ -99,3 +111,8 @@ class ObjectTable:
         email = obj.properties.get("email")
         if email:
             self.by_email[email.lower()] = obj.id
+
+
+def _contains(ordered: list[int], value: int) -> bool:
+    position = bisect_left(ordered, value)
+    return position < len(ordered) and ordered[position] == value
