@@ -89,7 +89,8 @@ class World:
 
 @pytest.fixture
 def world(sandbox: SandboxServer, postgres_url: str, tmp_path: Path) -> Iterator[World]:
-    made = World(sandbox, postgres_url, tmp_path)
+    # Two mailboxes pulled at once (concurrency on), fewer than the five: SIGTERM can land between them.
+    made = World(sandbox, postgres_url, tmp_path, mailbox_concurrency=2)
     yield made
     made.store.dispose()
 

@@ -172,6 +172,8 @@ def test_two_engines_on_one_postgresql_store_split_the_mailboxes_and_log_each_re
     template = config["mailboxes"][0]
     config["mailboxes"] = [{**template, "address": rep, "refresh_token": sandbox.gmail.oauth.issue_refresh_token(rep)}
                            for rep in reps]
+    # Each replica pulls several mailboxes at once, but fewer than all eight: the split still shows.
+    config["sync"] = {**config.get("sync", {}), "mailbox_concurrency": 3}
     settings = parse_settings(config, tmp_path / "t.yaml", env={})
     engines = [build_engine(settings), build_engine(settings)]
     pulled: dict[str, list[str]] = {e.owner: [] for e in engines}

@@ -237,9 +237,10 @@ def test_two_replicas_at_once_share_found_mailboxes_as_configured_ones(team: Tea
     for name in names:
         team.hire(name)
         team.deliver(name)
-    settings = team_settings(sandbox, tmp_path, postgres_url, poll_interval="1h")
-    # Each mailbox pull takes real round trips (as against Gmail), so that one replica cannot take every mailbox
-    # before the other's first claim: the split is decided by the leases.
+    # Each replica pulls two mailboxes at once (fewer than six, so the split still shows), and each mailbox pull
+    # takes real round trips (as against Gmail), so that one replica cannot take every mailbox before the
+    # other's first claim: the split is decided by the leases.
+    settings = team_settings(sandbox, tmp_path, postgres_url, poll_interval="1h", mailbox_concurrency=2)
     sandbox.faults.add(Fault("gmail", "slow", count=100_000, path_prefix="/gmail/v1/users", delay=0.1))
     with replicas(settings) as (a, b):
         # Discovery: A reads the owners alone (no mailbox pulled yet).

@@ -224,7 +224,7 @@ def test_quota_exhaustion_surfaces_as_http_error_429(sandbox, service):
     with pytest.raises(HttpError) as raised:
         service.users().messages().list(userId="me").execute()
     assert raised.value.resp.status == 429 and int(raised.value.resp["retry-after"]) >= 1
-    assert raised.value.error_details[0]["reason"] == "rateLimitExceeded"
+    assert raised.value.error_details[0]["reason"] == "userRateLimitExceeded"
     assert sandbox.stats.snapshot()["throttled"]["gmail"] == 1
 
 

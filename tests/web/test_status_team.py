@@ -167,7 +167,7 @@ def test_owners_are_recorded_and_those_without_a_mailbox_listed(store_url: str) 
     """On SQLite and on the real PostgreSQL: the migration made the table; owners come, change and go."""
     store = Store(store_url)
     try:
-        assert current_revision(store.engine) == head_revision() == "0014"
+        assert current_revision(store.engine) == head_revision() >= "0014"
         assert "crm_owners" in inspect(store.engine).get_table_names()
         team = [CrmOwner(id="1", email="Ann@Northwind.example", name="Ann"),
                 CrmOwner(id="2", email="bo@northwind.example", name="Bo"),
@@ -207,8 +207,9 @@ def test_the_migration_upgrades_a_store_of_the_previous_revision(postgres_url: s
         old.dispose()
     store = Store(postgres_url)
     try:
-        assert current_revision(store.engine) == "0014"
-        assert "crm_owners" in inspect(store.engine).get_table_names()
+        assert current_revision(store.engine) == head_revision()
+        assert {"crm_owners", "deferred_mail"} <= set(inspect(store.engine).get_table_names())
+        assert "caught_up" in {c["name"] for c in inspect(store.engine).get_columns("cursors")}
     finally:
         store.dispose()
 

@@ -94,6 +94,16 @@ class HubSpotSettings(Section):
                                        "the outbox waits this long before looking up an attempt whose outcome is unknown")
     properties: ReplyProperties = ReplyProperties()
     ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
+    daily_reserve: float = Field(0.10, ge=0, lt=1, description="Share of the CRM's daily API limit the contact "
+                                 "pull leaves alone (for reply logging and your other integrations): below it a "
+                                 "backfill pauses, its place kept, until the day turns")
+    daily_reset_timezone: str = Field("UTC", description="The portal's time zone (Settings > Account defaults): "
+                                      "HubSpot's daily limit starts again at midnight there")
+
+    @field_validator("daily_reset_timezone")
+    @classmethod
+    def _reset_zone(cls, value: str) -> str:
+        return known_zone(value)
 
 
 class SalesforceFields(Section):
@@ -117,6 +127,9 @@ class SalesforceSettings(Section):
     email_fields: list[str] = Field(default_factory=list, description="Extra email fields to match on (e.g. Alt_Email__c)")
     properties: SalesforceFields = SalesforceFields()
     ca_file: Path | None = Field(None, description="Extra CA bundle to trust (proxies, the sandbox's TLS)")
+    daily_reserve: float = Field(0.10, ge=0, lt=1, description="Share of the CRM's daily API limit the contact "
+                                 "pull leaves alone (for reply logging and your other integrations): below it a "
+                                 "backfill pauses, its place kept, until the day turns")
 
     @model_validator(mode="after")
     def _one_flow(self) -> SalesforceSettings:
@@ -284,6 +297,12 @@ class SyncSettings(Section):
     lease_time: Duration = Field(timedelta(minutes=2), description="How long a replica may hold a unit of work (a "
                                  "mailbox, the CRM pull, an outbox row) without renewing it; a killed replica's "
                                  "work moves to the others after at most this")
+    mailbox_concurrency: int = Field(16, ge=1, le=64, description="Mailboxes one replica pulls at once, each under "
+                                     "its own lease; every provider limit (per mailbox, per project or app) still "
+                                     "holds, so more only helps while those limits leave room")
+    gmail_project_units_per_minute: int = Field(1_200_000, ge=100, description="Gmail's per-project quota, shared by "
+                                                "every Gmail mailbox of one Google Cloud project (one OAuth client or "
+                                                "service account) on this replica; with several replicas, give each its share")
     shutdown_timeout: Duration = Field(timedelta(seconds=20), description="On SIGTERM, how long `threadline run` "
                                        "may take to finish the work in hand, commit cursors and release its leases")
     retry_first_delay: Duration = Field(timedelta(seconds=2), description="After a CRM write or send fails, the "

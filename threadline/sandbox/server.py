@@ -62,6 +62,9 @@ class SandboxServer:
             build_app(self.providers, self.ctx, latency_seconds=self.settings.request_latency_ms / 1000),
             host=host, port=self.port, log_level=log_level,
             access_log=False, lifespan="off",
+            # Google's and Microsoft's front ends keep an idle connection for minutes; uvicorn's 5 s default
+            # made a benchmark's idle pooled connections break under it (retried, but noise in the figures).
+            timeout_keep_alive=120,
             ssl_certfile=str(self.tls.cert) if self.tls else None,
             ssl_keyfile=str(self.tls.key) if self.tls else None,
         )

@@ -1,7 +1,8 @@
 """One sync cycle: schema check, contact mirror, every mailbox, rules, sends, then the outbox.
 
 Every source is a leased work unit (`sync/work/leases.py`): a cycle claims the CRM pull and the
-mailboxes one at a time, so replicas sharing a PostgreSQL store split them as they go, and
+mailboxes one at a time (on several workers at once: sync/mailboxes/workers.py), so replicas
+sharing a PostgreSQL store split them as they go, and
 the rule and sequence steps run on whichever replica holds their unit. SQLite takes the
 same path with a single replica. Never imports a concrete adapter."""
 
@@ -16,16 +17,21 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
+from sqlmodel import Session
 
+from threadline.adapters.daily_budget import budget_meter
 from threadline.adapters.errors import PermanentError, ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.records import CheckResult, CrmOwner
 from threadline.adapters.sending import MailSender
 from threadline.sync.contacts.crm_observations import observe_meetings, observe_tasks
 from threadline.sync.contacts.pull import ContactSummary, sync_contacts
+from threadline.sync.contacts.reserve import DailyReserve
 from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.mailboxes.deferred import any_deferred
 from threadline.sync.mailboxes.guard import GuardedSender, MailboxGuards
 from threadline.sync.mailboxes.ingest import MailboxSummary, MailboxSync
+from threadline.sync.mailboxes.workers import UnitQueue, run_workers
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.outbox.crm_writes import OutboxExecutor, OutboxSummary
 from threadline.sync.outbox.retry_policy import RetryPolicy
@@ -33,7 +39,7 @@ from threadline.sync.outbox.sends import SendCheck, SendExecutor, SendSummary
 from threadline.sync.store.database import Store
 from threadline.sync.store.retention import purge_expired
 from threadline.sync.store.tables import CursorRow, utcnow
-from threadline.sync.work.cursors import record_budget, record_provider_error
+from threadline.sync.work.cursors import mark_success, mirror_behind, record_budget, record_provider_error
 from threadline.sync.work.leases import LeaseBook, LeaseLost, replica_id
 
 log = structlog.get_logger("threadline.engine")
@@ -113,8 +119,9 @@ class SyncEngine:
 
     `poll_interval` (and `crm_poll_interval` for the CRM) is how long a pulled source rests
     before it is due again; `lease_time` how long a unit or outbox row stays this replica's
-    without renewal. Setting `stopping` makes a cycle stop taking new work: the page or row
-    in hand is finished and committed, everything else is left for the next holder.
+    without renewal. `mailbox_concurrency` mailboxes are pulled at once, each under its own
+    lease. Setting `stopping` makes a cycle stop taking new work: the page or row in hand is
+    finished and committed, everything else is left for the next holder.
     """
 
     def __init__(self, store: Store, crm: CrmAdapter, mailboxes: Sequence[MailboxBinding], policy: AddressPolicy,
@@ -126,7 +133,8 @@ class SyncEngine:
                  crm_poll_interval: timedelta | None = None, lease_time: timedelta = timedelta(minutes=2),
                  retry: RetryPolicy | None = None,
                  owner: str | None = None, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 directory: MailboxDirectory | None = None) -> None:
+                 directory: MailboxDirectory | None = None, mailbox_concurrency: int = 16,
+                 daily_reserve: float = 0.10) -> None:
         self.store = store
         self.crm = crm
         self.mailboxes = list(mailboxes)
@@ -134,7 +142,9 @@ class SyncEngine:
         self.owner = owner or replica_id()
         self.stopping = threading.Event()
         self.poll_interval = poll_interval
+        self.mailbox_concurrency = max(1, mailbox_concurrency)     # mailboxes pulled at once (sync.mailbox_concurrency)
         self.crm_poll_interval = crm_poll_interval or poll_interval
+        self.daily_reserve = daily_reserve     # share of the CRM's daily API budget the contact pull leaves alone
         self.leases = LeaseBook(store, self.owner, lease_time)
         self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars,
                                        owner=self.owner, lease=lease_time, stopping=self.stopping, retry=retry)
@@ -207,9 +217,10 @@ class SyncEngine:
             return summary
         with self.store.session() as session:
             summary.purged = purge_expired(session, self.retention)
-            usage = getattr(self.crm, "api_usage", None)     # Salesforce: Sforce-Limit-Info
-            if usage:
-                record_budget(session, f"{CRM_SOURCE}:{self.crm.name}", *usage)
+            meter = budget_meter(self.crm)
+            budget = meter.current() if meter else None
+            if budget is not None:     # as the CRM's answers last stated it (replies logged since included)
+                record_budget(session, self.crm_unit, budget, budget.reserve(self.daily_reserve))
         # sent/logged only where this cycle drained: in the daemon the drainers do that work and log each row.
         drained = {"sent": summary.sending.sent, "logged": summary.outbox.performed.get("log_email", 0)} if drain else {}
         log.info("sync.cycle", contacts=summary.contacts.pulled, pulled=summary.pulled, matched=summary.matched,
@@ -249,8 +260,12 @@ class SyncEngine:
         say("pulling contact changes")
         next_due = None
         try:
+            meter = budget_meter(self.crm)
+            reserve = DailyReserve(meter, self.daily_reserve, self.clock, unit) if meter else None
             summary.contacts = sync_contacts(self.store, self.crm, self.policy, unsubscribe_field=self.unsubscribe_field,
-                                             fence=lambda session: self.leases.fence(session, unit))
+                                             fence=lambda session: self.leases.fence(session, unit), reserve=reserve,
+                                             stopping=self.stopping)
+            self._redecide_deferred()
             if self.directory is not None:
                 self._read_owners(unit)
         except LeaseLost:
@@ -258,6 +273,19 @@ class SyncEngine:
             next_due = utcnow()
         finally:
             self.leases.release(unit, next_due or utcnow() + self.crm_poll_interval)
+
+    def _mailbox_sync(self) -> MailboxSync:
+        """The ingest, deferring mail from unknown senders while the contact mirror is behind (deferred.py)."""
+        return MailboxSync(self.store, self.policy, crm_source=self.crm_unit)
+
+    def _redecide_deferred(self) -> None:
+        """Once a contact pull has read to the end, decide again the mail deferred while it was behind. Runs on
+        the replica holding the CRM pull, right after it, so one replica does it at a time."""
+        with self.store.session() as session:
+            if mirror_behind(session, self.crm_unit) or not any_deferred(session):
+                return
+        self._mailbox_sync().redecide_deferred()
+        self._intended()
 
     def _read_owners(self, unit: str) -> None:
         """With mailbox_sources: the CRM's owners decide which mailboxes the team has (on every CRM pull)."""
@@ -295,7 +323,8 @@ class SyncEngine:
             log.info("mailbox.found", mailbox=binding.adapter.address, owner_id=binding.owner_id)
 
     def _pull_mailboxes(self, summary: SyncSummary, only: set[str] | None, due_only: bool, say: Progress) -> None:
-        """Claim one mailbox at a time until none is left, so replicas share them out as they go.
+        """Claim mailboxes one at a time on each of `mailbox_concurrency` workers until none is left, so
+        replicas share them out as they go and this one pulls several at once.
 
         A mailbox a push marked due while it was being pulled is pulled once more (due_only)."""
         bindings = {mailbox_source(b.adapter.address): b for b in self.mailboxes}
@@ -306,36 +335,62 @@ class SyncEngine:
             # CRM pull lost every reply of the backfill).
             log.warning("mailbox.deferred", reason="no successful CRM pull yet")
             return
+        if not wanted:
+            return
         pulls: Counter[str] = Counter()
         most = 2 if due_only else 1
-        ingest = MailboxSync(self.store, self.policy)
+        ingest = self._mailbox_sync()
         # The daemon stops claiming after CYCLE_PULL_SECONDS, so rules and sequences run between pulls even
         # while a backlog of due mailboxes lasts longer than a poll interval (the next cycle starts at once).
         until = time.monotonic() + CYCLE_PULL_SECONDS if due_only else float("inf")
-        while wanted and not self.stopping.is_set() and time.monotonic() < until:
-            claimed = self.leases.claim([u for u in wanted if pulls[u] < most], force=not due_only)
-            if not claimed:
-                return
-            unit = claimed[0]
-            pulls[unit] += 1
+        books = threading.Lock()        # `pulls` and `summary.mailboxes` are shared by the workers
+        workers = min(self.mailbox_concurrency, len(wanted))
+
+        def claim(limit: int) -> list[str]:
+            with books:
+                candidates = [u for u in wanted if pulls[u] < most]
+                claimed = self.leases.claim(candidates, limit=limit, force=not due_only) if candidates else []
+                pulls.update(claimed)
+            return claimed
+
+        queue = UnitQueue(claim, self.leases.release_many, self.leases.renew, batch=workers,
+                          stale_after=self.leases.lease.total_seconds() / 4)
+
+        def take_one() -> bool:
+            unit = queue.next() if time.monotonic() < until else None
+            if unit is None:
+                return False
             binding = bindings[unit]
             say(f"reading {binding.adapter.kind} mailbox {binding.adapter.address}")
-            pulled = self._pull_mailbox(ingest, binding, unit)
-            summary.mailboxes.append(pulled)
+            pulled = self._pull_mailbox(ingest, binding, unit, queue.finished)
+            with books:
+                summary.mailboxes.append(pulled)
             if pulled.intended:
                 self._intended()
+            return True
 
-    def _pull_mailbox(self, ingest: MailboxSync, binding: MailboxBinding, unit: str) -> MailboxSummary:
-        """Pull a claimed mailbox, then release it: due again after the poll interval, or now if cut short."""
+        try:
+            run_workers(workers, take_one, self.stopping)
+        finally:
+            queue.close(utcnow())
+
+    def _pull_mailbox(self, ingest: MailboxSync, binding: MailboxBinding, unit: str,
+                      hand_back: Callable[[str, datetime, Callable[[Session], None] | None], None] | None = None
+                      ) -> MailboxSummary:
+        """Pull a claimed mailbox, then release it: due again after the poll interval, or now if cut short.
+        A pull that got to the end records its success in the release's transaction (one write, not two).
+        `hand_back` releases it with others in one batch (the workers' queue) instead of at once."""
         result: MailboxSummary | None = None
         try:
             with self.mailbox_guards.lock(binding.adapter.address):
-                result = ingest.run(binding.adapter, binding.owner_id, stopping=self.stopping,
+                result = ingest.run(binding.adapter, binding.owner_id, stopping=self.stopping, record_success=False,
                                     fence=lambda session: self.leases.fence(session, unit))
             return result
         finally:
             rest = timedelta(0) if result is not None and result.cut_short else self.poll_interval
-            self.leases.release(unit, utcnow() + rest)
+            done = result is not None and result.succeeded
+            success = (lambda session: mark_success(session, unit)) if done else None
+            (hand_back or (lambda u, due, also: self.leases.release(u, due, also=also)))(unit, utcnow() + rest, success)
 
     def _wait_for_first_contacts(self) -> bool:
         """On a fresh store, mail matched against an empty contact mirror would be skipped for good: while
@@ -391,7 +446,7 @@ class SyncEngine:
             if time.monotonic() > deadline or self.stopping.wait(0.2):
                 log.info("mailbox.refresh_skipped", mailbox=address, reason="pulled by another replica")
                 return
-        self._pull_mailbox(MailboxSync(self.store, self.policy), binding, unit)
+        self._pull_mailbox(self._mailbox_sync(), binding, unit)
 
     # -- the daemon's view ---------------------------------------------------------------------------
     def mark_due(self, source: str) -> None:

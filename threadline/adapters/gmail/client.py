@@ -8,11 +8,11 @@ from typing import Any
 from googleapiclient.http import BatchHttpRequest, HttpRequest
 
 from threadline.adapters.answers import json_object
-from threadline.adapters.errors import NotFound, ProviderError, TransientError
+from threadline.adapters.errors import NotFound, ProviderError, RateLimited, TransientError
 from threadline.adapters.fencing import check_fence
-from threadline.adapters.gmail.errors import PROVIDER, translate
+from threadline.adapters.gmail.errors import PROVIDER, project_throttled, translate
 from threadline.adapters.observe import observed
-from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.ratelimit import Limiter, SharedLimit
 from threadline.adapters.retry import call_with_retry
 
 #: Quota units per call (Gmail "Usage limits"); the limiter is sized in these units.
@@ -28,9 +28,12 @@ class GmailClient:
     on TransientError/RateLimited, and raises only threadline ProviderErrors.
     """
 
-    def __init__(self, service: Any, *, batch_uri: str, limiter: RateLimiter, attempts: int = 6,
+    def __init__(self, users: Any, http: Any, *, batch_uri: str, limiter: Limiter, attempts: int = 6,
                  account: str = "") -> None:
-        self.service = service
+        """`users`: the service's `users` resource (shared by every mailbox, see gmail_service); `http`: this
+        mailbox's authorised transport, which every request is sent with."""
+        self.users = users
+        self.http = http
         self.account = account            # the mailbox address: labels observed calls
         self.batch_uri = batch_uri
         self.limiter = limiter
@@ -48,9 +51,9 @@ class GmailClient:
             self.last_method = method
             with observed(PROVIDER, self.account):
                 try:
-                    answer = build(self.service.users()).execute()
+                    answer = build(self.users).execute(http=self.http)
                 except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
-                    raise translate(exc, method, self.batch_uri) from exc
+                    raise self._translated(exc, method) from exc
             return json_object(answer, PROVIDER, method)
 
         return call_with_retry(once, limiter=self.limiter, attempts=self.attempts, what=f"gmail {method}")
@@ -89,15 +92,22 @@ class GmailClient:
             if exception is None:
                 results[request_id] = response
             else:
-                failures[request_id] = translate(exception, "messages.get (batch)", self.batch_uri)
+                failures[request_id] = self._translated(exception, "messages.get (batch)")
 
         batch = BatchHttpRequest(callback=collect, batch_uri=self.batch_uri)
-        users = self.service.users()
+        messages = self.users.messages()
         for message_id in ids:
-            batch.add(users.messages().get(userId="me", id=message_id, format="raw"), request_id=message_id)
+            batch.add(messages.get(userId="me", id=message_id, format="raw"), request_id=message_id)
         with observed(PROVIDER, self.account):
             try:
-                batch.execute()
+                batch.execute(http=self.http)
             except Exception as exc:  # noqa: BLE001 - translated at this boundary
-                raise translate(exc, "messages.get (batch)", self.batch_uri) from exc
+                raise self._translated(exc, "messages.get (batch)") from exc
         return failures
+
+    def _translated(self, exc: Exception, method: str) -> ProviderError:
+        """`translate`, and a per-project throttle holds every mailbox of the project, not only this one."""
+        error = translate(exc, method, self.batch_uri)
+        if isinstance(error, RateLimited) and isinstance(self.limiter, SharedLimit) and project_throttled(exc):
+            self.limiter.pause_shared(error.retry_after or 1.0)
+        return error

@@ -125,6 +125,15 @@ def _from_http_error(exc: HttpError) -> ProviderError:
     return PermanentError(detail, provider=PROVIDER, status=status)
 
 
+def project_throttled(exc: BaseException) -> bool:
+    """Whether Google refused a call for the project's quota (`rateLimitExceeded`, Gmail "Usage limits"),
+    not the user's (`userRateLimitExceeded`): then every mailbox of the project must hold off."""
+    if not isinstance(exc, HttpError) or int(exc.resp.status) not in (403, 429):
+        return False
+    reasons = _reasons(exc.content)
+    return "rateLimitExceeded" in reasons and "userRateLimitExceeded" not in reasons
+
+
 def _reasons(content: bytes | str | None) -> set[str]:
     try:
         body = json.loads(content or b"{}")

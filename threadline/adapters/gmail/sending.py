@@ -55,7 +55,7 @@ class GmailSending:
             self.client.last_method = "messages.send"
             with observed(PROVIDER, self.client.account, "send"):
                 try:
-                    answer = self.client.service.users().messages().send(userId="me", body=body).execute()
+                    answer = self.client.users.messages().send(userId="me", body=body).execute(http=self.client.http)
                 except Exception as exc:  # noqa: BLE001 - every failure is translated at this boundary
                     raise translate(exc, "messages.send", self.client.batch_uri) from exc
             # Sent, but unreadable: MalformedResponse is transient, so the caller looks before resending.

@@ -18,7 +18,7 @@ from threadline.adapters.outlook.cursor import GraphCursor
 from threadline.adapters.outlook.errors import PROVIDER
 from threadline.adapters.outlook.sending import SENT_COPY_DELAY, GraphSending
 from threadline.adapters.outlook.sync import GRAPH_FOLDERS, MailboxSync
-from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.ratelimit import Limiter, RateLimiter, SharedLimit
 from threadline.adapters.records import CheckResult, MailPage
 from threadline.adapters.sending import OnSubmit, OutgoingEmail, SentRef
 
@@ -27,6 +27,10 @@ SUBSCRIPTION_MINUTES = 4_230     # Graph's maximum for Outlook messages (a littl
 REQUESTS_PER_WINDOW = 10_000                 # Outlook: per app per mailbox
 WINDOW_SECONDS = 600.0
 MAILBOX_CONCURRENCY = 4
+# Graph's global limit, per app across all tenants ("Microsoft Graph service-specific throttling limits"); the
+# Outlook service itself documents per-mailbox limits only, nothing per tenant.
+APP_REQUESTS_PER_WINDOW = 130_000
+APP_WINDOW_SECONDS = 10.0
 LIMIT_HEADROOM = 0.95                        # our window and Exchange's are not aligned to the millisecond
 
 
@@ -44,7 +48,8 @@ class OutlookAdapter:
     `tokens` is `auth.ClientCredentials` (app-only) or `auth.Delegated` (signed-in user).
     `base_url` is the Graph root including the version (national clouds, the sandbox);
     `http` is the transport, injectable for tests and proxies (`close` closes it if `owns_http`, by
-    default only if the adapter made it). `sent_copy_delay` is how long a sent message may take to
+    default only if the adapter made it). `app_limiter` is the app's own limit across every mailbox
+    (see `app_limiter`), spent from as well as this mailbox's. `sent_copy_delay` is how long a sent message may take to
     show in Sent Items (`sent_visibility`, for look-before-resend).
     """
 
@@ -52,7 +57,7 @@ class OutlookAdapter:
 
     def __init__(self, address: str, tokens: TokenSource, *, base_url: str = GRAPH_BASE_URL,
                  http: httpx.Client | None = None, limiter: RateLimiter | None = None,
-                 requests_per_window: int = REQUESTS_PER_WINDOW, window_seconds: float = WINDOW_SECONDS,
+                 app_limiter: RateLimiter | None = None, requests_per_window: int = REQUESTS_PER_WINDOW, window_seconds: float = WINDOW_SECONDS,
                  concurrency: int = MAILBOX_CONCURRENCY, backfill_days: int = 30, page_size: int = 50,
                  batch_size: int = MAX_BATCH, attempts: int = 6, timeout: float = 60.0,
                  clock: Callable[[], float] = time.time, sent_copy_delay: timedelta = SENT_COPY_DELAY,
@@ -61,8 +66,9 @@ class OutlookAdapter:
         self.tokens = tokens
         self._http = http or httpx.Client(timeout=timeout)
         self._owns_http = http is None if owns_http is None else owns_http
-        self.limiter = limiter or RateLimiter(capacity=requests_per_window * LIMIT_HEADROOM, window=window_seconds,
-                                              name=PROVIDER)
+        own = limiter or RateLimiter(capacity=requests_per_window * LIMIT_HEADROOM, window=window_seconds,
+                                     name=PROVIDER)
+        self.limiter: Limiter = own if app_limiter is None else SharedLimit(own, app_limiter)
         self.client = GraphClient(self._http, tokens, base_url=base_url, limiter=self.limiter,
                                   concurrency=concurrency, attempts=attempts, account=address)
         self._sync = MailboxSync(self.client, address, page_size=page_size, backfill_days=backfill_days,
@@ -163,3 +169,9 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, ProviderError):
         return f"{exc.kind}: {str(exc)[:600]}"
     return type(exc).__name__
+
+
+def app_limiter(requests_per_window: int = APP_REQUESTS_PER_WINDOW,
+                window_seconds: float = APP_WINDOW_SECONDS) -> RateLimiter:
+    """A limiter for one app registration's requests across every mailbox, to hand to each of its adapters."""
+    return RateLimiter(capacity=requests_per_window * LIMIT_HEADROOM, window=window_seconds, name=PROVIDER)

@@ -15,7 +15,7 @@ from threadline.adapters.errors import NotFound, ProviderError, RateLimited
 from threadline.adapters.http import JsonApi
 from threadline.adapters.outlook.auth import BearerAuth, TokenSource
 from threadline.adapters.outlook.errors import PROVIDER, from_batch_item, translate
-from threadline.adapters.ratelimit import RateLimiter
+from threadline.adapters.ratelimit import Limiter
 from threadline.adapters.retry import call_with_retry
 
 MAX_BATCH = 20                                # Graph refuses larger JSON batches
@@ -28,13 +28,13 @@ class GraphClient:
     Raises only threadline ProviderErrors.
     """
 
-    def __init__(self, http: httpx.Client, tokens: TokenSource, *, base_url: str, limiter: RateLimiter,
+    def __init__(self, http: httpx.Client, tokens: TokenSource, *, base_url: str, limiter: Limiter,
                  concurrency: int = 4, attempts: int = 6, account: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter
         self.attempts = attempts
-        self.api = JsonApi(http, provider=PROVIDER, limiter=limiter, translate=translate, attempts=attempts,
-                           account=account)
+        # The limiter goes with each request (JsonApi takes any Limiter there): a mailbox's and its app's.
+        self.api = JsonApi(http, provider=PROVIDER, translate=translate, attempts=attempts, account=account)
         self._auth = BearerAuth(tokens)
         self._slots = threading.BoundedSemaphore(concurrency)
         self.batches = 0
@@ -47,16 +47,17 @@ class GraphClient:
             attempts: int | None = None) -> dict[str, Any]:
         """GET a JSON resource (absolute URL or a path below the version root)."""
         with self._slots:
-            api = self.api if attempts is None else JsonApi(self.api.client, provider=PROVIDER, limiter=self.limiter,
+            api = self.api if attempts is None else JsonApi(self.api.client, provider=PROVIDER,
                                                             account=self.api.account,
                                                             translate=translate, attempts=attempts)
-            response = api.request("GET", self._url(url), params=params, headers=headers, auth=self._auth)
+            response = api.request("GET", self._url(url), params=params, headers=headers, auth=self._auth,
+                                   limiter=self.limiter)
         return decode_object(response, PROVIDER)
 
     def send_json(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         """POST/PATCH a JSON body, or DELETE with none (subscriptions); returns the JSON answer ({} for none)."""
         with self._slots:
-            response = self.api.request(method, self._url(url), json=body, auth=self._auth)
+            response = self.api.request(method, self._url(url), json=body, auth=self._auth, limiter=self.limiter)
         return decode_object(response, PROVIDER)
 
     def fetch_mime(self, user: str, ids: Sequence[str], batch_size: int = MAX_BATCH) -> dict[str, bytes]:
@@ -95,7 +96,7 @@ class GraphClient:
         with self._slots:
             self.batches += 1
             response = self.api.request("POST", self._url("/$batch"), json={"requests": requests}, auth=self._auth,
-                                        cost=len(ids))
+                                        cost=len(ids), limiter=self.limiter)
         failures: dict[str, ProviderError] = {}
         for item in decode_object(response, PROVIDER).get("responses", []):
             message_id = ids[int(item["id"])]

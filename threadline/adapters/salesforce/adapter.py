@@ -16,6 +16,7 @@ import httpx
 import structlog
 
 from threadline.adapters.answers import read_by_shape, read_pages, reading
+from threadline.adapters.daily_budget import BudgetMeter
 from threadline.adapters.errors import NotFound, PermanentError, ProviderError
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.records import (
@@ -79,8 +80,12 @@ class SalesforceCrm:
     def __init__(self, client: httpx.Client, grant: Grant, *, version: str = "v61.0",
                  names: SalesforceNames | None = None, batch_size: int | None = None,
                  email_fields: Sequence[str] = (), extra_fields: Sequence[str] = (),
-                 limiter: RateLimiter | None = None, attempts: int = 6, tokens: TokenStore | None = None) -> None:
-        self.api = SalesforceApi(client, grant, version=version, limiter=limiter, attempts=attempts, tokens=tokens)
+                 limiter: RateLimiter | None = None, attempts: int = 6, tokens: TokenStore | None = None,
+                 daily_budget: BudgetMeter | None = None) -> None:
+        self.api = SalesforceApi(client, grant, version=version, limiter=limiter, attempts=attempts, tokens=tokens,
+                                 daily_budget=daily_budget)
+        #: The org's daily API allocation as its answers state it (the contact pull keeps a reserve of it).
+        self.daily_budget = self.api.daily_budget
         self.names = names or SalesforceNames()
         self.batch_size = batch_size
         self._contacts = ContactPull(self._query_all_pages, email_fields=email_fields, extra_fields=extra_fields,

@@ -2,7 +2,8 @@
 
 Every request goes through JsonApi (limiter, shared retry policy, translate.py).
 An INVALID_SESSION_ID answer refreshes the session once and repeats the call;
-a second one is AuthExpired. `api_usage` is the last `Sforce-Limit-Info` seen.
+a second one is AuthExpired. `api_usage` is the last `Sforce-Limit-Info` seen; `daily_budget`
+follows the same header (daily_budget.py), with GET /limits as its probe.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from typing import Any
 import httpx
 
 from threadline.adapters.answers import decode_json, json_object, require
+from threadline.adapters.daily_budget import BudgetMeter, rolling_reset
 from threadline.adapters.errors import AuthExpired
 from threadline.adapters.http import JsonApi
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.salesforce.auth import Grant, Session, SessionSource
-from threadline.adapters.salesforce.translate import PROVIDER, parse_limit_info, translate, translate_token
+from threadline.adapters.salesforce.translate import (
+    PROVIDER,
+    daily_allocation,
+    is_daily_refusal,
+    parse_limit_info,
+    translate,
+    translate_token,
+)
 from threadline.adapters.token_store import TokenStore
 
 
@@ -25,15 +34,18 @@ class SalesforceApi:
     """REST calls under `{instance_url}/services/data/{version}`; paths starting `/services/` are taken as is."""
 
     def __init__(self, client: httpx.Client, grant: Grant, *, version: str = "v61.0",
-                 limiter: RateLimiter | None = None, attempts: int = 6, tokens: TokenStore | None = None) -> None:
+                 limiter: RateLimiter | None = None, attempts: int = 6, tokens: TokenStore | None = None,
+                 daily_budget: BudgetMeter | None = None) -> None:
         self.version = version
         self.api_usage: tuple[int, int] | None = None
+        self.daily_budget = daily_budget or BudgetMeter(PROVIDER, daily_allocation, rolling_reset, is_daily_refusal)
         #: "METHOD path" of the last call made (no host, no query): names it in MalformedResponse.
         self.last_endpoint = ""
         self.api = JsonApi(client, provider=PROVIDER, limiter=limiter, translate=translate, attempts=attempts,
-                           on_response=self._note_usage)
+                           on_response=self._note_usage, budget=self.daily_budget)
         self.probe = JsonApi(client, provider=PROVIDER, limiter=limiter, translate=translate, attempts=1,
-                             on_response=self._note_usage)
+                             on_response=self._note_usage, budget=self.daily_budget)
+        self.daily_budget.probe = lambda: self.request("GET", "/limits", probe=True)
         token_api = JsonApi(client, provider=PROVIDER, translate=translate_token, attempts=attempts)
         self.sessions = SessionSource(token_api, grant, tokens)
 

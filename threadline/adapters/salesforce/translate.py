@@ -6,7 +6,9 @@ REST errors are arrays of `{"errorCode", "message", "fields"}`:
 * `REQUEST_LIMIT_EXCEEDED` (403) -> ApiLimitExceeded: the org's rolling 24-hour allocation is
   spent, so retrying within seconds (the shared policy's backoff) only burns more refusals.
   It is a ProviderError, not a TransientError, so the policy raises it at once and the
-  engine retries the work unit later; `retry_after` (an hour) says how much later.
+  engine retries the work unit later; `retry_after` (an hour) says how much later. It is not a
+  RateLimited on purpose: that would hold every call (reply logging too) for the whole hour,
+  while a rolling window frees calls continuously as the oldest leave it.
 * `MALFORMED_QUERY`, `INVALID_FIELD`, other 4xx -> PermanentError (InvalidField names the fields).
 * 5xx, `SERVER_UNAVAILABLE`, `UNABLE_TO_LOCK_ROW` -> TransientError.
 """
@@ -63,6 +65,17 @@ def parse_limit_info(header: str | None) -> tuple[int, int] | None:
     """(used, limit) from `Sforce-Limit-Info: api-usage=18/5000`, or None."""
     match = _USAGE.search(header or "")
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def daily_allocation(response: httpx.Response) -> tuple[int, int] | None:
+    """(limit, remaining) of the org's daily API requests from a response's Sforce-Limit-Info, or None."""
+    usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
+    return None if usage is None else (usage[1], max(0, usage[1] - usage[0]))
+
+
+def is_daily_refusal(error: ProviderError, _response: httpx.Response) -> bool:
+    """REQUEST_LIMIT_EXCEEDED: the org's daily allocation is spent."""
+    return isinstance(error, ApiLimitExceeded)
 
 
 def first_error(response: httpx.Response) -> dict[str, Any]:

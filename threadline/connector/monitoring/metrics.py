@@ -31,6 +31,7 @@ from threadline.connector.monitoring.readiness import (
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import MessageRow, OutboxRow
+from threadline.sync.work.cursors import load_budget
 from threadline.sync.work.holds import active_holds
 
 log = structlog.get_logger("threadline.metrics")
@@ -104,6 +105,7 @@ class StoreCollector(Collector):
         yield from self._outbox(now)
         yield self._holds(now)
         yield self._replies()
+        yield from self._daily_budget(now)
 
     def _sources(self, now: datetime) -> Iterator[Metric]:
         lag = GaugeMetricFamily("threadline_sync_lag_seconds", "Seconds since the source last synced successfully",
@@ -154,6 +156,25 @@ class StoreCollector(Collector):
         for mailbox, count in rows:
             family.add_metric([mailbox], float(count))
         return family
+
+
+    def _daily_budget(self, now: datetime) -> Iterator[Metric]:
+        """The CRM's daily API budget as its answers last stated it, the reserve the contact pull leaves, and
+        whether that pull is paused at it (absent before the CRM first stated a budget)."""
+        families = {name: GaugeMetricFamily(f"threadline_crm_daily_{name}", text, labels=("provider",))
+                    for name, text in (("limit", "The CRM's daily API request limit"),
+                                       ("remaining", "Daily API requests left, as the CRM last stated it"),
+                                       ("reserve", "Daily API requests the contact pull leaves alone"),
+                                       ("paused", "1 while the contact pull is paused at the daily reserve"))}
+        crm = self.budgets[0]          # source_budgets lists the CRM first
+        with self.store.session() as session:
+            state = load_budget(session, crm.source)
+        if state is not None:
+            paused = state.paused_until is not None and _aware(state.paused_until) > now
+            for name, value in (("limit", state.limit), ("remaining", state.remaining),
+                                ("reserve", state.reserve), ("paused", int(paused))):
+                families[name].add_metric([crm.provider], float(value))
+        yield from families.values()
 
 
 class TeamCollector(Collector):

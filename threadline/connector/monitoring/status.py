@@ -18,6 +18,7 @@ from threadline.sync.store.tables import (
     SyncErrorRow,
     WorkLeaseRow,
 )
+from threadline.sync.work.cursors import BudgetState, read_budget
 from threadline.sync.work.holds import active_holds
 
 
@@ -29,7 +30,8 @@ class SourceStatus:
     resyncs: int
     last_resync_reason: str | None
     has_cursor: bool
-    budget: str | None = None
+    budget: str | None = None                 # the daily API budget in words (with the reserve and any pause)
+    daily_budget: BudgetState | None = None   # the same as figures (`status --json`)
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,10 @@ def build_status(session: Session, error_limit: int = 10) -> StatusReport:
     sources = []
     for row in session.exec(select(CursorRow).order_by(col(CursorRow.source))).all():
         success = _aware(row.last_success_at)
+        daily = read_budget(row.budget)
         sources.append(SourceStatus(row.source, success, (now - success).total_seconds() if success else None,
-                                    row.resyncs, row.last_resync_reason, row.data is not None, row.budget))
+                                    row.resyncs, row.last_resync_reason, row.data is not None,
+                                    daily.describe() if daily else row.budget, daily))
     decisions = {d: int(n) for d, n in session.exec(select(MessageRow.decision, func.count())
                                                     .group_by(MessageRow.decision)).all()}
     errors = list(session.exec(select(SyncErrorRow).order_by(col(SyncErrorRow.id).desc()).limit(error_limit)).all())

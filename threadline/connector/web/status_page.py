@@ -34,6 +34,7 @@ from threadline.sync.mailboxes.owners import owners_without_mailbox
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import CrmOwnerRow, CursorRow, OutboxRow, SyncErrorRow
+from threadline.sync.work.cursors import BudgetState, read_budget
 
 ERRORS_SHOWN = 20
 SECURITY_HEADERS = {
@@ -117,11 +118,19 @@ def _source(session: Session, budget: SourceBudget, health: SourceHealth, now: d
     last_error = session.exec(select(SyncErrorRow).where(SyncErrorRow.source == budget.source)
                               .order_by(col(SyncErrorRow.id).desc()).limit(1)).first()
     success = _aware(health.last_success_at)
+    daily = read_budget(row.budget) if row else None
     return {"source": budget.source, "provider": budget.provider, "mailbox": budget.mailbox,
             "ok": check.ok, "state": check.state, "detail": check.detail,
             "last_success_at": _iso(success), "lag_seconds": (now - success).total_seconds() if success else None,
-            "budget_seconds": budget.budget.total_seconds(), "api_budget": row.budget if row else None,
+            "budget_seconds": budget.budget.total_seconds(), "api_budget": daily.describe() if daily else (row.budget if row else None),
+            "daily_budget": _daily(daily) if daily else None,
             "last_error": _error(last_error) if last_error else None}
+
+
+def _daily(state: BudgetState) -> dict[str, Any]:
+    """The CRM's daily API budget, its reserve, and the contact pull's pause (if any)."""
+    return {"limit": state.limit, "remaining": state.remaining, "reserve": state.reserve,
+            "resets_at": _iso(state.resets_at), "paused_until": _iso(state.paused_until)}
 
 
 def _outbox(session: Session, now: datetime) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,8 +13,10 @@ import httplib2
 import httpx
 import structlog
 
+from threadline.adapters.daily_budget import BudgetMeter
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.gmail import GmailAdapter, from_refresh_token, from_service_account
+from threadline.adapters.gmail import project_limiter as gmail_project_limiter
 from threadline.adapters.gmail.credentials import SharedTokenCredentials
 from threadline.adapters.hubspot import HubSpotCrm, SchemaNames
 from threadline.adapters.imap import ImapMailbox
@@ -23,10 +27,12 @@ from threadline.adapters.outlook import (
     OutlookAdapter,
     PersistentTokenCache,
     StoredTokenCache,
+    app_limiter,
     import_file_once,
 )
 from threadline.adapters.outlook import consent as outlook_consent
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
+from threadline.adapters.ratelimit import LimiterRegistry, RateLimiter
 from threadline.adapters.salesforce import JwtBearerGrant, RefreshTokenGrant, SalesforceCrm, SalesforceNames
 from threadline.adapters.sending import MailSender
 from threadline.adapters.smtp import SmtpSender
@@ -87,7 +93,8 @@ def _hubspot(crm: HubSpotSettings, extra: list[str]) -> HubSpotCrm:
                         reply_count=crm.properties.reply_count)
     return HubSpotCrm(client, token=crm.token.get_secret_value(), requests_per_window=crm.requests_per_10s,
                       searches_per_second=crm.search_per_second, names=names,
-                      search_lag_seconds=crm.search_index_lag.total_seconds(), extra_properties=extra)
+                      search_lag_seconds=crm.search_index_lag.total_seconds(), extra_properties=extra,
+                      daily_budget=BudgetMeter.for_hubspot(crm.daily_reset_timezone))
 
 
 def _salesforce(crm: SalesforceSettings, extra: list[str], tokens: TokenStore) -> SalesforceCrm:
@@ -107,9 +114,11 @@ def _salesforce(crm: SalesforceSettings, extra: list[str], tokens: TokenStore) -
 
 
 def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox,
-                  tokens: TokenStore | None = None) -> MailboxAdapter:
+                  tokens: TokenStore | None = None, shared: LimiterRegistry | None = None) -> MailboxAdapter:
     """The mailbox adapter. `tokens` keeps its OAuth tokens (default: memory; a delegated Outlook mailbox,
-    whose refresh token only the store holds, then opens the store). May raise SecretsUnusable (exit 2)."""
+    whose refresh token only the store holds, then opens the store). `shared` holds the limits mailboxes share
+    (a Gmail project's quota, a Graph app's limit): the engine's one registry, so that every adapter of a
+    project or app spends from the same limiter (default: none). May raise SecretsUnusable (exit 2)."""
     backfill = settings.sync.backfill_days
     if isinstance(box, GmailMailbox):
         if box.service_account_file:
@@ -122,10 +131,11 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
                                              f"gmail/{box.address}/access-token")
         http = httplib2.Http(timeout=60, ca_certs=str(box.ca_file)) if box.ca_file else None
         return GmailAdapter(box.address, credentials, base_url=box.base_url, http=http,
+                            project_limiter=_gmail_project(settings, box, shared),
                             units_per_minute=box.quota_units_per_minute, backfill_days=backfill,
                             sent_copy_delay=box.sent_copy_delay)
     if isinstance(box, OutlookMailbox):
-        return _outlook(settings, box, backfill, tokens)
+        return _outlook(settings, box, backfill, tokens, shared)
     token = box.oauth2_token.get_secret_value() if box.oauth2_token else None
     return ImapMailbox(address=box.address, host=box.host, port=box.port, security=box.security,
                        username=box.username, password=box.password.get_secret_value() if box.password else None,
@@ -133,8 +143,29 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
                        ca_file=str(box.ca_file) if box.ca_file else None, backfill_days=backfill)
 
 
+def _gmail_project(settings: Settings, box: GmailMailbox, shared: LimiterRegistry | None) -> RateLimiter | None:
+    """The per-project quota's limiter of the Google Cloud project `box` calls Gmail through (None: no registry)."""
+    if shared is None:
+        return None
+    project = (f"service-account:{_service_account_project(box.service_account_file)}" if box.service_account_file
+               else f"oauth-client:{box.client_id}")
+    units = settings.sync.gmail_project_units_per_minute
+    made = gmail_project_limiter(units)
+    return shared.get("gmail", project, made.capacity, made.window)
+
+
+@functools.lru_cache(maxsize=64)
+def _service_account_project(path: Path) -> str:
+    """A service-account key's project (read once per file: a team's thousand mailboxes share one key)."""
+    try:
+        info = json.loads(path.read_text())
+        return str(info.get("project_id") or info.get("client_id") or path)
+    except (OSError, ValueError, AttributeError):
+        return str(path)           # the credentials themselves say what is wrong with the file
+
+
 def _outlook(settings: Settings, box: OutlookMailbox, backfill_days: int,
-             tokens: TokenStore | None) -> OutlookAdapter:
+             tokens: TokenStore | None, shared: LimiterRegistry | None = None) -> OutlookAdapter:
     verify = _verify(box.ca_file)
     msal_verify = str(box.ca_file) if box.ca_file else True     # MSAL's requests wants a path
     source: ClientCredentials | Delegated
@@ -146,7 +177,9 @@ def _outlook(settings: Settings, box: OutlookMailbox, backfill_days: int,
         source = ClientCredentials(box.tenant, box.client_id, box.client_secret.get_secret_value(),
                                    authority_host=box.authority_host, verify=msal_verify, cache=cache)
     http = httpx.Client(timeout=TIMEOUT, headers={"User-Agent": USER_AGENT}, verify=verify)
+    app = app_limiter()
     return OutlookAdapter(box.address, source, base_url=box.base_url, http=http, owns_http=True,
+                          app_limiter=shared.get("outlook", box.client_id, app.capacity, app.window) if shared else None,
                           backfill_days=backfill_days, sent_copy_delay=box.sent_copy_delay)
 
 
@@ -184,9 +217,9 @@ def outlook_cache_name(address: str) -> str:
 
 
 def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox,
-                  tokens: TokenStore | None = None) -> MailboxBinding:
+                  tokens: TokenStore | None = None, shared: LimiterRegistry | None = None) -> MailboxBinding:
     """The mailbox's adapter, its owner, and its sender (None: an IMAP mailbox without `smtp_host`)."""
-    adapter = build_mailbox(settings, box, tokens)
+    adapter = build_mailbox(settings, box, tokens, shared)
     if isinstance(adapter, ImapMailbox):
         assert isinstance(box, ImapSettings)
         return MailboxBinding(adapter, box.owner_id, _smtp_sender(box, adapter) if box.smtp_host else None)
@@ -194,18 +227,19 @@ def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
     return MailboxBinding(adapter, box.owner_id, adapter)
 
 
-def found_binding(settings: Settings, row: FoundMailboxRow, tokens: TokenStore | None = None) -> MailboxBinding | None:
+def found_binding(settings: Settings, row: FoundMailboxRow, tokens: TokenStore | None = None,
+                  shared: LimiterRegistry | None = None) -> MailboxBinding | None:
     """The binding of a mailbox found from the CRM's owners: its source entry's settings with the owner's
     address and id (None when the config no longer has that source)."""
     if row.source == CONNECTED:
         connected = connected_mailbox(settings, row.address, row.kind, row.owner_id, tokens or MemoryTokenStore())
-        return build_binding(settings, connected, tokens) if connected is not None else None
+        return build_binding(settings, connected, tokens, shared) if connected is not None else None
     index = source_of(settings, row)
     if index is None:
         return None
     box = settings.mailbox_sources[index].mailbox_for(row.address, row.owner_id)
     assert not isinstance(box, ImapSettings)          # sources are gmail or outlook
-    return build_binding(settings, box, tokens)
+    return build_binding(settings, box, tokens, shared)
 
 
 def _smtp_sender(box: ImapSettings, mailbox: ImapMailbox) -> MailSender:
@@ -235,7 +269,8 @@ def build_engine(settings: Settings, store: Store | None = None,
     """
     store = store or Store(settings.store.url)
     tokens = token_store(settings, store)     # SecretsUnusable (exit 2) if the key is not the rows' key
-    bindings = [build_binding(settings, box, tokens) for box in settings.mailboxes]
+    shared = LimiterRegistry()      # a Gmail project's and a Graph app's limits: one limiter for all their mailboxes
+    bindings = [build_binding(settings, box, tokens, shared) for box in settings.mailboxes]
     props = settings.crm.properties
     rules = compile_rules(settings.rules, owner_timezones={box.owner_id: box.timezone for box in settings.mailboxes
                                                            if box.owner_id and box.timezone})
@@ -255,8 +290,10 @@ def build_engine(settings: Settings, store: Store | None = None,
                       crm_poll_interval=settings.sync.crm_poll_interval, lease_time=settings.sync.lease_time,
                       retry=RetryPolicy(settings.sync.retry_first_delay, settings.sync.retry_max_delay,
                                         settings.sync.give_up_after), clock=clock,
-                      directory=TeamDirectory(settings, store, lambda s, row: found_binding(s, row, tokens))
-                      if settings.mailbox_sources or settings.connect.providers else None)
+                      daily_reserve=settings.crm.daily_reserve,
+                      directory=TeamDirectory(settings, store, lambda s, row: found_binding(s, row, tokens, shared))
+                      if settings.mailbox_sources or settings.connect.providers else None,
+                      mailbox_concurrency=settings.sync.mailbox_concurrency)
     if sequences is not None and engine.directory is not None:
         sequences.team = lambda: team_senders(engine.mailboxes)
     return engine

@@ -37,9 +37,17 @@ def unauthenticated() -> GoogleError:
 
 
 def rate_limited(retry_after: int) -> GoogleError:
-    """Gmail's per-user quota answer (429, usageLimits/rateLimitExceeded) with Retry-After."""
-    return GoogleError(429, "User-rate limit exceeded.  Retry after a few seconds.", "rateLimitExceeded",
+    """Gmail's per-user quota answer (429, usageLimits/userRateLimitExceeded: Gmail "Usage limits" names this
+    reason for the per-user limit) with Retry-After."""
+    return GoogleError(429, "User-rate limit exceeded.  Retry after a few seconds.", "userRateLimitExceeded",
                        domain="usageLimits", headers={"Retry-After": str(retry_after)})
+
+
+def project_rate_limited(retry_after: int) -> GoogleError:
+    """Gmail's per-project quota answer (429, usageLimits/rateLimitExceeded) with Retry-After: every user of
+    the project is refused until the minute's units free up."""
+    return GoogleError(429, "Rate Limit Exceeded", "rateLimitExceeded", domain="usageLimits",
+                       headers={"Retry-After": str(retry_after)})
 
 
 def not_found(message: str = "Requested entity was not found.") -> GoogleError:

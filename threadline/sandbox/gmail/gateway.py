@@ -1,4 +1,5 @@
-"""The path every Gmail call takes, alone or inside a batch: auth, user, scopes, quota, handler."""
+"""The path every Gmail call takes, alone or inside a batch: auth, user, scopes, quotas (user, then project),
+handler."""
 
 from __future__ import annotations
 
@@ -7,10 +8,16 @@ from typing import Any
 
 from threadline.sandbox.base import SandboxContext
 from threadline.sandbox.gmail.calls import ApiCall, ApiReply
-from threadline.sandbox.gmail.errors import GoogleError, not_found, rate_limited, unauthenticated
+from threadline.sandbox.gmail.errors import (
+    GoogleError,
+    not_found,
+    project_rate_limited,
+    rate_limited,
+    unauthenticated,
+)
 from threadline.sandbox.gmail.invocation import Invocation
 from threadline.sandbox.gmail.mailbox import Mailbox
-from threadline.sandbox.gmail.quota import UserQuota, retry_after_header
+from threadline.sandbox.gmail.quota import PROJECT, InFlight, UserQuota, retry_after_header
 from threadline.sandbox.gmail.routes_table import GmailRoute, find_route
 from threadline.sandbox.google_oauth import GoogleOAuth, Grant
 from threadline.sandbox.settings import SandboxSettings
@@ -45,8 +52,12 @@ class Mailboxes:
 class Gateway:
     """Turns one ApiCall into one ApiReply; records stats and spends quota on the way."""
 
-    def __init__(self, oauth: GoogleOAuth, mailboxes: Mailboxes, quota: UserQuota, ctx: SandboxContext) -> None:
+    def __init__(self, oauth: GoogleOAuth, mailboxes: Mailboxes, quota: UserQuota, ctx: SandboxContext,
+                 project_quota: UserQuota | None = None) -> None:
         self.oauth, self.mailboxes, self.quota, self.ctx = oauth, mailboxes, quota, ctx
+        self.project_quota = project_quota or UserQuota(1_200_000)
+        self.in_flight = InFlight()
+        self.serve_delay = 0.0     # seconds each lone call takes inside the server (tests: concurrency visible)
 
     def handle(self, call: ApiCall) -> ApiReply:
         found = find_route(call.method, call.path)
@@ -61,6 +72,11 @@ class Gateway:
             if wait > 0:
                 throttled = True
                 raise rate_limited(retry_after_header(wait))
+            wait = self.project_quota.spend(PROJECT, route.cost)
+            if wait > 0:
+                self.quota.refund(user, route.cost)
+                throttled = True
+                raise project_rate_limited(retry_after_header(wait))
             units = route.cost
             invocation = Invocation(call, self.mailboxes.of(user), args, self.ctx.faults, route.name)
             body = route.handler(invocation)

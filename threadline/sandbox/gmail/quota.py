@@ -1,4 +1,5 @@
-"""Gmail's per-user quota: units per rolling minute, costs per method (Gmail "Usage limits")."""
+"""Gmail's quotas: units per rolling minute per user and per project, costs per method (Gmail "Usage limits");
+and a count of requests in flight, so tests can see how many a client runs at once."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 WINDOW_SECONDS = 60.0
 
@@ -50,10 +52,52 @@ class UserQuota:
                     return max(0.001, at + self.window_seconds - now)
             return self.window_seconds
 
+    def refund(self, user: str, units: int) -> None:
+        """Give back the latest `units` spent by `user` (the call was refused by another limit after all)."""
+        with self._lock:
+            spent = self._spent.get(user)
+            if spent and spent[-1][1] == units:
+                spent.pop()
+                self._used[user] -= units
+
     def reset(self) -> None:
         with self._lock:
             self._spent.clear()
             self._used.clear()
+
+
+PROJECT = "project"      # the key the project quota spends under: the sandbox is one Cloud project
+
+
+class InFlight:
+    """Requests being served now, in all and per caller (access token); keeps the peaks. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._now: dict[str, int] = {}
+        self.total = 0
+        self.peak = 0                  # most requests in flight at once, whoever made them
+        self.peak_per_caller = 0       # most in flight at once for one caller (one mailbox's token)
+
+    @contextmanager
+    def track(self, caller: str) -> Iterator[None]:
+        with self._lock:
+            self.total += 1
+            self._now[caller] = self._now.get(caller, 0) + 1
+            self.peak = max(self.peak, self.total)
+            self.peak_per_caller = max(self.peak_per_caller, self._now[caller])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.total -= 1
+                self._now[caller] -= 1
+                if not self._now[caller]:
+                    del self._now[caller]
+
+    def reset(self) -> None:
+        with self._lock:
+            self.peak = self.peak_per_caller = self.total
 
 
 def retry_after_header(wait: float) -> int:

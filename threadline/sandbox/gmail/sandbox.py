@@ -40,7 +40,8 @@ class GmailSandbox:
         self.pubsub = pubsub
         self.mailboxes = Mailboxes(settings, self._push)
         self.quota = UserQuota(settings.gmail_user_units_per_minute)
-        self.gateway = Gateway(self.oauth, self.mailboxes, self.quota, ctx)
+        self.project_quota = UserQuota(settings.gmail_project_units_per_minute)
+        self.gateway = Gateway(self.oauth, self.mailboxes, self.quota, ctx, self.project_quota)
 
     def routes(self) -> list[BaseRoute]:
         return [*self.oauth.routes(), *gmail_routes(self.gateway)]
@@ -50,6 +51,11 @@ class GmailSandbox:
         self.quota.reset()
         self.quota.units_per_minute = self.settings.gmail_user_units_per_minute
         self.quota.window_seconds = WINDOW_SECONDS
+        self.project_quota.reset()
+        self.project_quota.units_per_minute = self.settings.gmail_project_units_per_minute
+        self.project_quota.window_seconds = WINDOW_SECONDS
+        self.gateway.in_flight.reset()
+        self.gateway.serve_delay = 0.0
         self.oauth.reset()
 
     def _push(self, mailbox: Mailbox, message: StoredMessage) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -22,18 +24,24 @@ def reply_response(reply: ApiReply) -> Response:
 
 def gmail_routes(gateway: Gateway) -> list[BaseRoute]:
     async def api(request: Request) -> Response:
-        return reply_response(gateway.handle(await _call(request, upload=False)))
+        call = await _call(request, upload=False)
+        with gateway.in_flight.track(call.headers.get("authorization", "")):
+            if gateway.serve_delay:
+                await asyncio.sleep(gateway.serve_delay)      # the event loop serves other callers meanwhile
+            return reply_response(gateway.handle(call))
 
     async def upload(request: Request) -> Response:
         return reply_response(gateway.handle(await _call(request, upload=True)))
 
     async def batch(request: Request) -> Response:
         gateway.ctx.stats.record("gmail", "batch")
-        try:
-            body, content_type = run_batch(gateway, request.headers.get("content-type", ""), await request.body(),
-                                           request.headers.get("authorization"))
-        except GoogleError as exc:
-            return JSONResponse(exc.body(), status_code=exc.code)
+        content = await request.body()
+        with gateway.in_flight.track(request.headers.get("authorization", "")):
+            try:
+                body, content_type = run_batch(gateway, request.headers.get("content-type", ""), content,
+                                               request.headers.get("authorization"))
+            except GoogleError as exc:
+                return JSONResponse(exc.body(), status_code=exc.code)
         return Response(body, media_type=content_type)
 
     return [

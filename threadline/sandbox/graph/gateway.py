@@ -37,7 +37,9 @@ class Gateway:
         self.mailboxes = Mailboxes()
         self.subscriptions = Subscriptions()
         self.limits = MailboxLimits(settings.graph_requests_per_window, settings.graph_window_seconds,
-                                    settings.graph_mailbox_concurrency)
+                                    settings.graph_mailbox_concurrency,
+                                    app_requests=settings.graph_app_requests_per_window,
+                                    app_window=settings.graph_app_window_seconds)
 
     def handle(self, call: ApiCall, *, inner: bool = False) -> ApiReply:
         found = find_route(call.method, call.path)

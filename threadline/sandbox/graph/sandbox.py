@@ -54,6 +54,7 @@ class GraphSandbox:
         limits.reset()
         limits.requests, limits.window = s.graph_requests_per_window, s.graph_window_seconds
         limits.concurrency, limits.delay = s.graph_mailbox_concurrency, 0.0
+        limits.app_requests, limits.app_window = s.graph_app_requests_per_window, s.graph_app_window_seconds
         self.identity.reset()
 
     # -- shapes the fault middleware uses ---------------------------------------------------------------

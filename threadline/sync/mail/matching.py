@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from threadline.sync.mail.classify import Classification
     from threadline.sync.mail.message import ParsedMessage
 
+#: The one skip a fuller contact mirror can change (sync/mailboxes/deferred.py).
+NO_CONTACT = "no known contact among the outside parties"
+
 
 @dataclass(frozen=True)
 class AddressPolicy:
@@ -94,4 +97,4 @@ def decide(
         by_thread = sorted(set(thread_contacts()))
         if by_thread:
             return Decision("log", "matched by thread", direction, tuple(by_thread), "thread")
-    return Decision("skip", "no known contact among the outside parties", direction)
+    return Decision("skip", NO_CONTACT, direction)

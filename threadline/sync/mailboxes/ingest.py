@@ -1,7 +1,10 @@
 """Ingest one mailbox: pull pages, decide per message, record intents, advance the cursor — atomically per page.
 
 Each page is one transaction: the messages seen, the outbox intents they cause
-and the cursor after them commit together. A crash before the commit re-reads
+and the cursor after them commit together. The page's messages are parsed and
+classified before that transaction opens, so the store's write lock (SQLite has one)
+is held for the page's decisions and rows only, not its CPU work: several mailbox
+workers commit pages side by side. A crash before the commit re-reads
 the page next time (at-least-once ingest); keys make processing idempotent.
 
 A message that raises something unexpected (a bug, or data the store refuses)
@@ -32,9 +35,10 @@ from threadline.sync.contacts.mirror import contacts_for_address, surviving_cont
 from threadline.sync.events.log import record_events
 from threadline.sync.events.records import Event, event_id
 from threadline.sync.mail.classify import Classification, classify
-from threadline.sync.mail.matching import AddressPolicy, Decision, decide
+from threadline.sync.mail.matching import NO_CONTACT, AddressPolicy, Decision, decide
 from threadline.sync.mail.message import MalformedMessage, ParsedMessage, parse_message
 from threadline.sync.mail.reply_text import extract_reply
+from threadline.sync.mailboxes.deferred import defer, redecide
 from threadline.sync.outbox.keys import log_email_key, message_identity, update_contact_key
 from threadline.sync.outbox.rows import Intent, intend
 from threadline.sync.store.database import Store
@@ -42,6 +46,7 @@ from threadline.sync.store.tables import MessageRow
 from threadline.sync.work.cursors import (
     load_cursor,
     mark_success,
+    mirror_behind,
     record_error,
     record_provider_error,
     save_cursor,
@@ -58,6 +63,32 @@ class PageFailed(Exception):
     """Most of a page failed unexpectedly: a systemic fault, so nothing is quarantined and the cursor waits."""
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One message parsed and classified outside the page's transaction, or what parsing it raised (raised
+    again where the message is ingested, so a malformed or poison message is handled exactly as before)."""
+
+    parsed: ParsedMessage | None = None
+    classification: Classification | None = None
+    failure: Exception | None = None
+
+    def result(self) -> tuple[ParsedMessage, Classification]:
+        if self.failure is not None:
+            raise self.failure
+        assert self.parsed is not None and self.classification is not None
+        return self.parsed, self.classification
+
+
+def prepare(raw: RawMessage) -> Prepared:
+    """Parse and classify `raw` (pure CPU work, no store)."""
+    try:
+        failpoint("mailbox.message", raw.raw)
+        parsed = parse_message(raw.raw)
+        return Prepared(parsed, classify(parsed))
+    except Exception as exc:  # noqa: BLE001 - raised again in the page's transaction, which handles it
+        return Prepared(failure=exc)
+
+
 @dataclass
 class MailboxSummary:
     mailbox: str
@@ -69,6 +100,7 @@ class MailboxSummary:
     error: str | None = None
     resync_reason: str | None = None
     cut_short: bool = False        # stopped between pages (shutdown) or the lease was lost: more may be waiting
+    succeeded: bool = False        # read to the end: the caller records the success if `run` was told not to
 
     def counts(self) -> tuple[int, int, int, int, Counter[str]]:
         """The counters, to put back when the work they counted is rolled back."""
@@ -82,18 +114,30 @@ class MailboxSummary:
 class MailboxSync:
     """Runs the ingest for mailboxes against one store and one address policy."""
 
-    def __init__(self, store: Store, policy: AddressPolicy) -> None:
+    def __init__(self, store: Store, policy: AddressPolicy, *, crm_source: str | None = None) -> None:
+        """With `crm_source`, mail from no known contact is deferred while that CRM's contact pull is behind
+        (a backfill paused at the daily reserve; see deferred.py) instead of skipped for good."""
         self.store = store
         self.policy = policy
+        self.crm_source = crm_source
+
+    def redecide_deferred(self) -> int:
+        """Decide again the mail deferred while the mirror was behind (the engine calls this after a contact
+        pull); returns how many messages were taken up."""
+        return redecide(self.store, lambda session, mailbox, owner_id, raw: self._ingest_one(
+            session, mailbox, owner_id, raw, prepare(raw), MailboxSummary(mailbox)))
 
     def run(self, mailbox: MailboxAdapter, owner_id: str | None = None, *,
-            fence: Callable[[Session], None] | None = None, stopping: threading.Event | None = None) -> MailboxSummary:
+            fence: Callable[[Session], None] | None = None, stopping: threading.Event | None = None,
+            record_success: bool = True) -> MailboxSummary:
         """Pull everything new in `mailbox`. Provider errors are recorded and returned, not raised.
 
         `fence(session)` runs in each page's transaction right before the cursor is saved and
         raises LeaseLost when this replica no longer holds the mailbox: the page is rolled back
         and the pull stops (the new holder reads it from the cursor). `stopping` ends the pull
-        after the page in hand is committed.
+        after the page in hand is committed. A pull read to the end sets `succeeded`; with
+        `record_success` False the caller writes the success mark (the engine does it in the
+        lease release's transaction).
         """
         source = f"mailbox:{mailbox.address}"
         summary = MailboxSummary(mailbox.address)
@@ -107,8 +151,10 @@ class MailboxSync:
                 if stopping is not None and stopping.is_set():
                     summary.cut_short = True
                     return summary
-            with self.store.session() as session:
-                mark_success(session, source)
+            summary.succeeded = True
+            if record_success:
+                with self.store.session() as session:
+                    mark_success(session, source)
             if summary.pulled:      # an idle mailbox's poll is not worth a line
                 log.info("mailbox.pulled", mailbox=mailbox.address, pulled=summary.pulled, matched=summary.matched,
                          skipped=sum(summary.skipped.values()))
@@ -132,8 +178,10 @@ class MailboxSync:
         """Ingest one page and save the cursor after it in one transaction; on an unexpected exception,
         roll back and take the page again message by message (see the module docstring)."""
         before = summary.counts()
+        prepared = {raw.provider_id: prepare(raw) for raw in page.messages}
         try:
-            self._commit(source, owner_id, page, fence, lambda s: self._ingest(s, mailbox, owner_id, page, summary))
+            self._commit(source, owner_id, page, fence,
+                         lambda s: self._ingest(s, mailbox, owner_id, page, prepared, summary))
             return
         except NOT_THE_MESSAGE:
             raise
@@ -142,7 +190,7 @@ class MailboxSync:
         summary.restore(before)
         failed: list[str] = []
         self._commit(source, owner_id, page, fence,
-                     lambda s: self._ingest(s, mailbox, owner_id, page, summary, failed=failed))
+                     lambda s: self._ingest(s, mailbox, owner_id, page, prepared, summary, failed=failed))
         if failed:
             summary.skipped["internal_error"] += len(failed)
 
@@ -155,7 +203,7 @@ class MailboxSync:
             save_cursor(session, source, page.cursor, resync_reason=page.resync_reason)
 
     def _ingest(self, session: Session, mailbox: str, owner_id: str | None, page: MailPage,
-                summary: MailboxSummary, *, failed: list[str] | None = None) -> None:
+                prepared: dict[str, Prepared], summary: MailboxSummary, *, failed: list[str] | None = None) -> None:
         """Decide every message of `page`. With `failed` given, each message runs in a savepoint and one
         that raises unexpectedly is quarantined (its provider id appended to `failed`) instead."""
         ids = [m.provider_id for m in page.messages]
@@ -168,17 +216,18 @@ class MailboxSync:
                 continue
             known.add(raw.provider_id)
             if failed is None:
-                self._ingest_one(session, mailbox, owner_id, raw, summary)
+                self._ingest_one(session, mailbox, owner_id, raw, prepared[raw.provider_id], summary)
             else:
-                self._ingest_guarded(session, mailbox, owner_id, raw, summary, failed, len(page.messages))
+                self._ingest_guarded(session, mailbox, owner_id, raw, prepared[raw.provider_id], summary, failed,
+                                     len(page.messages))
             crashpoint("mailbox.after_message")
 
     def _ingest_guarded(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
-                        summary: MailboxSummary, failed: list[str], page_size: int) -> None:
+                        prepared: Prepared, summary: MailboxSummary, failed: list[str], page_size: int) -> None:
         before = summary.counts()
         try:
             with session.begin_nested():
-                self._ingest_one(session, mailbox, owner_id, raw, summary)
+                self._ingest_one(session, mailbox, owner_id, raw, prepared, summary)
             return
         except NOT_THE_MESSAGE:
             raise
@@ -196,10 +245,9 @@ class MailboxSync:
         record_error(session, f"mailbox:{mailbox}", "unprocessable_message", f"{raw.provider_id}: {reason}")
 
     def _ingest_one(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
-                    summary: MailboxSummary) -> None:
+                    prepared: Prepared, summary: MailboxSummary) -> None:
         try:
-            failpoint("mailbox.message", raw.raw)
-            parsed = parse_message(raw.raw)
+            parsed, classification = prepared.result()
         except MalformedMessage as exc:
             summary.skipped["malformed"] += 1
             session.add(MessageRow(mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder,
@@ -207,11 +255,21 @@ class MailboxSync:
             record_error(session, f"mailbox:{mailbox}", "malformed_message", f"{raw.provider_id}: {exc.reason}")
             log.warning("message.quarantined", mailbox=mailbox, provider_id=raw.provider_id, reason=exc.reason)
             return
-        classification = classify(parsed)
         thread_ref = raw.thread_id or _thread_root(parsed)
         decision = decide(parsed, classification, raw.folder, mailbox, self.policy,
                           lambda a: contacts_for_address(session, a),
                           lambda: _thread_contacts(session, mailbox, parsed, raw.thread_id))
+        if (decision.action != "log" and decision.reason == NO_CONTACT and self.crm_source is not None
+                and mirror_behind(session, self.crm_source)):
+            # Maybe from a contact the paused backfill has not reached yet: decided again once it has.
+            session.add(MessageRow(
+                mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder, message_id=parsed.message_id,
+                thread_ref=thread_ref, from_address=parsed.from_address, subject=parsed.subject[:998],
+                sent_at=parsed.date, classification=classification.kind, decision="deferred",
+                reason="no known contact yet: the contact mirror is still being filled"))
+            defer(session, mailbox, owner_id, raw)
+            summary.skipped["deferred"] += 1
+            return
         reply = extract_reply(parsed.text, parsed.html) if decision.action == "log" else None
         session.add(MessageRow(
             mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder, message_id=parsed.message_id,

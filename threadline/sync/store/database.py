@@ -37,7 +37,8 @@ def make_engine(url: str) -> Engine:
         watch_disk_full(engine, url)       # a full disk is an operator's problem: say where, not a traceback
         return engine
     # hide_parameters: a database error logged by the daemon must not carry a subject or reply text with it.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, hide_parameters=True)
+    # max_overflow: each mailbox worker (sync.mailbox_concurrency, 16) holds a connection while it commits a page.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=20, hide_parameters=True)
 
 
 def alembic_config(url: str) -> Config:

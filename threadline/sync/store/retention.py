@@ -10,13 +10,14 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, delete
 
-from threadline.sync.store.tables import MessageRow, OutboxRow, utcnow
+from threadline.sync.store.tables import DeferredMailRow, MessageRow, OutboxRow, utcnow
 
 
 def purge_expired(session: Session, keep: timedelta) -> int:
-    """Delete messages seen, and outbox rows finished, before now - keep. Returns rows deleted."""
+    """Delete messages seen (deferred ones too), and outbox rows finished, before now - keep. Returns rows deleted."""
     cutoff = utcnow() - keep
     messages = session.exec(delete(MessageRow).where(col(MessageRow.seen_at) < cutoff))
+    session.exec(delete(DeferredMailRow).where(col(DeferredMailRow.deferred_at) < cutoff))
     finished = session.exec(delete(OutboxRow).where(col(OutboxRow.status).in_(["done", "failed"]),
                                                     col(OutboxRow.updated_at) < cutoff))
     return int(messages.rowcount or 0) + int(finished.rowcount or 0)

@@ -64,6 +64,9 @@ class CursorRow(SQLModel, table=True):
     resyncs: int = 0
     last_resync_reason: str | None = Field(default=None, max_length=400)
     budget: str | None = Field(default=None, max_length=200)       # "api-usage 50/100000" as last reported
+    # CRM sources: False from a contact pull that stopped part way (paused at the daily reserve) until one that
+    # reads to the end; mail from unknown senders is deferred meanwhile (sync/mailboxes/deferred.py). None: never said.
+    caught_up: bool | None = None
 
 
 class MessageRow(SQLModel, table=True):
@@ -246,6 +249,23 @@ class WorkLeaseRow(SQLModel, table=True):
     lease_until: datetime | None = None                         # the holder must renew before this
     next_due_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DeferredMailRow(SQLModel, table=True):
+    """A message from no known contact, read while the contact mirror was still being filled (a backfill paused at
+    the daily reserve): kept, slimmed to its headers and text, to be decided again once the mirror has caught up."""
+
+    __tablename__ = "deferred_mail"
+    __table_args__ = (UniqueConstraint("mailbox", "provider_id", name="uq_deferred_mail_mailbox_provider_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str = Field(max_length=320)
+    provider_id: str = Field(max_length=400)
+    folder: str = Field(max_length=16)
+    thread_id: str | None = Field(default=None, max_length=400)
+    internal_date: datetime | None = None
+    owner_id: str | None = Field(default=None, max_length=64)
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))     # zlib-compressed, attachments removed
+    deferred_at: datetime = Field(default_factory=utcnow)
 
 
 class SourceHoldRow(SQLModel, table=True):

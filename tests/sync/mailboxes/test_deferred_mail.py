@@ -1,0 +1,44 @@
+"""Deferred mail keeps what a reply is decided and logged from, and nothing it need not."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+
+from threadline.sync.mail.message import parse_message
+from threadline.sync.mail.reply_text import extract_reply
+from threadline.sync.mailboxes.deferred import SLIM_ABOVE, slim
+
+
+def reply_with_attachment(*, message_id: str | None, size: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Pat <pat@buyer.example>", "rep@seller.example", "Re: the quote"
+    msg["In-Reply-To"] = msg["References"] = "<quote-1@seller.example>"
+    if message_id:
+        msg["Message-ID"] = message_id
+    msg.set_content("Yes, send the contract.\n\nOn Monday, Rep wrote:\n> Here is the quote\n")
+    msg.add_alternative("<p>Yes, send the contract.</p>", subtype="html")
+    msg.add_attachment(b"%PDF" + b"x" * size, maintype="application", subtype="pdf", filename="signed.pdf")
+    return msg.as_bytes()
+
+
+def test_a_small_message_is_kept_as_it_is() -> None:
+    raw = reply_with_attachment(message_id="<r1@buyer.example>", size=1000)
+    assert slim(raw) == raw
+
+
+def test_a_large_message_keeps_its_headers_and_text_and_drops_the_attachment() -> None:
+    raw = reply_with_attachment(message_id="<r2@buyer.example>", size=2 * SLIM_ABOVE)
+    kept = slim(raw)
+    assert len(kept) < 4096 < SLIM_ABOVE < len(raw)
+    before, after = parse_message(raw), parse_message(kept)
+    assert (after.message_id, after.from_address, after.to, after.subject, after.in_reply_to) == (
+        before.message_id, before.from_address, before.to, before.subject, before.in_reply_to)
+    assert extract_reply(after.text, after.html) == extract_reply(before.text, before.html) == "Yes, send the contract."
+
+
+def test_a_large_message_without_a_message_id_gets_one_from_its_original_bytes() -> None:
+    raw = reply_with_attachment(message_id=None, size=2 * SLIM_ABOVE)
+    first, again = parse_message(slim(raw)), parse_message(slim(raw))
+    assert first.message_id and first.message_id == again.message_id       # the same key on every pass
+    other = parse_message(slim(reply_with_attachment(message_id=None, size=2 * SLIM_ABOVE + 1)))
+    assert other.message_id != first.message_id

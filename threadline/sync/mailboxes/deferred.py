@@ -1,0 +1,102 @@
+"""Mail from unknown senders while the contact mirror is still being filled: kept, then decided again.
+
+A contact pull that pauses at the daily reserve (sync/contacts/reserve.py) leaves the mirror part filled, and
+the mailboxes go on so that replies from the contacts already mirrored are logged the same day. A message from
+no known contact then may be from a contact the backfill has not reached: skipping it for good would drop that
+reply. So while the CRM source is not caught up (`CursorRow.caught_up` is False), such a message is recorded as
+`deferred` and kept here, slimmed to its headers and text parts; once a contact pull has read to the end, every
+deferred message is decided again exactly as a fresh one (the same keys, so nothing is logged twice) and the
+ones still from nobody known are skipped then.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import zlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from threadline.adapters.records import RawMessage
+from threadline.sync.store.database import Store
+from threadline.sync.store.tables import DeferredMailRow, MessageRow, as_utc
+
+log = structlog.get_logger("threadline.mailbox")
+
+#: A message larger than this keeps its headers and text parts only (attachments are never logged).
+SLIM_ABOVE = 256 * 1024
+BATCH = 200
+
+Ingest = Callable[[Session, str, str | None, RawMessage], None]
+
+
+def slim(raw: bytes) -> bytes:
+    """`raw` itself when small; else its headers and first text/plain and text/html parts, which is all a reply
+    is decided and logged from. A message without a Message-ID gets one derived from its original bytes, so its
+    identity (and the key it is logged under) does not depend on the slimming."""
+    if len(raw) <= SLIM_ABOVE:
+        return raw
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    kept = email.message.EmailMessage(policy=email.policy.default)
+    for name, value in message.items():
+        if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
+            kept[name] = value
+    if not message.get("Message-ID"):
+        kept["Message-ID"] = f"<sha256-{hashlib.sha256(raw).hexdigest()}@threadline.invalid>"
+    texts = {}
+    for part in message.walk():
+        kind = part.get_content_type()
+        if kind in ("text/plain", "text/html") and kind not in texts and part.get_content_disposition() != "attachment":
+            texts[kind] = part.get_content()
+    kept.set_content(texts.get("text/plain", ""))
+    if "text/html" in texts:
+        kept.add_alternative(texts["text/html"], subtype="html")
+    return bytes(kept)
+
+
+def defer(session: Session, mailbox: str, owner_id: str | None, raw: RawMessage) -> None:
+    """Keep `raw` to be decided again (in the caller's transaction, with its `deferred` MessageRow)."""
+    session.add(DeferredMailRow(mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder,
+                                thread_id=raw.thread_id, internal_date=raw.internal_date, owner_id=owner_id,
+                                raw=zlib.compress(slim(raw.raw))))
+
+
+def any_deferred(session: Session) -> bool:
+    """Whether any message waits to be decided again."""
+    return session.exec(select(DeferredMailRow.id).limit(1)).first() is not None
+
+
+def redecide(store: Store, ingest: Ingest, *, batch: int = BATCH) -> int:
+    """Decide every deferred message again through `ingest` (MailboxSync's own path), oldest first, a batch per
+    transaction; returns how many were taken up. A message decided again while the mirror is still behind is
+    deferred again (a new row past this pass's end), so the pass always ends."""
+    with store.session() as session:
+        last = session.exec(select(DeferredMailRow.id).order_by(col(DeferredMailRow.id).desc()).limit(1)).first()
+    after, done = 0, 0
+    while last is not None and after < last:
+        with store.session() as session:
+            rows = list(session.exec(select(DeferredMailRow).where(
+                col(DeferredMailRow.id) > after, col(DeferredMailRow.id) <= last)
+                .order_by(col(DeferredMailRow.id)).limit(batch)).all())
+            if not rows:
+                break
+            for row in rows:
+                # The MessageRow of the deferral goes with it: the message is decided as if seen for the first time.
+                session.execute(delete(MessageRow).where(col(MessageRow.mailbox) == row.mailbox,
+                                                         col(MessageRow.provider_id) == row.provider_id,
+                                                         col(MessageRow.decision) == "deferred"))
+                session.delete(row)
+                session.flush()
+                ingest(session, row.mailbox, row.owner_id, RawMessage(
+                    provider_id=row.provider_id, folder=row.folder, raw=zlib.decompress(row.raw),
+                    thread_id=row.thread_id, internal_date=as_utc(row.internal_date)))
+            after = rows[-1].id or after
+            done += len(rows)
+    if done:
+        log.info("mail.redecided", messages=done, at=datetime.now(UTC).isoformat(timespec="seconds"))
+    return done
