@@ -62,7 +62,9 @@ def hubspot(data: dict[str, Any]) -> list[Figure]:
     if "wall_seconds" in peer:
         out += figures((data.get("wall_seconds"), lambda v: Figure(
             "wall time against the peer's", v, "s", float(peer["wall_seconds"]), "max",
-            "the tap's wall time in the same run; pass at ≤ 0.6×", 0.6, True)))
+            "the tap's wall time in the same run; pass at ≤ 0.6× (the issue's target, set when the tap took 87 s "
+            "with 15 429s and back-offs at 0 ms latency; at 50 ms it meets no 429 and takes about 65 s, and 0.6× "
+            "that is below the 41.7-s floor of HubSpot's limits)", 0.6, True)))
     if "wall_seconds" in peer:
         out += figures(
             (peer["wall_seconds"], lambda v: Figure(
@@ -418,10 +420,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "discovery document (now once per process) again; HubSpot owners were read 100 a page; every pull "
               "rewrote every row (now only what changed)"),
     Benchmark("daily_budget", "A day's budget: a backfill whose daily limit is below what it needs (issue #18)",
-              "bench.daily_budget", ("--contacts", "20000", "--sf-batch", "200"), ("--contacts", "200000"),
-              daily_budget, "Scaled from the issue's 1,000,000 contacts to 200,000 per CRM so the full run takes "
-              "about four minutes (cost is linear in contacts: sandbox seeding and the SQLite mirror dominate); "
-              "the daily limit is 45 % of the calls the backfill needs (plus the day's other work), the reserve "
+              "bench.daily_budget", ("--contacts", "20000", "--sf-batch", "200"), ("--contacts", "1000000"),
+              daily_budget, "1,000,000 contacts per CRM, as the issue sets (about ten minutes: sandbox seeding and "
+              "the SQLite mirror dominate); the daily limit is 45 % of the calls the backfill needs (plus the day's other work), the reserve "
               "10 %, and the clock moves a day at a time (HubSpot: past midnight; Salesforce: its rolling 24 "
               "hours). Quick mode pages Salesforce 200 records a call so that 20,000 still take several days."),
     Benchmark("org_mailboxes", "One replica, a whole organisation's Gmail mailboxes at once (issue #18)",
