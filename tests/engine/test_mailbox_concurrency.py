@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import select
+
 from tests.engine.world import reply, seed_contacts
 from tests.fixtures.sandbox import outlook_on
 from threadline.adapters.gmail import GmailAdapter, from_refresh_token
@@ -21,6 +23,7 @@ from threadline.connector.demo.run import demo_config
 from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine
+from threadline.sync.store.tables import MessageRow
 
 REPS = [f"rep{n:02d}@northwind.example" for n in range(12)]
 
@@ -159,3 +162,23 @@ def test_outlook_mailboxes_pulled_at_once_stay_within_the_per_mailbox_and_per_ap
     assert pulled == Counter({rep: 3 for rep in reps})
     assert graph.limits.peak_in_flight > 1 and graph.limits.peak_per_mailbox <= 4
     assert tls_sandbox.stats.snapshot()["throttled"].get("graph", 0) == 0
+
+
+def test_a_send_refreshes_a_mailbox_this_replica_holds_but_has_not_started(sandbox: SandboxServer,
+                                                                            tmp_path: Path) -> None:
+    """The workers claim a batch of mailboxes at once, so one may wait in their queue, held but unread. The refresh
+    right before a send from it must still read it (a reply there pauses the sequence), not give up as if another
+    replica were reading it; the lease stays with the queue."""
+    engine, ids, subjects = gmail_team(sandbox, tmp_path, concurrency=4)
+    try:
+        engine.run_once()
+        rep, unit = REPS[0], f"mailbox:{REPS[0]}"
+        sandbox.gmail.deliver(rep, reply("buyer0@customer0.example", rep, 999))    # a contact gmail_team made
+        assert engine.leases.claim([unit], force=True) == [unit]          # held, as a queued claim is
+        engine.refresh(rep)
+        assert engine.leases.holder(unit) == engine.owner                 # still held: the queue releases it
+        with engine.store.session() as session:
+            seen = session.exec(select(MessageRow.subject).where(MessageRow.mailbox == rep)).all()
+        assert "Re: Proposal 999" in seen
+    finally:
+        engine.close()

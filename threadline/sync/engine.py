@@ -284,7 +284,8 @@ class SyncEngine:
         with self.store.session() as session:
             if mirror_behind(session, self.crm_unit) or not any_deferred(session):
                 return
-        self._mailbox_sync().redecide_deferred()
+        unit = self.crm_unit
+        self._mailbox_sync().redecide_deferred(fence=lambda session: self.leases.fence(session, unit))
         self._intended()
 
     def _read_owners(self, unit: str) -> None:
@@ -443,10 +444,27 @@ class SyncEngine:
             return
         deadline = time.monotonic() + REFRESH_WAIT
         while not self.leases.claim([unit], force=True):
+            if self.leases.holder(unit) == self.owner and self._refresh_held(binding, unit, deadline):
+                return
             if time.monotonic() > deadline or self.stopping.wait(0.2):
                 log.info("mailbox.refresh_skipped", mailbox=address, reason="pulled by another replica")
                 return
         self._pull_mailbox(self._mailbox_sync(), binding, unit)
+
+    def _refresh_held(self, binding: MailboxBinding, unit: str, deadline: float) -> bool:
+        """Refresh a mailbox this replica holds: its workers claim mailboxes a batch at a time, so it may be
+        waiting in their queue, not being read (found in review: a reply sitting there let a follow-up go out).
+        Reads it under its guard, fenced by the lease the queue holds and will release; False when a worker is
+        reading it right now and does not finish before `deadline`."""
+        guard = self.mailbox_guards.lock(binding.adapter.address)
+        if not guard.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            return False
+        try:
+            self._mailbox_sync().run(binding.adapter, binding.owner_id, stopping=self.stopping, record_success=False,
+                                     fence=lambda session: self.leases.fence(session, unit))
+        finally:
+            guard.release()
+        return True
 
     # -- the daemon's view ---------------------------------------------------------------------------
     def mark_due(self, source: str) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import email
 import email.policy
-import hashlib
 import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,26 +36,36 @@ Ingest = Callable[[Session, str, str | None, RawMessage], None]
 
 def slim(raw: bytes) -> bytes:
     """`raw` itself when small; else its headers and first text/plain and text/html parts, which is all a reply
-    is decided and logged from. A message without a Message-ID gets one derived from its original bytes, so its
-    identity (and the key it is logged under) does not depend on the slimming."""
+    is decided and logged from. Kept whole when it has no Message-ID (its identity, and the key it is logged
+    under, is then a digest of its bytes) or cannot be rebuilt (repeated headers, broken MIME): size is the
+    lesser loss."""
     if len(raw) <= SLIM_ABOVE:
         return raw
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    kept = email.message.EmailMessage(policy=email.policy.default)
-    for name, value in message.items():
-        if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        if not message.get("Message-ID"):
+            return raw
+        kept = email.message.Message()            # compat32: repeated headers are kept as they came
+        for name, value in message.items():
+            if name.lower() not in ("content-type", "content-transfer-encoding", "mime-version"):
+                kept[name] = value
+        texts: dict[str, str] = {}
+        for part in message.walk():
+            kind = part.get_content_type()
+            if kind in ("text/plain", "text/html") and kind not in texts and not part.get_filename():
+                payload = part.get_payload(decode=True)
+                if isinstance(payload, bytes):
+                    texts[kind] = payload.decode(part.get_content_charset() or "utf-8", "replace")
+        body = email.message.EmailMessage()
+        body.set_content(texts.get("text/plain", ""))
+        if "text/html" in texts:
+            body.add_alternative(texts["text/html"], subtype="html")
+        for name, value in body.items():
             kept[name] = value
-    if not message.get("Message-ID"):
-        kept["Message-ID"] = f"<sha256-{hashlib.sha256(raw).hexdigest()}@threadline.invalid>"
-    texts = {}
-    for part in message.walk():
-        kind = part.get_content_type()
-        if kind in ("text/plain", "text/html") and kind not in texts and part.get_content_disposition() != "attachment":
-            texts[kind] = part.get_content()
-    kept.set_content(texts.get("text/plain", ""))
-    if "text/html" in texts:
-        kept.add_alternative(texts["text/html"], subtype="html")
-    return bytes(kept)
+        kept.set_payload(body.get_payload())
+        return kept.as_bytes()
+    except Exception:  # noqa: BLE001 - anything the rebuild trips on: keep the message whole
+        return raw
 
 
 def defer(session: Session, mailbox: str, owner_id: str | None, raw: RawMessage) -> None:
@@ -71,7 +80,8 @@ def any_deferred(session: Session) -> bool:
     return session.exec(select(DeferredMailRow.id).limit(1)).first() is not None
 
 
-def redecide(store: Store, ingest: Ingest, *, batch: int = BATCH) -> int:
+def redecide(store: Store, ingest: Ingest, *, batch: int = BATCH,
+             fence: Callable[[Session], None] | None = None) -> int:
     """Decide every deferred message again through `ingest` (MailboxSync's own path), oldest first, a batch per
     transaction; returns how many were taken up. A message decided again while the mirror is still behind is
     deferred again (a new row past this pass's end), so the pass always ends."""
@@ -95,6 +105,8 @@ def redecide(store: Store, ingest: Ingest, *, batch: int = BATCH) -> int:
                 ingest(session, row.mailbox, row.owner_id, RawMessage(
                     provider_id=row.provider_id, folder=row.folder, raw=zlib.decompress(row.raw),
                     thread_id=row.thread_id, internal_date=as_utc(row.internal_date)))
+            if fence is not None:
+                fence(session)        # raises LeaseLost (the batch rolls back) if the CRM unit moved on
             after = rows[-1].id or after
             done += len(rows)
     if done:

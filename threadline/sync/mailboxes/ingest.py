@@ -121,11 +121,13 @@ class MailboxSync:
         self.policy = policy
         self.crm_source = crm_source
 
-    def redecide_deferred(self) -> int:
+    def redecide_deferred(self, *, fence: Callable[[Session], None] | None = None) -> int:
         """Decide again the mail deferred while the mirror was behind (the engine calls this after a contact
-        pull); returns how many messages were taken up."""
-        return redecide(self.store, lambda session, mailbox, owner_id, raw: self._ingest_one(
-            session, mailbox, owner_id, raw, prepare(raw), MailboxSummary(mailbox)))
+        pull, with the CRM lease's `fence` run in each batch's transaction); returns how many were taken up.
+        A message that fails unexpectedly is quarantined alone, as in a pull."""
+        def one(session: Session, mailbox: str, owner_id: str | None, raw: RawMessage) -> None:
+            self._ingest_guarded(session, mailbox, owner_id, raw, prepare(raw), MailboxSummary(mailbox), [], 1)
+        return redecide(self.store, one, fence=fence)
 
     def run(self, mailbox: MailboxAdapter, owner_id: str | None = None, *,
             fence: Callable[[Session], None] | None = None, stopping: threading.Event | None = None,

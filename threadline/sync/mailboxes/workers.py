@@ -115,4 +115,8 @@ class UnitQueue:
 
     def _flush(self) -> None:
         done, self._done = self._done, []
-        self._release(done)
+        try:
+            self._release(done)
+        except BaseException:
+            self._done = done + self._done      # not released: kept for the next flush or `close` (review)
+            raise
