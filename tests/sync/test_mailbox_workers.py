@@ -108,3 +108,26 @@ def test_a_failing_worker_stops_the_others_taking_more_and_its_error_reaches_the
     with pytest.raises(RuntimeError, match="store went away"):
         run_workers(4, take_one, threading.Event())
     assert len(taken) >= 3
+
+
+def test_finished_units_are_not_held_back_past_a_quarter_lease_waiting_for_a_full_batch(book: LeaseBook) -> None:
+    """A finished unit's lease is not renewed while it waits for its release batch: a batch that fills slowly
+    (its other workers in long pulls) is released once its oldest unit has waited `stale_after`."""
+    now = [0.0]
+    batches: list[int] = []
+
+    def release(done: Sequence[Release]) -> None:
+        batches.append(len(done))
+        book.release_many(done)
+
+    queue = UnitQueue(lambda limit: book.claim(UNITS[:3], limit=limit, force=True), release, book.renew,
+                      batch=3, stale_after=30.0, clock=lambda: now[0])
+    first = queue.next()
+    assert first is not None
+    queue.finished(first, utcnow() + timedelta(minutes=1), None)
+    assert batches == [] and owners(book)[first] == "me"       # waits for the batch
+    now[0] += 31.0                                              # the other two are still being pulled
+    second = queue.next()
+    assert second is not None
+    queue.finished(second, utcnow() + timedelta(minutes=1), None)
+    assert batches == [2] and owners(book)[first] is None      # released before its lease could run out

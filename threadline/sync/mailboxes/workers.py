@@ -76,12 +76,15 @@ class UnitQueue:
     """
 
     def __init__(self, claim: Callable[[int], list[str]], release: Callable[[Sequence[Release]], None],
-                 renew: Callable[[str], bool], *, batch: int, stale_after: float) -> None:
+                 renew: Callable[[str], bool], *, batch: int, stale_after: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._claim, self._release, self._renew = claim, release, renew
         self.batch = max(1, batch)
         self.stale_after = stale_after
+        self.clock = clock
         self._queue: deque[tuple[str, float]] = deque()
         self._done: list[Release] = []
+        self._done_since = 0.0                 # when the oldest unit now waiting to be released finished
         self._lock = threading.Lock()
 
     def next(self) -> str | None:
@@ -90,20 +93,24 @@ class UnitQueue:
             with self._lock:
                 if not self._queue:
                     self._flush()
-                    now = time.monotonic()
+                    now = self.clock()
                     self._queue.extend((unit, now) for unit in self._claim(self.batch))
                 if not self._queue:
                     return None
                 unit, since = self._queue.popleft()
-            if time.monotonic() - since < self.stale_after or self._renew(unit):
+            if self.clock() - since < self.stale_after or self._renew(unit):
                 return unit
             self.finished(unit, utcnow(), None)     # lost while queued: the release matches nothing, forget it
 
     def finished(self, unit: str, next_due_at: datetime, also: Callable[[Session], None] | None) -> None:
         """Hand a unit back (released with the next batch, or at `close`)."""
         with self._lock:
+            if not self._done:
+                self._done_since = self.clock()
             self._done.append((unit, next_due_at, also))
-            if len(self._done) >= self.batch:
+            # A full batch, or one whose oldest unit has waited long enough that its lease (not renewed while
+            # it waits) could run out and another replica pull it again (found in review).
+            if len(self._done) >= self.batch or self.clock() - self._done_since >= self.stale_after:
                 self._flush()
 
     def close(self, now: datetime) -> None:
@@ -114,6 +121,8 @@ class UnitQueue:
             self._flush()
 
     def _flush(self) -> None:
+        if not self._done:
+            return
         done, self._done = self._done, []
         try:
             self._release(done)
