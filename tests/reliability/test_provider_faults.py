@@ -21,6 +21,7 @@ import yaml
 from typer.testing import CliRunner
 
 from tests.reliability.provider_worlds import (
+    CLIENT_TIMEOUT,
     PROSPECTS,
     PROVIDERS,
     REP,
@@ -116,7 +117,8 @@ def test_a_burst_of_5xx_is_retried_and_nothing_is_lost_or_doubled(world: FaultWo
 def test_timeouts_are_retried_and_a_create_that_timed_out_is_not_made_twice(world: FaultWorld, where: str) -> None:
     path = world.paths.read if where == "read" else world.paths.create
     # The provider answers (and acts) only after our client has given up.
-    world.server.faults.add(Fault(provider=world.paths.provider, kind="slow", count=1, delay=1.6, path_prefix=path))
+    world.server.faults.add(Fault(provider=world.paths.provider, kind="slow", count=1, delay=CLIENT_TIMEOUT + 1.0,
+                                  path_prefix=path))
     world.settle()
     assert world.fired("slow") == 1
     assert_nothing_lost_or_doubled(world)
