@@ -123,6 +123,9 @@ def accuracy(data: dict[str, Any]) -> list[Figure]:
                                                 round(100 * best, 1), "min", "best public peer on the same corpus",
                                                 1.0, True)),
         (ours.get("pinned_accuracy"), lambda v: Figure("accuracy, cases with pinned text", round(100 * v, 1), "%")),
+        (ours.get("signature_accuracy"), lambda v: Figure(
+            "signature category (sign-offs, disclaimers, footers; issue #19)", round(100 * v, 1), "%", 100.0, "min",
+            "every case: what must go goes, the prospect's own lines stay")),
     )
 
 

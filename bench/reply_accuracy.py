@@ -1,6 +1,14 @@
-"""Score extract_reply (and, for comparison, the raw libraries) on the shared reply corpus.
+"""Score extract_reply (and, for comparison, the raw libraries) on the shared reply corpus
+and on the project's own case categories (bench/reply_accuracy_cases/<category>/).
 
 Run: .venv/bin/python bench/reply_accuracy.py   (prints JSON; failures go to bench/out/)
+
+Categories: each corpus source is one, scored as the source's tests state (`per_source`;
+`accuracy` is over these only, so it stays comparable with the peers and with earlier runs).
+The project's own folders under bench/reply_accuracy_cases/ are more (`own_categories`), in
+the corpus's format (checks.json: file -> expectation). `signature`: sign-offs, disclaimers
+and client footers that must go (`not_contains`, exact `reply`), and replies that only look
+like them and must stay whole (`unchanged`), in the corpus's languages.
 
 Scoring rule (one verdict per distinct email, see bench/corpus.py for which copy's
 expectation is used):
@@ -17,6 +25,9 @@ expectation is used):
   structure kinds (message counts inside mail-parser-reply) are not scorable here and are skipped.
   A sign-off tail is at most 8 short lines (<= 80 chars) that begins with a "-- " line, a
   mobile footer, a closing phrase ("Thanks,", "Best regards", "Gruß"...) or "-Name".
+  A check with `"exact": true` (the project's own cases) allows no sign-off tail either way.
+  A check's `sender` (talon's signature cases, our own) is passed to extract_reply as the
+  From name; the peer libraries take no sender.
 """
 
 from __future__ import annotations
@@ -37,8 +48,9 @@ from threadline.sync.mail.html_text import html_to_text  # noqa: E402
 from threadline.sync.mail.reply_text import extract_reply  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out"
+OWN_CASES = Path(__file__).resolve().parent / "reply_accuracy_cases"
 PINNED = {"visible", "derived_visible", "unchanged", "first_fragment", "prefix", "visible_no_whitespace"}
-Extractor = Callable[[str, str | None], str]
+Extractor = Callable[[str, str | None, str], str]
 
 
 def fold(text: str) -> str:
@@ -76,6 +88,8 @@ def verdict(fixture: Fixture, result: str, seconds: float) -> bool | None:
         return False
     if not all(fold(p) in fold(result) for p in check.get("contains", [])):
         return False
+    if check.get("exact") and kind in ("visible", "unchanged"):
+        return fold(result) == fold(expected)
     if kind in ("visible", "derived_visible", "unchanged"):
         return equal_up_to_signoff(result, expected)
     if kind in ("first_fragment", "prefix"):
@@ -91,11 +105,11 @@ def verdict(fixture: Fixture, result: str, seconds: float) -> bool | None:
     return None
 
 
-def threadline(text: str, html: str | None) -> str:
-    return extract_reply(text, html)
+def threadline(text: str, html: str | None, sender: str = "") -> str:
+    return extract_reply(text, html, sender_name=sender)
 
 
-def mail_parser_reply(text: str, html: str | None) -> str:
+def mail_parser_reply(text: str, html: str | None, sender: str = "") -> str:
     from mailparser_reply import EmailReplyParser
 
     languages = ["en", "de", "fr", "es", "it", "nl", "sv", "da", "pl", "ja", "cs", "fi", "ko", "zh", "ru"]
@@ -103,14 +117,37 @@ def mail_parser_reply(text: str, html: str | None) -> str:
     return EmailReplyParser(languages=languages).parse_reply(body) or ""
 
 
-def email_reply_parser(text: str, html: str | None) -> str:
+def email_reply_parser(text: str, html: str | None, sender: str = "") -> str:
     from email_reply_parser import EmailReplyParser
 
     body = text if text.strip() or not html else html_to_text(html)
     return EmailReplyParser.parse_reply(body) or ""
 
 
-def score(name: str, extractor: Extractor, fixtures: list[Fixture]) -> dict:
+def own_fixtures(root: Path = OWN_CASES) -> list[Fixture]:
+    """The project's own cases: one folder per category, each with a checks.json as the corpus has."""
+    fixtures = []
+    for folder in sorted(p for p in root.iterdir() if (p / "checks.json").is_file()):
+        checks = json.loads((folder / "checks.json").read_text(encoding="utf-8"))
+        for rel, check in checks.items():
+            key = f"own:{folder.name}/{rel}"
+            fixtures.append(Fixture(key, f"own:{folder.name}", folder / rel, "text", check, (key,)))
+    return fixtures
+
+
+def score(name: str, extractor: Extractor, fixtures: list[Fixture], own: list[Fixture]) -> dict:
+    result = _score(name, extractor, fixtures)
+    mine = _score(f"{name}_own", extractor, own)
+    result["own_categories"] = {source.removeprefix("own:"): tally
+                                for source, tally in mine["per_source"].items()}
+    for category, tally in result["own_categories"].items():
+        passed, total = (int(n) for n in tally.split("/"))
+        result[f"{category}_accuracy"] = round(passed / total, 4)
+    result["own_failures_file"] = mine["failures_file"]
+    return result
+
+
+def _score(name: str, extractor: Extractor, fixtures: list[Fixture]) -> dict:
     per_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     pinned = [0, 0]
     failures = []
@@ -118,7 +155,7 @@ def score(name: str, extractor: Extractor, fixtures: list[Fixture]) -> dict:
         text, html = body_of(fixture)
         started = time.perf_counter()
         try:
-            result = extractor(text, html)
+            result = extractor(text, html, str(fixture.check.get("sender") or ""))
         except Exception as exc:  # a library crashing on an input is a failure, not a bench crash
             result = f"<crashed: {type(exc).__name__}: {exc}>"
         ok = verdict(fixture, result, time.perf_counter() - started)
@@ -139,7 +176,8 @@ def score(name: str, extractor: Extractor, fixtures: list[Fixture]) -> dict:
     (OUT / f"reply_failures_{name}.json").write_text(json.dumps(failures, indent=1, ensure_ascii=False))
     return {
         "accuracy": round(passed / total, 4), "passed": passed, "scored": total,
-        "pinned_accuracy": round(pinned[0] / pinned[1], 4), "pinned_passed": pinned[0], "pinned_scored": pinned[1],
+        "pinned_accuracy": round(pinned[0] / max(1, pinned[1]), 4), "pinned_passed": pinned[0],
+        "pinned_scored": pinned[1],
         "per_source": {s: f"{p}/{t}" for s, (p, t) in sorted(per_source.items())},
         "failures_file": str((OUT / f"reply_failures_{name}.json").relative_to(OUT.parent.parent)),
     }
@@ -148,12 +186,13 @@ def score(name: str, extractor: Extractor, fixtures: list[Fixture]) -> dict:
 def main() -> None:
     root = require_corpus()
     fixtures = list(load_fixtures(root))
+    own = own_fixtures()
     report = {
-        "corpus": str(root), "distinct_emails": len(fixtures),
+        "corpus": str(root), "distinct_emails": len(fixtures), "own_cases": len(own),
         "scoring_rule": __doc__.split("Scoring rule", 1)[1].strip(),
-        "threadline.extract_reply": score("threadline", threadline, fixtures),
-        "mail-parser-reply (alone)": score("mail_parser_reply", mail_parser_reply, fixtures),
-        "email-reply-parser (alone)": score("email_reply_parser", email_reply_parser, fixtures),
+        "threadline.extract_reply": score("threadline", threadline, fixtures, own),
+        "mail-parser-reply (alone)": score("mail_parser_reply", mail_parser_reply, fixtures, own),
+        "email-reply-parser (alone)": score("email_reply_parser", email_reply_parser, fixtures, own),
     }
     print(json.dumps(report, indent=1, ensure_ascii=False))
 

@@ -82,7 +82,10 @@ MOBILE_FOOTER = re.compile(
     r"von meinem .{1,40} gesendet|gesendet von |enviado (?:desde|de) |verzonden (?:vanaf|met|van) |"
     r"verstuurd (?:vanaf|met) |skickat från |sendt fra |lähetetty |inviato da |wysłane z |"
     r"отправлено (?:с|из) |diese nachricht wurde von |someone from mobile|from my iphone|"
-    r"sent by galaxy|via mobile$|從我的 |发自我的|送信元|my iphone から"
+    r"sent by galaxy|via mobile$|從我的 |发自我的|送信元|my iphone から|enviado do |envoyé à partir de |"
+    r"gesendet mit |odesláno z |надіслано з |obtenir outlook pour |outlook für .{1,20} beziehen|"
+    r"obtener outlook para |scarica outlook per |hämta outlook för |pobierz aplikację outlook|"
+    r"получить outlook для |\S{1,20}から送信$|\S{1,20}에서 보냄$|\S{1,20}(?:umdan|ımdan|imden|den|dan) gönderildi$"
     r")",
     re.IGNORECASE,
 )
@@ -98,8 +101,15 @@ CLOSING = re.compile(
     r"saludos|un saludo|atentamente|cordiali saluti|saluti|grazie|atenciosamente|abraços|obrigado|"
     r"met vriendelijke groet(?:en)?|groeten|groet|mvg|med vänlig hälsning|vänliga hälsningar|hälsningar|"
     r"z poważaniem|z powazaniem|mvh|kh|vh|bh|med venlig hilsen|venlig hilsen|hilsen|med vänliga hälsningar|med vennlig hilsen|pozdrawiam|pozdrowienia|"
-    r"с уважением|спасибо|ystävällisin terveisin|terveisin)"
-    r"\s*[,.!]*(?:\s+[A-ZÀ-Þ][\w.'-]*(?:\s+[A-ZÀ-Þ][\w.'-]*){0,2})?\s*$"
+    r"с уважением|спасибо|ystävällisin terveisin|terveisin|"
+    r"freundliche grüße|freundliche grüsse|herzliche grüße|schöne grüße|beste grüsse|meilleures salutations|"
+    r"sincères salutations|cordialmente|un cordiale saluto|distinti saluti|saluti cordiali|muchas gracias|"
+    r"un abrazo|cumprimentos|melhores cumprimentos|obrigada|met hartelijke groet(?:en)?|hartelijke groeten|"
+    r"vriendelijke groet(?:en)?|vennlig hilsen|beste hilsen|s pozdravem|s přátelským pozdravem|děkuji|"
+    r"с наилучшими пожеланиями|всего доброго|з повагою|дякую|saygılarımla|teşekkürler|üdvözlettel|"
+    r"tisztelettel|köszönöm|よろしくお願いいたします|よろしくお願い致します|よろしくお願いします|谢谢|謝謝|此致敬礼|"
+    r"祝好|감사합니다)"
+    r"\s*[,.!。！]*(?:\s+[A-ZÀ-Þ][\w.'-]*(?:\s+[A-ZÀ-Þ][\w.'-]*){0,2})?\s*$"
 )
 # "-Alex" / "- Alex Smith" on its own line: a signature in github's convention.
 DASH_NAME = re.compile(r"^(?:-|/|//)\s?[A-ZÀ-Þ][\w.'-]*(?:\s+[A-ZÀ-Þ][\w.'-]*){0,2}\s*$")

@@ -13,7 +13,8 @@ dropped and scanning continues, so bottom-posted and inline answers survive; a h
 boundary (Outlook/forward separator, a quoted header block, an attribution not
 followed by `>` lines) ends the new text. Finally the signature goes: a `-- ` block,
 trailing mobile footers, and a closing block ("Thanks,\\nAlex") when something
-precedes it.
+precedes it; signoff.py adds disclaimers, legal footers, gateway banners and sign-off
+blocks without a closing line, and never leaves nothing where there was text.
 
 Guarantees: never raises; examines at most MAX_TEXT_CHARS; patterns run on bounded
 lines only, so time is linear in the input.
@@ -25,6 +26,7 @@ import re
 
 from threadline.sync.mail import quote_patterns as qp
 from threadline.sync.mail.html_text import parse_html, strip_quoted_html, tree_to_text
+from threadline.sync.mail.signoff import drop_legal_notices, drop_signoff_block, introduced, is_signature_line
 
 MAX_TEXT_CHARS = 64 * 1024       # the new text sits at the top; the rest is history
 MAX_PATTERN_LINE = 400           # longer lines are prose, never headers
@@ -34,25 +36,27 @@ MAX_SIGNATURE_LINES = 8
 INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u1427]")
 
 
-def extract_reply(text: str, html: str | None = None) -> str:
+def extract_reply(text: str, html: str | None = None, sender_name: str = "") -> str:
     """The new text of a reply, whitespace-normalised; "" when nothing new was written.
 
     `html`, when given, is used if it carries a recognised quote container (or `text`
-    is empty). Never raises.
+    is empty). `sender_name` (the From display name, if any) lets a sign-off that is just
+    the sender's name go, and keeps a name that is someone else's. Never raises.
     """
     try:
-        return _extract(text if isinstance(text, str) else "", html if isinstance(html, str) else None)
+        return _extract(text if isinstance(text, str) else "", html if isinstance(html, str) else None,
+                        sender_name if isinstance(sender_name, str) else "")
     except Exception:  # last resort: a reply context with history beats a failed sync
         return _tidy(_lines((text or "")[:MAX_TEXT_CHARS]) if isinstance(text, str) else [])
 
 
-def _extract(text: str, html: str | None) -> str:
+def _extract(text: str, html: str | None, sender_name: str = "") -> str:
     if html:
         tree = parse_html(html)
         if strip_quoted_html(tree) or not text.strip():
             text = tree_to_text(tree)
     lines = _drop_quoted_history(_lines(text[:MAX_TEXT_CHARS]))
-    return _tidy(_drop_signature(lines))
+    return _tidy(_drop_signature(lines, sender_name))
 
 
 def _lines(text: str) -> list[str]:
@@ -174,11 +178,20 @@ def _starts_header_block(lines: list[str], i: int) -> bool:
     return len(labels) >= 2 and any(qp.FROM_LINE.match(line) for line in labels[:4])
 
 
-def _drop_signature(lines: list[str]) -> list[str]:
-    lines = _cut_at_delimiter(lines)
-    lines = _strip_trailing_footers(lines)
-    lines = _cut_contact_block(lines)
-    return _cut_closing_block(lines)
+def _drop_signature(lines: list[str], sender_name: str = "") -> list[str]:
+    # Outermost first: a gateway's disclaimer sits below the client's footer, which sits below
+    # the sign-off. Each layer removed can expose the next, hence the short loop.
+    for _ in range(3):
+        before = len(lines)
+        lines = drop_legal_notices(lines)
+        lines = _cut_at_delimiter(lines)
+        lines = _strip_trailing_footers(lines)
+        lines = _cut_contact_block(lines)
+        lines = _cut_closing_block(lines)
+        lines = drop_signoff_block(lines, sender_name)
+        if len(lines) == before:
+            break
+    return lines
 
 
 def _cut_at_delimiter(lines: list[str]) -> list[str]:
@@ -223,9 +236,20 @@ def _cut_contact_block(lines: list[str]) -> list[str]:
             taken += 1
             contact += bool(qp.CONTACT_LINE.match(line) and qp.CONTACT_EVIDENCE.search(line))
         i -= 1
-        if line and not lines[i - 1].strip() and contact >= 2 and contact * 3 >= taken:
+        if line and not lines[i - 1].strip() and contact >= 2 and contact * 3 >= taken and _opens_contact_block(lines, i):
             best = i
     return lines[:best]
+
+
+def _opens_contact_block(lines: list[str], start: int) -> bool:
+    """The paragraph at `start` is sign-off material (a contact line, or only name/title/company
+    lines) and no "...:" above introduces it: "Tuesday works." above a short signature is text."""
+    if introduced(lines, start):
+        return False
+    end = next((j for j in range(start, len(lines)) if not lines[j].strip()), len(lines))
+    paragraph = [line.strip() for line in lines[start:end]]
+    return any(qp.CONTACT_LINE.match(line) and qp.CONTACT_EVIDENCE.search(line) for line in paragraph) or all(
+        is_signature_line(line) for line in paragraph)
 
 
 def _is_footer(line: str) -> bool:
