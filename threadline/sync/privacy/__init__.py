@@ -1,0 +1,1 @@
+"""Privacy: forgetting a person on request (forget.py) and keeping them forgotten (suppression.py)."""
