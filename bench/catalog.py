@@ -307,6 +307,51 @@ NOTE_1M = ("the same backfill as above at 1,000,000 contacts, without the peer: 
            "default limits; the RSS is the adapter's process (the sandbox runs in a child process), with the "
            "benchmark's own bookkeeping of the ids read kept to 8 bytes per contact")
 
+def hostile_http(data: dict[str, Any]) -> list[Figure]:
+    """Issue #21: what honest senders see while the public routes are attacked, and what the attacks cost."""
+    second = "≤ 1 s (the issue: /healthz and a genuine webhook answer within a second under attack)"
+    big = data.get("oversized") or {}
+    out = figures(
+        (dig(big, "time_to_413.p95_ms"), lambda v: Figure(
+            "300 MB unsigned webhook: time to the 413 (p95)", v, "ms", 1000, "max", "at once: refused on its "
+            "Content-Length, unread (≤ 1 s)", 1.0, True)),
+        (big.get("rss_growth_mb"), lambda v: Figure(
+            f"RSS growth, {big.get('uploads_at_once')} 300 MB uploads at a time, {big.get('refused')} refused", v,
+            "MB", 10, "max", "< 10 MB (issue #21; before: +518 MB for one)", 1.0, True)),
+        (big.get("most_bytes_sent_before_refusal_mb"), lambda v: Figure(
+            "most an uploader could send before the refusal (kernel buffers, unread)", v, "MB")),
+        (data.get("rss_start_mb"), lambda v: Figure("daemon RSS at the start", v, "MB")),
+        (data.get("rss_end_mb"), lambda v: Figure("daemon RSS after every attack", v, "MB")),
+    )
+    for attack, label in (("baseline", "no attack"), ("oversized", "300 MB uploads"),
+                          ("slow_loris", f"{dig(data, 'slow_loris.connections')} slow-loris connections"),
+                          ("idle", f"{dig(data, 'idle.connections')} idle connections")):
+        for route in ("healthz", "webhook"):
+            name = "/healthz" if route == "healthz" else "signed webhook"
+            out += figures(
+                (dig(data, f"{attack}.honest.{route}.p50_ms"), lambda v, n=name, a=label: Figure(
+                    f"{n} p50 under {a}", v, "ms")),
+                (dig(data, f"{attack}.honest.{route}.p95_ms"), lambda v, n=name, a=label: Figure(
+                    f"{n} p95 under {a}", v, "ms", 1000, "max", second, 1.0, a != "no attack")))
+    for flood, label in (("flood_one_address", "one address"), ("flood_many_addresses", "many addresses")):
+        f = data.get(flood) or {}
+        what = f"{f.get('requests') or 0:,}: " + ", ".join(f"{n} × {s}" for s, n in sorted((f.get("statuses") or {})
+                                                                                           .items()))
+        out += figures(
+            (f.get("cpu_ms_per_request"), lambda v, a=label, w=what: Figure(
+                f"bad signatures from {a} ({w}): daemon CPU per request", v, "ms", 2, "max",
+                "little CPU: ≤ 2 ms per refused request", 1.0, True)),
+            (f.get("requests_per_second"), lambda v, a=label: Figure(f"bad signatures from {a}: refused per second",
+                                                                     v, "req/s")),
+            (dig(f, "honest.healthz.p95_ms"), lambda v, a=label: Figure(
+                f"/healthz p95 under the flood from {a}", v, "ms", 1000, "max", second)),
+            (float(bool(f.get("store_changed"))) if "store_changed" in f else None, lambda v, a=label: Figure(
+                f"store written during the flood from {a}", v, "", 0, "max", "no database write for a refused "
+                "request (0 = the store's row counts and change counter did not move)")),
+        )
+    return out
+
+
 def scale(data: dict[str, Any]) -> list[Figure]:
     """Every point of the scale chart: wall time and peak RSS; the RSS of the largest sizes against 500 MB."""
     out: list[Figure] = []
@@ -451,6 +496,17 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               ("--quick",), (), chaos,
               "tests/replicas/test_chaos.py with a 50-minute chaos phase (THREADLINE_SOAK=1); the seed and the "
               "faults fired by kind are in the raw JSON"),
+    Benchmark("hostile_http", "Public HTTP surface under hostile traffic (issue #21)", "bench.hostile_http",
+              ("--samples", "20", "--uploads", "2", "--loris", "200", "--idle", "500", "--flood", "3000"),
+              ("--samples", "100", "--uploads", "8", "--loris", "200", "--idle", "1000", "--flood", "10000"),
+              hostile_http,
+              "a real `threadline run` on loopback (tests/security/hostile_world.py), attacked from other loopback "
+              "addresses while 127.0.0.1 sends honest requests (/healthz and a genuine signed HubSpot webhook, each "
+              "on a fresh connection). Attacks: endless 300 MB uploads (Content-Length and chunked), slow-loris "
+              "connections trickling header bytes (re-opened when closed at the 2 s header deadline), idle "
+              "connections, and bad-signature floods over keep-alive from one address (30 refusals, then 429) and "
+              "from many addresses below the failure limit (each verified and refused 401). The machine's 2 cores "
+              "are shared with the attacker and the sandbox"),
     Benchmark("scale", "Scale: wall time and peak RSS against contacts and mailboxes (issue #18)", "bench.scale",
               ("--quick",), (), scale,
               "the chart is bench/scale.svg, drawn by the full run (both axes logarithmic: a line of slope 1 is "

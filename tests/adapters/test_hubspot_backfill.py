@@ -43,7 +43,8 @@ def test_every_contact_is_read_once_from_both_ends_and_the_pull_hands_over_to_th
     assert set(read) == set(seeded)
     assert len(read) - len(set(read)) <= 300       # at most one page of each walk read twice where they meet
     calls = routes(sandbox)
-    assert calls[LIST] >= 5 and calls[SEARCH] >= 5, calls    # both walks did their share
+    # Both walks took part (how the ~20 calls split depends on thread scheduling: a loaded machine skews it).
+    assert calls[LIST] >= 2 and calls[SEARCH] >= 2, calls
     # Pages of 100 (list) and 200 (search): about 3000/150 calls, plus the anchor and where the walks meet.
     assert calls[LIST] + calls[SEARCH] <= 3000 / 150 + 4
     # The last cursor is the incremental one: newest modification, less the search lag (30 s by default).

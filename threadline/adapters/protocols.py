@@ -12,8 +12,10 @@ from typing import Any, Protocol
 
 from threadline.adapters.records import (
     CheckResult,
+    ContactCreated,
     ContactPage,
     ContactUpdate,
+    CrmContact,
     CrmField,
     CrmMeeting,
     CrmOwner,
@@ -21,6 +23,7 @@ from threadline.adapters.records import (
     FieldWrite,
     LoggedActivity,
     MailPage,
+    NewContact,
     TaskRequest,
     TaskState,
 )
@@ -112,6 +115,25 @@ class CrmAdapter(Protocol):
         """
         ...
 
+    # sync.create_contacts ------------------------------------------------------------------------
+
+    def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, CrmContact]:
+        """The live records (HubSpot contacts; Salesforce Contacts, then unconverted Leads) that have these
+        addresses: lower-cased address -> record. Consistent reads (no search index), so a record created a
+        moment ago is found."""
+        ...
+
+    def delete_emails(self, remote_ids: Sequence[str]) -> None:
+        """Delete email activities Threadline logged (an opt-out label added after logging), batched. Idempotent:
+        an id already gone is not an error."""
+        ...
+
+    def create_contacts(self, contacts: Sequence[NewContact]) -> list[ContactCreated]:
+        """Create the people not in the CRM yet (HubSpot contacts; Salesforce Leads), after looking them up by
+        address; one ContactCreated per request, `created=False` for an address the CRM already had (found
+        first, or refused as a duplicate). Safe to repeat. Raises PermanentError if the CRM refuses them all."""
+        ...
+
     def close(self) -> None:
         """Release connections (the httpx client it was built with)."""
         ...
@@ -134,6 +156,11 @@ class MailboxAdapter(Protocol):
 
     def check(self) -> list[CheckResult]:
         """Log in / reach the mailbox and verify access; never raises."""
+        ...
+
+    def label_names(self) -> set[str]:
+        """The names `only_labelled`/`never_labelled` may use here: Gmail labels, Outlook categories, IMAP
+        keywords and folders. May raise ProviderError."""
         ...
 
     def close(self) -> None:

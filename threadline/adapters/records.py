@@ -50,6 +50,10 @@ class RawMessage(Record):
     raw: bytes
     thread_id: str | None = None            # provider thread id where there is one (Gmail threadId)
     internal_date: datetime | None = None
+    # The labels the message carries now, by name as the admin writes them: Gmail label names, Outlook
+    # categories, IMAP keywords and the folder it was read from (sync.only_labelled / never_labelled). None: not
+    # read (no label settings, or mail kept to be decided again, which passed the label settings when first read).
+    labels: tuple[str, ...] | None = None
 
 
 class MailPage(Record):
@@ -166,3 +170,22 @@ class FieldWrite(Record):
 
     contact_id: str
     fields: Mapping[str, str]
+
+
+class NewContact(Record):
+    """A person to create in the CRM from mail (sync.create_contacts): found by `email` first, created if absent."""
+
+    key: str                                # the outbox key (one per normalised address)
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+    company: str | None = None
+    owner_id: str | None = None             # the CRM owner of the mailbox the mail came to (a rep), if known
+
+
+class ContactCreated(Record):
+    """What `create_contacts` did for one NewContact: the record it made, or the one that already had the address."""
+
+    key: str
+    contact: CrmContact
+    created: bool                           # False: the CRM already had a record with this address

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import (
     SecretStr,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -57,6 +59,23 @@ def _email(value: str) -> str:
 EmailAddress = Annotated[str, BeforeValidator(lambda v: _email(str(v)))]
 
 
+def _labels(value: Any) -> Any:
+    """One label name or a list of them (`only_labelled: CRM` or `[CRM, Deals]`); blank names are refused."""
+    names = [value] if isinstance(value, str) else value
+    if isinstance(names, list) and any(not isinstance(n, str) or not n.strip() for n in names):
+        raise ValueError("label names, like CRM or [CRM, Deals]")
+    return [n.strip() for n in names] if isinstance(names, list) else names
+
+
+_LABEL_NAME = {"type": "string", "minLength": 1}
+Labels = Annotated[list[str], BeforeValidator(_labels),
+                   WithJsonSchema({"anyOf": [_LABEL_NAME, {"type": "array", "items": _LABEL_NAME}]})]
+_ONLY_LABELLED = ("Log only mail that carries one of these labels (Gmail label, Outlook category, IMAP keyword or "
+                  "folder); a label added later gets it logged on the next pull")
+_NEVER_LABELLED = ("Never log mail that carries one of these labels; labelling mail that was already logged removes "
+                   "its activity from the CRM on the next pull (and the audit says so)")
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -87,7 +106,7 @@ class ReplyProperties(Section):
 class HubSpotSettings(Section):
     kind: Literal["hubspot"]
     base_url: str = "https://api.hubapi.com"
-    token: SecretStr = Field(description="Private-app access token (scopes: crm.objects.contacts.read/write, crm.schemas.contacts.write, sales-email-read)")
+    token: SecretStr = Field(description="Private-app access token (scopes: crm.objects.contacts.read/write, crm.schemas.contacts.write, sales-email-read, crm.objects.companies.read, crm.objects.deals.read)")
     requests_per_10s: int = Field(190, ge=1, description="Your tier's limit: 100 (Free/Starter), 190 (Pro/Enterprise), 250 (increase)")
     search_per_second: int = Field(4, ge=1)
     search_index_lag: Duration = Field(timedelta(seconds=30), description="How long new records take to appear in HubSpot search; "
@@ -149,6 +168,9 @@ class MailboxBase(Section):
                                      "`owner.name` in templates (else the CRM owner's name)")
     timezone: str | None = Field(None, description="The rep's IANA zone: sending windows use it for contacts "
                                  "without a zone of their own")
+    only_labelled: Labels | None = Field(None, description=_ONLY_LABELLED + " (this mailbox; replaces sync.only_labelled)")
+    never_labelled: Labels | None = Field(None, description=_NEVER_LABELLED + " (this mailbox; replaces "
+                                          "sync.never_labelled)")
 
     @field_validator("timezone")
     @classmethod
@@ -291,6 +313,22 @@ class SyncSettings(Section):
                                                "(e.g. 15s for Salesforce, which has no webhooks here)")
     backfill_days: int = Field(30, ge=0, le=3650, description="How far back the first sync reads")
     log_outgoing: bool = Field(False, description="Also log the reps' outgoing mail to contacts")
+    associate: list[Literal["company", "open_deals"]] = Field(
+        ["company", "open_deals"], description="Where logged mail and rule tasks land "
+        "besides the contact: HubSpot associates them with the contact's primary company and open deals; "
+        "Salesforce relates a Contact's Task (WhatId) to its newest open Opportunity, else its Account. [] turns it off")
+    associate_max_deals: int = Field(5, ge=1, le=100, description="HubSpot: at most this many open deals per "
+                                     "email or task, most recently modified first")
+    only_labelled: Labels = Field(default_factory=list, description=_ONLY_LABELLED)
+    never_labelled: Labels = Field(default_factory=list, description=_NEVER_LABELLED)
+    create_contacts: Literal["none", "rep_emailed", "all_external"] = Field(
+        "none", description="Create a CRM contact (Salesforce: a Lead) for mail from a person the CRM does not "
+        "have: none (never), rep_emailed (an outside person answers mail a rep sent them), all_external (any "
+        "outside sender). Never from auto-replies, bounces, bulk mail, internal, excluded or role addresses "
+        "(noreply@...), nor personal mailbox providers unless create_contacts_personal_domains")
+    create_contacts_personal_domains: bool = Field(False, description="Also create contacts for addresses at "
+                                                   "personal mailbox providers (gmail.com, outlook.com, yahoo.com, "
+                                                   "icloud.com, ...: the list is in the README)")
     plus_addressing: bool = Field(True, description="Treat jane+tag@x.com as jane@x.com when matching")
     aliases: dict[EmailAddress, EmailAddress] = Field(default_factory=dict, description="alias -> address known to the CRM")
     snippet_chars: int = Field(200, ge=20, le=2000)
@@ -328,6 +366,69 @@ class SyncSettings(Section):
         return [d.strip().lower() for d in domains]
 
 
+class ServerLimits(Section):
+    """What one request or one client may cost the HTTP server (every route is public to the internet).
+
+    Body limits are checked before a body is buffered: a `Content-Length` over the limit is refused (413) unread,
+    a chunked body is cut off (413) as soon as it passes. Each default is sized from what the provider sends, with
+    room to spare; a genuine push refused for size loses only a wake-up (the pull that follows reads from the
+    stored cursor, and polling catches up anyway), so raising one is never urgent."""
+
+    hubspot_webhook_bytes: int = Field(
+        1_048_576, ge=1024, description="POST /webhooks/hubspot: HubSpot batches up to 100 events per delivery, "
+        "about 300-600 bytes each (a property change carries the new value); 1 MiB leaves room for long values")
+    gmail_push_bytes: int = Field(
+        65_536, ge=1024, description="POST /push/gmail: a Pub/Sub push envelope around Gmail's "
+        "{emailAddress, historyId} (well under 1 KiB); Pub/Sub allows 10 MB messages, but only Gmail publishes to "
+        "this topic")
+    graph_push_bytes: int = Field(
+        1_048_576, ge=1024, description="POST /push/graph and /push/graph/lifecycle: a batch of change "
+        "notifications without resource data, under 1 KiB each")
+    events_bytes: int = Field(
+        1_048_576, ge=1024, description="POST /events: at most 100 events, each with its data under 16 KiB")
+    form_bytes: int = Field(
+        8192, ge=1024, description="The login form, the status page's and connect pages' buttons, and the one-click "
+        "unsubscribe POST (RFC 8058: `List-Unsubscribe=One-Click`), and any other route")
+    in_flight_per_route: int = Field(
+        32, ge=1, description="Requests one route handles at once; more are answered 503 with Retry-After (HubSpot "
+        "and Pub/Sub retry). /healthz and /readyz are not capped")
+    max_connections: int = Field(
+        1000, ge=10, description="Open connections; at the cap a new connection closes the one idle the longest "
+        "(waiting for headers or between requests), so idle clients cannot crowd out honest ones")
+    header_timeout: Duration = Field(timedelta(seconds=10), description="A request's line and headers must arrive "
+                                     "within this (slow-loris clients are closed with 408)")
+    body_timeout: Duration = Field(timedelta(seconds=20), description="A request's body must arrive within this "
+                                   "after its headers (408)")
+    keep_alive: Duration = Field(timedelta(seconds=5), description="An idle keep-alive connection is closed after "
+                                 "this; keep it below the reverse proxy's upstream keep-alive timeout")
+    failures_per_minute: int = Field(
+        30, ge=0, description="Refused requests (401, 403, 404, 405, 408, 413) one client address may make in a "
+        "minute before every request from it is answered 429 with Retry-After; 0 turns it off. Genuine deliveries "
+        "are never refused, so providers' retries are not affected")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="Addresses or networks (10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For and X-Forwarded-Proto are believed; otherwise the client address is the TCP peer (behind a "
+        "proxy that is not listed here, every client shares the proxy's address)")
+
+    @field_validator("header_timeout", "body_timeout", "keep_alive")
+    @classmethod
+    def _at_least_a_second(cls, value: timedelta) -> timedelta:
+        # Shorter would refuse honest senders on an ordinary round trip (and uvicorn counts keep-alive in seconds).
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests)")
@@ -344,6 +445,8 @@ class ServerSettings(Section):
                                           "page login; those endpoints are off (404) without it")
     readiness_floor: Duration = Field(timedelta(minutes=2), description="/readyz fails a source whose last success is "
                                       "older than 3 poll intervals, but never sooner than this")
+    limits: ServerLimits = Field(default_factory=ServerLimits, description="Body sizes, timeouts, connection and "
+                                 "rate limits of the HTTP server")
 
     @field_validator("admin_token")
     @classmethod

@@ -24,13 +24,16 @@ from threadline.adapters.errors import PermanentError, ProviderError
 from threadline.adapters.protocols import CrmAdapter, MailboxAdapter
 from threadline.adapters.records import CheckResult, CrmOwner
 from threadline.adapters.sending import MailSender
+from threadline.sync.contacts.create_policy import ContactCreation
 from threadline.sync.contacts.crm_observations import observe_meetings, observe_tasks
 from threadline.sync.contacts.pull import ContactSummary, sync_contacts
 from threadline.sync.contacts.reserve import DailyReserve
 from threadline.sync.mail.matching import AddressPolicy
-from threadline.sync.mailboxes.deferred import any_deferred
+from threadline.sync.mailboxes.contact_waits import purge_contact_waits
+from threadline.sync.mailboxes.deferred import any_deferred, purge_thread_waits
 from threadline.sync.mailboxes.guard import GuardedSender, MailboxGuards
 from threadline.sync.mailboxes.ingest import MailboxSummary, MailboxSync
+from threadline.sync.mailboxes.labels import LabelRule
 from threadline.sync.mailboxes.workers import UnitQueue, run_workers
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.outbox.crm_writes import OutboxExecutor, OutboxSummary
@@ -63,6 +66,7 @@ class MailboxBinding:
     adapter: MailboxAdapter
     owner_id: str | None = None
     sender: MailSender | None = None
+    labels: LabelRule | None = None          # sync.only_labelled / never_labelled for this mailbox
 
 
 class MailboxDirectory(Protocol):
@@ -134,7 +138,7 @@ class SyncEngine:
                  retry: RetryPolicy | None = None,
                  owner: str | None = None, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  directory: MailboxDirectory | None = None, mailbox_concurrency: int = 16,
-                 daily_reserve: float = 0.10) -> None:
+                 daily_reserve: float = 0.10, contact_creation: ContactCreation | None = None) -> None:
         self.store = store
         self.crm = crm
         self.mailboxes = list(mailboxes)
@@ -145,6 +149,7 @@ class SyncEngine:
         self.mailbox_concurrency = max(1, mailbox_concurrency)     # mailboxes pulled at once (sync.mailbox_concurrency)
         self.crm_poll_interval = crm_poll_interval or poll_interval
         self.daily_reserve = daily_reserve     # share of the CRM's daily API budget the contact pull leaves alone
+        self.contact_creation = contact_creation     # sync.create_contacts (None: never)
         self.leases = LeaseBook(store, self.owner, lease_time)
         self.executor = OutboxExecutor(store, crm, property_names=property_names, snippet_chars=snippet_chars,
                                        owner=self.owner, lease=lease_time, stopping=self.stopping, retry=retry)
@@ -216,7 +221,8 @@ class SyncEngine:
         if self.stopping.is_set():
             return summary
         with self.store.session() as session:
-            summary.purged = purge_expired(session, self.retention)
+            summary.purged = purge_expired(session, self.retention, self.clock()) + purge_thread_waits(session, utcnow())
+            summary.purged += purge_contact_waits(session, utcnow())
             meter = budget_meter(self.crm)
             budget = meter.current() if meter else None
             if budget is not None:     # as the CRM's answers last stated it (replies logged since included)
@@ -245,7 +251,11 @@ class SyncEngine:
             # the outbox waits, untouched, for a cycle whose check gets through.
             log.warning("outbox.deferred", reason="CRM properties not checked yet")
             return None
-        return self.executor.run(settle_seconds)
+        summary = self.executor.run(settle_seconds)
+        if self._settle_contact_waits() and not self.stopping.is_set():
+            # Mail that waited for a contact created just now is intended now: written in this drain too.
+            _add_to(summary, self.executor.run(settle_seconds))
+        return summary
 
     def _intended(self) -> None:
         """Something may have been intended (a pull matched mail, rules or sequences ran): tell the drainers."""
@@ -266,6 +276,7 @@ class SyncEngine:
                                              fence=lambda session: self.leases.fence(session, unit), reserve=reserve,
                                              stopping=self.stopping)
             self._redecide_deferred()
+            self._settle_contact_waits(fence=lambda session: self.leases.fence(session, unit))
             if self.directory is not None:
                 self._read_owners(unit)
         except LeaseLost:
@@ -276,7 +287,17 @@ class SyncEngine:
 
     def _mailbox_sync(self) -> MailboxSync:
         """The ingest, deferring mail from unknown senders while the contact mirror is behind (deferred.py)."""
-        return MailboxSync(self.store, self.policy, crm_source=self.crm_unit)
+        return MailboxSync(self.store, self.policy, crm_source=self.crm_unit, creation=self.contact_creation)
+
+    def _settle_contact_waits(self, *, fence: Callable[[Session], None] | None = None) -> int:
+        """Decide again the mail that waits for a contact the mirror has now (sync.create_contacts: created by the
+        outbox, or brought by a contact pull). Any replica may run it (after its CRM writes, and after a contact
+        pull, fenced by the CRM lease there): each wait is taken by one DELETE, so no two take the same message."""
+        settled = self._mailbox_sync().settle_contact_waits(fence=fence)
+        if settled:
+            log.info("mail.contact_waits_settled", messages=settled)
+            self._intended()
+        return settled
 
     def _redecide_deferred(self) -> None:
         """Once a contact pull has read to the end, decide again the mail deferred while it was behind. Runs on
@@ -385,7 +406,7 @@ class SyncEngine:
         try:
             with self.mailbox_guards.lock(binding.adapter.address):
                 result = ingest.run(binding.adapter, binding.owner_id, stopping=self.stopping, record_success=False,
-                                    fence=lambda session: self.leases.fence(session, unit))
+                                    fence=lambda session: self.leases.fence(session, unit), labels=binding.labels)
             return result
         finally:
             rest = timedelta(0) if result is not None and result.cut_short else self.poll_interval
@@ -504,3 +525,12 @@ class SyncEngine:
         for binding in self.mailboxes:
             binding.adapter.close()
         self.crm.close()
+
+
+def _add_to(summary: OutboxSummary, more: OutboxSummary) -> None:
+    """Count a second executor run of one drain in the first's summary."""
+    summary.performed.update(more.performed)
+    summary.reconciled += more.reconciled
+    summary.retried += more.retried
+    summary.failed += more.failed
+    summary.errors += more.errors

@@ -48,3 +48,25 @@ def test_a_large_message_with_a_repeated_header_is_slimmed_not_refused() -> None
     kept = slim(raw)
     assert len(kept) < 4096
     assert extract_reply(parse_message(kept).text, None) == "Yes, send the contract."
+
+
+def test_a_large_meeting_response_keeps_its_calendar_part() -> None:
+    """Slimmed, an "Accepted:" response must still read as a meeting response when it is decided again."""
+    from threadline.sync.mail.calendar_reply import read_calendar
+
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Pat <pat@buyer.example>", "rep@seller.example", "Accepted: Demo"
+    msg["Message-ID"] = "<accept-1@buyer.example>"
+    msg.set_content("Pat has accepted this invitation.")
+    calendar = ("BEGIN:VCALENDAR\r\nPRODID:-//Test//EN\r\nVERSION:2.0\r\nMETHOD:REPLY\r\nBEGIN:VEVENT\r\n"
+                "UID:demo-1@seller.example\r\nDTSTAMP:20261201T090000Z\r\nDTSTART:20261210T150000Z\r\n"
+                "DTEND:20261210T153000Z\r\nORGANIZER:mailto:rep@seller.example\r\n"
+                "ATTENDEE;PARTSTAT=ACCEPTED:mailto:pat@buyer.example\r\nSUMMARY:Demo\r\nEND:VEVENT\r\n"
+                "END:VCALENDAR\r\n")
+    msg.add_alternative(calendar, subtype="calendar", params={"method": "REPLY"})
+    msg.add_attachment(b"%PDF" + b"x" * 2 * SLIM_ABOVE, maintype="application", subtype="pdf", filename="a.pdf")
+    raw = msg.as_bytes()
+    kept = slim(raw)
+    assert len(kept) < SLIM_ABOVE
+    before, after = read_calendar(raw), read_calendar(kept)
+    assert before.problem is None and after == before

@@ -68,7 +68,9 @@ class GmailAdapter:
     `base_url` points the client at the sandbox. `project_limiter` is the per-project quota's limiter,
     shared by every mailbox of the same Google Cloud project (see `project_limiter`); each call spends
     from it as well as from this mailbox's per-user one. `sent_copy_delay` is how long a sent message
-    may take to show in SENT (`sent_visibility`, for the sender's look-before-resend). The batch URI is built from it
+    may take to show in SENT (`sent_visibility`, for the sender's look-before-resend). `label_changes`: the
+    incremental pull also hands over again messages whose labels changed (set when opt-in/opt-out labels are
+    configured; it costs a messages.get per relabelled message). The batch URI is built from it
     because googleapiclient's `new_batch_http_request()` ignores `api_endpoint`
     (googleapis/google-api-python-client#1107).
     """
@@ -79,7 +81,7 @@ class GmailAdapter:
                  http: httplib2.Http | None = None, limiter: RateLimiter | None = None,
                  project_limiter: RateLimiter | None = None, units_per_minute: int = USER_UNITS_PER_MINUTE, backfill_days: int = 30, batch_size: int = 50,
                  attempts: int = 6, timeout: float = 60.0, clock: Callable[[], float] = time.time,
-                 sent_copy_delay: timedelta = SENT_COPY_DELAY) -> None:
+                 sent_copy_delay: timedelta = SENT_COPY_DELAY, label_changes: bool = False) -> None:
         self.address = address
         base_url = base_url.rstrip("/")
         self._http = google_auth_httplib2.AuthorizedHttp(credentials, http=http or httplib2.Http(timeout=timeout))
@@ -90,7 +92,7 @@ class GmailAdapter:
         self.client = GmailClient(self._users, self._http, batch_uri=self._batch_uri, limiter=self.limiter,
                                   attempts=attempts, account=address)
         self._sync = MailboxSync(self.client, backfill_days=backfill_days, batch_size=min(batch_size, 100),
-                                 clock=clock)
+                                 clock=clock, label_changes=label_changes)
         self._sending = GmailSending(self.client, sent_copy_delay)
 
     @property
@@ -140,6 +142,12 @@ class GmailAdapter:
         except Exception as exc:  # noqa: BLE001
             results.append(CheckResult(target=target, item="scopes", ok=False, detail=_describe(exc)))
         return results
+
+    @_answers
+    def label_names(self) -> set[str]:
+        """The mailbox's label names (users.labels.list): what `only_labelled`/`never_labelled` may name."""
+        answer = self.client.execute("labels.list", lambda u: u.labels().list(userId="me"))
+        return {str(label.get("name")) for label in answer.get("labels", []) if label.get("name")}
 
     @_answers
     def watch(self, topic: str) -> datetime:

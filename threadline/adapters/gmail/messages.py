@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,8 +23,10 @@ def folder_of(labels: Iterable[str]) -> Folder | None:
     return "inbox" if "INBOX" in found else None
 
 
-def raw_message(resource: dict[str, Any]) -> RawMessage | None:
-    """The RawMessage for a format=raw resource, or None if it is not INBOX/SENT mail."""
+def raw_message(resource: dict[str, Any], label_names: Callable[[list[str]], tuple[str, ...]] | None = None
+                ) -> RawMessage | None:
+    """The RawMessage for a format=raw resource, or None if it is not INBOX/SENT mail. `label_names` turns the
+    message's label ids into names (labels.LabelNames); without it the labels are not read (None)."""
     folder = folder_of(resource.get("labelIds", ()))
     if folder is None or "raw" not in resource:
         return None
@@ -35,4 +37,5 @@ def raw_message(resource: dict[str, Any]) -> RawMessage | None:
         raw=base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)),
         thread_id=resource.get("threadId"),
         internal_date=datetime.fromtimestamp(int(internal) / 1000, UTC) if internal else None,
+        labels=label_names([str(i) for i in resource.get("labelIds", ())]) if label_names else None,
     )

@@ -17,11 +17,14 @@ from googleapiclient.http import HttpRequest
 from threadline.adapters.errors import CursorExpired, NotFound
 from threadline.adapters.gmail.client import GmailClient
 from threadline.adapters.gmail.cursor import Backfill, GmailCursor
+from threadline.adapters.gmail.labels import LabelNames, matters
 from threadline.adapters.gmail.messages import folder_of, raw_message
 from threadline.adapters.records import MailPage
 
 LIST_PAGE_SIZE = 500                        # Gmail's maximum for messages.list and history.list
 BACKFILL_QUERY = "after:{after} {{in:inbox in:sent}}"
+#: New mail, and label changes (opt-in/opt-out labels added after a message was synced: see labels.py).
+HISTORY_TYPES = ["messageAdded", "labelAdded", "labelRemoved"]
 RESYNC_REASON = "gmail history id expired"
 
 
@@ -29,13 +32,18 @@ class MailboxSync:
     """The sync state machine for one mailbox; each step is safe to re-run from its cursor."""
 
     def __init__(self, client: GmailClient, *, backfill_days: int, batch_size: int,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, label_changes: bool = False) -> None:
+        """`label_changes`: opt-in/opt-out labels are configured: messages carry their label names, and those
+        whose labels changed are handed over again."""
         self.client = client
+        self.label_changes = label_changes
         self.backfill_days = backfill_days
         self.batch_size = batch_size
         self.clock = clock
+        self.labels = LabelNames(lambda: client.execute("labels.list", lambda u: u.labels().list(userId="me")))
 
     def pull(self, cursor: GmailCursor | None) -> Iterator[MailPage]:
+        self.labels.reset()
         if cursor is None:
             yield from self.full_sync(reason=None)
         elif cursor.backfill is not None:
@@ -90,7 +98,7 @@ class MailboxSync:
             token, skip = next_token, 0
 
     def incremental(self, cursor: GmailCursor) -> Iterator[MailPage]:
-        """Pages of messages added since the cursor. Raises CursorExpired when Gmail forgot the id."""
+        """Pages of messages added, or relabelled, since the cursor. Raises CursorExpired when Gmail forgot the id."""
         current, token = cursor.history_id, None
         while True:
             response = self._history_page(current, token)
@@ -112,23 +120,29 @@ class MailboxSync:
     def _history_page(self, start: str, token: str | None) -> dict[str, Any]:
         try:
             return self.client.execute("history.list", lambda u: u.history().list(
-                userId="me", startHistoryId=start, historyTypes="messageAdded", maxResults=LIST_PAGE_SIZE,
+                userId="me", startHistoryId=start,
+                historyTypes=HISTORY_TYPES if self.label_changes else HISTORY_TYPES[:1], maxResults=LIST_PAGE_SIZE,
                 pageToken=token))
         except NotFound as exc:
             raise CursorExpired("gmail no longer has history after this id", provider="gmail", status=404) from exc
 
     def _fetch(self, ids: list[str]) -> tuple[Any, ...]:
         fetched = self.client.get_raw(ids)
-        found = (raw_message(fetched[i]) for i in ids if i in fetched)
+        names = self.labels.names if self.label_changes else None      # label names cost a labels.list
+        found = (raw_message(fetched[i], names) for i in ids if i in fetched)
         return tuple(m for m in found if m is not None)
 
 
 def _added_ids(records: list[dict[str, Any]]) -> list[str]:
-    """Ids of added INBOX/SENT messages, in history order, once each."""
+    """Ids of INBOX/SENT messages added, or whose labels changed in a way that matters (labels.matters), in
+    history order, once each: a relabelled message is handed over again for its labels to be decided again."""
     ids: dict[str, None] = {}
     for record in records:
-        for added in record.get("messagesAdded", []):
-            message = added.get("message", {})
+        changes = [*record.get("messagesAdded", []),
+                   *(c for kind in ("labelsAdded", "labelsRemoved") for c in record.get(kind, [])
+                     if matters(c.get("labelIds", ())))]
+        for change in changes:
+            message = change.get("message", {})
             if folder_of(message.get("labelIds", ())) is not None:
                 ids.setdefault(str(message["id"]), None)
     return list(ids)

@@ -9,7 +9,8 @@ JsonApi + translate.py. The token is only ever put in the Authorization header.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -20,26 +21,31 @@ from threadline.adapters.daily_budget import BudgetMeter
 from threadline.adapters.errors import NotFound, PermanentError, ProviderError
 from threadline.adapters.http import JsonApi
 from threadline.adapters.hubspot.backfill import ContactBackfill, is_backfill
+from threadline.adapters.hubspot.contact_creates import create_contacts, find_by_email
 from threadline.adapters.hubspot.contacts import ContactPull
 from threadline.adapters.hubspot.cursor import HubSpotCursor
 from threadline.adapters.hubspot.emails import ActivitiesRejected, email_input, logged_from, rejected_from
 from threadline.adapters.hubspot.fields import field_check, property_body, property_field, write_fields
 from threadline.adapters.hubspot.meetings import MeetingPull
 from threadline.adapters.hubspot.owners import owners
+from threadline.adapters.hubspot.related import ASSOCIATE_DEFAULT, NOTHING, DealStages, Related, RelatedLookup
 from threadline.adapters.hubspot.schema import SchemaNames
 from threadline.adapters.hubspot.tasks import STATE_PROPERTIES, TasksRejected, task_input, task_state
 from threadline.adapters.hubspot.translate import PROVIDER, translate
 from threadline.adapters.ratelimit import LimiterChain, RateLimiter
 from threadline.adapters.records import (
     CheckResult,
+    ContactCreated,
     ContactPage,
     ContactUpdate,
+    CrmContact,
     CrmField,
     CrmMeeting,
     CrmOwner,
     EmailActivity,
     FieldWrite,
     LoggedActivity,
+    NewContact,
     TaskRequest,
     TaskState,
 )
@@ -72,7 +78,9 @@ class HubSpotCrm:
                  limiter: RateLimiter | None = None, search_limiter: RateLimiter | None = None,
                  page_size: int = 200, extra_properties: Sequence[str] = (), names: SchemaNames | None = None,
                  attempts: int = 6, search_lag_seconds: float = 30.0,
-                 daily_budget: BudgetMeter | None = None) -> None:
+                 daily_budget: BudgetMeter | None = None, associate: Sequence[str] = ASSOCIATE_DEFAULT,
+                 associate_max_deals: int = 5, pipelines_ttl: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._token = token
         #: How long a created record may take to appear in search; the outbox waits this long
         #: before it looks up the effect of an attempt whose outcome it never learned.
@@ -93,6 +101,10 @@ class HubSpotCrm:
         self.daily_budget.probe = lambda: self._get("/crm/v3/owners", params={"limit": 1})
         self.names = names or SchemaNames()
         self._contacts = ContactPull(self._search_contacts, page_size=page_size, extras=extra_properties)
+        #: Where logged emails and rule tasks land besides the contact (`sync.associate`).
+        self.related = RelatedLookup(self._post, DealStages(lambda: self._get("/crm/v3/pipelines/deals"),
+                                                            ttl=pipelines_ttl, clock=clock),
+                                     associate=associate, max_deals=associate_max_deals)
 
     def __repr__(self) -> str:
         return f"HubSpotCrm(base_url={str(self.api.client.base_url)!r})"
@@ -140,7 +152,8 @@ class HubSpotCrm:
 
     @_answers
     def log_emails(self, activities: Sequence[EmailActivity]) -> list[LoggedActivity]:
-        """Create email engagements associated with their contacts, 100 per batch call.
+        """Create email engagements associated with their contacts, 100 per batch call, and with each
+        contact's primary company and open deals as `associate` says (looked up per batch, related.py).
 
         Returns a LoggedActivity per created engagement. On a partial failure (HubSpot's
         207) the created ones are returned and the missing keys are the failures (logged
@@ -151,7 +164,8 @@ class HubSpotCrm:
         rejected: dict[str, str] = {}
         for start in range(0, len(activities), BATCH):
             chunk = activities[start:start + BATCH]
-            inputs = [email_input(a, self.names.email_key) for a in chunk]
+            related = self._related(a.contact_id for a in chunk)
+            inputs = [email_input(a, self.names.email_key, related.get(a.contact_id, NOTHING)) for a in chunk]
             try:
                 # A create is not idempotent: an ambiguous failure goes back to the outbox, which
                 # looks the keys up (find_logged) before it tries again.
@@ -167,6 +181,16 @@ class HubSpotCrm:
         if rejected and not logged:
             raise ActivitiesRejected(rejected)
         return logged
+
+    @_answers
+    def delete_emails(self, remote_ids: Sequence[str]) -> None:
+        """Archive (delete) email engagements, 100 per batch call (POST /crm/v3/objects/emails/batch/archive).
+        Idempotent: HubSpot answers 204 for ids already archived, so a retry after an ambiguous failure is
+        harmless."""
+        for start in range(0, len(remote_ids), BATCH):
+            inputs = [{"id": str(i)} for i in remote_ids[start:start + BATCH]]
+            self.api.request("POST", "/crm/v3/objects/emails/batch/archive", json={"inputs": inputs},
+                             headers=self._auth())
 
     @_answers
     def update_contacts(self, updates: Sequence[ContactUpdate]) -> None:
@@ -186,11 +210,25 @@ class HubSpotCrm:
         if missing:
             raise NotFound(f"hubspot contacts not found: {', '.join(missing[:20])}", provider=PROVIDER, status=404)
 
+    # sync.create_contacts (contact_creates.py) ---------------------------------
+
+    @_answers
+    def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, CrmContact]:
+        """Lower-cased address -> live contact, by batch/read with idProperty email (no search-index lag)."""
+        return find_by_email(self._post, emails)
+
+    @_answers
+    def create_contacts(self, contacts: Sequence[NewContact]) -> list[ContactCreated]:
+        """Create the contacts HubSpot does not have yet (looked up by address first; a 409 is read again).
+        Safe to repeat; raises ContactsRejected (PermanentError) if HubSpot created and had none of them."""
+        return create_contacts(self._post, contacts)
+
     # the rule layer ------------------------------------------------------------
 
     @_answers
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[LoggedActivity]:
-        """Create open to-do tasks (owner, due time, priority) associated with their contacts, 100 per call.
+        """Create open to-do tasks (owner, due time, priority) associated with their contacts, 100 per call,
+        and with each contact's primary company and open deals as `associate` says.
 
         Each task carries its key in the task property `threadline_key` (see ensure_schema). Not
         idempotent by itself: after an ambiguous failure call `find_tasks` before trying again.
@@ -200,7 +238,8 @@ class HubSpotCrm:
         rejected: dict[str, str] = {}
         for start in range(0, len(tasks), BATCH):
             chunk = tasks[start:start + BATCH]
-            inputs = [task_input(t, self.names.task_key) for t in chunk]
+            related = self._related(t.contact_id for t in chunk)
+            inputs = [task_input(t, self.names.task_key, related.get(t.contact_id, NOTHING)) for t in chunk]
             try:
                 body = self._post("/crm/v3/objects/tasks/batch/create", {"inputs": inputs}, idempotent=False)
             except PermanentError as exc:
@@ -367,6 +406,16 @@ class HubSpotCrm:
                 if not after:
                     break
                 body = {**body, "after": after}
+
+    def _related(self, contact_ids: Iterator[str]) -> dict[str, Related]:
+        """contact id -> company and open deals for one write batch. A refusal (say the app lacks the
+        companies or deals read scope) logs the batch on the contacts alone rather than not at all;
+        throttling and outages propagate, so the outbox tries the whole write again later."""
+        try:
+            return self.related.for_contacts(contact_ids)
+        except PermanentError as exc:
+            log.warning("hubspot.related_lookup_refused", reason=str(exc))
+            return {}
 
     def _meeting_contacts(self, meeting_ids: Sequence[str]) -> dict[str, list[str]]:
         """meeting id -> associated contact ids, in one v4 batch read (meetings without contacts are absent)."""

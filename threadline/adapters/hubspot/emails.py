@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from threadline.adapters import errors
+from threadline.adapters.hubspot.related import NOTHING, Related, associations
 from threadline.adapters.records import EmailActivity, LoggedActivity
 
 EMAIL_TO_CONTACT = 198
@@ -24,8 +25,9 @@ class ActivitiesRejected(errors.ActivitiesRejected):
         super().__init__(rejected, provider="hubspot", noun="email activities")
 
 
-def email_input(activity: EmailActivity, key_property: str) -> dict[str, Any]:
-    """One batch-create input: the engagement's properties and its association to the contact."""
+def email_input(activity: EmailActivity, key_property: str, related: Related = NOTHING) -> dict[str, Any]:
+    """One batch-create input: the engagement's properties, its association to the contact and to the
+    contact's `related` company and open deals (HubSpot's default association types)."""
     headers = {"from": {"email": activity.from_address},
                "to": [{"email": a} for a in activity.to_addresses],
                "cc": [{"email": a} for a in activity.cc_addresses]}
@@ -43,7 +45,8 @@ def email_input(activity: EmailActivity, key_property: str) -> dict[str, Any]:
     return {"properties": properties, "objectWriteTraceId": activity.key,
             "associations": [{"to": {"id": activity.contact_id},
                               "types": [{"associationCategory": "HUBSPOT_DEFINED",
-                                         "associationTypeId": EMAIL_TO_CONTACT}]}]}
+                                         "associationTypeId": EMAIL_TO_CONTACT}]},
+                             *associations("emails", related)]}
 
 
 def logged_from(body: dict[str, Any], key_property: str) -> list[LoggedActivity]:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from threadline.adapters import errors
+from threadline.adapters.hubspot.related import NOTHING, Related, associations
 from threadline.adapters.records import TaskRequest, TaskState
 
 TASK_TO_CONTACT = 204
@@ -25,8 +26,9 @@ class TasksRejected(errors.ActivitiesRejected):
         super().__init__(rejected, provider="hubspot", noun="tasks")
 
 
-def task_input(task: TaskRequest, key_property: str) -> dict[str, Any]:
-    """One batch-create input: an open to-do for the owner, due at `due_at`, linked to the contact."""
+def task_input(task: TaskRequest, key_property: str, related: Related = NOTHING) -> dict[str, Any]:
+    """One batch-create input: an open to-do for the owner, due at `due_at`, linked to the contact and to
+    the contact's `related` company and open deals."""
     properties = {
         "hs_timestamp": str(int(task.due_at.timestamp() * 1000)),
         "hs_task_subject": task.subject,
@@ -41,7 +43,8 @@ def task_input(task: TaskRequest, key_property: str) -> dict[str, Any]:
     return {"properties": properties, "objectWriteTraceId": task.key,
             "associations": [{"to": {"id": task.contact_id},
                               "types": [{"associationCategory": "HUBSPOT_DEFINED",
-                                         "associationTypeId": TASK_TO_CONTACT}]}]}
+                                         "associationTypeId": TASK_TO_CONTACT}]},
+                             *associations("tasks", related)]}
 
 
 def parse_time(value: str | None) -> datetime | None:

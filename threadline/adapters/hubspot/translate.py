@@ -23,7 +23,9 @@ from threadline.adapters.http import retry_after_seconds
 
 PROVIDER = "hubspot"
 SCOPES = ("crm.objects.contacts.read", "crm.objects.contacts.write", "crm.schemas.contacts.read",
-          "crm.schemas.contacts.write", "crm.objects.owners.read", "sales-email-read")
+          "crm.schemas.contacts.write", "crm.objects.owners.read", "sales-email-read",
+          # sync.associate: the contact's companies and deals, and the deal pipelines' closed stages
+          "crm.objects.companies.read", "crm.objects.deals.read")
 HELP = CredentialHelp(
     PROVIDER, credential="the private-app token (crm.token)",
     renew="HubSpot > Settings > Integrations > Private apps > the app > Auth > Rotate, or create a private app",

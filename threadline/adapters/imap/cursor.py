@@ -26,10 +26,15 @@ class ImapFolderCursor(Record):
 
 
 class ImapCursor(Record):
-    """The whole mailbox: one folder cursor per role; None for a folder never synced."""
+    """The whole mailbox: one folder cursor per role; None for a folder never synced. `label_folders`: the
+    folders read because an opt-in/opt-out label names them, by folder name."""
 
     inbox: ImapFolderCursor | None = None
     sent: ImapFolderCursor | None = None
+    label_folders: dict[str, ImapFolderCursor] = {}
+
+    def with_label_folder(self, folder: str, cursor: ImapFolderCursor) -> ImapCursor:
+        return self.model_copy(update={"label_folders": {**self.label_folders, folder: cursor}})
 
     def get(self, role: Folder) -> ImapFolderCursor | None:
         return self.inbox if role == "inbox" else self.sent
@@ -38,7 +43,10 @@ class ImapCursor(Record):
         return self.model_copy(update={role: cursor})
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+        data = self.model_dump(exclude_none=True)
+        if not self.label_folders:
+            del data["label_folders"]        # cursors of mailboxes without label folders stay as they were
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> ImapCursor:

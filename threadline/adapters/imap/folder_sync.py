@@ -42,6 +42,7 @@ class FolderSync:
     folder: str
     backfill_since: date
     batch_size: int = 200
+    label_changes: bool = False          # hand over again synced mail whose keywords changed (labels.py)
 
     def pages(self, cursor: ImapFolderCursor | None) -> Iterator[FolderPage]:
         """New messages since `cursor` (None: backfill window), oldest UID first.
@@ -68,13 +69,38 @@ class FolderSync:
             reason = f"imap uidvalidity changed ({self.folder}: {cursor.uidvalidity} -> {status.uidvalidity})"
             log.info("imap.resync", folder=self.folder, reason=reason)
             yield from self._backfill(status, reason)
-        elif status.uidnext - 1 > cursor.last_uid:
-            uids = self.run(f"search {self.folder}",
-                            lambda s: s.uids_after(self.folder, status.uidvalidity, cursor.last_uid))
-            yield from self._fetch_pages(uids, status, cursor, None)
-        elif status.highest_modseq != cursor.highest_modseq:
-            # Only flags changed: nothing to fetch, but keep the modseq current.
-            yield FolderPage((), cursor.model_copy(update={"highest_modseq": status.highest_modseq}))
+        else:
+            start = cursor
+            if status.highest_modseq != cursor.highest_modseq:
+                # Flags changed (or mail arrived): first hand over again the synced mail whose keywords changed.
+                relabelled = self._relabelled(cursor, status)
+                start = relabelled.cursor
+                if relabelled.messages or status.uidnext - 1 <= cursor.last_uid:
+                    yield relabelled
+            if status.uidnext - 1 > cursor.last_uid:
+                uids = self.run(f"search {self.folder}",
+                                lambda s: s.uids_after(self.folder, status.uidvalidity, cursor.last_uid))
+                yield from self._fetch_pages(uids, status, start, None)
+
+    def _relabelled(self, cursor: ImapFolderCursor, status: FolderStatus) -> FolderPage:
+        """Messages up to the cursor whose flags changed since its HIGHESTMODSEQ and that carry a keyword (an
+        opt-in/opt-out label may have been added), fetched again so their labels are decided again; the page's
+        cursor holds the folder's HIGHESTMODSEQ. CONDSTORE servers only: without a modseq nothing is re-read
+        (labels are then honoured as the message is first read)."""
+        after = cursor.model_copy(update={"highest_modseq": status.highest_modseq})
+        if not self.label_changes or cursor.highest_modseq is None or status.highest_modseq is None:
+            return FolderPage((), after)
+        modseq = cursor.highest_modseq
+        changed = self.run(f"fetch changed flags {self.folder}", lambda s: s.flags_changed_since(
+            self.folder, status.uidvalidity, modseq, cursor.last_uid))
+        uids = sorted(uid for uid, flags in changed.items() if keywords(flags))
+        messages: list[RawMessage] = []
+        for begin in range(0, len(uids), self.batch_size):
+            fetched = self.run(f"fetch {self.folder}", functools.partial(
+                ImapSession.fetch_raw, folder=self.folder, uidvalidity=status.uidvalidity,
+                uids=uids[begin:begin + self.batch_size]))
+            messages += [self._record(m, status.uidvalidity) for m in fetched]
+        return FolderPage(tuple(messages), after)
 
     def _backfill(self, status: FolderStatus, reason: str | None) -> Iterator[FolderPage]:
         uids = self.run(f"search {self.folder}",
@@ -103,4 +129,15 @@ class FolderSync:
 
     def _record(self, message: FetchedMessage, uidvalidity: int) -> RawMessage:
         return RawMessage(provider_id=f"{self.folder}/{uidvalidity}/{message.uid}", folder=self.role,
-                          raw=message.raw, internal_date=message.internal_date)
+                          raw=message.raw, internal_date=message.internal_date,
+                          labels=(*keywords(message.flags), self.folder))
+
+
+#: Keywords mail clients set for their own bookkeeping: a change of only these never changes what is logged.
+CLIENT_KEYWORDS = frozenset({"$mdnsent", "$forwarded", "$junk", "$notjunk", "junk", "nonjunk", "$phishing",
+                             "$submitpending", "$submitted"})
+
+
+def keywords(flags: Sequence[str]) -> tuple[str, ...]:
+    """The IMAP keywords among `flags` (system flags start with a backslash), without the clients' own."""
+    return tuple(f for f in flags if not f.startswith("\\") and f.lower() not in CLIENT_KEYWORDS)

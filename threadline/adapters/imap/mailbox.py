@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -63,6 +63,8 @@ class ImapMailbox:
         retry_attempts: int = 6,
         sleep: Callable[[float], None] | None = None,
         today: Callable[[], date] | None = None,
+        label_changes: bool = False,
+        label_folders: Sequence[str] = (),
     ) -> None:
         self.address = address
         self.credentials = _credentials(username or address, password, access_token)
@@ -74,6 +76,11 @@ class ImapMailbox:
         self._retry_attempts = retry_attempts
         self._sleep = sleep
         self._today = today or (lambda: datetime.now(UTC).date())
+        # Opt-in/opt-out labels are configured: mail whose keywords changed is read again (CONDSTORE servers).
+        self._label_changes = label_changes
+        # Label names that may be folders (`only_labelled: CRM` with a CRM folder): those the server has are read
+        # too, their mail as incoming, labelled with the folder's name.
+        self._label_folders = tuple(label_folders)
         self._session: ImapSession | None = None
         self._sent_folder: str | None = None
 
@@ -88,10 +95,25 @@ class ImapMailbox:
         state = ImapCursor.from_dict(cursor)
         since = self._today() - timedelta(days=self._backfill_days)
         for role, folder in self.folders(state).items():
-            sync = FolderSync(self._run, role, folder, since, self._batch_size)
+            sync = FolderSync(self._run, role, folder, since, self._batch_size, self._label_changes)
             for page in sync.pages(state.get(role)):
                 state = state.with_folder(role, page.cursor)
                 yield MailPage(messages=page.messages, cursor=state.to_dict(), resync_reason=page.resync_reason)
+        for folder in self._present_label_folders(state):
+            sync = FolderSync(self._run, "inbox", folder, since, self._batch_size, self._label_changes)
+            for page in sync.pages(state.label_folders.get(folder)):
+                state = state.with_label_folder(folder, page.cursor)
+                yield MailPage(messages=page.messages, cursor=state.to_dict(), resync_reason=page.resync_reason)
+
+    def _present_label_folders(self, state: ImapCursor) -> list[str]:
+        """The server's folders that a configured label names (case-insensitively), other than INBOX and Sent;
+        listed on each pull, so a folder the rep creates later is read from the next pull on."""
+        if not self._label_folders:
+            return []
+        wanted = {name.casefold() for name in self._label_folders}
+        synced = {name.casefold() for name in self.folders(state).values()}
+        names = self._run("list folders", lambda s: s.folder_names())
+        return [name for name in names if name.casefold() in wanted and name.casefold() not in synced]
 
     def folders(self, known: ImapCursor | None = None) -> dict[Folder, str]:
         """Role -> server folder name; Sent is left out (with a warning) when the server has none.
@@ -134,6 +156,12 @@ class ImapMailbox:
     def check(self) -> list[CheckResult]:
         """Connect, log in, list folders, report IDLE/CONDSTORE and the Sent folder. Never raises."""
         return run_checks(f"imap {self.address}", self._connect, self.credentials, self._configured_folders)
+
+    def label_names(self) -> set[str]:
+        """The folders and the keywords of the synced folders: what `only_labelled`/`never_labelled` may name
+        (`threadline check`). A keyword shows once a message in the folder carries it."""
+        folders = list(self.folders().values())
+        return self._run("label names", lambda s: s.label_names(folders))
 
     def close(self) -> None:
         """Log out and forget the connection; the next pull reconnects."""

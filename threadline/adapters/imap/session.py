@@ -38,6 +38,7 @@ class FetchedMessage:
     uid: int
     raw: bytes
     internal_date: datetime | None
+    flags: tuple[str, ...] = ()          # system flags (\\Seen) and keywords (CRM), as the server names them
 
 
 class ImapSession:
@@ -71,6 +72,11 @@ class ImapSession:
         """The Sent folder: SPECIAL-USE \\Sent, else a common name; None if there is none."""
         with imap_errors("list folders", self._secrets):
             return find_sent_folder(self._client.list_folders())
+
+    def folder_names(self) -> list[str]:
+        """Every folder's name (LIST)."""
+        with imap_errors("list folders", self._secrets):
+            return [str(name) for _flags, _delimiter, name in self._client.list_folders()]
 
     def status(self, folder: str) -> FolderStatus:
         """UIDVALIDITY, UIDNEXT and (CONDSTORE servers) HIGHESTMODSEQ of `folder`, without selecting it."""
@@ -107,9 +113,38 @@ class ImapSession:
             return []
         self._examine(folder, uidvalidity)
         with imap_errors(f"fetch {folder}", self._secrets):
-            answer = self._client.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE"])
-        return [FetchedMessage(uid, answer[uid][b"BODY[]"], answer[uid].get(b"INTERNALDATE"))
+            answer = self._client.fetch(list(uids), ["BODY.PEEK[]", "INTERNALDATE", "FLAGS"])
+        return [FetchedMessage(uid, answer[uid][b"BODY[]"], answer[uid].get(b"INTERNALDATE"),
+                               _flag_names(answer[uid].get(b"FLAGS", ())))
                 for uid in sorted(answer) if b"BODY[]" in answer[uid]]
+
+    def flags_changed_since(self, folder: str, uidvalidity: int, modseq: int, last_uid: int
+                            ) -> dict[int, tuple[str, ...]]:
+        """UID -> flags of the messages up to `last_uid` whose flags changed after `modseq` (CONDSTORE, RFC 7162
+        SEARCH MODSEQ, then FETCH FLAGS of those): how a keyword added to mail already synced is seen without
+        reading the folder again. (imapclient's fetch keeps only the UIDs it was given, so a `1:n` range with
+        CHANGEDSINCE cannot be sent through it; the search names them.)"""
+        if last_uid < 1:
+            return {}
+        self._examine(folder, uidvalidity)
+        with imap_errors(f"search changed flags {folder}", self._secrets):
+            uids = [u for u in self._client.search(["UID", f"1:{last_uid}", "MODSEQ", str(modseq + 1)])
+                    if u <= last_uid]
+            answer = self._client.fetch(sorted(uids), ["FLAGS"]) if uids else {}
+        return {uid: _flag_names(data.get(b"FLAGS", ())) for uid, data in answer.items()}
+
+    def label_names(self, folders: Sequence[str]) -> set[str]:
+        """What `only_labelled`/`never_labelled` may name here: every folder, and the keywords the given folders
+        know (their FLAGS and PERMANENTFLAGS answers list the keywords in use)."""
+        with imap_errors("list folders", self._secrets):
+            names = {str(name) for _flags, _delimiter, name in self._client.list_folders()}
+        for folder in folders:
+            with imap_errors(f"examine {folder}", self._secrets):
+                answer = self._client.select_folder(folder, readonly=True)
+            self._selected = (folder, int(answer[b"UIDVALIDITY"]))
+            flags = (*answer.get(b"FLAGS", ()), *answer.get(b"PERMANENTFLAGS", ()))
+            names |= {f for f in _flag_names(flags) if not f.startswith("\\")}
+        return names
 
     def search_header(self, folder: str, name: str, value: str) -> tuple[int, list[int]]:
         """(UIDVALIDITY, UIDs) of messages in `folder` whose header `name` contains `value` (UID SEARCH HEADER)."""
@@ -164,6 +199,10 @@ class ImapSession:
         if uidvalidity is not None and self._selected[1] != uidvalidity:
             raise UidValidityChanged(f"imap {folder}: uidvalidity is {self._selected[1]}, expected {uidvalidity}",
                                      provider="imap")
+
+
+def _flag_names(flags: Sequence[bytes | str]) -> tuple[str, ...]:
+    return tuple(f.decode("utf-8", "replace") if isinstance(f, bytes) else str(f) for f in flags)
 
 
 def _shutdown(client: IMAPClient) -> None:

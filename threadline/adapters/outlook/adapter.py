@@ -117,6 +117,13 @@ class OutlookAdapter:
         return results
 
     @_answers
+    def label_names(self) -> set[str]:
+        """The mailbox's master category list (needs MailboxSettings.Read): what `only_labelled`/`never_labelled`
+        may name."""
+        answer = self.client.get(f"/users/{quote(self.address)}/outlook/masterCategories", attempts=2)
+        return {str(c.get("displayName")) for c in answer.get("value", []) if c.get("displayName")}
+
+    @_answers
     def subscribe(self, notification_url: str, client_state: str, minutes: int = SUBSCRIPTION_MINUTES
                   ) -> list[tuple[str, datetime]]:
         """Change notifications for new mail in Inbox and Sent Items: [(subscription id, expiry)].

@@ -22,7 +22,9 @@ from threadline.adapters.records import Folder, MailPage, RawMessage
 
 #: Graph's well-known folder names for the folders Threadline reads.
 GRAPH_FOLDERS: dict[Folder, str] = {"inbox": "inbox", "sent": "sentitems"}
-SELECT = "id,conversationId,receivedDateTime,internetMessageId"
+# `categories`: the opt-in/opt-out labels. A category set later changes the message, so it comes again in the
+# folder's next delta round and its labels are decided again (sync/mailboxes/labels.py).
+SELECT = "id,conversationId,receivedDateTime,internetMessageId,categories"
 RESYNC_REASON = "graph delta token expired (410 SyncStateNotFound)"
 
 
@@ -87,4 +89,5 @@ class MailboxSync:
 def _raw_message(folder: Folder, item: dict[str, Any], raw: bytes) -> RawMessage:
     received = item.get("receivedDateTime")
     return RawMessage(provider_id=str(item["id"]), folder=folder, raw=raw, thread_id=item.get("conversationId"),
-                      internal_date=datetime.fromisoformat(received.replace("Z", "+00:00")) if received else None)
+                      internal_date=datetime.fromisoformat(received.replace("Z", "+00:00")) if received else None,
+                      labels=tuple(str(c) for c in item.get("categories") or ()))

@@ -21,24 +21,30 @@ from threadline.adapters.errors import NotFound, PermanentError, ProviderError
 from threadline.adapters.ratelimit import RateLimiter
 from threadline.adapters.records import (
     CheckResult,
+    ContactCreated,
     ContactPage,
     ContactUpdate,
+    CrmContact,
     CrmField,
     CrmMeeting,
     CrmOwner,
     EmailActivity,
     FieldWrite,
     LoggedActivity,
+    NewContact,
     TaskRequest,
     TaskState,
 )
 from threadline.adapters.salesforce.api import SalesforceApi
 from threadline.adapters.salesforce.auth import Grant
+from threadline.adapters.salesforce.contact_creates import create_leads
+from threadline.adapters.salesforce.contact_creates import find_by_email as find_people
 from threadline.adapters.salesforce.contacts import ContactPull
 from threadline.adapters.salesforce.cursor import SalesforceCursor
 from threadline.adapters.salesforce.followups import followup_record, state_soql, to_state
 from threadline.adapters.salesforce.meetings import meeting_pages
 from threadline.adapters.salesforce.owners import USERS_SOQL, to_owner
+from threadline.adapters.salesforce.related import ASSOCIATE_DEFAULT, WhatIds
 from threadline.adapters.salesforce.rule_fields import check_fields, describe_field
 from threadline.adapters.salesforce.schema import SalesforceNames
 from threadline.adapters.salesforce.tasks import (
@@ -81,7 +87,7 @@ class SalesforceCrm:
                  names: SalesforceNames | None = None, batch_size: int | None = None,
                  email_fields: Sequence[str] = (), extra_fields: Sequence[str] = (),
                  limiter: RateLimiter | None = None, attempts: int = 6, tokens: TokenStore | None = None,
-                 daily_budget: BudgetMeter | None = None) -> None:
+                 daily_budget: BudgetMeter | None = None, associate: Sequence[str] = ASSOCIATE_DEFAULT) -> None:
         self.api = SalesforceApi(client, grant, version=version, limiter=limiter, attempts=attempts, tokens=tokens,
                                  daily_budget=daily_budget)
         #: The org's daily API allocation as its answers state it (the contact pull keeps a reserve of it).
@@ -91,6 +97,8 @@ class SalesforceCrm:
         self._contacts = ContactPull(self._query_all_pages, email_fields=email_fields, extra_fields=extra_fields,
                                      fields_of=lambda name: set(self._describe(name)))
         self._field_types: dict[str, dict[str, dict[str, Any]]] = {}     # object -> field name -> describe
+        #: What a Contact's Tasks are related to (`sync.associate`): open Opportunity, else Account.
+        self.what_ids = WhatIds(self.api.query_pages, associate=associate)
 
     def __repr__(self) -> str:
         return f"SalesforceCrm(version={self.api.version!r})"
@@ -128,7 +136,8 @@ class SalesforceCrm:
 
     @_answers
     def log_emails(self, activities: Sequence[EmailActivity]) -> list[LoggedActivity]:
-        """Create completed Tasks (TaskSubtype Email) linked by WhoId, 200 per sObject Collections call.
+        """Create completed Tasks (TaskSubtype Email) linked by WhoId, 200 per sObject Collections call; a
+        Contact's Task is related (WhatId) to its newest open Opportunity, else its Account (related.py).
 
         Returns a LoggedActivity per created Task. Records Salesforce refuses are logged with
         reasons; if none was created, raises ActivitiesRejected. A missing key field raises
@@ -139,7 +148,9 @@ class SalesforceCrm:
         rejected: dict[str, str] = {}
         for start in range(0, len(activities), COLLECTION):
             chunk = activities[start:start + COLLECTION]
-            body = {"allOrNone": False, "records": [task_record(a, self.names.email_key) for a in chunk]}
+            whats = self._what_ids(a.contact_id for a in chunk)
+            body = {"allOrNone": False,
+                    "records": [task_record(a, self.names.email_key, whats.get(a.contact_id)) for a in chunk]}
             results = self._checked(lambda b=body: self.api.json("POST", "/composite/sobjects", json=b,
                                                                  idempotent=False))
             duplicates = []
@@ -156,6 +167,23 @@ class SalesforceCrm:
         if rejected and not logged:
             raise ActivitiesRejected(rejected)
         return logged
+
+    @_answers
+    def delete_emails(self, remote_ids: Sequence[str]) -> None:
+        """Delete the Tasks that logged emails, 200 per sObject Collections call (DELETE /composite/sobjects?ids=).
+        A Task already deleted (ENTITY_IS_DELETED) or gone (NOT_FOUND, INVALID_CROSS_REFERENCE_KEY) counts as
+        deleted, so a retry is harmless; any other refusal raises PermanentError naming the ids."""
+        refused: list[str] = []
+        for start in range(0, len(remote_ids), COLLECTION):
+            chunk = list(remote_ids[start:start + COLLECTION])
+            results = self.api.json("DELETE", "/composite/sobjects",
+                                    params={"ids": ",".join(chunk), "allOrNone": "false"})
+            for task_id, result in zip(chunk, results, strict=True):
+                codes = {e.get("statusCode") for e in result.get("errors") or []}
+                if not result.get("success") and not codes <= MISSING_CODES:
+                    refused.append(f"{task_id} ({reason(result)})")
+        if refused:
+            raise PermanentError(f"salesforce refused to delete tasks: {'; '.join(refused[:10])}", provider=PROVIDER)
 
     @_answers
     def update_contacts(self, updates: Sequence[ContactUpdate]) -> None:
@@ -177,11 +205,33 @@ class SalesforceCrm:
         if missing:
             raise NotFound(f"salesforce records not found: {', '.join(missing[:20])}", provider=PROVIDER, status=404)
 
+    # sync.create_contacts (contact_creates.py) ---------------------------------
+
+    @_answers
+    def find_contacts_by_email(self, emails: Sequence[str]) -> dict[str, CrmContact]:
+        """Lower-cased address -> the Contact that has it, else the unconverted Lead (SOQL: consistent)."""
+        return find_people(self.api.query_pages, emails)
+
+    @_answers
+    def create_contacts(self, contacts: Sequence[NewContact]) -> list[ContactCreated]:
+        """Create Leads for the people Salesforce does not have yet (looked up by Email first), 200 per sObject
+        Collections call. Safe to repeat; raises LeadsRejected (PermanentError) if none was created or found."""
+        return create_leads(self.api.query_pages, self._create_records, contacts)
+
+    def _create_records(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for start in range(0, len(records), COLLECTION):
+            body = {"allOrNone": False, "records": records[start:start + COLLECTION]}
+            results += self._checked(lambda b=body: self.api.json("POST", "/composite/sobjects", json=b,
+                                                                  idempotent=False))
+        return results
+
     # the rule layer ------------------------------------------------------------
 
     @_answers
     def create_tasks(self, tasks: Sequence[TaskRequest]) -> list[LoggedActivity]:
-        """Create open Tasks (WhoId, OwnerId, due date + reminder at the due time, priority), 200 per call.
+        """Create open Tasks (WhoId, OwnerId, due date + reminder at the due time, priority), 200 per call;
+        a Contact's Task is related (WhatId) to its newest open Opportunity, else its Account.
 
         Not idempotent by itself (call `find_tasks` first when retrying), but a Task whose key
         already exists (unique field) is looked up and returned, not duplicated. Raises
@@ -192,7 +242,9 @@ class SalesforceCrm:
         key_field = self.names.email_key
         for start in range(0, len(tasks), COLLECTION):
             chunk = tasks[start:start + COLLECTION]
-            body = {"allOrNone": False, "records": [followup_record(t, key_field) for t in chunk]}
+            whats = self._what_ids(t.contact_id for t in chunk)
+            body = {"allOrNone": False,
+                    "records": [followup_record(t, key_field, whats.get(t.contact_id)) for t in chunk]}
             results = self._checked(lambda b=body: self.api.json("POST", "/composite/sobjects", json=b,
                                                                  idempotent=False))
             duplicates = []
@@ -330,6 +382,15 @@ class SalesforceCrm:
             spec = fields.get(name.lower())
             record[name] = to_field_value(spec["type"] if spec else "string", value)
         return record
+
+    def _what_ids(self, who_ids: Iterator[str]) -> dict[str, str]:
+        """who id -> WhatId for one write batch. A refusal (say the API user cannot read opportunity roles)
+        logs the batch on the people alone rather than not at all; throttling and outages propagate."""
+        try:
+            return self.what_ids.for_people(who_ids)
+        except PermanentError as exc:
+            log.warning("salesforce.related_lookup_refused", reason=str(exc))
+            return {}
 
     def _query_all_pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
         return self.api.query_pages(soql, include_deleted=True, batch_size=self.batch_size)

@@ -19,14 +19,17 @@ from threadline.adapters.salesforce.tasks import DESCRIPTION_MAX, SUBJECT_MAX, U
 PRIORITY = {"LOW": "Low", "MEDIUM": "Normal", "HIGH": "High"}
 
 
-def followup_record(task: TaskRequest, key_field: str) -> dict[str, Any]:
-    """One sObject Collections record: an open Task on the Contact/Lead, due at `due_at`."""
+def followup_record(task: TaskRequest, key_field: str, what_id: str | None = None) -> dict[str, Any]:
+    """One sObject Collections record: an open Task on the Contact/Lead, due at `due_at`, related to
+    `what_id` (an Opportunity or Account; never given for a Lead)."""
     due = task.due_at.astimezone(UTC)
     record: dict[str, Any] = {
         "attributes": {"type": "Task"}, "WhoId": task.contact_id, "Subject": task.subject[:SUBJECT_MAX],
         "Description": task.body[:DESCRIPTION_MAX], "Status": "Not Started", "Priority": PRIORITY[task.priority],
         "TaskSubtype": "Task", "ActivityDate": due.date().isoformat(), "IsReminderSet": True,
         "ReminderDateTime": due.strftime("%Y-%m-%dT%H:%M:%S.000Z"), key_field: task.key}
+    if what_id:
+        record["WhatId"] = what_id
     if task.owner_id and task.owner_id.startswith(USER_PREFIX):
         record["OwnerId"] = task.owner_id   # only Salesforce user ids; others would be refused
     return record

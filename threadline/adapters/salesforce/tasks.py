@@ -42,12 +42,16 @@ def description(activity: EmailActivity) -> str:
     return ("\n".join(lines) + "\n\n" + activity.text)[:DESCRIPTION_MAX]
 
 
-def task_record(activity: EmailActivity, key_field: str) -> dict[str, Any]:
+def task_record(activity: EmailActivity, key_field: str, what_id: str | None = None) -> dict[str, Any]:
+    """One sObject Collections record: a completed email Task on the Contact/Lead (WhoId), related to
+    `what_id` (an Opportunity or Account; never given for a Lead)."""
     record: dict[str, Any] = {
         "attributes": {"type": "Task"}, "WhoId": activity.contact_id,
         "Subject": (f"Email: {activity.subject}" if activity.subject else "Email")[:SUBJECT_MAX],
         "Description": description(activity), "Status": "Completed", "TaskSubtype": "Email",
         "ActivityDate": activity.occurred_at.date().isoformat(), key_field: activity.key}
+    if what_id:
+        record["WhatId"] = what_id
     if activity.owner_id and activity.owner_id.startswith(USER_PREFIX):
         record["OwnerId"] = activity.owner_id   # only Salesforce user ids; others would be refused
     return record

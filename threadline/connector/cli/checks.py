@@ -4,10 +4,12 @@ what connect links need (a redirect URI providers accept, a secret key)."""
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
+from threadline.adapters.errors import ProviderError
 from threadline.adapters.records import CheckResult, CrmField, CrmOwner
-from threadline.config.models import Settings
+from threadline.config.models import Mailbox, Settings
 from threadline.rules.settings import ReadField, WrittenField
 
 
@@ -156,4 +158,35 @@ def connect_checks(settings: Settings, keys_configured: bool) -> list[CheckResul
             "reps' refresh tokens are kept encrypted in the store" if keys_configured else
             "connect links need a secret key to keep reps' refresh tokens encrypted: set THREADLINE_SECRET_KEY "
             "or store.secret_key_file (`threadline secrets new-key`)")))
+    return results
+
+
+_LABEL_KIND = {"gmail": "Gmail label", "outlook": "Outlook category", "imap": "IMAP folder or keyword"}
+
+
+def label_checks(settings: Settings, box: Mailbox, mailbox: Any) -> list[CheckResult]:
+    """One line per label the mailbox's `only_labelled`/`never_labelled` names: does the mailbox have it (Gmail
+    labels.list, Outlook masterCategories, IMAP folders and keywords)? A misspelt opt-out label protects nothing,
+    and a misspelt opt-in label logs nothing."""
+    from threadline.connector.wiring.build import label_rule
+
+    rule = label_rule(settings, box)
+    if rule is None:
+        return []
+    target = f"{box.kind} {box.address}"
+    try:
+        have = {name.casefold() for name in mailbox.label_names()}
+    except Exception as exc:  # noqa: BLE001 - check reports, never raises
+        detail = f"{exc.kind}: {str(exc)[:300]}" if isinstance(exc, ProviderError) else type(exc).__name__
+        hint = " (the app needs MailboxSettings.Read to read the master category list)" if box.kind == "outlook" else ""
+        return [CheckResult(target=target, item="labels", ok=False, detail=f"could not list labels: {detail}{hint}")]
+    results = []
+    for setting, names in (("only_labelled", rule.only), ("never_labelled", rule.never)):
+        for name in names:
+            ok = name.casefold() in have
+            results.append(CheckResult(target=target, item=f"{setting} {name}", ok=ok, detail=(
+                f"{_LABEL_KIND[box.kind]} found" if ok else
+                f"no {_LABEL_KIND[box.kind]} named {name!r} in this mailbox: "
+                + ("no mail would ever be logged" if setting == "only_labelled" else "it would never keep mail out")
+                + (" (a keyword shows once a message in INBOX or Sent carries it)" if box.kind == "imap" else ""))))
     return results

@@ -17,9 +17,10 @@ from threadline import __version__
 from threadline.config.loading import ConfigError, load_settings
 from threadline.config.models import Settings
 from threadline.connector.cli.auth import auth_app
-from threadline.connector.cli.checks import connect_checks, field_checks, owner_checks
+from threadline.connector.cli.checks import connect_checks, field_checks, label_checks, owner_checks
 from threadline.connector.cli.connect import connect_app
 from threadline.connector.cli.consoles import error_console, output_console
+from threadline.connector.cli.forget import forget_command
 from threadline.connector.cli.health import health
 from threadline.connector.cli.init_command import init_command
 from threadline.connector.cli.mailboxes import mailboxes_command
@@ -46,6 +47,7 @@ app.command("mailboxes")(mailboxes_command)
 app.add_typer(auth_app, name="auth")
 app.add_typer(connect_app, name="connect")
 app.command("health")(health)
+app.command("forget")(forget_command)
 app.add_typer(sandbox_app, name="sandbox")
 console = output_console()
 err = error_console()
@@ -114,6 +116,7 @@ def check(config: ConfigOption = None,
         mailbox = build_mailbox(settings, box)
         try:
             results += mailbox.check()
+            results += label_checks(settings, box, mailbox)
         finally:
             mailbox.close()
     from threadline.connector.wiring.secret_keys import load_keys
@@ -306,12 +309,14 @@ def audit(config: ConfigOption = None,
           rule: Annotated[str | None, typer.Option(help="Only rules starting with this name")] = None,
           limit: Annotated[int, typer.Option(help="How many entries")] = 50,
           as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Every write the rule layer made, with the rule that caused it."""
+    """Every write the rule layer made, with the rule that caused it, and the contacts sync.create_contacts made
+    (`--rule sync.create_contacts`)."""
     from threadline.connector.reports.rule_plans import audit_rows, contact_labels, print_audit
+    from threadline.sync.store.database import Store
 
-    runner = _runner(_settings(config))
-    rows = audit_rows(runner, contact, rule, limit)
-    print_audit(console, rows, as_json, contact_labels(runner.store, {r.contact_id for r in rows}))
+    store = Store(_settings(config).store.url)      # no rules needed: created contacts are audited too
+    rows = audit_rows(store, contact, rule, limit)
+    print_audit(console, rows, as_json, contact_labels(store, {r.contact_id for r in rows}))
 
 
 @app.command()

@@ -18,6 +18,8 @@ from rich.table import Table
 
 from threadline.adapters.salesforce import SalesforceNames
 from threadline.config.loading import parse_settings
+from threadline.connector.demo.privacy import PRIVATE, opt_out_step
+from threadline.connector.demo.related import seed_hubspot_deals, seed_salesforce_deals, show_related
 from threadline.connector.demo.sequence import (
     EXAMPLES,
     SequenceDemo,
@@ -35,8 +37,8 @@ from threadline.sandbox.server import SandboxServer
 from threadline.sandbox.settings import SandboxSettings
 from threadline.sync.engine import SyncEngine
 
-EXPECTED_LOGGED = {"jane.doe@acme-corp.example", "carlos@globex.example", "petra.schmidt@initech.example",
-                   "olga@hooli.example"}
+OLGA = "olga@hooli.example"           # her late reply is logged, then labelled Private (privacy.py)
+EXPECTED_LOGGED = {"jane.doe@acme-corp.example", "carlos@globex.example", "petra.schmidt@initech.example", OLGA}
 # In Salesforce Petra's second address is a Lead of its own, so her reply lands there.
 EXPECTED_LOGGED_SALESFORCE = EXPECTED_LOGGED - {"petra.schmidt@initech.example"} | {"p.schmidt@initech-group.example"}
 CRMS = ("hubspot", "salesforce")
@@ -91,9 +93,9 @@ def seeded_by_sandbox_command(crm: str, gmail_refresh_token: str) -> dict[str, s
 
 def _seed_hubspot(server: SandboxServer) -> dict[str, str]:
     owner_id = server.hubspot.add_owner(REP, first_name="Alex", last_name="Morgan")
-    for c in CONTACTS:
-        server.hubspot.add_contact(c.email, additional_emails=c.additional, firstname=c.first, lastname=c.last,
-                                   company=c.company)
+    ids = [server.hubspot.add_contact(c.email, additional_emails=c.additional, firstname=c.first, lastname=c.last,
+                                      company=c.company) for c in CONTACTS]
+    seed_hubspot_deals(server, ids[0])
     return {"owner_id": owner_id}
 
 
@@ -103,10 +105,12 @@ def _seed_salesforce(server: SandboxServer) -> dict[str, str]:
         org.add_custom_field(wanted.object_name, wanted.api_name, wanted.api_types[0],
                              external_id=wanted.external_id, unique=wanted.unique)
     owner_id = org.add_user(REP, first_name="Alex", last_name="Morgan", email=REP)
+    ids = []
     for c in CONTACTS:
-        org.add_contact(c.email, first_name=c.first, last_name=c.last)
+        ids.append(org.add_contact(c.email, first_name=c.first, last_name=c.last))
         for other in c.additional:                # a second address is a Lead in Salesforce's model
             org.add_lead(other, first_name=c.first, last_name=c.last, company=c.company)
+    seed_salesforce_deals(server, ids[0])
     settings = server.settings
     return {"owner_id": owner_id, "sf_refresh_token": org.issue_refresh_token(settings.salesforce_consumer_key, settings.salesforce_username)}
 
@@ -170,17 +174,22 @@ def demo_on(console: Console, server: SandboxServer, workdir: Path, store_url: s
     prospect_id = seed_prospect(server, crm, seeded["owner_id"])
     console.print(f"seeded {len(CONTACTS) + 1} {crm} contacts and a {mailbox} mailbox for {REP}")
     config = demo_config(server, store_url, seeded, crm, mailbox)
+    config["sync"]["never_labelled"] = [PRIVATE]        # the opt-out part (privacy.py)
     sequences = demo_sequences()
     settings = parse_settings(with_sequences(config, sequences) if sequences else config, Path("(demo)"), env={})
     engine = build_engine(settings)
     try:
         _cycle(console, engine, "first sync: backfill")
-        (server.graph if mailbox == "outlook" else server.gmail).deliver(REP, late_reply())
+        late = (server.graph if mailbox == "outlook" else server.gmail).deliver(REP, late_reply())
         console.print("\na new reply arrives from Olga Ivanova...")
         _cycle(console, engine, "second sync: incremental")
-        landed = _landed_salesforce(server) if crm == "salesforce" else _landed_hubspot(server)
+        landed = _landed(server, crm)
         _show(console, crm, landed)
         replies_ok = _replies_landed_once(console, crm, landed)
+        replies_ok = show_related(console, server, crm) and replies_ok
+        replies_ok = opt_out_step(console, server, engine, mailbox, late, OLGA,
+                                  lambda: len(_landed(server, crm).get(OLGA, [])),
+                                  lambda title: _cycle(console, engine, title)) and replies_ok
         sequence_ok = True
         if sequences is None:
             console.print(f"[yellow]{EXAMPLES} not found: the sequence part of the demo needs the source tree[/]")
@@ -230,6 +239,10 @@ def _show(console: Console, crm: str, landed: Landed) -> None:
         for subject, text in items or [("", "[dim]nothing logged[/]")]:
             table.add_row(address, str(len(items)), subject, text)
     console.print(table)
+
+
+def _landed(server: SandboxServer, crm: str) -> Landed:
+    return _landed_salesforce(server) if crm == "salesforce" else _landed_hubspot(server)
 
 
 def _landed_hubspot(server: SandboxServer) -> Landed:

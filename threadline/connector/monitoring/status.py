@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from threadline.sync.outbox import rows as outbox
 from threadline.sync.store.tables import (
+    CreatedContactRow,
     CursorRow,
     EnrollmentRow,
     MessageRow,
@@ -65,6 +66,8 @@ class StatusReport:
     unconfirmed_sends: int = 0     # submitted, outcome never learned, never resent (see README: SMTP)
     work: list[WorkHolder] = field(default_factory=list)
     holds: list[SourceHold] = field(default_factory=list)
+    # sync.create_contacts: {"created": n, "found": m} (found: the CRM had the address when Threadline looked)
+    contacts_created: dict[str, int] = field(default_factory=dict)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -85,7 +88,14 @@ def build_status(session: Session, error_limit: int = 10) -> StatusReport:
     errors = list(session.exec(select(SyncErrorRow).order_by(col(SyncErrorRow.id).desc()).limit(error_limit)).all())
     holds = [SourceHold(h.source, _aware(h.held_until) or now, h.reason, h.set_by) for h in active_holds(session, now)]
     return StatusReport(sources, outbox.counts_by_status(session), _aware(outbox.oldest_pending(session)),
-                        decisions, errors, *_sequence_counts(session), work=work_holders(session, now), holds=holds)
+                        decisions, errors, *_sequence_counts(session), work=work_holders(session, now), holds=holds,
+                        contacts_created=created_contacts(session))
+
+
+def created_contacts(session: Session) -> dict[str, int]:
+    """How many people sync.create_contacts created in the CRM, and how many it found there already."""
+    rows = session.exec(select(CreatedContactRow.created, func.count()).group_by(col(CreatedContactRow.created))).all()
+    return {("created" if created else "found"): int(n) for created, n in rows}
 
 
 def work_holders(session: Session, now: datetime) -> list[WorkHolder]:

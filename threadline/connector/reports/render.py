@@ -39,6 +39,9 @@ def print_sync_summary(console: Console, summary: SyncSummary) -> None:
                   f"created, {summary.outbox.reconciled} reconciled, {summary.outbox.retried} to retry, "
                   f"{summary.outbox.failed} failed" + (" (see `threadline outbox --failed`)" if summary.outbox.failed
                                                        else ""), soft_wrap=True)
+    if performed.get("delete_email"):
+        console.print(f"opt-out labels: {performed['delete_email']} email activities withdrawn (removed from the "
+                      "CRM, or cancelled before they were written; see `threadline audit`)", soft_wrap=True)
     sending = summary.sending
     if sending.sent or sending.cancelled or sending.confirmed_from_sent or sending.unconfirmed or sending.retried \
             or sending.failed:
@@ -72,6 +75,10 @@ def print_status(console: Console, report: StatusReport, reauthorize: Mapping[st
     console.print(f"outbox: {depth}" + (f" (oldest unfinished since {report.oldest_unfinished:%Y-%m-%d %H:%M:%S})"
                                         if report.oldest_unfinished else ""))
     console.print("messages: " + (", ".join(f"{k}: {v}" for k, v in sorted(report.decisions.items())) or "none yet"))
+    if report.contacts_created:
+        console.print(f"contacts created: {report.contacts_created.get('created', 0)}"
+                      f" (found already in the CRM: {report.contacts_created.get('found', 0)};"
+                      " `threadline audit --rule sync.create_contacts` lists them)")
     if report.enrollments or report.sends:
         console.print("sequences: " + (", ".join(f"{k}: {v}" for k, v in sorted(report.enrollments.items())) or "none"))
         sends = ", ".join(f"{k}: {v}" for k, v in sorted(report.sends.items())) or "none"

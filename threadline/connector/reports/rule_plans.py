@@ -208,13 +208,14 @@ def explain_lines(runner: RuleRunner, contact_id: str, now: datetime | None = No
     return lines
 
 
-def audit_rows(runner: RuleRunner, contact: str | None, rule: str | None, limit: int) -> list[AuditRow]:
+def audit_rows(store: Store, contact: str | None, rule: str | None, limit: int) -> list[AuditRow]:
+    """The audit, newest first: the rule layer's writes, admin actions, withdrawals and created contacts."""
     query = select(AuditRow)
     if contact:
         query = query.where(AuditRow.contact_id == contact)
     if rule:
         query = query.where(col(AuditRow.rule).startswith(rule))
-    with runner.store.session() as session:
+    with store.session() as session:
         return list(session.exec(query.order_by(col(AuditRow.id).desc()).limit(limit)).all())
 
 
@@ -227,7 +228,7 @@ def print_audit(console: Console, rows: list[AuditRow], as_json: bool,
                                         "contact": labels.get(r.contact_id), "kind": r.kind, "reason": r.reason,
                                         "effect": json.loads(r.detail)} for r in rows]))
         return
-    table = Table(title="rule layer writes (newest first)")
+    table = Table(title="audited writes (newest first)")
     for column in ("when", "rule", "contact", "kind", "reason"):
         table.add_column(column)
     for r in rows:

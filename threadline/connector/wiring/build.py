@@ -60,9 +60,11 @@ from threadline.rules.sequences import Sequencer
 from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences.send_check import why_not_send
 from threadline.rules.settings import MIRRORED
+from threadline.sync.contacts.create_policy import ContactCreation
 from threadline.sync.engine import MailboxBinding, SyncEngine
 from threadline.sync.mail.matching import AddressPolicy
 from threadline.sync.mailboxes.found import CONNECTED
+from threadline.sync.mailboxes.labels import LabelRule
 from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import FoundMailboxRow
@@ -80,12 +82,14 @@ def build_crm(settings: Settings, tokens: TokenStore | None = None) -> CrmAdapte
     """The CRM adapter. `tokens` keeps OAuth sessions (the encrypted store; default: this process's memory)."""
     crm = settings.crm
     extra = rule_contact_fields(settings)
+    # Where logged mail and rule tasks land besides the contact (company, open deals): sync.associate.
+    associate = tuple(settings.sync.associate)
     if isinstance(crm, SalesforceSettings):
-        return _salesforce(crm, extra, tokens or MemoryTokenStore())
-    return _hubspot(crm, extra)
+        return _salesforce(crm, extra, tokens or MemoryTokenStore(), associate)
+    return _hubspot(crm, extra, associate, settings.sync.associate_max_deals)
 
 
-def _hubspot(crm: HubSpotSettings, extra: list[str]) -> HubSpotCrm:
+def _hubspot(crm: HubSpotSettings, extra: list[str], associate: tuple[str, ...], max_deals: int) -> HubSpotCrm:
     client = httpx.Client(base_url=crm.base_url.rstrip("/"), timeout=TIMEOUT, headers={"User-Agent": USER_AGENT},
                           verify=_verify(crm.ca_file))
     names = SchemaNames(last_reply_at=crm.properties.last_reply_at,
@@ -94,10 +98,12 @@ def _hubspot(crm: HubSpotSettings, extra: list[str]) -> HubSpotCrm:
     return HubSpotCrm(client, token=crm.token.get_secret_value(), requests_per_window=crm.requests_per_10s,
                       searches_per_second=crm.search_per_second, names=names,
                       search_lag_seconds=crm.search_index_lag.total_seconds(), extra_properties=extra,
-                      daily_budget=BudgetMeter.for_hubspot(crm.daily_reset_timezone))
+                      daily_budget=BudgetMeter.for_hubspot(crm.daily_reset_timezone), associate=associate,
+                      associate_max_deals=max_deals)
 
 
-def _salesforce(crm: SalesforceSettings, extra: list[str], tokens: TokenStore) -> SalesforceCrm:
+def _salesforce(crm: SalesforceSettings, extra: list[str], tokens: TokenStore,
+                associate: tuple[str, ...]) -> SalesforceCrm:
     grant: JwtBearerGrant | RefreshTokenGrant
     if crm.username and crm.private_key_file:
         grant = JwtBearerGrant(crm.consumer_key, crm.username, crm.private_key_file.read_text(), crm.login_url)
@@ -110,7 +116,7 @@ def _salesforce(crm: SalesforceSettings, extra: list[str], tokens: TokenStore) -
     names = SalesforceNames(email_key=fields.email_key, last_reply_at=fields.last_reply_at,
                             last_reply_snippet=fields.last_reply_snippet, reply_count=fields.reply_count)
     return SalesforceCrm(client, grant, version=crm.api_version, names=names, email_fields=crm.email_fields,
-                         extra_fields=extra, tokens=tokens)
+                         extra_fields=extra, tokens=tokens, associate=associate)
 
 
 def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox,
@@ -133,14 +139,16 @@ def build_mailbox(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
         return GmailAdapter(box.address, credentials, base_url=box.base_url, http=http,
                             project_limiter=_gmail_project(settings, box, shared),
                             units_per_minute=box.quota_units_per_minute, backfill_days=backfill,
-                            sent_copy_delay=box.sent_copy_delay)
+                            sent_copy_delay=box.sent_copy_delay, label_changes=label_rule(settings, box) is not None)
     if isinstance(box, OutlookMailbox):
         return _outlook(settings, box, backfill, tokens, shared)
     token = box.oauth2_token.get_secret_value() if box.oauth2_token else None
+    labels = label_rule(settings, box)
     return ImapMailbox(address=box.address, host=box.host, port=box.port, security=box.security,
                        username=box.username, password=box.password.get_secret_value() if box.password else None,
                        access_token=(lambda: token) if token else None,
-                       ca_file=str(box.ca_file) if box.ca_file else None, backfill_days=backfill)
+                       ca_file=str(box.ca_file) if box.ca_file else None, backfill_days=backfill,
+                       label_changes=labels is not None, label_folders=(*labels.only, *labels.never) if labels else ())
 
 
 def _gmail_project(settings: Settings, box: GmailMailbox, shared: LimiterRegistry | None) -> RateLimiter | None:
@@ -220,11 +228,20 @@ def build_binding(settings: Settings, box: GmailMailbox | ImapSettings | Outlook
                   tokens: TokenStore | None = None, shared: LimiterRegistry | None = None) -> MailboxBinding:
     """The mailbox's adapter, its owner, and its sender (None: an IMAP mailbox without `smtp_host`)."""
     adapter = build_mailbox(settings, box, tokens, shared)
+    labels = label_rule(settings, box)
     if isinstance(adapter, ImapMailbox):
         assert isinstance(box, ImapSettings)
-        return MailboxBinding(adapter, box.owner_id, _smtp_sender(box, adapter) if box.smtp_host else None)
+        return MailboxBinding(adapter, box.owner_id, _smtp_sender(box, adapter) if box.smtp_host else None,
+                              labels=labels)
     assert isinstance(adapter, GmailAdapter | OutlookAdapter)     # they send through their own API
-    return MailboxBinding(adapter, box.owner_id, adapter)
+    return MailboxBinding(adapter, box.owner_id, adapter, labels=labels)
+
+
+def label_rule(settings: Settings, box: GmailMailbox | ImapSettings | OutlookMailbox) -> LabelRule | None:
+    """The mailbox's opt-in/opt-out labels: its own `only_labelled`/`never_labelled`, else the sync section's."""
+    only = box.only_labelled if box.only_labelled is not None else settings.sync.only_labelled
+    never = box.never_labelled if box.never_labelled is not None else settings.sync.never_labelled
+    return LabelRule(only=tuple(only), never=tuple(never)) if only or never else None
 
 
 def found_binding(settings: Settings, row: FoundMailboxRow, tokens: TokenStore | None = None,
@@ -293,7 +310,9 @@ def build_engine(settings: Settings, store: Store | None = None,
                       daily_reserve=settings.crm.daily_reserve,
                       directory=TeamDirectory(settings, store, lambda s, row: found_binding(s, row, tokens, shared))
                       if settings.mailbox_sources or settings.connect.providers else None,
-                      mailbox_concurrency=settings.sync.mailbox_concurrency)
+                      mailbox_concurrency=settings.sync.mailbox_concurrency,
+                      contact_creation=ContactCreation(settings.sync.create_contacts,
+                                                       settings.sync.create_contacts_personal_domains))
     if sequences is not None and engine.directory is not None:
         sequences.team = lambda: team_senders(engine.mailboxes)
     return engine

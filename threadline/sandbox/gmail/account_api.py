@@ -21,7 +21,15 @@ def get_profile(inv: Invocation) -> dict[str, Any]:
 
 
 def list_labels(inv: Invocation) -> dict[str, Any]:
-    return {"labels": render.labels()}
+    with inv.mailbox.lock:
+        return {"labels": render.labels(list(inv.mailbox.user_labels.values()))}
+
+
+def create_label(inv: Invocation) -> dict[str, Any]:
+    """users.labels.create: a user label with the given name (409 when the name is taken)."""
+    body = inv.call.json()
+    return inv.mailbox.create_label(str(body.get("name") or ""), **{
+        k: v for k, v in body.items() if k in ("messageListVisibility", "labelListVisibility")})
 
 
 def get_thread(inv: Invocation) -> dict[str, Any]:

@@ -56,3 +56,8 @@ def not_found(message: str = "Requested entity was not found.") -> GoogleError:
 
 def invalid(message: str) -> GoogleError:
     return GoogleError(400, message, "invalidArgument", status="INVALID_ARGUMENT")
+
+
+def conflict(message: str) -> GoogleError:
+    """409, as labels.create answers for a name that is taken."""
+    return GoogleError(409, message, "duplicate", status="ALREADY_EXISTS")

@@ -18,7 +18,7 @@ from typing import Any
 
 from threadline.sandbox.gmail import mime
 from threadline.sandbox.gmail.conversations import Envelope, envelope, thread_of
-from threadline.sandbox.gmail.errors import not_found
+from threadline.sandbox.gmail.errors import conflict, invalid, not_found
 
 SYSTEM_LABELS = ("INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT", "CHAT",
                  "CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS", "CATEGORY_UPDATES",
@@ -89,6 +89,28 @@ class Mailbox:
         self.watch: dict[str, Any] | None = None
         self._by_message_id: dict[str, str] = {}
         self._threads: set[str] = set()
+        self.user_labels: dict[str, dict[str, Any]] = {}    # label id ("Label_1") -> Label resource
+        self._label_ids = itertools.count(1)
+
+    def create_label(self, name: str, **extra: Any) -> dict[str, Any]:
+        """A user label (labels.create): ids Label_<n> as Gmail's; a name already taken (case-insensitively,
+        system labels included) answers 409 as Gmail does."""
+        name = name.strip()
+        if not name:
+            raise invalid("Invalid label name")
+        with self.lock:
+            taken = {n.casefold() for n in SYSTEM_LABELS} | {str(lb["name"]).casefold()
+                                                             for lb in self.user_labels.values()}
+            if name.casefold() in taken:
+                raise conflict("Label name exists or conflicts")
+            label = {"id": f"Label_{next(self._label_ids)}", "name": name, "type": "user",
+                     "messageListVisibility": extra.get("messageListVisibility", "show"),
+                     "labelListVisibility": extra.get("labelListVisibility", "labelShow")}
+            self.user_labels[label["id"]] = label
+            return dict(label)
+
+    def known_label(self, label_id: str) -> bool:
+        return label_id in SYSTEM_LABELS or label_id in self.user_labels
 
     def add(self, raw: bytes, labels: tuple[str, ...] | list[str], *, thread_id: str | None = None,
             internal_date: int | None = None, env: Envelope | None = None) -> StoredMessage:
@@ -122,9 +144,15 @@ class Mailbox:
         return msg
 
     def modify(self, message_id: str, add: list[str], remove: list[str]) -> StoredMessage:
-        """Add/remove labels; each effective change is one history record."""
+        """Add/remove labels; each effective change is one history record. Label ids the mailbox does not have
+        answer 400 "Invalid label: <id>", and a request naming none 400, as Gmail does."""
         with self.lock:
             msg = self.get(message_id)
+            if not add and not remove:
+                raise invalid("No label add or removes specified")
+            for label in (*add, *remove):
+                if not self.known_label(label):
+                    raise invalid(f"Invalid label: {label}")
             added = [label for label in add if label not in msg.labels]
             removed = [label for label in remove if label in msg.labels]
             for kind, changed in (("labelAdded", added), ("labelRemoved", removed)):

@@ -14,7 +14,7 @@ WINDOW_SECONDS = 60.0
 
 #: Quota units per method, from developers.google.com/gmail/api/reference/quota.
 COSTS = {
-    "getProfile": 1, "labels.list": 1, "messages.list": 5, "messages.get": 5, "messages.modify": 5,
+    "getProfile": 1, "labels.list": 1, "labels.create": 5, "messages.list": 5, "messages.get": 5, "messages.modify": 5,
     "messages.delete": 10, "messages.insert": 25, "messages.import": 25, "messages.send": 100,
     "history.list": 2, "threads.get": 10, "watch": 100, "stop": 50,
 }

@@ -33,11 +33,12 @@ def reference(msg: StoredMessage) -> dict[str, str]:
     return {"id": msg.id, "threadId": msg.thread_id}
 
 
-def labels() -> list[dict[str, Any]]:
+def labels(user_labels: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The system labels, then the mailbox's own (`Mailbox.user_labels`)."""
     result = []
     for label in SYSTEM_LABELS:
         entry: dict[str, Any] = {"id": label, "name": label, "type": "system"}
         if not label.startswith("CATEGORY_"):
             entry.update(messageListVisibility="hide", labelListVisibility="labelShow")
         result.append(entry)
-    return result
+    return result + [dict(label) for label in user_labels or ()]

@@ -56,6 +56,7 @@ ROUTES = (
            "messages.modify"),
     _route("history.list", "GET", "/history", history_api.list_history, "history.list"),
     _route("labels.list", "GET", "/labels", account_api.list_labels, "labels.list"),
+    _route("labels.create", "POST", "/labels", account_api.create_label, "labels.create"),
     _route("threads.get", "GET", "/threads/(?P<id>[^/]+)", account_api.get_thread, "threads.get"),
     _route("watch", "POST", "/watch", account_api.watch, "watch"),
     _route("stop", "POST", "/stop", account_api.stop, "stop"),

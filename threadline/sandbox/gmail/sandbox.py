@@ -103,6 +103,10 @@ class GmailSandbox:
     def label(self, user: str, message_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
         self.mailboxes.of(user).modify(message_id, list(add), list(remove))
 
+    def create_label(self, user: str, name: str) -> str:
+        """A user label in `user`'s mailbox (as labels.create does); returns its id."""
+        return str(self.mailboxes.of(user).create_label(name)["id"])
+
     def delete(self, user: str, message_id: str) -> None:
         self.mailboxes.of(user).delete(message_id)
 

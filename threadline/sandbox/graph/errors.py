@@ -43,6 +43,10 @@ def mailbox_not_enabled() -> GraphError:
                       "The mailbox is either inactive, soft-deleted, or is hosted on-premise.")
 
 
+def conflict(message: str) -> GraphError:
+    return GraphError(409, "ErrorDuplicate", message)
+
+
 def bad_request(message: str, code: str = "BadRequest") -> GraphError:
     return GraphError(400, code, message)
 

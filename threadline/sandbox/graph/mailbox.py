@@ -10,14 +10,18 @@ from __future__ import annotations
 import base64
 import secrets
 import threading
+import uuid
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from threadline.sandbox.graph.errors import not_found
+from threadline.sandbox.graph.errors import conflict, not_found
 from threadline.sandbox.graph.mime import Envelope
 
+#: The master category list a new Exchange Online mailbox starts with.
+DEFAULT_CATEGORIES = (("Red Category", "preset0"), ("Orange Category", "preset1"), ("Yellow Category", "preset3"),
+                      ("Green Category", "preset4"), ("Blue Category", "preset7"), ("Purple Category", "preset9"))
 WELL_KNOWN_FOLDERS = {"inbox": "Inbox", "sentitems": "Sent Items", "drafts": "Drafts",
                       "deleteditems": "Deleted Items", "archive": "Archive"}
 
@@ -37,6 +41,7 @@ class StoredMessage:
     created: datetime
     conversation_id: str
     is_read: bool = False
+    categories: list[str] = field(default_factory=list)     # displayNames from the master list
     change_key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     modified: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -70,6 +75,8 @@ class Mailbox:
         self.seq = 0
         self.epoch = 1                            # bumped by expire_delta(): older delta tokens answer 410
         self.folder_ids = {name: new_id("AQMkAD") for name in WELL_KNOWN_FOLDERS}
+        self.master_categories: list[dict[str, str]] = [
+            {"id": str(uuid.uuid4()), "displayName": name, "color": color} for name, color in DEFAULT_CATEGORIES]
         self._by_internet_id: dict[str, str] = {}
 
     def folder(self, id_or_name: str) -> str:
@@ -112,6 +119,25 @@ class Mailbox:
             self._log(msg.folder, message_id)
             msg.folder = folder
             self._log(folder, message_id)
+
+    def set_categories(self, message_id: str, categories: list[str]) -> StoredMessage:
+        """PATCH categories: a change like any other, so the message comes again in the folder's next delta round.
+        Outlook keeps a name that is not in the master list too (it shows uncoloured), so none is refused."""
+        with self.lock:
+            msg = self.get(message_id)
+            msg.categories = list(dict.fromkeys(categories))
+            msg.modified, msg.change_key = datetime.now(UTC), secrets.token_urlsafe(12)
+            self._log(msg.folder, message_id)
+            return msg
+
+    def add_category(self, display_name: str, color: str = "preset0") -> dict[str, str]:
+        """A master list entry; displayName must be unique in the list (case-insensitively)."""
+        with self.lock:
+            if any(c["displayName"].casefold() == display_name.casefold() for c in self.master_categories):
+                raise conflict(f"A category with the name '{display_name}' already exists.")
+            category = {"id": str(uuid.uuid4()), "displayName": display_name, "color": color}
+            self.master_categories.append(category)
+            return dict(category)
 
     def mark_read(self, message_id: str, read: bool = True) -> None:
         with self.lock:

@@ -21,6 +21,40 @@ def get_message(inv: Invocation) -> ApiReply:
     return ApiReply(200, body)
 
 
+def update_message(inv: Invocation) -> ApiReply:
+    """PATCH a message: `categories` (and `isRead`) are the writable properties the sandbox models."""
+    body = inv.call.json()
+    if not isinstance(body, dict):
+        raise bad_request("Empty Payload. JSON content expected.", "ErrorInvalidRequest")
+    msg = inv.box.get(inv.args["id"])
+    if "categories" in body:
+        categories = body["categories"]
+        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+            raise bad_request("Invalid value for property 'categories'.", "ErrorInvalidProperty")
+        msg = inv.box.set_categories(msg.id, categories)
+    if "isRead" in body:
+        inv.box.mark_read(msg.id, bool(body["isRead"]))
+    return ApiReply(200, {"@odata.context": f"{inv.call.base_url}/v1.0/$metadata#users('{inv.box.user_id}')/"
+                          "messages/$entity", **message_json(inv.box, msg, None)})
+
+
+def list_categories(inv: Invocation) -> ApiReply:
+    """GET /outlook/masterCategories: the user's master category list (MailboxSettings.Read)."""
+    with inv.box.lock:
+        value = [dict(c) for c in inv.box.master_categories]
+    return ApiReply(200, {"@odata.context": f"{inv.call.base_url}/v1.0/$metadata#users('{inv.box.user_id}')/"
+                          "outlook/masterCategories", "value": value})
+
+
+def create_category(inv: Invocation) -> ApiReply:
+    """POST /outlook/masterCategories (MailboxSettings.ReadWrite): 201 with the new outlookCategory."""
+    body = inv.call.json()
+    name = str(body.get("displayName") or "").strip() if isinstance(body, dict) else ""
+    if not name:
+        raise bad_request("The displayName property is required.", "ErrorInvalidProperty")
+    return ApiReply(201, inv.box.add_category(name, str(body.get("color") or "preset0")))
+
+
 def get_mime(inv: Invocation) -> ApiReply:
     """The message's RFC 822 content, as delivered."""
     return ApiReply(200, inv.box.get(inv.args["id"]).raw, {"Content-Type": "text/plain"})

@@ -21,7 +21,7 @@ def message_json(box: Mailbox, msg: StoredMessage, select: list[str] | None) -> 
     full: dict[str, Any] = {
         "@odata.etag": f'W/"{msg.change_key}"', "id": msg.id,
         "createdDateTime": iso(msg.created), "lastModifiedDateTime": iso(msg.modified),
-        "changeKey": msg.change_key, "categories": [],
+        "changeKey": msg.change_key, "categories": list(msg.categories),
         "receivedDateTime": iso(msg.received), "sentDateTime": iso(env.sent_at or msg.received),
         "hasAttachments": False, "internetMessageId": env.internet_message_id,
         "subject": env.subject, "bodyPreview": env.preview, "importance": "normal",

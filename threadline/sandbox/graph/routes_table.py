@@ -16,6 +16,8 @@ _USER = r"^/(?:users/(?P<user>[^/]+)|(?P<me>me))"
 _FOLDER = r"/mailFolders(?:/|\(')(?P<folder>[^/')]+)'?\)?"
 READ, SEND = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic"}), frozenset({"Mail.Send"})
 WRITE = frozenset({"Mail.ReadWrite"})
+SETTINGS_READ = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
+SETTINGS_WRITE = frozenset({"MailboxSettings.ReadWrite"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ ROUTES = (
     _route("mailFolders.list", "GET", r"/mailFolders", messages_api.list_folders, READ),
     _route("messages.value", "GET", r"/messages/(?P<id>[^/]+)/\$value", messages_api.get_mime, READ),
     _route("messages.get", "GET", r"/messages/(?P<id>[^/]+)", messages_api.get_message, READ),
+    _route("messages.update", "PATCH", r"/messages/(?P<id>[^/]+)", messages_api.update_message, WRITE),
+    _route("masterCategories.list", "GET", r"/outlook/masterCategories", messages_api.list_categories,
+           SETTINGS_READ),
+    _route("masterCategories.create", "POST", r"/outlook/masterCategories", messages_api.create_category,
+           SETTINGS_WRITE),
     _route("messages.list", "GET", r"/messages", sending_api.list_messages, READ),
     _route("messages.create", "POST", r"/messages", sending_api.create_draft, WRITE),
     _route("messages.send", "POST", r"/messages/(?P<id>[^/]+)/send", sending_api.send_draft, SEND),

@@ -122,6 +122,14 @@ class GraphSandbox:
     def move(self, user: str, message_id: str, folder: str) -> None:
         self.gateway.mailbox_of(self.register_user(user)).move(message_id, FOLDER_NAMES[folder])
 
+    def categorize(self, user: str, message_id: str, categories: list[str]) -> None:
+        """Set a message's categories, as a user does in Outlook (it comes again in the next delta round)."""
+        self.gateway.mailbox_of(self.register_user(user)).set_categories(message_id, categories)
+
+    def add_category(self, user: str, display_name: str) -> None:
+        """Add a category to the user's master list, as a user does in Outlook."""
+        self.gateway.mailbox_of(self.register_user(user)).add_category(display_name)
+
     def mark_read(self, user: str, message_id: str) -> None:
         self.gateway.mailbox_of(self.register_user(user)).mark_read(message_id)
 

@@ -11,17 +11,20 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from threadline.sandbox.hubspot.associations import DEFAULT_TYPES, TYPE_TARGETS, Associations
+from threadline.sandbox.hubspot.associations import DEFAULT_TYPES, PRIMARY_IDS, TYPE_TARGETS, Associations
 from threadline.sandbox.hubspot.lifecycle import check_forward
+from threadline.sandbox.hubspot.pipelines import Pipelines
 from threadline.sandbox.hubspot.records import HubObject
 from threadline.sandbox.hubspot.responses import ApiError
 from threadline.sandbox.hubspot.schema import PropertyCatalog
 from threadline.sandbox.hubspot.table import ObjectTable
 from threadline.sandbox.settings import SandboxSettings
 
-OBJECT_TYPES = ("contacts", "emails", "tasks", "meetings")
-REQUIRED = {"emails": ("hs_timestamp",), "tasks": ("hs_timestamp",), "meetings": ("hs_timestamp",)}
-SINGULAR = {"contacts": "CONTACT", "emails": "EMAIL", "tasks": "TASK", "meetings": "MEETING"}
+OBJECT_TYPES = ("contacts", "companies", "deals", "emails", "tasks", "meetings")
+REQUIRED = {"emails": ("hs_timestamp",), "tasks": ("hs_timestamp",), "meetings": ("hs_timestamp",),
+            "deals": ("dealname", "dealstage")}
+SINGULAR = {"contacts": "CONTACT", "companies": "COMPANY", "deals": "DEAL", "emails": "EMAIL", "tasks": "TASK",
+            "meetings": "MEETING"}
 DEFAULT_VALUES = {"tasks": {"hs_task_status": "NOT_STARTED"}}
 
 
@@ -44,6 +47,7 @@ class Crm:
             self.tables = {t: ObjectTable(t) for t in OBJECT_TYPES}
             self.schema = PropertyCatalog()
             self.associations = Associations()
+            self.pipelines = Pipelines()
             self.owners: list[dict[str, Any]] = []
             self._next_id = 1001
 
@@ -91,13 +95,15 @@ class Crm:
         if object_type == "contacts" and email and email.lower() in table.by_email:
             existing = table.by_email[email.lower()]
             raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {existing}")
+        if object_type == "deals":
+            self.pipelines.check_stage(values)
         targets = [self._association_target(object_type, spec) for spec in associations or []]
         now = self.clock_ms()
         stored = {**DEFAULT_VALUES.get(object_type, {}), **{k: v for k, v in values.items() if v}}
         obj = HubObject(self.new_id(), object_type, now, now, stored, write_trace_id=write_trace_id)
         table.add(obj)
-        for to_type, to_id in targets:
-            self.associations.link(object_type, obj.id, to_type, to_id)
+        for to_type, to_id, primary in targets:
+            self.associations.link(object_type, obj.id, to_type, to_id, primary=primary)
         return obj
 
     def update(self, object_type: str, ref: str, properties: dict[str, Any], id_property: str | None = None) -> HubObject:
@@ -106,6 +112,8 @@ class Crm:
         self.schema.check_writable(object_type, values)
         if object_type == "contacts":
             check_forward(obj.properties.get("lifecyclestage"), values, obj.id)
+        if object_type == "deals":
+            self.pipelines.check_stage(values, obj.properties)
         table = self.table(object_type)
         email = values.get("email")
         if email and table.by_email.get(email.lower(), obj.id) != obj.id:
@@ -148,14 +156,21 @@ class Crm:
         self.associations.link(from_type, source.id, to_type, target.id)
         return source.id, target.id
 
-    def _association_target(self, object_type: str, spec: dict[str, Any]) -> tuple[str, int]:
-        """Check one create-time association: known type id from this object type to a live object."""
+    def _association_target(self, object_type: str, spec: dict[str, Any]) -> tuple[str, int, bool]:
+        """Check one create-time association: known type id from this object type to a live object.
+        Returns (target type, target id, whether the Primary label was asked for)."""
         to_id = str((spec.get("to") or {}).get("id", ""))
-        for kind in spec.get("types") or []:
+        kinds = spec.get("types") or []
+        type_ids = {int(kind.get("associationTypeId", 0)) for kind in kinds}
+        for type_id in type_ids:
+            pair = TYPE_TARGETS.get(type_id)
+            if pair is None or pair[0] != object_type:
+                raise ApiError(400, "VALIDATION_ERROR", f"Invalid association type for {object_type}: {kinds}")
+        for kind in kinds:
             pair = TYPE_TARGETS.get(int(kind.get("associationTypeId", 0)))
             if pair and pair[0] == object_type:
                 try:
-                    return pair[1], self.resolve(pair[1], to_id).id
+                    return pair[1], self.resolve(pair[1], to_id).id, bool(type_ids & PRIMARY_IDS)
                 except ApiError as exc:
                     raise ApiError(400, "VALIDATION_ERROR",
                                    f"Association target {pair[1]} {to_id} does not exist.",

@@ -9,7 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from threadline.sandbox.hubspot.associations import DEFAULT_TYPES
+from threadline.sandbox.hubspot.associations import DEFAULT_TYPES, type_label
 from threadline.sandbox.hubspot.crm import Crm
 from threadline.sandbox.hubspot.responses import ApiError, batch_envelope, now_iso
 
@@ -71,6 +71,11 @@ def list_owners(crm: Crm, request: Request, body: Any) -> Result:
     return 200, payload
 
 
+def _types(type_ids: list[int]) -> list[dict[str, Any]]:
+    """v4 association types of one link: the unlabeled default and any label (Primary), as HubSpot lists them."""
+    return [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": type_label(t)} for t in type_ids]
+
+
 def list_associations(crm: Crm, request: Request, body: Any) -> Result:
     """v4 list: `toObjectId` as a number, association types with category and type id."""
     from_type, to_type = _object_type(crm, request), request.path_params["to_type"]
@@ -80,8 +85,7 @@ def list_associations(crm: Crm, request: Request, body: Any) -> Result:
     after = int(request.query_params.get("after") or 0)
     links = [(to_id, types) for to_id, types in crm.associations.targets(from_type, source.id, to_type)
              if crm.table(to_type).live(to_id) is not None]
-    page = [{"toObjectId": to_id, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}
-                                                       for t in types]} for to_id, types in links[after:after + limit]]
+    page = [{"toObjectId": to_id, "associationTypes": _types(types)} for to_id, types in links[after:after + limit]]
     payload: dict[str, Any] = {"results": page}
     if after + limit < len(links):
         payload["paging"] = {"next": {"after": str(after + limit), "link": f"?after={after + limit}"}}
@@ -118,8 +122,7 @@ def batch_read_associations(crm: Crm, request: Request, body: dict[str, Any]) ->
             empty.append(str(item.get("id")))
             continue
         results.append({"from": {"id": str(source.id)}, "to": [
-            {"toObjectId": to_id, "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": t, "label": None}
-                                                       for t in types]} for to_id, types in links]})
+            {"toObjectId": to_id, "associationTypes": _types(types)} for to_id, types in links]})
     errors = [ApiError(404, "OBJECT_NOT_FOUND", f"No {to_type} associations found for {from_type} {i}",
                        context={"fromObjectId": [i]}) for i in empty]
     return batch_envelope(results, errors, started)

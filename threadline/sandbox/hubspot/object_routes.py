@@ -104,6 +104,8 @@ def batch_read(crm: Crm, request: Request, body: dict[str, Any]) -> Result:
 def batch_create(crm: Crm, request: Request, body: dict[str, Any]) -> Result:
     """201 when all inputs were created; 207 with per-input errors when some failed; 400 when all did."""
     object_type, started = request.path_params["object_type"], now_iso()
+    if object_type == "contacts":
+        refuse_existing_emails(crm, _inputs(body))
     results, errors = [], []
     for item in _inputs(body):
         trace = item.get("objectWriteTraceId")
@@ -119,6 +121,16 @@ def batch_create(crm: Crm, request: Request, body: dict[str, Any]) -> Result:
         raise errors[0]
     status, payload = batch_envelope(results, errors, started)
     return (201 if status == 200 else status), payload
+
+
+def refuse_existing_emails(crm: Crm, inputs: list[dict[str, Any]]) -> None:
+    """HubSpot refuses a whole contacts batch/create holding an address it has (409 CONFLICT naming the first
+    existing id only; nothing in the batch is created), as its own contact create does."""
+    table = crm.table("contacts")
+    for item in inputs:
+        email = str((item.get("properties") or {}).get("email") or "").lower()
+        if email and email in table.by_email:
+            raise ApiError(409, "CONFLICT", f"Contact already exists. Existing ID: {table.by_email[email]}")
 
 
 def batch_update(crm: Crm, request: Request, body: dict[str, Any]) -> Result:

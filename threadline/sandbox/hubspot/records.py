@@ -14,9 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 MODIFIED_PROPERTY = {"contacts": "lastmodifieddate"}   # others: hs_lastmodifieddate
-CREATED_PROPERTY = {"contacts": "createdate"}          # others: hs_createdate
+CREATED_PROPERTY = {"contacts": "createdate", "companies": "createdate", "deals": "createdate"}  # others: hs_createdate
 DEFAULT_PROPERTIES = {
     "contacts": ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"),
+    "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+    "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
+              "pipeline"),
 }
 _DIGITS = re.compile(r"^-?\d+$")
 

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from threadline.sandbox.base import SandboxContext
-from threadline.sandbox.hubspot import meta_routes, object_routes
+from threadline.sandbox.hubspot import meta_routes, object_routes, pipelines
 from threadline.sandbox.hubspot.crm import Crm
 from threadline.sandbox.hubspot.limits import RequestLimits
 from threadline.sandbox.hubspot.oauth import OAuthTokens
@@ -64,7 +64,7 @@ class HubSpotSandbox(SeedingHelpers):
 
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [Route("/oauth/v1/token", self._token, methods=["POST"])]
-        for method, path, handler, name in object_routes.ROUTES + meta_routes.ROUTES:
+        for method, path, handler, name in object_routes.ROUTES + meta_routes.ROUTES + pipelines.ROUTES:
             routes.append(Route(path, self._endpoint(handler, name, search=name == "search"), methods=[method]))
         return routes
 

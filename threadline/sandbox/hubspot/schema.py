@@ -25,6 +25,15 @@ _BUILT_IN: dict[str, tuple[str, dict[str, str]]] = {
         "recent_deal_close_date": "datetime", "hs_timezone": "enumeration",
         "createdate": "datetime", "lastmodifieddate": "datetime", "hs_object_id": "number",
     }),
+    "companies": ("companyinformation", {
+        "name": "string", "domain": "string", "industry": "string", "hubspot_owner_id": "enumeration",
+        "createdate": "datetime", "hs_lastmodifieddate": "datetime", "hs_object_id": "number",
+    }),
+    "deals": ("dealinformation", {
+        "dealname": "string", "dealstage": "enumeration", "pipeline": "enumeration", "amount": "number",
+        "closedate": "datetime", "hubspot_owner_id": "enumeration", "createdate": "datetime",
+        "hs_lastmodifieddate": "datetime", "hs_object_id": "number",
+    }),
     "emails": ("emailinformation", {
         "hs_timestamp": "datetime", "hs_email_direction": "enumeration", "hs_email_subject": "string",
         "hs_email_text": "string", "hs_email_html": "string", "hs_email_headers": "string",
@@ -52,7 +61,7 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "hs_email_optout": ("true", "false"),
 }
 #: Enumerations whose options HubSpot fills from elsewhere (owners), flagged `externalOptions`.
-_EXTERNAL = frozenset({"hubspot_owner_id"})
+_EXTERNAL = frozenset({"hubspot_owner_id", "dealstage", "pipeline"})   # stages come from the pipelines
 _FIELD_TYPES = {"string": "text", "number": "number", "datetime": "date", "date": "date",
                 "enumeration": "select", "bool": "booleancheckbox", "phone_number": "phonenumber"}
 

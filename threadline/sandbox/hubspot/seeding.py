@@ -116,6 +116,51 @@ class SeedingHelpers:
                      self.crm.associations.targets("contacts", contact.id, "tasks")]
             return [{"id": str(t.id), "properties": dict(t.properties)} for t in tasks if t is not None]
 
+    # companies, deals and pipelines ---------------------------------------------
+
+    def add_company(self, name: str, *, domain: str | None = None, contacts: Sequence[str] = (),
+                    primary: bool = True) -> str:
+        """A company, associated with `contacts` (as their primary company unless `primary=False`)."""
+        with self.crm.lock:
+            company = self.crm.create("companies", {k: v for k, v in {"name": name, "domain": domain}.items() if v})
+            for contact_id in contacts:
+                contact = self.crm.resolve("contacts", str(contact_id))
+                self.crm.associations.link("contacts", contact.id, "companies", company.id, primary=primary)
+            return str(company.id)
+
+    def add_deal(self, name: str, *, stage: str = "appointmentscheduled", pipeline: str = "default",
+                 contacts: Sequence[str] = (), company: str | None = None, modified_ms: int | None = None) -> str:
+        """A deal in `stage` of `pipeline`, associated with `contacts` and `company` (as its primary company).
+        `modified_ms` pins its createdate/hs_lastmodifieddate (the order "most recently modified" reads)."""
+        with self.crm.lock:
+            deal = self.crm.create("deals", {"dealname": name, "dealstage": stage, "pipeline": pipeline})
+            for contact_id in contacts:
+                self.crm.associations.link("deals", deal.id, "contacts", self.crm.resolve("contacts", contact_id).id)
+            if company is not None:
+                self.crm.associations.link("deals", deal.id, "companies", self.crm.resolve("companies", company).id,
+                                           primary=True)
+            if modified_ms is not None:
+                deal.created_ms = min(deal.created_ms, modified_ms)
+                self.crm.tables["deals"].set_properties(deal, {}, modified_ms)
+            return str(deal.id)
+
+    def move_deal(self, deal_id: str, stage: str) -> None:
+        """Move a deal to another stage as a rep would (closedwon/closedlost close it; bumps the modified date)."""
+        with self.crm.lock:
+            self.crm.update("deals", str(deal_id), {"dealstage": stage})
+
+    def add_pipeline(self, pipeline_id: str, label: str, stages: Sequence[tuple[str, str, float, bool]]) -> None:
+        """Another deal pipeline: stages as (id, label, probability, closed)."""
+        with self.crm.lock:
+            self.crm.pipelines.add(pipeline_id, label, stages)
+
+    def associated(self, from_type: str, object_id: str, to_type: str) -> dict[str, list[int]]:
+        """Live `to_type` records linked to one record: id -> association type ids."""
+        with self.crm.lock:
+            source = self.crm.resolve(from_type, str(object_id))
+            return {str(to_id): types for to_id, types in self.crm.associations.targets(from_type, source.id, to_type)
+                    if self.crm.tables[to_type].live(to_id) is not None}
+
     def count(self, object_type: str) -> int:
         with self.crm.lock:
             return len(self.crm.tables[object_type])

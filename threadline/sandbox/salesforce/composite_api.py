@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from threadline.sandbox.salesforce.calls import Call, RouteTable, check_version
+from threadline.sandbox.salesforce.ids import object_type_of
 from threadline.sandbox.salesforce.responses import SfError
 
 MAX_RECORDS = 200
@@ -103,6 +104,43 @@ def update_many(call: Call) -> tuple[int, Any]:
     return _run(call, records, all_or_none, one)
 
 
+def delete_many(call: Call) -> tuple[int, Any]:
+    """DELETE /composite/sobjects?ids=a,b&allOrNone=false: up to 200 records by id, one result each, in order
+    (a record already deleted answers ENTITY_IS_DELETED, an unknown id NOT_FOUND or MALFORMED_ID)."""
+    ids = [i.strip() for i in (call.params.get("ids") or "").split(",") if i.strip()]
+    if not ids:
+        raise SfError(400, "MISSING_ARGUMENT", "ids parameter is required")
+    if len(ids) > MAX_RECORDS:
+        raise SfError(400, "EXCEEDED_ID_LIMIT", f"record limit reached. cannot submit more than {MAX_RECORDS} "
+                      "records into this call")
+    all_or_none = (call.params.get("allOrNone") or "false").lower() == "true"
+    undo: list[Any] = []
+    results: list[dict[str, Any]] = []
+    for record_id in ids:
+        kind = object_type_of(record_id) if len(record_id) in (15, 18) else None
+        try:
+            if kind is None:
+                raise SfError(400, "MALFORMED_ID", f"malformed id {record_id}")
+            row = call.org.row(kind, record_id)
+            before = copy.copy(row)
+            call.org.delete(kind, row["Id"])
+
+            def revert(row: Any = row, before: Any = before) -> None:
+                row.clear()
+                row.update(before)
+                call.org.deleted_at.pop(row["Id"], None)
+            undo.append(revert)
+            results.append({"id": row["Id"], "success": True, "errors": []})
+        except SfError as exc:
+            results.append({"success": False, "errors": [exc.result_error()]})
+    if all_or_none and any(not r["success"] for r in results):
+        for step in reversed(undo):
+            step()
+        results = [r if not r["success"] else {"id": r["id"], "success": False, "errors": [ROLLED_BACK.result_error()]}
+                   for r in results]
+    return 200, results
+
+
 def _resolve(value: Any, answers: dict[str, Any]) -> Any:
     def lookup(match: re.Match[str]) -> str:
         ref, path = match.group(1), match.group(2)
@@ -157,4 +195,5 @@ def _subrequest(call: Call, table: RouteTable, sub: dict[str, Any], answers: dic
 def register(table: RouteTable) -> None:
     table.add("POST", "/composite/sobjects", create_many)
     table.add("PATCH", "/composite/sobjects", update_many)
+    table.add("DELETE", "/composite/sobjects", delete_many)
     table.add("POST", "/composite", lambda call: composite(call, table))

@@ -12,7 +12,8 @@ import threading
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 PREFIXES = {"Contact": "003", "Lead": "00Q", "Task": "00T", "EmailMessage": "02s",
-            "EmailMessageRelation": "0Dy", "User": "005", "Event": "00U"}
+            "EmailMessageRelation": "0Dy", "User": "005", "Event": "00U", "Account": "001", "Opportunity": "006",
+            "OpportunityContactRole": "00K"}
 ORG_ID = "00D5g0000012345EAA"
 
 

@@ -13,11 +13,13 @@ from typing import Any
 
 from threadline.sandbox.salesforce.ids import IdFactory, object_type_of, to18
 from threadline.sandbox.salesforce.responses import SfError
-from threadline.sandbox.salesforce.schema import DEFAULTS, REQUIRED, FieldSpec, Schema
+from threadline.sandbox.salesforce.schema import DEFAULTS, OPPORTUNITY_STAGES, REQUIRED, FieldSpec, Schema
 from threadline.sandbox.salesforce.values import coerce, now
 
 Row = dict[str, Any]
 CLOSED_TASK_STATUSES = {"Completed"}
+CLOSED_STAGES = {stage for stage, closed in OPPORTUNITY_STAGES if closed}
+ACTIVITIES = ("Task", "Event")
 
 
 class Org:
@@ -63,6 +65,7 @@ class Org:
         if missing:
             raise SfError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
                           missing)
+        self._check_integrity(schema.name, fields)
         record_id = self.ids.new(schema.name)
         self._check_unique(schema.name, fields, record_id)
         at = stamp or now()
@@ -79,6 +82,7 @@ class Org:
         row = self.row(object_name, record_id)
         name = self.schema.object(object_name).name
         fields = self._coerced(name, values)
+        self._check_integrity(name, {**row, **fields})
         self._check_unique(name, fields, row["Id"])
         at = stamp or now()
         row.update(fields, LastModifiedDate=at, SystemModstamp=at)
@@ -166,10 +170,34 @@ class Org:
                               [name])
 
     @staticmethod
-    def _derive(object_name: str, row: Row) -> None:
-        """Fields Salesforce computes: a Task is closed when its Status is a closed one (default org: Completed)."""
+    def _check_integrity(object_name: str, fields: dict[str, Any]) -> None:
+        """An activity whose WhoId is a Lead cannot be related to a record: Salesforce refuses a WhatId on it."""
+        who = fields.get("WhoId")
+        if object_name in ACTIVITIES and fields.get("WhatId") and who and object_type_of(who) == "Lead":
+            raise SfError(400, "FIELD_INTEGRITY_EXCEPTION", "Related To ID: an activity whose Name is a lead cannot "
+                          "be related to another record; only a contact can be", ["WhoId", "WhatId"])
+
+    def _derive(self, object_name: str, row: Row) -> None:
+        """Fields Salesforce computes: a Task is closed when its Status is a closed one (default org: Completed),
+        and takes its AccountId from the WhatId's account, else its Contact's; an Opportunity is closed (and won)
+        by its stage."""
         if object_name == "Task":
             row["IsClosed"] = row.get("Status") in CLOSED_TASK_STATUSES
+            row["AccountId"] = self._activity_account(row)
+        if object_name == "Opportunity":
+            row["IsClosed"] = row.get("StageName") in CLOSED_STAGES
+            row["IsWon"] = row.get("StageName") == "Closed Won"
+
+    def _activity_account(self, row: Row) -> str | None:
+        what, who = row.get("WhatId"), row.get("WhoId")
+        kind = object_type_of(what) if what else None
+        if kind == "Account":
+            return str(what)
+        if kind == "Opportunity":
+            return self.tables["Opportunity"][str(what)].get("AccountId")
+        if who and object_type_of(who) == "Contact":
+            return self.tables["Contact"][str(who)].get("AccountId")
+        return None
 
     @staticmethod
     def _name(row: Row) -> None:

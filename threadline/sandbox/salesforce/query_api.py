@@ -29,7 +29,7 @@ def _answer(call: Call, cursor: Cursor, offset: int, endpoint: str) -> tuple[int
     rows, rest = call.engine.page(cursor, offset)
     body: dict[str, Any] = {
         "totalSize": len(cursor.ids), "done": rest is None,
-        "records": [call.engine.render(r, cursor.object, cursor.fields, call.url_base) for r in rows]}
+        "records": [call.engine.render_row(r, cursor, call.url_base) for r in rows]}
     if rest is not None:
         body["nextRecordsUrl"] = f"{call.url_base}/{endpoint}/{rest}"
     return 200, body

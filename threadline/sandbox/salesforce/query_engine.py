@@ -18,12 +18,23 @@ from typing import Any
 
 from threadline.sandbox.salesforce.ids import to18
 from threadline.sandbox.salesforce.org import Org, Row
+from threadline.sandbox.salesforce.relationships import FieldPath, child_relationship, render_path, resolve
 from threadline.sandbox.salesforce.responses import SfError
-from threadline.sandbox.salesforce.schema import ObjectSchema
-from threadline.sandbox.salesforce.soql import Condition, parse
+from threadline.sandbox.salesforce.soql import Condition, Query, parse
 from threadline.sandbox.salesforce.values import render
 
 MAX_LOCATORS = 50
+
+
+@dataclass(frozen=True)
+class Children:
+    """A parent-to-child subquery, ready to run per parent row."""
+
+    relationship: str
+    object: str
+    lookup: str                      # the child's field that points at the parent
+    paths: tuple[FieldPath, ...]
+    query: Query
 
 
 @dataclass
@@ -33,6 +44,8 @@ class Cursor:
     ids: list[str]
     batch: int
     locator: str | None = None
+    paths: tuple[FieldPath, ...] = ()
+    children: tuple[Children, ...] = ()
 
 
 def _comparable(spec_type: str, value: Any) -> Any:
@@ -43,8 +56,8 @@ def _comparable(spec_type: str, value: Any) -> Any:
     return value
 
 
-def _matches(row: Row, condition: Condition, spec_type: str, name: str) -> bool:
-    left = _comparable(spec_type, row.get(name))
+def _matches(left: Any, condition: Condition, spec_type: str, name: str) -> bool:
+    left = _comparable(spec_type, left)
     if condition.op == "IN":
         return left in {_comparable(spec_type, v) for v in condition.value}
     right = _comparable(spec_type, condition.value)
@@ -60,8 +73,8 @@ def _matches(row: Row, condition: Condition, spec_type: str, name: str) -> bool:
         raise SfError(400, "INVALID_QUERY_FILTER_OPERATOR", f"invalid value for field {name}") from exc
 
 
-def _check_literal(schema: ObjectSchema, condition: Condition) -> None:
-    spec = schema.canonical(condition.field)
+def _check_literal(path: FieldPath, condition: Condition) -> None:
+    spec = path.spec
     values = condition.value if condition.op == "IN" else (condition.value,)
     for value in values:
         if spec.type == "datetime" and value is not None and not isinstance(value, datetime):
@@ -86,19 +99,54 @@ class QueryEngine:
         """Evaluate `soql`; returns (canonical field names, a cursor over the matching ids)."""
         query = parse(soql)
         schema = self.org.schema.query_object(query.object)
-        fields = tuple(schema.canonical(f).name for f in query.fields)
-        for condition in query.where:
-            _check_literal(schema, condition)
+        paths = tuple(resolve(self.org, schema.name, f) for f in query.fields)
+        children = tuple(self._children(schema.name, sub) for sub in query.subqueries)
         rows = [r for r in self.org.rows(schema.name) if include_deleted or not r["IsDeleted"]]
+        rows = self._select(schema.name, rows, query)
+        fields = tuple(p.name for p in paths)
+        return list(fields), Cursor(schema.name, fields, [r["Id"] for r in rows], batch, paths=paths,
+                                    children=children)
+
+    def _select(self, object_name: str, rows: list[Row], query: Query) -> list[Row]:
+        """WHERE, ORDER BY and LIMIT of `query` over `rows` of `object_name` (fields may be parent paths)."""
         for condition in query.where:
-            spec = schema.canonical(condition.field)
-            rows = [r for r in rows if _matches(r, condition, spec.type, spec.name)]
+            path = resolve(self.org, object_name, condition.field)
+            _check_literal(path, condition)
+            rows = [r for r in rows if _matches(path.value(self.org, r), condition, path.spec.type, path.name)]
         for name, descending in reversed(query.order):
-            spec = schema.canonical(name)
-            rows.sort(key=_sort_key(spec.name, spec.type), reverse=descending)
-        if query.limit is not None:
-            rows = rows[:query.limit]
-        return list(fields), Cursor(schema.name, fields, [r["Id"] for r in rows], batch)
+            path = resolve(self.org, object_name, name)
+            rows.sort(key=_sort_key(self._reader(path), path.spec.type), reverse=descending)
+        return rows if query.limit is None else rows[:query.limit]
+
+    def _reader(self, path: FieldPath) -> Callable[[Row], Any]:
+        return lambda row: path.value(self.org, row)
+
+    def _children(self, parent: str, sub: Query) -> Children:
+        relationship, child, lookup = child_relationship(parent, sub.object)
+        paths = tuple(resolve(self.org, child, f) for f in sub.fields)
+        for condition in sub.where:   # an unknown field fails the whole query, as Salesforce parses first
+            _check_literal(resolve(self.org, child, condition.field), condition)
+        return Children(relationship, child, lookup, paths, sub)
+
+    def render_row(self, row: Row, cursor: Cursor, url_base: str) -> dict[str, Any]:
+        """One result record: its fields, parents nested under their relationship, each subquery's children
+        as a query result (null when there are none)."""
+        record = self.render(row, cursor.object, (), url_base)
+        for path in cursor.paths:
+            render_path(self.org, row, path, record, url_base)
+        for children in cursor.children:
+            rows = [r for r in self.org.rows(children.object)
+                    if not r["IsDeleted"] and r.get(children.lookup) == row["Id"]]
+            rows = self._select(children.object, rows, children.query)
+            records = []
+            for child in rows:
+                rendered = self.render(child, children.object, (), url_base)
+                for path in children.paths:
+                    render_path(self.org, child, path, rendered, url_base)
+                records.append(rendered)
+            record[children.relationship] = ({"totalSize": len(records), "done": True, "records": records}
+                                             if records else None)
+        return record
 
     def page(self, cursor: Cursor, offset: int) -> tuple[list[Row], str | None]:
         """Rows `offset .. offset+batch` of a result and the locator for the rest (None when done)."""
@@ -133,6 +181,6 @@ class QueryEngine:
         return record
 
 
-def _sort_key(name: str, spec_type: str) -> Callable[[Row], tuple[bool, Any]]:
+def _sort_key(value: Callable[[Row], Any], spec_type: str) -> Callable[[Row], tuple[bool, Any]]:
     """ORDER BY one field: Salesforce sorts nulls first ascending; a (flag, value) key keeps None comparable."""
-    return lambda row: (row.get(name) is not None, _comparable(spec_type, row.get(name)))
+    return lambda row: (value(row) is not None, _comparable(spec_type, value(row)))

@@ -33,10 +33,11 @@ class FieldSpec:
     picklist: tuple[str, ...] = ()          # active picklist values
     restricted: bool = False                # restricted picklist: other values are refused
     read_only: bool = False                 # field-level security gives the API user read access only
+    writable: bool = False                  # writable though READ_ONLY lists the name (Account.Name)
 
     @property
     def updateable(self) -> bool:
-        return self.name not in READ_ONLY and not self.read_only
+        return (self.name not in READ_ONLY or self.writable) and not self.read_only
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "label": self.label or self.name, "type": self.type, "custom": self.custom,
@@ -54,6 +55,15 @@ def _fields(*specs: tuple[str, str] | FieldSpec) -> list[FieldSpec]:
     return [s if isinstance(s, FieldSpec) else FieldSpec(*s) for s in specs]
 
 
+#: A new org's opportunity stages: (StageName, closed?). Closed Won and Closed Lost close an Opportunity.
+OPPORTUNITY_STAGES = (("Prospecting", False), ("Qualification", False), ("Needs Analysis", False),
+                      ("Value Proposition", False), ("Id. Decision Makers", False), ("Perception Analysis", False),
+                      ("Proposal/Price Quote", False), ("Negotiation/Review", False), ("Closed Won", True),
+                      ("Closed Lost", True))
+CONTACT_ROLES = ("Business User", "Decision Maker", "Economic Buyer", "Economic Decision Maker", "Evaluator",
+                 "Executive Sponsor", "Influencer", "Technical Buyer", "Other")
+#: What a Task's or Event's WhatId may point at in this org ("Related To").
+WHAT = ("Account", "Opportunity")
 LEAD_SOURCES = ("Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other")
 LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
 _PERSON = (("FirstName", "string"), ("LastName", "string"), ("Name", "string"), ("Email", "email"),
@@ -61,7 +71,7 @@ _PERSON = (("FirstName", "string"), ("LastName", "string"), ("Name", "string"), 
            ("HasOptedOutOfEmail", "boolean"), FieldSpec("LeadSource", "picklist", picklist=LEAD_SOURCES))
 STANDARD: dict[str, list[FieldSpec]] = {
     "Contact": _fields(*_PERSON, FieldSpec("MasterRecordId", "reference", references=("Contact",)),
-                       ("AccountId", "reference")),
+                       FieldSpec("AccountId", "reference", references=("Account",))),
     "Lead": _fields(*_PERSON, FieldSpec("MasterRecordId", "reference", references=("Lead",)),
                     ("Company", "string"), FieldSpec("Status", "picklist", picklist=LEAD_STATUSES, restricted=True),
                     FieldSpec("Industry", "picklist", picklist=("Technology", "Finance", "Healthcare", "Retail",
@@ -69,12 +79,16 @@ STANDARD: dict[str, list[FieldSpec]] = {
                     ("NumberOfEmployees", "int"), FieldSpec("Rating", "picklist", picklist=("Hot", "Warm", "Cold")),
                     ("IsConverted", "boolean"),
                     FieldSpec("ConvertedContactId", "reference", references=("Contact",)), ("ConvertedDate", "date")),
-    "Task": _fields(FieldSpec("WhoId", "reference", references=("Contact", "Lead")), ("WhatId", "reference"),
+    "Task": _fields(FieldSpec("WhoId", "reference", references=("Contact", "Lead")),
+                    FieldSpec("WhatId", "reference", references=WHAT), FieldSpec("AccountId", "reference",
+                                                                                 references=("Account",),
+                                                                                 read_only=True),
                     ("Subject", "string"), ("Description", "textarea"), ("Status", "picklist"),
                     ("Priority", "picklist"), ("ActivityDate", "date"), ("TaskSubtype", "picklist"),
                     FieldSpec("OwnerId", "reference", references=("User",)), ("IsClosed", "boolean"),
                     ("IsReminderSet", "boolean"), ("ReminderDateTime", "datetime")),
-    "Event": _fields(FieldSpec("WhoId", "reference", references=("Contact", "Lead")), ("WhatId", "reference"),
+    "Event": _fields(FieldSpec("WhoId", "reference", references=("Contact", "Lead")),
+                     FieldSpec("WhatId", "reference", references=WHAT),
                      ("Subject", "string"), ("Description", "textarea"), ("StartDateTime", "datetime"),
                      ("EndDateTime", "datetime"), ("ActivityDateTime", "datetime"), ("DurationInMinutes", "int"),
                      FieldSpec("OwnerId", "reference", references=("User",))),
@@ -86,10 +100,30 @@ STANDARD: dict[str, list[FieldSpec]] = {
     "EmailMessageRelation": _fields(FieldSpec("EmailMessageId", "reference", references=("EmailMessage",)),
                                     FieldSpec("RelationId", "reference", references=("Contact", "Lead", "User")),
                                     ("RelationType", "picklist"), ("RelationAddress", "email")),
+    "Account": _fields(FieldSpec("Name", "string", writable=True), ("Website", "string"), ("Industry", "string"),
+                       FieldSpec("OwnerId", "reference", references=("User",))),
+    "Opportunity": _fields(FieldSpec("Name", "string", writable=True),
+                           FieldSpec("StageName", "picklist", picklist=tuple(s for s, _ in OPPORTUNITY_STAGES)),
+                           ("CloseDate", "date"), ("Amount", "double"), ("Probability", "double"),
+                           FieldSpec("AccountId", "reference", references=("Account",)), ("IsClosed", "boolean"),
+                           FieldSpec("IsWon", "boolean", read_only=True),
+                           FieldSpec("OwnerId", "reference", references=("User",))),
+    "OpportunityContactRole": _fields(FieldSpec("OpportunityId", "reference", references=("Opportunity",)),
+                                      FieldSpec("ContactId", "reference", references=("Contact",)),
+                                      FieldSpec("Role", "picklist", picklist=CONTACT_ROLES), ("IsPrimary", "boolean")),
     "User": _fields(("Username", "string"), ("Email", "email"), ("FirstName", "string"), ("LastName", "string"),
                     ("Name", "string"), ("IsActive", "boolean")),
 }
-REQUIRED = {"Contact": ("LastName",), "Lead": ("LastName", "Company"), "User": ("Username", "LastName")}
+REQUIRED = {"Contact": ("LastName",), "Lead": ("LastName", "Company"), "User": ("Username", "LastName"),
+            "Account": ("Name",), "Opportunity": ("Name", "StageName", "CloseDate"),
+            "OpportunityContactRole": ("OpportunityId", "ContactId")}
+#: Parent-to-child relationships SOQL subqueries name: (parent, relationship) -> (child object, its lookup field).
+CHILD_RELATIONSHIPS = {
+    ("Contact", "OpportunityContactRoles"): ("OpportunityContactRole", "ContactId"),
+    ("Opportunity", "OpportunityContactRoles"): ("OpportunityContactRole", "OpportunityId"),
+    ("Account", "Contacts"): ("Contact", "AccountId"),
+    ("Account", "Opportunities"): ("Opportunity", "AccountId"),
+}
 DEFAULTS: dict[str, dict[str, Any]] = {
     "Task": {"Status": "Not Started", "Priority": "Normal", "TaskSubtype": "Task", "IsClosed": False,
              "IsReminderSet": False},

@@ -72,6 +72,32 @@ class SeedingHelpers:
                                                 stamp=stamp))
         return ids
 
+    def add_account(self, name: str, *, contacts: Sequence[str] = (), stamp: datetime | None = None) -> str:
+        """An Account; `contacts` become its Contacts (their AccountId)."""
+        with self.org.lock:
+            account = self.org.create("Account", {"Name": name}, stamp=stamp)
+            for contact_id in contacts:
+                self.org.update("Contact", contact_id, {"AccountId": account})
+            return account
+
+    def add_opportunity(self, name: str, *, account_id: str | None = None, stage: str = "Prospecting",
+                        contacts: Sequence[str] = (), stamp: datetime | None = None) -> str:
+        """An Opportunity in `stage` (Closed Won / Closed Lost close it), with an OpportunityContactRole for
+        each of `contacts` (the first is primary). `stamp` pins its LastModifiedDate."""
+        with self.org.lock:
+            opportunity = self.org.create("Opportunity", {"Name": name, "StageName": stage, "AccountId": account_id,
+                                                          "CloseDate": (stamp or datetime.now(UTC)).date().isoformat()},
+                                          stamp=stamp)
+            for n, contact_id in enumerate(contacts):
+                self.org.create("OpportunityContactRole", {"OpportunityId": opportunity, "ContactId": contact_id,
+                                                           "Role": "Decision Maker", "IsPrimary": n == 0})
+            return opportunity
+
+    def move_opportunity(self, opportunity_id: str, stage: str, *, stamp: datetime | None = None) -> None:
+        """Change an Opportunity's stage as a rep would (IsClosed follows; LastModifiedDate moves)."""
+        with self.org.lock:
+            self.org.update("Opportunity", opportunity_id, {"StageName": stage}, stamp=stamp)
+
     def update(self, object_name: str, record_id: str, **fields: Any) -> None:
         with self.org.lock:
             self.org.update(object_name, record_id, fields)

@@ -1,7 +1,8 @@
 """A small SOQL subset, parsed into a `Query`:
 
-    SELECT f1, f2 FROM Object [WHERE cond [AND cond ...]] [ORDER BY f [ASC|DESC], ...] [LIMIT n]
+    SELECT f1, f2 [, (subquery) ...] FROM Object [WHERE cond [AND cond ...]] [ORDER BY f [ASC|DESC], ...] [LIMIT n]
     cond: field (= | != | < | <= | > | >=) literal  |  field IN (literal, ...)
+    field: Name | Relationship.Name (a parent's field); subquery: the same grammar FROM a child relationship
     literal: 'string' | number | true | false | null | 2024-05-01T12:00:00Z | 2024-05-01
 
 Anything else is MALFORMED_QUERY, as Salesforce answers for syntax it cannot read.
@@ -43,6 +44,7 @@ class Query:
     where: tuple[Condition, ...] = ()
     order: tuple[tuple[str, bool], ...] = ()    # (field, descending)
     limit: int | None = None
+    subqueries: tuple[Query, ...] = ()         # parent-to-child: `object` is the child relationship name
 
 
 def malformed(detail: str) -> SfError:
@@ -119,13 +121,22 @@ class _Parser:
             raise malformed(f"unexpected token: '{op}'")
         return Condition(name, "!=" if op == "<>" else op, self.literal())
 
-    def parse(self) -> Query:
+    def select_item(self, fields: list[str], subqueries: list[Query]) -> None:
+        if self.peek()[1] == "(":
+            self.take()
+            subqueries.append(self.parse(nested=True))
+        else:
+            fields.append(self.word())
+
+    def parse(self, *, nested: bool = False) -> Query:
         if not self.keyword("SELECT"):
             raise malformed("unexpected token: expecting SELECT")
-        fields = [self.word()]
+        fields: list[str] = []
+        subqueries: list[Query] = []
+        self.select_item(fields, subqueries)
         while self.peek()[1] == ",":
             self.take()
-            fields.append(self.word())
+            self.select_item(fields, subqueries)
         if not self.keyword("FROM"):
             raise malformed("unexpected token: expecting FROM")
         object_name = self.word()
@@ -141,9 +152,13 @@ class _Parser:
                 self.take()
                 order.append(self._order_item())
         limit = int(self.literal()) if self.keyword("LIMIT") else None
-        if self.peek()[0] != "end":
+        if nested and self.take()[1] != ")":
+            raise malformed("expecting ')' after a subquery")
+        if not nested and self.peek()[0] != "end":
             raise malformed(f"unexpected token: '{self.peek()[1]}'")
-        return Query(tuple(fields), object_name, tuple(where), tuple(order), limit)
+        if nested and subqueries:
+            raise malformed("nesting of semi join sub-selects is not supported")
+        return Query(tuple(fields), object_name, tuple(where), tuple(order), limit, tuple(subqueries))
 
     def _order_item(self) -> tuple[str, bool]:
         name = self.word()

@@ -15,6 +15,7 @@ from sqlmodel import select
 from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import CrmAdapter
 from threadline.sync.events.log import record_events
+from threadline.sync.events.meetings import without_known_meetings
 from threadline.sync.events.records import Event, event_id
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import EventRow, OutboxRow
@@ -36,7 +37,8 @@ def observe_meetings(store: Store, crm: CrmAdapter) -> int:
                             data={"meeting_id": m.id, "starts_at": m.starts_at.isoformat() if m.starts_at else None})
                       for m in meetings for contact in m.contact_ids]
             with store.session() as session:
-                new += record_events(session, events)
+                # A meeting already recorded from the prospect's "Accepted: ..." mail is not booked twice.
+                new += record_events(session, without_known_meetings(session, events))
                 save_cursor(session, source, page_cursor)
     except ProviderError as exc:
         with store.session() as session:

@@ -21,6 +21,7 @@ from threadline.sync.contacts.mirror import save_contacts
 from threadline.sync.contacts.reserve import DailyReserve
 from threadline.sync.events.log import record_events
 from threadline.sync.mail.matching import AddressPolicy
+from threadline.sync.privacy.suppression import unforgotten
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import ContactRow
 from threadline.sync.work.cursors import (
@@ -127,12 +128,14 @@ def _save_page(store: Store, source: str, page: ContactPage, policy: AddressPoli
                unsubscribe_field: str | None, fence: Callable[[Session], None] | None) -> None:
     """Mirror one page, its events and its cursor in one transaction."""
     with store.session() as session:
+        # A person forgotten on request (`threadline forget`) is never mirrored again while the CRM still has them.
+        contacts = unforgotten(session, page.contacts, policy)
         old = {row.crm_id: row for row in session.exec(select(ContactRow).where(
-            col(ContactRow.crm_id).in_([c.id for c in page.contacts]))).all()}
-        events = [e for c in page.contacts
+            col(ContactRow.crm_id).in_([c.id for c in contacts]))).all()}
+        events = [e for c in contacts
                   for e in contact_events(old.get(c.id), c, unsubscribe_field=unsubscribe_field)]
         summary.events += record_events(session, events)
-        summary.pulled += save_contacts(session, page.contacts, policy)
+        summary.pulled += save_contacts(session, contacts, policy)
         if fence is not None:
             fence(session)
         save_cursor(session, source, page.cursor)

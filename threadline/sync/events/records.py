@@ -23,7 +23,11 @@ BUILTIN_TYPES = frozenset({
     "bounce.received",      # data: {"recipients": [...], "mailbox"}
     "email.sent",           # data: {"subject", "message_id", "mailbox"}   (outgoing mail to the contact)
     "unsubscribed",         # data: {"channel": "email", "via": "list-unsubscribe" | "crm" | ...}
-    "meeting.booked",       # data: {"meeting_id", "starts_at"}
+    "meeting.booked",       # data: {"meeting_id", "starts_at"} from the CRM; from a mailbox (an accepted iMIP reply
+                            # or the prospect's invitation): {"uid", "starts_at", "response", "method", ...}
+    "meeting.tentative",    # data as a mailbox meeting.booked: the prospect answered "maybe" (PARTSTAT=TENTATIVE)
+    "meeting.declined",     # data as a mailbox meeting.booked: the prospect declined (PARTSTAT=DECLINED)
+    "meeting.cancelled",    # data as a mailbox meeting.booked: the prospect cancelled a meeting they organized
     "task.completed",       # data: {"task_id", "subject"}
 })
 

@@ -3,8 +3,10 @@
 Pure function over ParsedMessage. Machine signals (DSN structure, RFC 3834
 Auto-Submitted, vendor auto-reply headers, Precedence/List-Id) are trusted before
 words in subjects and bodies, and the first rule that fires wins, in the order
-bounce > auto-reply > bulk > reply > message: a bounce often carries Auto-Submitted,
-an out-of-office reply often carries In-Reply-To, and neither is a human reply.
+bounce > meeting > auto-reply > bulk > reply > message: a bounce often carries Auto-Submitted,
+an out-of-office reply often carries In-Reply-To, and neither is a human reply. A meeting
+response (an iMIP calendar part read by calendar_reply.py) comes right after bounces: Google
+marks its "Accepted: ..." messages Auto-Submitted, yet they record what a person chose.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from datetime import UTC, date, datetime
 from typing import Literal
 
 from threadline.adapters.sending import SEQUENCE_ID_PREFIX
+from threadline.sync.mail.calendar_reply import CalendarRead, CalendarResponse
 from threadline.sync.mail.message import ParsedMessage
 from threadline.sync.mail.return_date import read_return_date
 
-Kind = Literal["reply", "auto_reply", "bounce", "bulk", "message"]
+Kind = Literal["reply", "auto_reply", "bounce", "bulk", "message", "meeting"]
 
 DAEMON_SENDERS = re.compile(r"^(?:mailer-daemon|postmaster|mail-daemon|maildelivery|mail-delivery-subsystem)@", re.I)
 DAEMON_NAMES = re.compile(r"mail delivery (?:subsystem|system)|mailer-daemon|postmaster", re.I)
@@ -63,11 +66,13 @@ class Classification:
     reason: str
     return_date: date | None = None
     bounced_recipients: tuple[str, ...] = ()
+    calendar: CalendarResponse | None = None        # kind "meeting": the iMIP response it carries
 
 
-def classify(msg: ParsedMessage) -> Classification:
-    """Classify one message. Pure and deterministic; never raises for a ParsedMessage."""
-    for rule in (_bounce, _auto_reply, _bulk, _reply):
+def classify(msg: ParsedMessage, calendar: CalendarRead | None = None) -> Classification:
+    """Classify one message (`calendar`: what calendar_reply.read_calendar found in its raw bytes). Pure and
+    deterministic; never raises for a ParsedMessage."""
+    for rule in (_bounce, lambda m: _meeting(calendar), _auto_reply, _bulk, _reply):
         found = rule(msg)
         if found is not None:
             return found
@@ -97,6 +102,12 @@ def _bounce(msg: ParsedMessage) -> Classification | None:
         return Classification("bounce", f"{msg.from_address} reports failure: {msg.subject[:80]}",
                                bounced_recipients=_failed_addresses_in_text(msg))
     return None
+
+
+def _meeting(calendar: CalendarRead | None) -> Classification | None:
+    if calendar is None or calendar.response is None:
+        return None
+    return Classification("meeting", calendar.response.describe(), calendar=calendar.response)
 
 
 def _failed_addresses_in_text(msg: ParsedMessage) -> tuple[str, ...]:

@@ -7,6 +7,13 @@ reply. So while the CRM source is not caught up (`CursorRow.caught_up` is False)
 `deferred` and kept here, slimmed to its headers and text parts; once a contact pull has read to the end, every
 deferred message is decided again exactly as a fresh one (the same keys, so nothing is logged twice) and the
 ones still from nobody known are skipped then.
+
+The same holds for the order mail is read in. A stranger's message in a thread (a prospect's colleague writing
+"adding myself here", the prospect in Cc) is logged on the thread's contacts when the thread is known, and Gmail's
+backfill reads newest first: the colleague's message comes before the one that makes the thread known. So a
+stranger's message in a thread is skipped as before but also kept here as a `thread` wait; when a message of that
+thread is logged in the same mailbox, the waits of the thread are decided again (ingest.py). They are kept for
+THREAD_WAIT after they were read, long enough for any backfill to reach the rest of the thread.
 """
 
 from __future__ import annotations
@@ -14,8 +21,8 @@ from __future__ import annotations
 import email
 import email.policy
 import zlib
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import delete
@@ -30,13 +37,16 @@ log = structlog.get_logger("threadline.mailbox")
 #: A message larger than this keeps its headers and text parts only (attachments are never logged).
 SLIM_ABOVE = 256 * 1024
 BATCH = 200
+#: How long a stranger's message waits for its thread to become known.
+THREAD_WAIT = timedelta(days=30)
+MIRROR, THREAD = "mirror", "thread"
 
 Ingest = Callable[[Session, str, str | None, RawMessage], None]
 
 
 def slim(raw: bytes) -> bytes:
-    """`raw` itself when small; else its headers and first text/plain and text/html parts, which is all a reply
-    is decided and logged from. Kept whole when it has no Message-ID (its identity, and the key it is logged
+    """`raw` itself when small; else its headers, first text/plain and text/html parts and calendar part (which
+    makes it a meeting response): all a message is decided and logged from. Kept whole when it has no Message-ID (its identity, and the key it is logged
     under, is then a digest of its bytes) or cannot be rebuilt (repeated headers, broken MIME): size is the
     lesser loss."""
     if len(raw) <= SLIM_ABOVE:
@@ -52,6 +62,12 @@ def slim(raw: bytes) -> bytes:
         texts: dict[str, str] = {}
         for part in message.walk():
             kind = part.get_content_type()
+            if kind in ("text/calendar", "application/ics") and "text/calendar" not in texts:   # a meeting response
+                payload = part.get_payload(decode=True)
+                if isinstance(payload, bytes):
+                    texts["text/calendar"] = payload.decode(part.get_content_charset() or "utf-8", "replace")
+                    method = part.get_param("method")
+                    texts["method"] = method if isinstance(method, str) else ""
             if kind in ("text/plain", "text/html") and kind not in texts and not part.get_filename():
                 payload = part.get_payload(decode=True)
                 if isinstance(payload, bytes):
@@ -60,6 +76,9 @@ def slim(raw: bytes) -> bytes:
         body.set_content(texts.get("text/plain", ""))
         if "text/html" in texts:
             body.add_alternative(texts["text/html"], subtype="html")
+        if "text/calendar" in texts:
+            body.add_alternative(texts["text/calendar"], subtype="calendar",
+                                 params={"method": texts["method"]} if texts["method"] else {})
         for name, value in body.items():
             kept[name] = value
         kept.set_payload(body.get_payload())
@@ -68,16 +87,48 @@ def slim(raw: bytes) -> bytes:
         return raw
 
 
-def defer(session: Session, mailbox: str, owner_id: str | None, raw: RawMessage) -> None:
-    """Keep `raw` to be decided again (in the caller's transaction, with its `deferred` MessageRow)."""
+def defer(session: Session, mailbox: str, owner_id: str | None, raw: RawMessage, *, kind: str = MIRROR,
+          thread_ref: str | None = None) -> None:
+    """Keep `raw` to be decided again (in the caller's transaction, with its MessageRow): until the mirror has
+    caught up (`MIRROR`), or until a message of thread `thread_ref` is logged in `mailbox` (`THREAD`)."""
     session.add(DeferredMailRow(mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder,
                                 thread_id=raw.thread_id, internal_date=raw.internal_date, owner_id=owner_id,
-                                raw=zlib.compress(slim(raw.raw))))
+                                raw=zlib.compress(slim(raw.raw)), kind=kind, thread_ref=thread_ref))
 
 
 def any_deferred(session: Session) -> bool:
-    """Whether any message waits to be decided again."""
-    return session.exec(select(DeferredMailRow.id).limit(1)).first() is not None
+    """Whether any message waits for the contact mirror to catch up."""
+    return session.exec(select(DeferredMailRow.id).where(DeferredMailRow.kind == MIRROR).limit(1)).first() is not None
+
+
+def take_thread_waits(session: Session, mailbox: str, thread_refs: Collection[str]) -> list[tuple[str | None, RawMessage]]:
+    """Remove and return the messages of `mailbox` waiting for one of `thread_refs` to become known, with their
+    owner ids, oldest first; their `skipped` MessageRows go too, so the caller decides them as fresh messages."""
+    if not thread_refs:
+        return []
+    rows = list(session.exec(select(DeferredMailRow).where(
+        DeferredMailRow.mailbox == mailbox, DeferredMailRow.kind == THREAD,
+        col(DeferredMailRow.thread_ref).in_(sorted(thread_refs))).order_by(col(DeferredMailRow.id))).all())
+    taken = []
+    for row in rows:
+        session.execute(delete(MessageRow).where(col(MessageRow.mailbox) == row.mailbox,
+                                                 col(MessageRow.provider_id) == row.provider_id))
+        session.delete(row)
+        taken.append((row.owner_id, _raw_of(row)))
+    session.flush()
+    return taken
+
+
+def purge_thread_waits(session: Session, now: datetime) -> int:
+    """Forget the stranger messages that waited THREAD_WAIT for their thread (they stay skipped)."""
+    result = session.execute(delete(DeferredMailRow).where(col(DeferredMailRow.kind) == THREAD,
+                                                           col(DeferredMailRow.deferred_at) < now - THREAD_WAIT))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _raw_of(row: DeferredMailRow) -> RawMessage:
+    return RawMessage(provider_id=row.provider_id, folder=row.folder, raw=zlib.decompress(row.raw),
+                      thread_id=row.thread_id, internal_date=as_utc(row.internal_date))
 
 
 def redecide(store: Store, ingest: Ingest, *, batch: int = BATCH,
@@ -86,12 +137,13 @@ def redecide(store: Store, ingest: Ingest, *, batch: int = BATCH,
     transaction; returns how many were taken up. A message decided again while the mirror is still behind is
     deferred again (a new row past this pass's end), so the pass always ends."""
     with store.session() as session:
-        last = session.exec(select(DeferredMailRow.id).order_by(col(DeferredMailRow.id).desc()).limit(1)).first()
+        last = session.exec(select(DeferredMailRow.id).where(DeferredMailRow.kind == MIRROR)
+                            .order_by(col(DeferredMailRow.id).desc()).limit(1)).first()
     after, done = 0, 0
     while last is not None and after < last:
         with store.session() as session:
             rows = list(session.exec(select(DeferredMailRow).where(
-                col(DeferredMailRow.id) > after, col(DeferredMailRow.id) <= last)
+                DeferredMailRow.kind == MIRROR, col(DeferredMailRow.id) > after, col(DeferredMailRow.id) <= last)
                 .order_by(col(DeferredMailRow.id)).limit(batch)).all())
             if not rows:
                 break
@@ -102,9 +154,7 @@ def redecide(store: Store, ingest: Ingest, *, batch: int = BATCH,
                                                          col(MessageRow.decision) == "deferred"))
                 session.delete(row)
                 session.flush()
-                ingest(session, row.mailbox, row.owner_id, RawMessage(
-                    provider_id=row.provider_id, folder=row.folder, raw=zlib.decompress(row.raw),
-                    thread_id=row.thread_id, internal_date=as_utc(row.internal_date)))
+                ingest(session, row.mailbox, row.owner_id, _raw_of(row))
             if fence is not None:
                 fence(session)        # raises LeaseLost (the batch rolls back) if the CRM unit moved on
             after = rows[-1].id or after

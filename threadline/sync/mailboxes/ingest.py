@@ -31,14 +31,22 @@ from threadline.adapters.errors import ProviderError
 from threadline.adapters.protocols import MailboxAdapter
 from threadline.adapters.records import EmailActivity, MailPage, RawMessage
 from threadline.crashpoints import crashpoint, failpoint
+from threadline.sync.contacts.create_policy import ContactCreation
 from threadline.sync.contacts.mirror import contacts_for_address, surviving_contact
 from threadline.sync.events.log import record_events
+from threadline.sync.events.meetings import without_known_meetings
 from threadline.sync.events.records import Event, event_id
+from threadline.sync.mail.calendar_reply import read_calendar
 from threadline.sync.mail.classify import Classification, classify
 from threadline.sync.mail.matching import NO_CONTACT, AddressPolicy, Decision, decide
 from threadline.sync.mail.message import MalformedMessage, ParsedMessage, parse_message
 from threadline.sync.mail.reply_text import extract_reply
-from threadline.sync.mailboxes.deferred import defer, redecide
+from threadline.sync.mailboxes.contact_creation import asks_for_contact
+from threadline.sync.mailboxes.contact_waits import BATCH as CONTACT_BATCH
+from threadline.sync.mailboxes.contact_waits import take_ready
+from threadline.sync.mailboxes.deferred import THREAD, defer, redecide, take_thread_waits
+from threadline.sync.mailboxes.labels import LabelRule, decide_labels, reconsider
+from threadline.sync.mailboxes.meetings import meeting_decision, meeting_events
 from threadline.sync.outbox.keys import log_email_key, message_identity, update_contact_key
 from threadline.sync.outbox.rows import Intent, intend
 from threadline.sync.store.database import Store
@@ -84,7 +92,10 @@ def prepare(raw: RawMessage) -> Prepared:
     try:
         failpoint("mailbox.message", raw.raw)
         parsed = parse_message(raw.raw)
-        return Prepared(parsed, classify(parsed))
+        calendar = read_calendar(raw.raw, parsed.headers.get("content-type", "text/plain"))
+        if calendar.problem:        # handled as mail; the reason has no customer text
+            log.info("message.calendar_unreadable", provider_id=raw.provider_id, reason=calendar.problem)
+        return Prepared(parsed, classify(parsed, calendar))
     except Exception as exc:  # noqa: BLE001 - raised again in the page's transaction, which handles it
         return Prepared(failure=exc)
 
@@ -101,6 +112,9 @@ class MailboxSummary:
     resync_reason: str | None = None
     cut_short: bool = False        # stopped between pages (shutdown) or the lease was lost: more may be waiting
     succeeded: bool = False        # read to the end: the caller records the success if `run` was told not to
+    # The thread refs and Message-IDs of the messages logged in the page in hand: strangers' messages waiting for
+    # one of these threads are decided again at the end of the page (deferred.py).
+    logged_threads: set[str] = field(default_factory=set)
 
     def counts(self) -> tuple[int, int, int, int, Counter[str]]:
         """The counters, to put back when the work they counted is rolled back."""
@@ -114,24 +128,30 @@ class MailboxSummary:
 class MailboxSync:
     """Runs the ingest for mailboxes against one store and one address policy."""
 
-    def __init__(self, store: Store, policy: AddressPolicy, *, crm_source: str | None = None) -> None:
+    def __init__(self, store: Store, policy: AddressPolicy, *, crm_source: str | None = None,
+                 creation: ContactCreation | None = None) -> None:
         """With `crm_source`, mail from no known contact is deferred while that CRM's contact pull is behind
-        (a backfill paused at the daily reserve; see deferred.py) instead of skipped for good."""
+        (a backfill paused at the daily reserve; see deferred.py) instead of skipped for good. `creation`:
+        sync.create_contacts (contact_creation.py); None creates nothing."""
         self.store = store
         self.policy = policy
         self.crm_source = crm_source
+        self.creation = creation
+        self.label_rules: dict[str, LabelRule] = {}     # mailbox -> its only/never_labelled (labels.py)
 
     def redecide_deferred(self, *, fence: Callable[[Session], None] | None = None) -> int:
         """Decide again the mail deferred while the mirror was behind (the engine calls this after a contact
         pull, with the CRM lease's `fence` run in each batch's transaction); returns how many were taken up.
         A message that fails unexpectedly is quarantined alone, as in a pull."""
         def one(session: Session, mailbox: str, owner_id: str | None, raw: RawMessage) -> None:
-            self._ingest_guarded(session, mailbox, owner_id, raw, prepare(raw), MailboxSummary(mailbox), [], 1)
+            summary = MailboxSummary(mailbox)
+            self._ingest_guarded(session, mailbox, owner_id, raw, prepare(raw), summary, [], 1)
+            self._settle_threads(session, mailbox, summary)
         return redecide(self.store, one, fence=fence)
 
     def run(self, mailbox: MailboxAdapter, owner_id: str | None = None, *,
             fence: Callable[[Session], None] | None = None, stopping: threading.Event | None = None,
-            record_success: bool = True) -> MailboxSummary:
+            record_success: bool = True, labels: LabelRule | None = None) -> MailboxSummary:
         """Pull everything new in `mailbox`. Provider errors are recorded and returned, not raised.
 
         `fence(session)` runs in each page's transaction right before the cursor is saved and
@@ -139,8 +159,10 @@ class MailboxSync:
         and the pull stops (the new holder reads it from the cursor). `stopping` ends the pull
         after the page in hand is committed. A pull read to the end sets `succeeded`; with
         `record_success` False the caller writes the success mark (the engine does it in the
-        lease release's transaction).
+        lease release's transaction). `labels`: the mailbox's opt-in/opt-out labels (labels.py).
         """
+        if labels:
+            self.label_rules[mailbox.address] = labels
         source = f"mailbox:{mailbox.address}"
         summary = MailboxSummary(mailbox.address)
         with self.store.session() as session:
@@ -211,10 +233,12 @@ class MailboxSync:
         ids = [m.provider_id for m in page.messages]
         known = set(session.exec(select(MessageRow.provider_id).where(
             MessageRow.mailbox == mailbox, col(MessageRow.provider_id).in_(ids))).all())
+        summary.logged_threads = set()          # this attempt's (a page taken again per message starts afresh)
         for raw in page.messages:
             summary.pulled += 1
             if raw.provider_id in known:
-                summary.duplicates += 1
+                if not self._relabelled(session, mailbox, owner_id, raw, prepared[raw.provider_id], summary):
+                    summary.duplicates += 1
                 continue
             known.add(raw.provider_id)
             if failed is None:
@@ -223,6 +247,24 @@ class MailboxSync:
                 self._ingest_guarded(session, mailbox, owner_id, raw, prepared[raw.provider_id], summary, failed,
                                      len(page.messages))
             crashpoint("mailbox.after_message")
+        self._settle_threads(session, mailbox, summary)
+
+    def _settle_threads(self, session: Session, mailbox: str, summary: MailboxSummary) -> None:
+        """Decide again the strangers' messages of `mailbox` that wait for a thread just made known (a message of
+        it logged), so what is logged does not depend on the order the mailbox was read in. One pass per newly
+        known thread: a message decided again that still matches nobody waits again, for a later message."""
+        retaken: set[str] = set()
+        while summary.logged_threads:
+            refs, summary.logged_threads = summary.logged_threads, set()
+            for owner_id, raw in take_thread_waits(session, mailbox, refs):
+                if raw.provider_id in retaken:
+                    continue
+                retaken.add(raw.provider_id)
+                settled = MailboxSummary(mailbox)
+                self._ingest_guarded(session, mailbox, owner_id, raw, prepare(raw), settled, [], 1)
+                summary.matched += settled.matched
+                summary.intended += settled.intended
+                summary.logged_threads |= settled.logged_threads
 
     def _ingest_guarded(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
                         prepared: Prepared, summary: MailboxSummary, failed: list[str], page_size: int) -> None:
@@ -261,6 +303,7 @@ class MailboxSync:
         decision = decide(parsed, classification, raw.folder, mailbox, self.policy,
                           lambda a: contacts_for_address(session, a),
                           lambda: _thread_contacts(session, mailbox, parsed, raw.thread_id))
+        decision = decide_labels(session, mailbox, self.label_rules.get(mailbox), decision, raw, parsed.message_id)
         if (decision.action != "log" and decision.reason == NO_CONTACT and self.crm_source is not None
                 and mirror_behind(session, self.crm_source)):
             # Maybe from a contact the paused backfill has not reached yet: decided again once it has.
@@ -272,23 +315,62 @@ class MailboxSync:
             defer(session, mailbox, owner_id, raw)
             summary.skipped["deferred"] += 1
             return
-        reply = extract_reply(parsed.text, parsed.html) if decision.action == "log" else None
+        if classification.calendar is not None:     # a meeting response or invitation: an event, never an email
+            decision = meeting_decision(classification.calendar, decision, self.policy,
+                                        lambda a: contacts_for_address(session, a))
+        reply = extract_reply(parsed.text, parsed.html, parsed.from_name) if decision.action == "log" else None
+        meeting = classification.calendar is not None and bool(decision.contact_ids)
         session.add(MessageRow(
             mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder, message_id=parsed.message_id,
             thread_ref=thread_ref, from_address=parsed.from_address, subject=parsed.subject[:998],
             sent_at=parsed.date, classification=classification.kind,
-            decision="logged" if decision.action == "log" else "skipped", reason=decision.reason[:400],
+            decision="logged" if decision.action == "log" else "meeting" if meeting else "skipped",
+            reason=decision.reason[:400],
             contact_ids=json.dumps(list(decision.contact_ids)), reply_text=reply))
         record_events(session, mail_events(session, mailbox, raw, parsed, classification, decision, reply, self.policy))
         if decision.action != "log":
             summary.skipped[decision.reason.split(":")[0]] += 1
+            if self.creation is not None and asks_for_contact(session, self.creation, self.policy, mailbox, owner_id,
+                                                              raw, parsed, classification, decision, summary):
+                return                      # it waits for the contact it asked for (contact_waits.py)
+            waits_for = _thread_wait_key(decision, parsed, raw)
+            if waits_for:
+                # A stranger in a thread: the message that makes the thread known may be read after this one.
+                defer(session, mailbox, owner_id, raw, kind=THREAD, thread_ref=waits_for[:400])
             return
         summary.matched += 1
+        summary.logged_threads.update(r[:400] for r in (thread_ref, _thread_root(parsed), parsed.message_id) if r)
         # ids only: the reply text and subject are customer data and stay out of logs
         log.debug("message.matched", mailbox=mailbox, provider_id=raw.provider_id,
                   classification=classification.kind, contact_ids=list(decision.contact_ids))
         summary.intended += intend(session, self._intents(session, mailbox, owner_id, raw, parsed, decision,
                                                           reply or "", thread_ref))
+
+    def settle_contact_waits(self, *, fence: Callable[[Session], None] | None = None) -> int:
+        """Decide again the mail that waits for a contact the mirror has now (sync.create_contacts), a batch per
+        transaction (`fence` run in each); returns how many were taken up."""
+        done = 0
+        while True:
+            with self.store.session() as session:
+                taken = take_ready(session, CONTACT_BATCH)
+                for mailbox, owner_id, raw in taken:
+                    summary = MailboxSummary(mailbox)
+                    self._ingest_guarded(session, mailbox, owner_id, raw, prepare(raw), summary, [], 1)
+                    self._settle_threads(session, mailbox, summary)
+                if fence is not None:
+                    fence(session)
+            done += len(taken)
+            if len(taken) < CONTACT_BATCH:
+                return done
+
+    def _relabelled(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
+                    prepared: Prepared, summary: MailboxSummary) -> bool:
+        """A message seen before, handed over again: decided again if its labels now change the decision."""
+        done = reconsider(session, mailbox, raw, self.label_rules.get(mailbox),
+                          lambda: self._ingest_one(session, mailbox, owner_id, raw, prepared, summary))
+        if done == "withdrawn":
+            summary.skipped["label: withdrawn"] += 1
+        return done is not None
 
     def _intents(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
                  parsed: ParsedMessage, decision: Decision, reply: str, thread_ref: str | None) -> list[Intent]:
@@ -312,8 +394,9 @@ class MailboxSync:
 def mail_events(session: Session, mailbox: str, raw: RawMessage, parsed: ParsedMessage,
                 classification: Classification, decision: Decision, reply: str | None,
                 policy: AddressPolicy) -> list[Event]:
-    """Rule-layer events for this message: reply received / email sent on the logged contacts, and
-    auto-replies and bounces on the contacts they came from (those are never logged, but they matter)."""
+    """Rule-layer events for this message: reply received / email sent on the logged contacts, meeting
+    events (meetings.py) on the contacts a meeting response names, and auto-replies and bounces on the
+    contacts they came from (those are never logged, but they matter)."""
     identity = message_identity(parsed.message_id, mailbox, raw.provider_id, raw.raw)
     # The later of the Date header and the mailbox's receipt time: Date has whole seconds and the sender's
     # clock may be slow, and a reply must never look older than the enrolment it answers.
@@ -326,6 +409,11 @@ def mail_events(session: Session, mailbox: str, raw: RawMessage, parsed: ParsedM
                                    "mailbox": mailbox,
                                    **({"text": (reply or "")[:500]} if kind == "reply.received" else {})}
         targets = [(kind, c, data) for c in decision.contact_ids]
+    elif classification.calendar is not None and decision.contact_ids:
+        # Ids from the meeting, not the message; one meeting.booked per meeting with the CRM's pull.
+        return without_known_meetings(session, meeting_events(
+            classification.calendar, decision.contact_ids, at, source,
+            {"subject": parsed.subject, "message_id": parsed.message_id, "mailbox": mailbox}))
     elif classification.kind == "auto_reply":
         data = {"subject": parsed.subject, "mailbox": mailbox,
                 "return_date": classification.return_date.isoformat() if classification.return_date else None}
@@ -339,6 +427,15 @@ def mail_events(session: Session, mailbox: str, raw: RawMessage, parsed: ParsedM
         return []
     return [Event(id=event_id(kind, identity, contact), type=kind, contact_id=contact, occurred_at=at,
                   source=source, data=data) for kind, contact, data in targets]
+
+
+def _thread_wait_key(decision: Decision, parsed: ParsedMessage, raw: RawMessage) -> str | None:
+    """For a message skipped only for want of a known contact, incoming, and in a thread: what it waits for. The
+    thread's root Message-ID when it answers something (the same in every mailbox and whatever threads the provider
+    made), else the provider's thread id; None when it is in no thread (or skipped for another reason)."""
+    if decision.reason != NO_CONTACT or decision.direction != "incoming":
+        return None
+    return (parsed.references[0] if parsed.references else parsed.in_reply_to) or raw.thread_id
 
 
 def _thread_root(parsed: ParsedMessage) -> str | None:

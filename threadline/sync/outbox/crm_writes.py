@@ -34,6 +34,8 @@ from threadline.crashpoints import crashpoint
 from threadline.sync.contacts.mirror import surviving_contact, write_through
 from threadline.sync.contacts.reply_properties import reply_properties
 from threadline.sync.outbox import rows as outbox
+from threadline.sync.outbox.contact_creates import create_contact_batch
+from threadline.sync.outbox.deletes import delete_batch
 from threadline.sync.outbox.fence import RowFence, long_throttle
 from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.store.database import Store
@@ -48,7 +50,7 @@ REPLY_FIRST_WAIT = timedelta(seconds=3)
 BATCH = 100
 LEASE = timedelta(minutes=2)   # the default of sync.lease_time: a batch's CRM calls take seconds
 #: The outbox kinds this executor performs (send_email rows belong to the SendExecutor).
-CRM_KINDS = ("log_email", "create_task", "update_contact", "set_fields")
+CRM_KINDS = ("log_email", "create_task", "update_contact", "set_fields", "delete_email", "create_contact")
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,14 @@ class OutboxExecutor:
             self._release_orphans()
             creates = self._creates()
             while not self.stopping.is_set() and not self._parked():
+                # Opt-out labels (deletes.py) first: an activity withdrawn before it was written is cancelled,
+                # never created and then deleted.
+                if hasattr(self.crm, "delete_emails"):
+                    while not self.stopping.is_set() and delete_batch(self, summary):
+                        pass
+                if hasattr(self.crm, "create_contacts"):     # sync.create_contacts (contact_creates.py)
+                    while not self.stopping.is_set() and create_contact_batch(self, summary):
+                        pass
                 for kind, how in creates.items():
                     while not self.stopping.is_set() and self._create_batch(kind, how, summary):
                         pass

@@ -29,3 +29,9 @@ def log_email_key(identity: str, contact_id: str) -> str:
 def update_contact_key(identity: str, contact_id: str) -> str:
     """Key for refreshing a contact's reply properties after one message."""
     return "uc-" + _digest("update_contact", identity, contact_id)
+
+
+def create_contact_key(address: str) -> str:
+    """Key for creating the contact of one normalised address: the same in every mailbox and replica, so the
+    person is intended (and created) once."""
+    return "cc-" + _digest("create_contact", address.strip().lower())

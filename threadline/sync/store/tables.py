@@ -252,15 +252,21 @@ class WorkLeaseRow(SQLModel, table=True):
 
 
 class DeferredMailRow(SQLModel, table=True):
-    """A message from no known contact, read while the contact mirror was still being filled (a backfill paused at
-    the daily reserve): kept, slimmed to its headers and text, to be decided again once the mirror has caught up."""
+    """A message from no known contact, kept (slimmed to its headers and text) to be decided again: read while the
+    contact mirror was still being filled (a backfill paused at the daily reserve), or a stranger's message in a
+    thread whose known message had not been read yet."""
 
     __tablename__ = "deferred_mail"
-    __table_args__ = (UniqueConstraint("mailbox", "provider_id", name="uq_deferred_mail_mailbox_provider_id"),)
+    __table_args__ = (UniqueConstraint("mailbox", "provider_id", name="uq_deferred_mail_mailbox_provider_id"),
+                      Index("ix_deferred_mail_thread", "mailbox", "kind", "thread_ref"))
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str = Field(max_length=320)
     provider_id: str = Field(max_length=400)
     folder: str = Field(max_length=16)
+    # "mirror": waits for the contact pull to catch up; "thread": from a stranger in a thread no contact is known in
+    # yet, waits for the thread to become known (read order must not decide what is logged).
+    kind: str = Field(default="mirror", max_length=16)
+    thread_ref: str | None = Field(default=None, max_length=400)       # the MessageRow's thread_ref ("thread" rows)
     thread_id: str | None = Field(default=None, max_length=400)
     internal_date: datetime | None = None
     owner_id: str | None = Field(default=None, max_length=64)
@@ -288,3 +294,17 @@ class SecretRow(SQLModel, table=True):
     key_id: str = Field(max_length=32, index=True)              # the sealing key's fingerprint, never the key
     ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))   # Fernet token
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class CreatedContactRow(SQLModel, table=True):
+    """A person sync.create_contacts made a CRM record for (or found already there when it looked), once per
+    address across mailboxes and replicas: `key` is the create intent's key, a digest of the address."""
+
+    __tablename__ = "created_contacts"
+    key: str = Field(primary_key=True, max_length=128)
+    crm_id: str = Field(max_length=64, index=True)
+    object_type: str = Field(max_length=16)                     # "contact" | "lead"
+    created: bool                                               # False: the CRM had the address already
+    mode: str = Field(max_length=16)                            # the sync.create_contacts mode that asked for it
+    mailbox: str = Field(max_length=320)                        # where the mail that asked for it came in
+    at: datetime = Field(default_factory=utcnow, index=True)

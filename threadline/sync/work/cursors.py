@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from threadline.adapters.daily_budget import DailyBudget
 from threadline.adapters.errors import ProviderError
 from threadline.sync.store.tables import CursorRow, SyncErrorRow, utcnow
+from threadline.sync.store.upsert import insert_ignore
 
 MAX_ERRORS_KEPT_PER_SOURCE = 50
 
@@ -24,6 +25,17 @@ class _Keep(Enum):
 KEEP: Final = _Keep.KEEP        # record_budget: leave a recorded pause as it is
 
 
+def cursor_row(session: Session, source: str) -> CursorRow:
+    """The source's row, made if missing. Several replicas may make it at once (each records the CRM's budget and
+    its own health): insert-or-nothing, then read, so the second is not refused by the primary key."""
+    row = session.get(CursorRow, source)
+    if row is None:
+        insert_ignore(session, CursorRow, [{"source": source, "updated_at": utcnow(), "resyncs": 0}], ["source"])
+        row = session.get(CursorRow, source)
+        assert row is not None
+    return row
+
+
 def load_cursor(session: Session, source: str) -> dict[str, Any] | None:
     row = session.get(CursorRow, source)
     return json.loads(row.data) if row and row.data else None
@@ -31,7 +43,7 @@ def load_cursor(session: Session, source: str) -> dict[str, Any] | None:
 
 def save_cursor(session: Session, source: str, cursor: dict[str, Any], *, resync_reason: str | None = None) -> None:
     """Store the cursor in the caller's transaction (so it commits together with the page's effects)."""
-    row = session.get(CursorRow, source) or CursorRow(source=source)
+    row = cursor_row(session, source)
     row.data = json.dumps(cursor, sort_keys=True, default=str)
     row.updated_at = utcnow()
     if resync_reason:
@@ -41,7 +53,7 @@ def save_cursor(session: Session, source: str, cursor: dict[str, Any], *, resync
 
 
 def mark_success(session: Session, source: str) -> None:
-    row = session.get(CursorRow, source) or CursorRow(source=source)
+    row = cursor_row(session, source)
     row.last_success_at = utcnow()
     session.add(row)
 
@@ -49,7 +61,7 @@ def mark_success(session: Session, source: str) -> None:
 def record_error(session: Session, source: str, kind: str, message: str) -> None:
     """Remember an error for status (bounded per source)."""
     session.add(SyncErrorRow(source=source, kind=kind[:64], message=message[:1000]))
-    row = session.get(CursorRow, source) or CursorRow(source=source)
+    row = cursor_row(session, source)
     row.last_error_at = utcnow()
     session.add(row)
     old = session.exec(select(SyncErrorRow.id).where(SyncErrorRow.source == source)
@@ -110,7 +122,7 @@ def read_budget(stored: str | None) -> BudgetState | None:
 
 
 def _write_budget(session: Session, source: str, state: BudgetState) -> None:
-    row = session.get(CursorRow, source) or CursorRow(source=source)
+    row = cursor_row(session, source)
     # Compact JSON: the column holds 200 characters, and this takes about 170 at most.
     row.budget = json.dumps({"limit": state.limit, "remaining": state.remaining, "reserve": state.reserve,
                              "seen_at": _stamp(state.seen_at), "resets_at": _stamp(state.resets_at),
@@ -152,6 +164,6 @@ def mirror_behind(session: Session, crm_source: str) -> bool:
 
 def set_caught_up(session: Session, crm_source: str, caught_up: bool) -> None:
     """Record whether the contact pull read to the end (True) or stopped part way (False)."""
-    row = session.get(CursorRow, crm_source) or CursorRow(source=crm_source)
+    row = cursor_row(session, crm_source)
     row.caught_up = caught_up
     session.add(row)
