@@ -80,6 +80,7 @@ def test_the_login_form_holds_off_after_ten_failures_a_minute(sandbox: SandboxSe
         codes = [httpx.post(f"{url}/login", data={"token": f"guess-{n}"}).status_code for n in range(10)]
         held = httpx.post(f"{url}/login", data={"token": ADMIN_TOKEN})
         assert codes == [401] * 10 and held.status_code == 429 and "set-cookie" not in held.headers
+        assert 1 <= int(held.headers["retry-after"]) <= 60       # when to try again, as every other 429 says
         assert admin(url, "/api/status").status_code == 200          # the bearer token still works
 
 

@@ -38,6 +38,7 @@ from threadline.adapters.outlook import OutlookAdapter
 from threadline.config.models import ImapMailbox, Settings
 from threadline.connector.runtime.drainers import Drainer
 from threadline.connector.web.app import GraphHooks, build_web_app
+from threadline.connector.web.limits import uvicorn_options
 from threadline.connector.web.push.graph_notifications import GraphSubscriptions
 from threadline.connector.web.push.wakeups import Wakeups
 from threadline.connector.wiring.build import build_engine, build_mailbox
@@ -146,7 +147,8 @@ class Daemon:
         app = build_web_app(settings, self.wakeups, hooks, store=self.engine.store, policy=self.engine.policy,
                             known_mailboxes=self._synced_addresses)
         config = uvicorn.Config(app, host=settings.server.host,
-                                port=settings.server.port, log_level="warning", access_log=False, lifespan="off")
+                                port=settings.server.port, log_level="warning", access_log=False, lifespan="off",
+                                **uvicorn_options(settings.server.limits))
         self._http = uvicorn.Server(config)
 
     @property

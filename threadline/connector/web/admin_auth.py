@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import threading
+import math
 import time
-from collections import deque
 from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from threadline.connector.web.limits import FailureWindow
 from threadline.connector.web.secret_checks import KnownSecret, bearer_credentials
 
 COOKIE = "threadline_session"
@@ -92,20 +92,23 @@ class LoginThrottle:
     """At most `limit` failed logins per `window` seconds (process-wide: behind a proxy every client looks alike).
 
     Guessing a long token is hopeless anyway; this keeps a short one from being ground down through the form.
+    The counting is the HTTP surface's one failure limiter (limits.FailureWindow), here with a single key.
     """
 
     def __init__(self, limit: int = LOGIN_FAILURES_PER_MINUTE, window: float = 60.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window, self._clock = limit, window, clock
-        self._failures: deque[float] = deque()
-        self._lock = threading.Lock()
+        self.limit, self.window = limit, window
+        self._window = FailureWindow(limit, window, clock)
 
     def allowed(self) -> bool:
-        with self._lock:
-            while self._failures and self._failures[0] <= self._clock() - self.window:
-                self._failures.popleft()
-            return len(self._failures) < self.limit
+        return self._window.allowed(_EVERYONE)
 
     def failed(self) -> None:
-        with self._lock:
-            self._failures.append(self._clock())
+        self._window.failed(_EVERYONE)
+
+    def retry_after(self) -> int:
+        """Whole seconds until a login may be tried again (for the 429's Retry-After)."""
+        return max(1, math.ceil(self._window.retry_after(_EVERYONE)))
+
+
+_EVERYONE = "login"

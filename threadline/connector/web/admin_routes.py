@@ -108,7 +108,9 @@ def admin_routes(settings: Settings, store: Store, started: datetime) -> list[Ro
         if request.method == "GET":
             return _html(render_login())
         if not throttle.allowed():
-            return _html(render_login(failed=True, throttled=True), status_code=429)
+            throttled = _html(render_login(failed=True, throttled=True), status_code=429)
+            throttled.headers["Retry-After"] = str(throttle.retry_after())
+            return throttled
         fields = await read_form(request)
         if not auth.token_matches(fields.get("token", "")):
             throttle.failed()

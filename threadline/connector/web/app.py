@@ -9,6 +9,9 @@ Public without a token: /healthz, /readyz, and the endpoints that carry their ow
 and disconnect links and the OAuth callback that checks their state).
 Everything else (/metrics, /status, /api/status) needs `server.admin_token` and is not
 routed at all (404) when none is configured.
+
+In front of every route, `limits.HttpLimits` bounds the body before a route reads it (413 / 408), caps the
+requests each route handles at once (503), and answers 429 to an address refused too often (`server.limits`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -27,6 +31,7 @@ from threadline.config.models import Settings
 from threadline.connector.web.admin_routes import admin_routes, readyz_endpoint
 from threadline.connector.web.connect_pages import ConnectPages
 from threadline.connector.web.event_intake import events_endpoint
+from threadline.connector.web.limits import HttpLimits
 from threadline.connector.web.push.gmail_pubsub import PubSubAuth, PushRejected, changed_mailbox, verify_push
 from threadline.connector.web.push.graph_notifications import (
     GraphSubscriptions,
@@ -89,7 +94,8 @@ def build_web_app(settings: Settings, wakeups: Wakeups, graph: GraphHooks | None
         routes.append(Route("/push/gmail", _gmail_endpoint(settings, wakeups, known), methods=["POST"]))
     if settings.push.hubspot is not None:
         routes.append(Route("/webhooks/hubspot", _hubspot_endpoint(settings, wakeups), methods=["POST"]))
-    return Starlette(routes=routes)
+    # Outermost, so a body is bounded before any route reads it (limits.py).
+    return Starlette(routes=routes, middleware=[Middleware(HttpLimits, limits=settings.server.limits)])
 
 
 def _connect_routes(settings: Settings, store: Store, wakeups: Wakeups) -> list[Route]:

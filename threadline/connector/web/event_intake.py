@@ -30,6 +30,11 @@ from threadline.sync.store.tables import ContactRow
 
 log = structlog.get_logger("threadline.events")
 MAX_BATCH = 100
+#: An event's `data` is a few form fields or page facts (well under 1 KiB): 16 KiB and 8 levels are far more than
+#: any forms tool sends, and bound what one stored event costs every rules pass that reads it. The whole request
+#: is bounded before this by server.limits.events_bytes (1 MiB, 413).
+MAX_DATA_BYTES = 16 * 1024
+MAX_DATA_DEPTH = 8
 RULES_SOURCE = "rules"
 
 
@@ -54,6 +59,19 @@ class IncomingEvent(BaseModel):
     occurred_at: datetime | None = None
     id: str | None = Field(None, max_length=200, description="Your id for this event: a retry with it is ignored")
     data: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("data")
+    @classmethod
+    def _bounded_data(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Stored with the event and read by rules at every evaluation: bounded in size and nesting, so one
+        accepted batch (at most 100 of these) costs a known amount to keep and to score."""
+        depth = _depth(data)
+        if depth > MAX_DATA_DEPTH:
+            raise ValueError(f"data is nested {depth} levels deep; at most {MAX_DATA_DEPTH}")
+        size = len(json.dumps(data, ensure_ascii=False, default=str).encode())
+        if size > MAX_DATA_BYTES:
+            raise ValueError(f"data is {size} bytes as JSON; at most {MAX_DATA_BYTES}")
+        return data
 
     @field_validator("occurred_at")
     @classmethod
@@ -125,3 +143,20 @@ def _problems(exc: Exception) -> list[str]:
     if isinstance(exc, ValidationError):
         return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
     return [f"body is not JSON: {exc}"]
+
+
+def _depth(value: object) -> int:
+    """How deeply `value` nests lists and objects (iterative: a hostile body must not recurse the stack)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            stack += [(child, level + 1) for child in item.values()]
+        elif isinstance(item, list):
+            stack += [(child, level + 1) for child in item]
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_DATA_DEPTH:
+            return deepest
+    return deepest
