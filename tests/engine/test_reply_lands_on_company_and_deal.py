@@ -9,6 +9,7 @@ import pytest
 
 from threadline.adapters.hubspot import HubSpotCrm
 from threadline.config.loading import ConfigError, parse_settings
+from threadline.connector.demo.related import CLOSED_DEAL, OPEN_DEAL
 from threadline.connector.demo.run import demo_config, seed_demo
 from threadline.connector.wiring.build import build_crm, build_engine
 from threadline.sandbox.server import SandboxServer
@@ -20,6 +21,12 @@ def test_a_synced_reply_lands_on_the_company_and_the_open_deal_in_hubspot(sandbo
     hs = sandbox.hubspot
     deals = {}
     for contact in hs.contacts:
+        linked = hs.associated("contacts", str(contact.id), "deals")
+        if linked:          # Jane: the demo seeds Acme Corp, its open pilot and a closed-won renewal
+            [company] = hs.associated("contacts", str(contact.id), "companies")
+            by_name = {hs.crm.tables["deals"].live(int(d)).properties["dealname"]: d for d in linked}  # type: ignore[union-attr]
+            deals[str(contact.id)] = (company, by_name[OPEN_DEAL], by_name[CLOSED_DEAL])
+            continue
         company = hs.add_company(f"{contact.properties['email']} Inc", contacts=[str(contact.id)])
         deals[str(contact.id)] = (company, hs.add_deal("Pilot", contacts=[str(contact.id)], company=company),
                                   hs.add_deal("Last year", stage="closedlost", contacts=[str(contact.id)]))
@@ -44,7 +51,12 @@ def test_a_synced_reply_is_related_to_the_open_opportunity_in_salesforce(sandbox
     seeded = seed_demo(sandbox, crm="salesforce")
     org = sandbox.salesforce
     opportunities = {}
+    names = {r["Id"]: r["Name"] for r in org.org.rows("Opportunity")}
     for contact in org.org.rows("Contact"):
+        roles = [r["OpportunityId"] for r in org.org.rows("OpportunityContactRole") if r["ContactId"] == contact["Id"]]
+        if roles:           # Jane: the demo seeds her Account, an open pilot and a Closed Won renewal
+            [opportunities[contact["Id"]]] = [o for o in roles if names[o] == OPEN_DEAL]
+            continue
         account = org.add_account(f"{contact['Email']} Inc", contacts=[contact["Id"]])
         opportunities[contact["Id"]] = org.add_opportunity("Pilot", account_id=account, contacts=[contact["Id"]])
     config = demo_config(sandbox, f"sqlite:///{tmp_path / 's.db'}", seeded, crm="salesforce")
