@@ -186,6 +186,7 @@ class Daemon:
         released anyway, and the fences keep it from committing over the replica that takes it next."""
         budget = self.settings.sync.shutdown_timeout.total_seconds() if timeout is None else timeout
         deadline = time.monotonic() + max(0.0, budget - RELEASE_RESERVE)
+        log.info("daemon.stopping", within_seconds=budget)     # on stderr at once: where a slow stop stands
         self._stop.set()
         self.engine.stopping.set()
         self.wakeups.interrupt()
@@ -200,6 +201,7 @@ class Daemon:
         busy = [t.name for t in self._threads if t.is_alive() and not t.name.startswith("threadline idle")]
         if busy:
             log.warning("daemon.stop_timeout", threads=busy)
+        log.info("daemon.releasing")
         try:
             self.engine.release_leases()
         except Exception as exc:  # noqa: BLE001 - leases expire by themselves; stopping must not fail
