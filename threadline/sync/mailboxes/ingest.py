@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -49,6 +49,7 @@ from threadline.sync.mailboxes.labels import LabelRule, decide_labels, reconside
 from threadline.sync.mailboxes.meetings import meeting_decision, meeting_events
 from threadline.sync.outbox.keys import log_email_key, message_identity, update_contact_key
 from threadline.sync.outbox.rows import Intent, intend
+from threadline.sync.privacy.suppression import any_forgotten, forgotten_among
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import MessageRow
 from threadline.sync.work.cursors import (
@@ -62,6 +63,9 @@ from threadline.sync.work.cursors import (
 from threadline.sync.work.leases import LeaseLost
 
 log = structlog.get_logger("threadline.mailbox")
+
+#: The skip reason of mail from a person forgotten on request (threadline forget).
+FORGOTTEN = "from a person forgotten on request (threadline forget)"
 
 # Not a message's fault: lease, provider and store-connection errors end the pull as before.
 NOT_THE_MESSAGE = (LeaseLost, ProviderError, OperationalError, InterfaceError)
@@ -115,6 +119,9 @@ class MailboxSummary:
     # The thread refs and Message-IDs of the messages logged in the page in hand: strangers' messages waiting for
     # one of these threads are decided again at the end of the page (deferred.py).
     logged_threads: set[str] = field(default_factory=set)
+    # Whether the parties of each message are checked against `threadline forget` (set per page: only when
+    # anyone was forgotten; a message decided again outside a page is always checked).
+    forgetting: bool = True
 
     def counts(self) -> tuple[int, int, int, int, Counter[str]]:
         """The counters, to put back when the work they counted is rolled back."""
@@ -234,6 +241,7 @@ class MailboxSync:
         known = set(session.exec(select(MessageRow.provider_id).where(
             MessageRow.mailbox == mailbox, col(MessageRow.provider_id).in_(ids))).all())
         summary.logged_threads = set()          # this attempt's (a page taken again per message starts afresh)
+        summary.forgetting = any_forgotten(session)
         for raw in page.messages:
             summary.pulled += 1
             if raw.provider_id in known:
@@ -304,6 +312,14 @@ class MailboxSync:
                           lambda a: contacts_for_address(session, a),
                           lambda: _thread_contacts(session, mailbox, parsed, raw.thread_id))
         decision = decide_labels(session, mailbox, self.label_rules.get(mailbox), decision, raw, parsed.message_id)
+        hidden = (forgotten_among(session, (parsed.from_address, *parsed.to, *parsed.cc), self.policy)
+                  if summary.forgetting else set())
+        if parsed.from_address.strip().lower() in hidden:
+            # From a person forgotten on request: nothing of it is kept or logged (not even who or what).
+            session.add(MessageRow(mailbox=mailbox, provider_id=raw.provider_id, folder=raw.folder,
+                                   classification=classification.kind, decision="skipped", reason=FORGOTTEN))
+            summary.skipped[FORGOTTEN] += 1
+            return
         if (decision.action != "log" and decision.reason == NO_CONTACT and self.crm_source is not None
                 and mirror_behind(session, self.crm_source)):
             # Maybe from a contact the paused backfill has not reached yet: decided again once it has.
@@ -344,7 +360,7 @@ class MailboxSync:
         log.debug("message.matched", mailbox=mailbox, provider_id=raw.provider_id,
                   classification=classification.kind, contact_ids=list(decision.contact_ids))
         summary.intended += intend(session, self._intents(session, mailbox, owner_id, raw, parsed, decision,
-                                                          reply or "", thread_ref))
+                                                          reply or "", thread_ref, hidden))
 
     def settle_contact_waits(self, *, fence: Callable[[Session], None] | None = None) -> int:
         """Decide again the mail that waits for a contact the mirror has now (sync.create_contacts), a batch per
@@ -373,7 +389,9 @@ class MailboxSync:
         return done is not None
 
     def _intents(self, session: Session, mailbox: str, owner_id: str | None, raw: RawMessage,
-                 parsed: ParsedMessage, decision: Decision, reply: str, thread_ref: str | None) -> list[Intent]:
+                 parsed: ParsedMessage, decision: Decision, reply: str, thread_ref: str | None,
+                 hidden: Collection[str] = ()) -> list[Intent]:
+        """The log and property intents of a logged message; `hidden` (forgotten people) leave its To and Cc."""
         identity = message_identity(parsed.message_id, mailbox, raw.provider_id, raw.raw)
         occurred = parsed.date or raw.internal_date or datetime.now(UTC)
         intents = []
@@ -382,8 +400,9 @@ class MailboxSync:
             key = log_email_key(identity, contact_id)
             activity = EmailActivity(
                 key=key, contact_id=contact_id, direction=decision.direction, occurred_at=occurred,
-                subject=parsed.subject, text=reply, from_address=parsed.from_address, to_addresses=parsed.to,
-                cc_addresses=parsed.cc, message_id=parsed.message_id, thread_ref=thread_ref, owner_id=owner_id)
+                subject=parsed.subject, text=reply, from_address=parsed.from_address,
+                to_addresses=[a for a in parsed.to if a.strip().lower() not in hidden],
+                cc_addresses=[a for a in parsed.cc if a.strip().lower() not in hidden], message_id=parsed.message_id, thread_ref=thread_ref, owner_id=owner_id)
             intents.append(Intent(key, "log_email", contact_id, activity.model_dump(mode="json")))
             if decision.direction == "incoming":
                 intents.append(Intent(update_contact_key(identity, contact_id), "update_contact", contact_id,

@@ -110,3 +110,16 @@ def unforgotten(session: Session, contacts: Sequence[CrmContact], policy: Addres
     if not hit:
         return list(contacts)
     return [c for c in contacts if not digests[c.id] & hit]
+
+
+def any_forgotten(session: Session) -> bool:
+    """Whether anyone was ever forgotten here (most stores: no one, and a page's messages need no check)."""
+    return session.exec(select(RuleStateRow.name).where(
+        col(RuleStateRow.name).startswith(FORGOTTEN_PREFIX)).limit(1)).first() is not None
+
+
+def forgotten_among(session: Session, addresses: Iterable[str], policy: AddressPolicy) -> set[str]:
+    """Those of `addresses` (lower-cased) that belong to a forgotten person: one query for a message's parties."""
+    forms = {a.strip().lower(): address_digests(a, policy) for a in addresses if a}
+    hit = suppressed(session, {d for ds in forms.values() for d in ds})
+    return {a for a, ds in forms.items() if ds & hit}
