@@ -29,7 +29,7 @@ from threadline.connector.demo.run import sandbox_config
 from threadline.connector.demo.world import REP
 from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
-from threadline.sync.store.tables import DeferredMailRow
+from threadline.sync.store.tables import DeferredMailRow, MessageRow
 
 PROSPECT = "pat@buyer.example"
 COLLEAGUE = "quinn@buyer.example"
@@ -147,3 +147,33 @@ def test_a_stranger_in_a_thread_nobody_known_is_in_stays_skipped_and_waits(world
     with world.engine.store.session() as session:
         [waiting] = session.exec(select(DeferredMailRow)).all()
     assert waiting.kind == "thread"
+
+
+def test_a_stranger_decided_again_twice_in_one_pass_keeps_its_record_and_wait(
+        tls_sandbox: SandboxServer, tmp_path: Path, imap_account: DovecotAccount) -> None:
+    """IMAP (no provider thread ids): a stranger who answered the outreach itself, and the colleague who answered the
+    prospect, are both read before the prospect's reply. Logging the reply takes both up; the colleague is then
+    logged, which names the thread's root again: the stranger, still matched by nobody, must stay recorded and
+    waiting, not be taken a second time and dropped."""
+    world = ThreadWorld("imap", tls_sandbox, tmp_path, imap_account)
+    try:
+        messages = thread(world.rep)
+        outreach_id = f"<outreach-1@{world.rep.rpartition('@')[2]}>"
+        stranger = EmailMessage()
+        stranger["From"], stranger["To"], stranger["Subject"] = "vendor@else.example", world.rep, "Re: Pilot"
+        stranger["Date"], stranger["Message-ID"] = format_datetime(T0 + timedelta(minutes=30)), "<v-1@else.example>"
+        stranger["In-Reply-To"] = stranger["References"] = outreach_id
+        stranger.set_content("Unrelated offer.\n")
+        world.deliver(*messages["outreach"])
+        world.deliver(stranger.as_bytes(), "inbox", T0 + timedelta(minutes=30))
+        world.deliver(*messages["colleague"])
+        world.sync()
+        world.deliver(*messages["reply"])
+        world.sync()
+        assert world.logged() == Counter({PROSPECT: 1, COLLEAGUE: 1})
+        with world.engine.store.session() as session:
+            [row] = session.exec(select(MessageRow).where(MessageRow.from_address == "vendor@else.example")).all()
+            [wait] = session.exec(select(DeferredMailRow)).all()
+        assert row.decision == "skipped" and wait.provider_id == row.provider_id and wait.kind == "thread"
+    finally:
+        world.close()

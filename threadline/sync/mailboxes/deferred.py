@@ -101,14 +101,18 @@ def any_deferred(session: Session) -> bool:
     return session.exec(select(DeferredMailRow.id).where(DeferredMailRow.kind == MIRROR).limit(1)).first() is not None
 
 
-def take_thread_waits(session: Session, mailbox: str, thread_refs: Collection[str]) -> list[tuple[str | None, RawMessage]]:
+def take_thread_waits(session: Session, mailbox: str, thread_refs: Collection[str],
+                      keep: Collection[str] = ()) -> list[tuple[str | None, RawMessage]]:
     """Remove and return the messages of `mailbox` waiting for one of `thread_refs` to become known, with their
-    owner ids, oldest first; their `skipped` MessageRows go too, so the caller decides them as fresh messages."""
+    owner ids, oldest first; their `skipped` MessageRows go too, so the caller decides them as fresh messages.
+    Messages whose provider id is in `keep` (already decided again in this pass) stay as they are."""
     if not thread_refs:
         return []
-    rows = list(session.exec(select(DeferredMailRow).where(
-        DeferredMailRow.mailbox == mailbox, DeferredMailRow.kind == THREAD,
-        col(DeferredMailRow.thread_ref).in_(sorted(thread_refs))).order_by(col(DeferredMailRow.id))).all())
+    query = select(DeferredMailRow).where(DeferredMailRow.mailbox == mailbox, DeferredMailRow.kind == THREAD,
+                                          col(DeferredMailRow.thread_ref).in_(sorted(thread_refs)))
+    if keep:
+        query = query.where(col(DeferredMailRow.provider_id).not_in(sorted(keep)))
+    rows = list(session.exec(query.order_by(col(DeferredMailRow.id))).all())
     taken = []
     for row in rows:
         session.execute(delete(MessageRow).where(col(MessageRow.mailbox) == row.mailbox,

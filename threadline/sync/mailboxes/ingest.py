@@ -264,9 +264,8 @@ class MailboxSync:
         retaken: set[str] = set()
         while summary.logged_threads:
             refs, summary.logged_threads = summary.logged_threads, set()
-            for owner_id, raw in take_thread_waits(session, mailbox, refs):
-                if raw.provider_id in retaken:
-                    continue
+            # Not the ones decided again already: taking one of those would drop it (its rows go when taken).
+            for owner_id, raw in take_thread_waits(session, mailbox, refs, keep=retaken):
                 retaken.add(raw.provider_id)
                 settled = MailboxSummary(mailbox)
                 self._ingest_guarded(session, mailbox, owner_id, raw, prepare(raw), settled, [], 1)
