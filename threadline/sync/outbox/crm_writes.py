@@ -37,6 +37,7 @@ from threadline.sync.outbox import rows as outbox
 from threadline.sync.outbox.contact_creates import create_contact_batch
 from threadline.sync.outbox.deletes import delete_batch
 from threadline.sync.outbox.fence import RowFence, long_throttle
+from threadline.sync.outbox.fenced_call import Ended, fenced_call
 from threadline.sync.outbox.retry_policy import RetryPolicy
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import OutboxRow, utcnow
@@ -408,18 +409,10 @@ class OutboxExecutor:
         if not rows:
             return False
         by_key = {r.key: r for r in ready}
-        try:
-            if updates:
-                with fenced(self._fence(ready)):
-                    self.crm.update_contacts(updates)
-        except Fenced as exc:
-            self._fenced(by_key, exc)
-            return bool(ready)
-        except PermanentError as exc:
-            self._finish(by_key, {}, summary, failure=exc)
-            return bool(ready)
-        except ProviderError as exc:
-            return self._not_taken(by_key, exc, summary)
+        if updates:
+            ended = fenced_call(self, by_key, summary, lambda: self.crm.update_contacts(updates))
+            if isinstance(ended, Ended):
+                return ended.more
         self._finish(by_key, {k: "" for k in by_key}, summary)
         return bool(ready)
 

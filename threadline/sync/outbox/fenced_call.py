@@ -1,6 +1,6 @@
 """One CRM request for a claimed batch of outbox rows, fenced by their leases, with the executor's answer to each
-kind of refusal: the same for every kind of row, so the kinds kept outside crm_writes.py (contact creates, deletes)
-end their rows exactly as the executor's own do."""
+kind of refusal, the same for every kind of row: contact property updates (crm_writes.py), contact creates and deletes.
+Creates and field writes keep their own handling, since a refused batch is retried one row at a time there."""
 
 from __future__ import annotations
 
