@@ -21,6 +21,7 @@ from threadline.connector.reports.sequence_control import resolve_contact as res
 from threadline.rules.effects import CreateTask, Effect, SetFields
 from threadline.rules.runner import Evaluation, RuleRunner, compile_rules
 from threadline.rules.scoring import explain
+from threadline.rules.sequences.ab_plan import TestPreview
 from threadline.rules.sequences.runner import PlannedStep, SequenceRunner
 from threadline.rules.store import contact_facts
 from threadline.rules.tally import Tally
@@ -153,8 +154,16 @@ def _can_send(box: Mailbox) -> bool:
 
 def planned_steps_json(steps: list[PlannedStep]) -> list[dict[str, Any]]:
     return [{"at": s.due_at.isoformat(), "sequence": s.sequence, "step": s.step_index + 1, "kind": s.kind,
-             "contact_id": s.contact_id, "to": s.to, "mailbox": s.mailbox, "subject": s.subject, "note": s.note}
-            for s in steps]
+             "contact_id": s.contact_id, "to": s.to, "mailbox": s.mailbox, "subject": s.subject, "note": s.note,
+             "variant": s.variant, "branch": s.branch} for s in steps]
+
+
+def ab_tests_json(tests: list[TestPreview]) -> list[dict[str, Any]]:
+    """Each tested step: its split, its winner (null while running), and the open enrolments still to run it by
+    the variant they will run ("" for enrolments made before the test)."""
+    return [{"sequence": t.sequence, "step": t.step_index + 1, "step_name": t.step, "split": t.split,
+             "winner": t.winner, "waiting": dict(sorted(t.waiting.items())),
+             "finishing_on_other_variants": t.finishing_elsewhere} for t in tests]
 
 
 def print_planned_steps(console: Console, steps: list[PlannedStep], hours: float, detail: int) -> None:
@@ -166,9 +175,11 @@ def print_planned_steps(console: Console, steps: list[PlannedStep], hours: float
     for column in ("when (UTC)", "mailbox", "to", "sequence / step", "subject", "note"):
         table.add_column(column, overflow="fold")
     for s in steps[:detail]:
-        what = f"{s.sequence} / {s.step_index + 1}" + ("" if s.kind == "email" else f" ({s.kind})")
+        what = f"{s.sequence} / {s.step_index + 1}" + ("" if s.kind == "email" else f" ({s.kind})") \
+            + (f" variant {s.variant}" if s.variant else "")
+        note = "; ".join(part for part in (s.note, f"branch: {s.branch}" if s.branch else "") if part)
         table.add_row(f"{s.due_at.astimezone(UTC):%Y-%m-%d %H:%M}", s.mailbox or "-", s.to or s.contact_id, what,
-                      s.subject, s.note)
+                      s.subject, note)
     console.print(table)
     if len(steps) > detail:
         console.print(f"  ... and {len(steps) - detail} more (use --json for all)")

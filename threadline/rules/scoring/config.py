@@ -88,3 +88,6 @@ class ScoringSettings(_Settings):
     custom_events: list[str] = Field(default_factory=list, description="custom event types rules may name")
     fit_and_intent: bool = Field(default=True, description="write fit and intent fields besides the total")
     max_share: float = Field(default=0.25, gt=0, le=1, description="safety: plan stops above this share of contacts")
+    mql_tier: str | None = Field(default=None, description="The tier whose threshold makes a contact an MQL in "
+                                 "reports and backtests (default: a tier named 'mql', else the stage rule "
+                                 "reaching marketingqualifiedlead)")

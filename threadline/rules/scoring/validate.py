@@ -8,6 +8,7 @@ from collections.abc import Collection
 
 from threadline.rules.conditions import did_you_mean
 from threadline.rules.scoring.config import ScoringSettings
+from threadline.rules.scoring.mql import mql_problems
 from threadline.sync.events.records import BUILTIN_TYPES
 
 EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
@@ -24,6 +25,7 @@ def settings_problems(settings: ScoringSettings, path: str) -> list[str]:
         *_tier_problems(settings, path),
         *_stage_problems(settings, path),
         *_reachability_problems(settings, path),
+        *mql_problems(settings, path),
     ]
 
 

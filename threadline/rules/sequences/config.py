@@ -27,25 +27,64 @@ class Delay(_Section):
     business_days: int = Field(0, ge=0)
 
 
-class EmailStep(_Section):
+#: A step's name: what a branch's ``goto`` and a step's ``then`` name ("end" ends the enrolment).
+STEP_NAME = r"^[a-z0-9][a-z0-9_-]*$"
+END = "end"
+
+
+class Branch(_Section):
+    """Checked when the step carrying it falls due, in order: the first branch that holds sends the enrolment to
+    ``goto`` (a later step's name, or ``end``) instead. Conditions use the syntax of ``enroll_when``."""
+
+    goto: str = Field(min_length=1, description="A later step's name, or 'end'")
+    when: dict[str, Any] = Field(default_factory=dict, description="Conditions over contact.* and score.*")
+    seen: dict[str, Any] | None = Field(None, description="Holds when at least one event since `since` matches "
+                                        "these event.* conditions (event.type required), e.g. a pricing-page visit")
+    not_seen: dict[str, Any] | None = Field(None, description="Holds when no event since `since` matches these "
+                                            "event.* conditions (event.type required), e.g. no reply")
+    since: Literal["previous_step", "enrolment"] = "previous_step"
+
+
+class Variant(_Section):
+    """One arm of a step's A/B test: what it changes (subject, body and/or delay; the rest is the step's own)."""
+
+    name: str = Field(pattern=STEP_NAME)
+    weight: float = Field(1, gt=0, description="Relative share of enrolments that get this variant")
+    subject: str | None = Field(None, min_length=1)
+    body: str | None = Field(None, min_length=1)
+    delay: Delay | None = None
+
+
+class _StepBase(_Section):
+    name: str | None = Field(None, pattern=STEP_NAME, description="Needed when a branch or `then` names this step")
+    delay: Delay = Field(default_factory=Delay)
+    branches: list[Branch] = Field(default_factory=list, description="Checked when the step falls due; the first "
+                                   "that holds goes to its step instead")
+    then: str | None = Field(None, description="The step after this one (a later step's name, or 'end'); default: "
+                             "the next in the list")
+    variants: list[Variant] = Field(default_factory=list, description="An A/B test of this step: each enrolment "
+                                    "gets one variant, chosen deterministically and recorded")
+    winner: str | None = Field(None, description="Ends the step's A/B test: new enrolments get this variant; "
+                               "enrolments already on another finish on it")
+
+
+class EmailStep(_StepBase):
     """An email from the owner's mailbox. Subject and body are templates (tokens: contact, owner, company,
     unsubscribe_url, sequence, step)."""
 
     kind: Literal["email"] = "email"
     subject: str = Field(min_length=1)
     body: str = Field(min_length=1)
-    delay: Delay = Field(default_factory=Delay)
     reply_in_thread: bool = Field(True, description="Send as a reply in the thread of the previous step's email")
 
 
-class TaskStep(_Section):
+class TaskStep(_StepBase):
     """A task for the owner (call, LinkedIn touch, to-do); subject and body are templates."""
 
     kind: Literal["task"] = "task"
     subject: str = Field(min_length=1)
     body: str = ""
     task_type: Literal["call", "linkedin", "todo"] = "todo"
-    delay: Delay = Field(default_factory=Delay)
 
 
 Step = Annotated[EmailStep | TaskStep, Field(discriminator="kind")]

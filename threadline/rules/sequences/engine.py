@@ -17,6 +17,14 @@ from zoneinfo import ZoneInfo
 from threadline.rules.conditions import Predicate, RuleError
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.effects import CreateTask, effect_key
+from threadline.rules.sequences.branching import (
+    BranchDecision,
+    CompiledBranch,
+    compile_branches,
+    decide,
+    decided,
+    following,
+)
 from threadline.rules.sequences.caps import SendLimits, apply_mailbox_caps
 from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.enrollment import Enrollment, may_enroll, triggered
@@ -32,9 +40,17 @@ from threadline.rules.sequences.stops import (
 )
 from threadline.rules.sequences.templates.render import render
 from threadline.rules.sequences.validate import compile_when, sequence_problems
+from threadline.rules.sequences.variants import (
+    assign_all,
+    body_of,
+    choose,
+    delay_of,
+    subject_of,
+    variant_named,
+)
 from threadline.sync.events.records import Event
 
-__all__ = ["DueStep", "Enrollment", "Sequencer", "compile_sequences", "stop_reason"]
+__all__ = ["BranchDecision", "DueStep", "Enrollment", "Sequencer", "compile_sequences", "stop_reason"]
 
 _NOT_SET = frozenset({"", "false", "0", "no"})
 
@@ -50,16 +66,20 @@ def compile_sequences(settings: Sequence[SequenceSettings], known_fields: set[st
     if problems:
         raise RuleError(problems)
     compiled = {sequence.name: (sequence, compile_when(sequence, known_fields)) for sequence in settings}
-    return Sequencer(compiled, owner_timezones or {})
+    branches = {sequence.name: [compile_branches(step.branches, sequence.steps, "", known_fields)[0]
+                                for step in sequence.steps] for sequence in settings}
+    return Sequencer(compiled, owner_timezones or {}, branches)
 
 
 class Sequencer:
     """Compiled sequences. Every method is pure and deterministic in its arguments."""
 
     def __init__(self, compiled: Mapping[str, tuple[SequenceSettings, Predicate]],
-                 owner_timezones: Mapping[str, str]) -> None:
+                 owner_timezones: Mapping[str, str],
+                 branches: Mapping[str, list[list[CompiledBranch]]] | None = None) -> None:
         self._compiled = dict(compiled)
         self._owner_timezones = dict(owner_timezones)
+        self._branches = dict(branches or {})
 
     @property
     def names(self) -> list[str]:
@@ -91,7 +111,7 @@ class Sequencer:
             previous = [e for e in existing if e.sequence == name and e.contact_id == contact.id]
             generation = may_enroll(sequence, previous, now)
             if generation is not None:
-                created.append(Enrollment(name, contact.id, now, generation=generation))
+                created.append(assign_all(Enrollment(name, contact.id, now, generation=generation), sequence.steps))
         return created
 
     def silence_events(self, contact_id: str, events: Sequence[Event], now: datetime) -> list[Event]:
@@ -162,7 +182,8 @@ class Sequencer:
         step = sequence.steps[enrollment.step]
         zone = self.zone_of(enrollment.sequence, contact)
         start = enrollment.last_step_at or enrollment.enrolled_at
-        earliest = after_delay(start, step.delay, sequence.window, zone)
+        delay = delay_of(step, variant_named(step, choose(enrollment, enrollment.step, step)))
+        earliest = after_delay(start, delay, sequence.window, zone)
         if enrollment.paused_until is not None and enrollment.paused_until > earliest:
             earliest = enrollment.paused_until
         return into_window(earliest, sequence.window, zone)
@@ -177,25 +198,57 @@ class Sequencer:
         due_at = self.due_at(enrollment, contact)
         if due_at is None or due_at > now:
             return None
-        step = self.settings(enrollment.sequence).steps[enrollment.step]
+        sequence = self.settings(enrollment.sequence)
+        step = sequence.steps[enrollment.step]
+        variant = choose(enrollment, enrollment.step, step)
+        chosen = variant_named(step, variant)
         context = template_context(contact, owner, enrollment.sequence, enrollment.step, unsubscribe_url)
         return DueStep(
             sequence=enrollment.sequence, contact_id=enrollment.contact_id, step_index=enrollment.step,
             kind=step.kind, due_at=due_at,
             key=step_key(enrollment.sequence, enrollment.contact_id, enrollment.generation, enrollment.step),
-            subject=render(step.subject, context), body=render(step.body, context),
+            subject=render(subject_of(step, chosen), context), body=render(body_of(step, chosen), context),
             thread_reply=step.kind == "email" and step.reply_in_thread and enrollment.step > 0,
             task_type=getattr(step, "task_type", None), generation=enrollment.generation,
+            variant=variant, next_step=following(sequence.steps, enrollment.step),
         )
 
     def record_step(self, enrollment: Enrollment, step_index: int, done_at: datetime) -> Enrollment:
-        """The enrollment after step ``step_index`` was sent/created at ``done_at``; completed after the last.
-        Idempotent: recording a step that is not the next one changes nothing."""
+        """The enrollment after step ``step_index`` was sent/created at ``done_at``: on at the step's ``then`` (or
+        the next), completed after the last. Idempotent: recording a step that is not the next one changes nothing."""
         if step_index != enrollment.step or not enrollment.is_open:
             return enrollment
-        finished = step_index + 1 >= len(self.settings(enrollment.sequence).steps)
-        return replace(enrollment, step=step_index + 1, last_step_at=done_at,
-                       status="completed" if finished else enrollment.status)
+        after = following(self.settings(enrollment.sequence).steps, step_index)
+        return replace(enrollment, step=after if after is not None else step_index + 1, last_step_at=done_at,
+                       status="completed" if after is None else enrollment.status)
+
+    # --- branches and variants --------------------------------------------------------------------
+
+    def route(self, enrollment: Enrollment, contact: ContactFacts, score: Mapping[str, Any],
+              events: Sequence[Event], now: datetime) -> tuple[Enrollment, list[BranchDecision]]:
+        """Decide the branches of every step that falls due by ``now`` on the enrolment's way, once each (a
+        decision in ``events`` is never taken again): the enrolment at the step it will run (completed when a
+        branch went to ``end``) and the new decisions, whose events the caller records with the enrolment."""
+        decisions: list[BranchDecision] = []
+        steps = self.settings(enrollment.sequence).steps
+        while enrollment.status == "active" and enrollment.step < len(steps):
+            branches = self._branches.get(enrollment.sequence, [[]] * len(steps))[enrollment.step]
+            due_at = self.due_at(enrollment, contact)
+            if not branches or due_at is None or due_at > now or decided(enrollment, enrollment.step, events):
+                break
+            decision = decide(enrollment, branches, steps, contact, score, events, now)
+            decisions.append(decision)
+            if decision.to == enrollment.step:
+                break
+            if decision.to is None:
+                enrollment = replace(enrollment, status="completed", exit_reason=None)
+                break
+            enrollment = assign_all(replace(enrollment, step=decision.to), steps)
+        return enrollment, decisions
+
+    def with_variants(self, enrollment: Enrollment) -> Enrollment:
+        """The enrolment with a variant recorded for each A/B step (for enrolments made before a test was added)."""
+        return assign_all(enrollment, self.settings(enrollment.sequence).steps)
 
     def apply_mailbox_caps(self, due: Sequence[DueStep], sent_today: Mapping[str, int],
                            mailbox_of: Callable[[str], str], now: datetime,

@@ -19,7 +19,8 @@ OPEN_STATUSES = frozenset({"active", "paused"})
 @dataclass(frozen=True)
 class Enrollment:
     """One contact in one sequence. ``step`` is the index of the NEXT step to run; ``generation`` counts
-    re-enrolments (1 for the first) and is part of every step's key, so a re-enrolment sends again."""
+    re-enrolments (1 for the first) and is part of every step's key, so a re-enrolment sends again;
+    ``variants`` records the variant of each A/B-tested step (see variants.py)."""
 
     sequence: str
     contact_id: str
@@ -30,6 +31,7 @@ class Enrollment:
     exit_reason: str | None = None
     last_step_at: datetime | None = None
     generation: int = 1
+    variants: tuple[tuple[int, str], ...] = ()      # (step index, variant name) of its A/B steps, once chosen
 
     @property
     def is_open(self) -> bool:

@@ -110,6 +110,7 @@ def send_payload(due: DueStep, sequence: SequenceSettings, box: SendingMailbox, 
     email = OutgoingEmail(key=due.key, message_id=sequence_message_id(due.key, domain), from_address=box.address,
                           from_name=from_name, to=(to,), subject=due.subject, text=due.body,
                           headers=list_unsubscribe_headers(unsubscribe), **thread)
+    # next_step: where the enrolment goes once this is sent (a branch's `then` may skip ahead); None: the end.
     return {"sequence": due.sequence, "generation": due.generation, "step_index": due.step_index,
-            "last_step": due.step_index + 1 >= len(sequence.steps), "mailbox": box.address,
-            "email": email.model_dump(mode="json")}
+            "last_step": due.next_step is None, "next_step": due.next_step, "variant": due.variant,
+            "mailbox": box.address, "email": email.model_dump(mode="json")}

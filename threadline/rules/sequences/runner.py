@@ -15,9 +15,11 @@ from typing import Any
 
 from sqlmodel import Session
 
+from threadline.crashpoints import crashpoint
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.effects import CreateTask
 from threadline.rules.sequences import DueStep, Enrollment, Sequencer
+from threadline.rules.sequences.ab_plan import TestPreview, count_waiting, previews
 from threadline.rules.sequences.mail import Senders, SendingMailbox
 from threadline.rules.sequences.plan import PlannedStep, plan_steps
 from threadline.rules.sequences.schedule import into_window
@@ -35,8 +37,10 @@ from threadline.rules.sequences.store import (
     events_with_seq,
     mailbox_load,
     new_rows,
+    open_positions,
     stored_as_given,
     to_enrollment,
+    variants_from,
     write_back,
 )
 from threadline.rules.sequences.templates.render import TemplateError
@@ -272,6 +276,8 @@ class SequenceRunner:
                 if not rows:
                     return
                 self._due_batch(session, rows, now, senders, load, summary)
+                crashpoint("sequences.before_batch_commit")
+            crashpoint("sequences.after_batch_commit")
 
     def _due_batch(self, session: Session, rows: list[EnrollmentRow], now: datetime, senders: Senders,
                    load: MailboxLoad, summary: SequenceSummary) -> None:
@@ -303,8 +309,11 @@ class SequenceRunner:
             write_back(row, enrollment, self._next_due(enrollment, facts))
             summary.exited += enrollment.status == "exited"
             return None
+        enrollment, decisions = self.sequencer.route(self.sequencer.with_variants(enrollment), facts,
+                                                     self._score(facts), history, now)
+        batch.events += [decision.event() for decision in decisions]
         sequence = self.sequencer.settings(enrollment.sequence)
-        if enrollment.step >= len(sequence.steps):
+        if enrollment.step >= len(sequence.steps) or enrollment.status == "completed":
             write_back(row, replace(enrollment, status="completed"), None)
             return None
         kind = sequence.steps[enrollment.step].kind
@@ -366,6 +375,7 @@ class SequenceRunner:
         summary.sends_intended += intend(session, sends, at=now) + batch.revived
         summary.tasks_intended += intend(session, tasks, at=now)
         insert_ignore(session, AuditRow, batch.audits, ["effect_key"])
+        record_events(session, batch.events)
         for (kind, what), contact_ids in batch.holds.items():
             shown = ", ".join(contact_ids[:5]) + (f" and {len(contact_ids) - 5} more" if len(contact_ids) > 5 else "")
             record_error(session, SOURCE, kind, f"{what} (held for {len(contact_ids)} contact(s): {shown})")
@@ -384,7 +394,18 @@ class SequenceRunner:
             events = events_for(session, ids)
             load = mailbox_load(session, now)
             session.expunge_all()       # a dry run: nothing read here may be flushed back
-        return plan_steps(self.sequencer, senders, rows, contacts, events, load, now, until, self._unsubscribe)
+        return plan_steps(self.sequencer, senders, rows, contacts, events, load, now, until, self._unsubscribe,
+                          self._score)
+
+    def ab_tests(self) -> list[TestPreview]:
+        """Each A/B-tested step: its split or its winner, and the open enrolments that still have to run it, by
+        the variant they will run (what `threadline plan` shows before a test is ended). Reads only."""
+        found = previews(self.sequencer.settings(name) for name in self.sequencer.names)
+        if found:
+            with self.store.session() as session:
+                for sequence, step, variants in open_positions(session, sorted({name for name, _ in found})):
+                    count_waiting(found, sequence, step, dict(variants_from(variants)))
+        return list(found.values())
 
 
 def _ours(session: Session, created: Sequence[tuple[Enrollment, datetime | None]],

@@ -26,6 +26,7 @@ from threadline.rules.sequences.mail import (
 )
 from threadline.rules.sequences.store import MailboxLoad, outbox_rows, revive, write_back
 from threadline.rules.store import audit_row, effect_intent
+from threadline.sync.events.records import Event
 from threadline.sync.outbox.rows import Intent
 from threadline.sync.store.tables import EnrollmentRow, utcnow
 
@@ -37,6 +38,7 @@ class Batch:
     intents: list[Intent] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     holds: dict[tuple[str, str], list[str]] = field(default_factory=lambda: defaultdict(list))
+    events: list[Event] = field(default_factory=list)       # branch decisions (sequence.branched)
     revived: int = 0
 
     def effect(self, effect: Effect) -> None:

@@ -30,6 +30,8 @@ class DueStep:
     thread_reply: bool
     task_type: str | None = None
     generation: int = 1
+    variant: str | None = None          # the A/B variant it runs (None: the step has no test)
+    next_step: int | None = None        # the step after it (None: it is the last of this enrolment's path)
 
 
 def step_key(sequence: str, contact_id: str, generation: int, step_index: int) -> str:

@@ -41,7 +41,17 @@ def to_enrollment(row: EnrollmentRow) -> Enrollment:
     # cast: the status column is only ever written from an Enrollment's status.
     return Enrollment(sequence=row.sequence, contact_id=row.contact_id, enrolled_at=as_utc(row.enrolled_at),
                       status=cast(Status, row.status), step=row.step, paused_until=as_utc(row.paused_until),
-                      exit_reason=row.exit_reason, last_step_at=as_utc(row.last_step_at), generation=row.generation)
+                      exit_reason=row.exit_reason, last_step_at=as_utc(row.last_step_at), generation=row.generation,
+                      variants=variants_from(row.variants))
+
+
+def variants_from(text: str | None) -> tuple[tuple[int, str], ...]:
+    """The stored variants column as the pure layer's (step index, variant) pairs."""
+    return tuple(sorted((int(step), str(name)) for step, name in json.loads(text).items())) if text else ()
+
+
+def variants_text(variants: tuple[tuple[int, str], ...]) -> str | None:
+    return json.dumps({str(step): name for step, name in variants}, sort_keys=True) if variants else None
 
 
 def new_rows(enrollments: Sequence[tuple[Enrollment, datetime | None]]) -> list[dict[str, Any]]:
@@ -50,7 +60,8 @@ def new_rows(enrollments: Sequence[tuple[Enrollment, datetime | None]]) -> list[
     return [{"sequence": e.sequence, "contact_id": e.contact_id, "generation": e.generation, "status": e.status,
              "step": e.step, "enrolled_at": as_utc(e.enrolled_at), "last_step_at": as_utc(e.last_step_at),
              "paused_until": as_utc(e.paused_until), "exit_reason": e.exit_reason, "updated_at": now,
-             "next_due_at": as_utc(due), "mailbox": None} for e, due in enrollments]
+             "next_due_at": as_utc(due), "mailbox": None, "variants": variants_text(e.variants)}
+            for e, due in enrollments]
 
 
 ENROLLMENT_KEY = ("sequence", "contact_id", "generation")
@@ -63,6 +74,7 @@ def write_back(row: EnrollmentRow, enrollment: Enrollment, next_due_at: datetime
     row.paused_until = as_utc(enrollment.paused_until)
     row.last_step_at = as_utc(enrollment.last_step_at)
     row.next_due_at = as_utc(next_due_at)
+    row.variants = variants_text(enrollment.variants)
     if mailbox is not None:
         row.mailbox = mailbox
     row.updated_at = utcnow()
@@ -99,6 +111,13 @@ def due_rows(session: Session, now: datetime, limit: int) -> list[EnrollmentRow]
     query = _open_due(now).order_by(col(EnrollmentRow.next_due_at), col(EnrollmentRow.contact_id),
                                     col(EnrollmentRow.sequence)).limit(limit)
     return list(session.exec(query).all())
+
+
+def open_positions(session: Session, sequences: Sequence[str], batch: int = CHUNK) -> Iterable[tuple[str, int, str | None]]:
+    """(sequence, step, variants column) of every open enrollment of these sequences, streamed in batches."""
+    query = select(EnrollmentRow.sequence, EnrollmentRow.step, EnrollmentRow.variants).where(
+        col(EnrollmentRow.status).in_(sorted(OPEN_STATUSES)), col(EnrollmentRow.sequence).in_(sorted(sequences)))
+    yield from session.exec(query.execution_options(yield_per=batch))
 
 
 def count_due(session: Session, until: datetime) -> int:

@@ -7,7 +7,8 @@ from collections.abc import Collection, Sequence
 
 from threadline.rules.conditions import Predicate, compile_conditions, parse_conditions
 from threadline.rules.contact_facts import CONTACT_BUILTIN_NAMES
-from threadline.rules.sequences.config import SequenceSettings
+from threadline.rules.sequences.branching import compile_branches, step_indexes, step_label
+from threadline.rules.sequences.config import END, EmailStep, SequenceSettings, TaskStep
 from threadline.rules.sequences.steps import TEMPLATE_TOKENS
 from threadline.rules.sequences.templates.render import check_template
 from threadline.sync.events.records import BUILTIN_TYPES
@@ -29,7 +30,7 @@ def sequence_problems(settings: Sequence[SequenceSettings], path: str, known_fie
         problems += _trigger_problems(sequence, where, custom_events)
         problems += parse_conditions(sequence.enroll_when, f"{where}.enroll_when", known_fields)[1]
         problems += _field_problems(sequence, where, known_fields)
-        problems += _step_problems(sequence, where)
+        problems += _step_problems(sequence, where, known_fields)
     return problems
 
 
@@ -56,14 +57,68 @@ def _field_problems(sequence: SequenceSettings, where: str, known_fields: set[st
             if field is not None and field not in known]
 
 
-def _step_problems(sequence: SequenceSettings, where: str) -> list[str]:
+def _step_problems(sequence: SequenceSettings, where: str, known_fields: set[str] | None) -> list[str]:
     if not sequence.steps:
         return [f"{where}.steps: a sequence needs at least one step"]
-    problems = []
+    problems = _graph_problems(sequence, where)
     for j, step in enumerate(sequence.steps):
-        for part in ("subject", "body"):
-            for problem in check_template(getattr(step, part), set(TEMPLATE_TOKENS)):
-                problems.append(f"{where}.steps[{j}].{part}: {problem}")
+        at = f"{where}.steps[{j}]"
+        texts = [("subject", step.subject), ("body", step.body)]
+        texts += [(f"variants[{k}].{part}", text) for k, variant in enumerate(step.variants)
+                  for part, text in (("subject", variant.subject), ("body", variant.body)) if text is not None]
+        for part, text in texts:
+            problems += [f"{at}.{part}: {problem}" for problem in check_template(text, set(TEMPLATE_TOKENS))]
+        problems += compile_branches(step.branches, sequence.steps, at, known_fields)[1]
+        problems += _variant_problems(step, at)
+    return problems
+
+
+def _graph_problems(sequence: SequenceSettings, where: str) -> list[str]:
+    """Targets exist and lie ahead (so no loop can send without end), and every step can be reached."""
+    steps = sequence.steps
+    names = step_indexes(steps)
+    problems = [f"{where}.steps[{j}].name: duplicate step name '{step.name}'"
+                for j, step in enumerate(steps) if step.name and names[step.name] != j]
+    problems += [f"{where}.steps[{j}].name: 'end' is reserved (goto: end ends the enrolment)"
+                 for j, step in enumerate(steps) if step.name == END]
+    edges: dict[int, set[int]] = {j: set() for j in range(len(steps))}
+    for j, step in enumerate(steps):
+        targets = [(f"{where}.steps[{j}].then", step.then)] if step.then is not None else []
+        targets += [(f"{where}.steps[{j}].branches[{k}].goto", b.goto) for k, b in enumerate(step.branches)]
+        for path, target in targets:
+            if target == END:
+                continue
+            if target not in names:
+                known = ", ".join(sorted(names)) or "no step has a name"
+                problems.append(f"{path}: no step named '{target}' (steps: {known}; or 'end')")
+            elif names[target] <= j:
+                problems.append(f"{path}: '{target}' is step {names[target] + 1}, not after step {j + 1}: a branch or "
+                                "`then` may only go forward (a loop back would send without end)")
+            else:
+                edges[j].add(names[target])
+        if step.then is None and j + 1 < len(steps):
+            edges[j].add(j + 1)
+    reached, todo = {0}, [0]
+    while todo:
+        for ahead in edges[todo.pop()] - reached:
+            reached.add(ahead)
+            todo.append(ahead)
+    problems += [f"{where}.steps[{j}]: unreachable: no step goes to '{step_label(steps, j)}' (give it a name and "
+                 "a branch or `then` that leads to it, or remove it)" for j, step in enumerate(steps) if j not in reached]
+    return problems
+
+
+def _variant_problems(step: EmailStep | TaskStep, at: str) -> list[str]:
+    names = [variant.name for variant in step.variants]
+    problems = []
+    if len(names) == 1:
+        problems.append(f"{at}.variants: an A/B test needs at least two variants")
+    problems += [f"{at}.variants[{k}].name: duplicate variant name '{name}'"
+                 for k, name in enumerate(names) if names.index(name) != k]
+    problems += [f"{at}.variants[{k}]: changes nothing (give it a subject, body and/or delay)"
+                 for k, v in enumerate(step.variants) if v.subject is None and v.body is None and v.delay is None]
+    if step.winner is not None and step.winner not in names:
+        problems.append(f"{at}.winner: no variant named '{step.winner}' (variants: {', '.join(names) or 'none'})")
     return problems
 
 

@@ -112,11 +112,13 @@ def record_sent(session: Session, send: SendRow, ref: SentRef, at: datetime, *, 
 
 
 def _advance(session: Session, send: SendRow, at: datetime) -> None:
-    """step += 1 (completed after the last); next_due_at = now so the runner schedules what follows."""
+    """On to the payload's next_step (completed after the last); next_due_at = now so the runner schedules it."""
     enrollment = enrollment_row(session, send)
     if enrollment is None or enrollment.step != send.step_index:
         return                      # already advanced (or gone): recording twice changes nothing
-    enrollment.step += 1
+    # Rows written before branching carry no next_step: theirs is the next in the list.
+    following = send.payload.get("next_step")
+    enrollment.step = int(following) if following is not None else enrollment.step + 1
     enrollment.last_step_at = at
     if send.payload.get("last_step"):
         enrollment.status, enrollment.next_due_at = "completed", None

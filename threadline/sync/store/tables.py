@@ -238,6 +238,7 @@ class EnrollmentRow(SQLModel, table=True):
     # When the scheduler must look at this enrollment again (None: a step is in the outbox, or it is over).
     next_due_at: datetime | None = Field(default=None, index=True)
     mailbox: str | None = Field(default=None, max_length=320)  # the mailbox its email goes from
+    variants: str | None = Field(default=None, sa_column=Column(Text))   # JSON {"<step index>": "<A/B variant>"}
 
 
 class WorkLeaseRow(SQLModel, table=True):

@@ -1,0 +1,101 @@
+"""Step-level A/B tests (pure layer): a deterministic weighted choice recorded at enrolment, what a variant
+changes, and ending a test with `winner` without moving enrolments already on a variant."""
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from threadline.rules.conditions import RuleError
+from threadline.rules.contact_facts import ContactFacts
+from threadline.rules.sequences import Enrollment, SequenceSettings, compile_sequences
+from threadline.rules.sequences.variants import pick
+from threadline.sync.events.records import Event, event_id
+
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+ANY_TIME = {"start": "00:00", "end": "23:59", "days": [0, 1, 2, 3, 4, 5, 6]}
+SUBJECT_TEST = [{"name": "benefit", "subject": "Cut onboarding time in half, {{ contact.firstname }}"},
+                {"name": "question", "subject": "{{ contact.firstname }}, how long does onboarding take you?"}]
+DELAY_TEST = [{"name": "two-days", "delay": {"days": 2}}, {"name": "three-days", "delay": {"days": 3}}]
+
+
+def sequence(first=None, second=None, winner=None):
+    steps = [{"kind": "email", "subject": "Hello", "body": "Hi {{ contact.firstname }}", **(first or {})},
+             {"kind": "email", "subject": "Re: Hello", "body": "Following up", "delay": {"days": 1}, **(second or {})}]
+    if winner:
+        steps[0]["winner"] = winner
+    return SequenceSettings(name="ab", enroll_on="form.submitted", window=ANY_TIME, steps=steps)
+
+
+def enrol(rules, contact_id):
+    facts = ContactFacts(contact_id, {"firstname": "Ada"})
+    trigger = Event(id=event_id("form.submitted", contact_id), type="form.submitted", contact_id=contact_id,
+                    occurred_at=NOW, source="web", data={})
+    [enrollment] = rules.enrollments_for(facts, [trigger], [], {}, NOW)
+    return enrollment, facts
+
+
+def test_the_choice_is_deterministic_weighted_and_recorded_at_enrolment():
+    rules = compile_sequences([sequence({"variants": SUBJECT_TEST}, {"variants": DELAY_TEST})])
+    chosen = Counter()
+    for n in range(4000):
+        enrollment, _ = enrol(rules, f"c{n}")
+        assert dict(enrollment.variants) == {0: pick(rules.settings("ab").steps[0].variants, "ab", f"c{n}", 1, 0),
+                                             1: pick(rules.settings("ab").steps[1].variants, "ab", f"c{n}", 1, 1)}
+        chosen[enrollment.variants[0][1]] += 1
+    assert enrol(rules, "c7")[0].variants == enrol(rules, "c7")[0].variants        # a replay picks the same
+    assert abs(chosen["benefit"] - 2000) < 150          # 50/50 within ~5 standard deviations
+
+    weighted = [variant.model_copy(update={"weight": w}) for variant, w in zip(rules.settings("ab").steps[0].variants, (3, 1))]
+    share = sum(pick(weighted, "ab", f"c{n}", 1, 0) == "benefit" for n in range(4000)) / 4000
+    assert 0.72 < share < 0.78
+
+
+def test_a_variant_changes_the_subject_or_the_delay_and_the_rest_is_the_steps_own():
+    rules = compile_sequences([sequence({"variants": SUBJECT_TEST}, {"variants": DELAY_TEST})])
+    for n in range(20):
+        enrollment, facts = enrol(rules, f"c{n}")
+        due = rules.due_step(enrollment, facts, NOW)
+        assert due is not None and due.variant == dict(enrollment.variants)[0]
+        assert due.subject.startswith("Cut") if due.variant == "benefit" else due.subject.startswith("Ada, how")
+        assert due.body == "Hi Ada"
+        after = rules.record_step(enrollment, 0, NOW)
+        days = 2 if dict(enrollment.variants)[1] == "two-days" else 3
+        assert rules.due_at(after, facts) == NOW + timedelta(days=days)
+
+
+def test_ending_a_test_keeps_recorded_variants_and_gives_new_enrolments_the_winner():
+    running = compile_sequences([sequence({"variants": SUBJECT_TEST})])
+    on_question = next(e for e, _ in (enrol(running, f"c{n}") for n in range(50)) if e.variants[0][1] == "question")
+    ended = compile_sequences([sequence({"variants": SUBJECT_TEST}, winner="benefit")])
+    assert ended.due_step(on_question, ContactFacts(on_question.contact_id, {"firstname": "Ada"}), NOW).variant \
+        == "question"
+    assert {enrol(ended, f"n{n}")[0].variants[0][1] for n in range(50)} == {"benefit"}
+
+
+def test_an_enrolment_made_before_the_test_was_added_gets_its_variant_when_it_reaches_the_step():
+    rules = compile_sequences([sequence({"variants": SUBJECT_TEST})])
+    old = Enrollment("ab", "c1", NOW - timedelta(days=1))
+    assert dict(rules.with_variants(old).variants) == {0: pick(rules.settings("ab").steps[0].variants,
+                                                                "ab", "c1", 1, 0)}
+
+
+def test_a_variant_removed_from_the_config_falls_back_to_the_steps_own_content():
+    rules = compile_sequences([sequence()])
+    orphan = Enrollment("ab", "c1", NOW, variants=((0, "question"),))
+    due = rules.due_step(orphan, ContactFacts("c1", {"firstname": "Ada"}), NOW)
+    assert due is not None and due.subject == "Hello"
+
+
+@pytest.mark.parametrize(("first", "winner", "expected"), [
+    ({"variants": SUBJECT_TEST[:1]}, None, "steps[0].variants: an A/B test needs at least two variants"),
+    ({"variants": [SUBJECT_TEST[0], SUBJECT_TEST[0]]}, None, "steps[0].variants[1].name: duplicate variant name"),
+    ({"variants": [SUBJECT_TEST[0], {"name": "empty"}]}, None, "steps[0].variants[1]: changes nothing"),
+    ({"variants": SUBJECT_TEST}, "curiosity", "steps[0].winner: no variant named 'curiosity'"),
+    ({"variants": [SUBJECT_TEST[0], {"name": "bad", "subject": "{{ contcat.x }}"}]}, None,
+     "steps[0].variants[1].subject"),
+])
+def test_validation_names_the_path_of_a_bad_test(first, winner, expected):
+    with pytest.raises(RuleError) as raised:
+        compile_sequences([sequence(first, winner=winner)])
+    assert any(expected in problem for problem in raised.value.problems), raised.value.problems
