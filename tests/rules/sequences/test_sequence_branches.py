@@ -133,6 +133,8 @@ def test_branch_since_enrolment_counts_events_before_the_previous_step():
      "rules.sequences[0].steps[0].branches[0].when"),
     ([email("a", branches=[{"when": {"event.url": "x"}, "goto": "end"}]), email("b")],
      "unknown namespace 'event'"),
+    ([email("a", branches=[{"not_seen": {"event.type": "reply.recieved"}, "goto": "end"}]), email("b")],
+     "steps[0].branches[0].not_seen.event.type: unknown event type 'reply.recieved' (did you mean 'reply.received'?)"),
 ])
 def test_validation_refuses_loops_unknown_targets_and_unreachable_steps(steps, expected):
     with pytest.raises(RuleError) as raised:

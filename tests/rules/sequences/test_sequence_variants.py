@@ -46,7 +46,8 @@ def test_the_choice_is_deterministic_weighted_and_recorded_at_enrolment():
     assert enrol(rules, "c7")[0].variants == enrol(rules, "c7")[0].variants        # a replay picks the same
     assert abs(chosen["benefit"] - 2000) < 150          # 50/50 within ~5 standard deviations
 
-    weighted = [variant.model_copy(update={"weight": w}) for variant, w in zip(rules.settings("ab").steps[0].variants, (3, 1))]
+    first = rules.settings("ab").steps[0].variants
+    weighted = [variant.model_copy(update={"weight": w}) for variant, w in zip(first, (3, 1), strict=True)]
     share = sum(pick(weighted, "ab", f"c{n}", 1, 0) == "benefit" for n in range(4000)) / 4000
     assert 0.72 < share < 0.78
 

@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 
 from threadline.rules.conditions import Predicate, compile_conditions, parse_conditions
 from threadline.rules.contact_facts import CONTACT_BUILTIN_NAMES
-from threadline.rules.sequences.branching import compile_branches, step_indexes, step_label
+from threadline.rules.sequences.branching import BRANCHED, compile_branches, step_indexes, step_label
 from threadline.rules.sequences.config import END, EmailStep, SequenceSettings, TaskStep
 from threadline.rules.sequences.steps import TEMPLATE_TOKENS
 from threadline.rules.sequences.templates.render import check_template
@@ -30,18 +30,25 @@ def sequence_problems(settings: Sequence[SequenceSettings], path: str, known_fie
         problems += _trigger_problems(sequence, where, custom_events)
         problems += parse_conditions(sequence.enroll_when, f"{where}.enroll_when", known_fields)[1]
         problems += _field_problems(sequence, where, known_fields)
-        problems += _step_problems(sequence, where, known_fields)
+        problems += _step_problems(sequence, where, known_fields, custom_events)
     return problems
 
 
+def _event_type_problems(name: str, where: str, custom_events: Collection[str] | None) -> list[str]:
+    """An unknown event type: checked strictly when the custom events are known, else only near-misses of
+    built-in types are refused (a custom type is allowed)."""
+    known = BUILTIN_TYPES | SEQUENCE_TYPES | {BRANCHED}
+    if name in known or (custom_events is not None and name in custom_events):
+        return []
+    close = difflib.get_close_matches(name, sorted(known | set(custom_events or ())), n=1)
+    if custom_events is None and not close:
+        return []
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    return [f"{where}: unknown event type '{name}'{hint}"]
+
+
 def _trigger_problems(sequence: SequenceSettings, where: str, custom_events: Collection[str] | None) -> list[str]:
-    known = BUILTIN_TYPES | SEQUENCE_TYPES
-    problems = []
-    if sequence.enroll_on not in known and (custom_events is None or sequence.enroll_on not in custom_events):
-        close = difflib.get_close_matches(sequence.enroll_on, sorted(known | set(custom_events or ())), n=1)
-        if custom_events is not None or close:
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            problems.append(f"{where}.enroll_on: unknown event type '{sequence.enroll_on}'{hint}")
+    problems = _event_type_problems(sequence.enroll_on, f"{where}.enroll_on", custom_events)
     if (sequence.enroll_on == "contact.silent") != (sequence.silent_days is not None):
         problems.append(f"{where}.silent_days: required with enroll_on: contact.silent, and only with it")
     return problems
@@ -57,7 +64,8 @@ def _field_problems(sequence: SequenceSettings, where: str, known_fields: set[st
             if field is not None and field not in known]
 
 
-def _step_problems(sequence: SequenceSettings, where: str, known_fields: set[str] | None) -> list[str]:
+def _step_problems(sequence: SequenceSettings, where: str, known_fields: set[str] | None,
+                   custom_events: Collection[str] | None) -> list[str]:
     if not sequence.steps:
         return [f"{where}.steps: a sequence needs at least one step"]
     problems = _graph_problems(sequence, where)
@@ -69,6 +77,13 @@ def _step_problems(sequence: SequenceSettings, where: str, known_fields: set[str
         for part, text in texts:
             problems += [f"{at}.{part}: {problem}" for problem in check_template(text, set(TEMPLATE_TOKENS))]
         problems += compile_branches(step.branches, sequence.steps, at, known_fields)[1]
+        for k, branch in enumerate(step.branches):
+            for part, spec in (("seen", branch.seen), ("not_seen", branch.not_seen)):
+                wanted = (spec or {}).get("event.type")
+                names = wanted.get("in", []) if isinstance(wanted, dict) else [wanted] if wanted else []
+                for name in names:
+                    problems += _event_type_problems(str(name), f"{at}.branches[{k}].{part}.event.type",
+                                                     custom_events)
         problems += _variant_problems(step, at)
     return problems
 
