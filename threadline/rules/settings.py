@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from threadline.rules.assignment.config import AssignmentSettings
 from threadline.rules.scoring.config import ScoringSettings
 from threadline.rules.sequences.config import SequenceSettings
+from threadline.rules.sequences.reporting.settings import ReportingSettings
 from threadline.rules.sequences.validate import SEQUENCE_TYPES
 from threadline.sync.events.records import BUILTIN_TYPES
 
@@ -73,6 +74,9 @@ class RulesSettings(BaseModel):
     unsubscribe_field: str | None = Field(None, description="CRM field that means 'unsubscribed' when true "
                                           "(hs_email_optout in HubSpot, HasOptedOutOfEmail in Salesforce)")
     manual_edits: ManualEdits = Field(default_factory=ManualEdits)
+    reporting: ReportingSettings = Field(default_factory=ReportingSettings, description="What `threadline report` "
+                                         "and /metrics measure: the enrolment window, the follow window, the stage "
+                                         "field and its order")
     max_share: float = Field(0.25, gt=0, le=1, description="A rule that would change more than this share of "
                              "contacts at once is held until `threadline plan --apply --confirm`")
     min_contacts_for_share_check: int = Field(20, ge=1, description="Below this many contacts the share check is off")
@@ -118,6 +122,8 @@ class RulesSettings(BaseModel):
         for i, sequence in enumerate(self.sequences):
             path = f"rules.sequences[{i}]"
             specs.append((f"{path}.enroll_when", sequence.enroll_when))
+            specs += [(f"{path}.steps[{j}].branches[{k}].when", branch.when)
+                      for j, step in enumerate(sequence.steps) for k, branch in enumerate(step.branches)]
             if sequence.exit_on_stage_change_to:
                 read.append(ReadField(sequence.exit_stage_field, f"{path}.exit_stage_field",
                                       tuple(sequence.exit_on_stage_change_to)))

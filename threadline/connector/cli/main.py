@@ -245,6 +245,7 @@ def plan(config: ConfigOption = None,
     steps the next --hours would run (writes nothing). With --at: what they would write then (decay, SLAs)."""
     from threadline.connector.reports.rule_plans import (
         PlanChanges,
+        ab_tests_json,
         contact_labels,
         plan_header,
         planned_steps_json,
@@ -266,15 +267,18 @@ def plan(config: ConfigOption = None,
     blocked = tally.held(settings.rules)
     planner = sequence_planner(settings, runner.store)
     steps = planner.upcoming(now, now + timedelta(hours=hours)) if planner else []
+    tests = planner.ab_tests() if planner else []
     if changes is not None:
         changes.write(sys.stdout, {**plan_header(tally, blocked), "sequence_hours": hours,
-                                   "sequence_steps": planned_steps_json(steps)})
+                                   "sequence_steps": planned_steps_json(steps), "ab_tests": ab_tests_json(tests)})
     else:
         if runner.rules.contact_rules:
             print_plan(console, tally, blocked, detail, applying=apply and (confirm or not blocked),
                        labels=contact_labels(runner.store, {e.contact_id for e in tally.sample}))
         if planner:
             print_planned_steps(console, steps, hours, detail)
+            for test in tests:
+                console.print(test.text(), highlight=False)
     if apply:
         if blocked and not confirm:
             err.print(f"held: {', '.join(blocked)} would change more than rules.max_share of the contacts; "
@@ -282,6 +286,40 @@ def plan(config: ConfigOption = None,
             raise typer.Exit(3)
         summary = runner.apply_all(now)          # nothing held: none is, or --confirm releases them
         console.print(f"recorded {summary.intended} changes; the next sync (or the running daemon) writes them")
+
+
+@app.command()
+def backtest(rules: Annotated[Path, typer.Option("--rules", help="Proposed rules: a `rules:` section file "
+                                                 "(like config/rules/points-model.yaml) or a whole threadline.yaml")],
+             config: ConfigOption = None,
+             since: Annotated[str, typer.Option(help="Start of the window: 90d, 12w or an ISO date")] = "90d",
+             as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+             html: Annotated[Path | None, typer.Option("--html", help="Also write a self-contained HTML report")] = None,
+             detail: Annotated[int, typer.Option(min=0, help="How many contacts whose tier differs to list")] = 20,
+             outcome_stage: Annotated[list[str] | None, typer.Option(
+                 "--outcome-stage", help="A stage value that counts as reached (repeat; default: "
+                 "salesqualifiedlead, opportunity, customer)")] = None,
+             at: Annotated[str | None, typer.Option("--at", metavar="TIME", help="End of the window "
+                                                     "(default: now): 2027-01-15, -7d")] = None) -> None:
+    """Replay the window's stored events through the proposed scoring rules and the current ones, side by side:
+    MQLs and when, score distribution, tier changes, and how each set's MQLs went on. Writes nothing."""
+    from threadline.connector.cli.time_arg import TimeArgError, parse_since
+    from threadline.connector.reports.backtest_report import BacktestOptions, run_backtest
+    from threadline.rules.scoring.backtest import SALES_STAGES, Window
+
+    settings = _settings(config)
+    end = _moment(at)
+    try:
+        start = parse_since(since, end)
+    except TimeArgError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    if start >= end:
+        err.print(f"--since {since!r} is not before the end of the window ({end.isoformat()})", markup=False)
+        raise typer.Exit(2)
+    options = BacktestOptions(rules, Window(start, end), as_json=as_json, html=html, detail=detail,
+                              outcome_stages=tuple(outcome_stage or SALES_STAGES))
+    raise typer.Exit(run_backtest(console, err, settings, options))
 
 
 @app.command()
@@ -325,15 +363,27 @@ def report(config: ConfigOption = None,
            sequence: Annotated[str | None, typer.Option(help="Only this sequence")] = None,
            since: Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"],
                                                           help="Only enrolments (and handoffs) on or after this date "
-                                                               "(UTC)")] = None,
+                                                               "(UTC); overrides --window")] = None,
+           window: Annotated[str | None, typer.Option(help="Enrolments of the last N days, e.g. 30d or 4w "
+                                                           "(default: rules.reporting.window_days, 30)")] = None,
+           follow: Annotated[str | None, typer.Option(help="Follow each enrolment this long, e.g. 30d (default: "
+                                                           "rules.reporting.follow_days, 30)")] = None,
            as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False) -> None:
-    """Sequences per sequence and step: enrolled, sent, replied, bounced, unsubscribed, exits, reply rate; then
-    the handoff: MQL -> owner -> first touch per owner (median, p90) and the follow-up SLA kept/breached."""
+    """Sequences per sequence and step: enrolled, sent, replied, bounced, unsubscribed, exits; outcome metrics
+    (reply, meeting, completion, stage progression, MQL conversion, time to first reply), each A/B test's
+    variants with a verdict, branch counts; then the handoff: MQL -> owner -> first touch per owner (median,
+    p90) and the follow-up SLA kept/breached."""
+    from threadline.connector.reports.report_window import ReportWindow, WindowError, parse_days
     from threadline.connector.reports.sequence_report import run_report
 
     settings = _settings(config)
-    raise typer.Exit(run_report(console, err, settings, html=html, sequence=sequence, as_json=as_json,
-                                since=since.replace(tzinfo=UTC) if since else None))
+    try:
+        span = ReportWindow.choose(settings, datetime.now(UTC), since=since.replace(tzinfo=UTC) if since else None,
+                                   window=parse_days(window) if window else None,
+                                   follow=parse_days(follow) if follow else None)
+    except WindowError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    raise typer.Exit(run_report(console, err, settings, html=html, sequence=sequence, as_json=as_json, window=span))
 
 
 @db_app.command("upgrade")

@@ -8,7 +8,7 @@ are the same on each (take `max` across replicas, never `sum`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -203,13 +203,17 @@ class TeamCollector(Collector):
 
 
 class Metrics:
-    """The registry of one app: call counters (watching the adapters) plus the store collector."""
+    """The registry of one app: call counters (watching the adapters), the store and team collectors, and any
+    `collectors` from the layers above (the sequence outcome gauges, reports/outcome_metrics.py)."""
 
-    def __init__(self, settings: Settings, store: Store, started_at: datetime) -> None:
+    def __init__(self, settings: Settings, store: Store, started_at: datetime,
+                 collectors: Sequence[Collector] = ()) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.counters = CallCounters(self.registry, settings)
         self.registry.register(StoreCollector(store, source_budgets(settings), started_at))
         self.registry.register(TeamCollector(settings, store))
+        for collector in collectors:
+            self.registry.register(collector)
         observe.watch(self.counters)
 
     def render(self) -> bytes:

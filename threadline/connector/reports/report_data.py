@@ -1,8 +1,9 @@
 """What `threadline report` reads from the store: enrollments, the steps that went out, and outcome events.
 
-A step counts as sent when its outbox row is done: a ``send_email`` row (sequence and step index from its
-payload, the time from ``payload.sent.at``) or a ``create_task`` row whose key is a step key of a known
-enrollment. Only reads; never writes.
+A step counts as sent when its outbox row is done: a ``send_email`` row (sequence, step index and A/B variant
+from its payload, the time from ``payload.sent.at``) or a ``create_task`` row whose key is a step key of a known
+enrollment. The score history for MQL conversion is the scoring's own writes (audit rows) plus the CRM's
+``contact.updated`` echo of the total field. Only reads; never writes.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from threadline.rules.sequences.enrollment import Enrollment
+from threadline.rules.sequences.reporting.branches import BRANCHED
+from threadline.rules.sequences.reporting.outcomes import ScorePoint, as_number, score_points
 from threadline.rules.sequences.reporting.stats import OUTCOMES, SendRecord
 from threadline.rules.sequences.steps import step_key
 from threadline.rules.sequences.store import chunks, events_with_seq, to_enrollment
 from threadline.sync.events.records import Event
 from threadline.sync.store.database import Store
-from threadline.sync.store.tables import EnrollmentRow, OutboxRow, as_utc
+from threadline.sync.store.tables import AuditRow, EnrollmentRow, OutboxRow, as_utc
 
-#: Event types the report counts (replies, bounces and unsubscribes per step; meetings per sequence).
-REPORT_EVENT_TYPES = (*OUTCOMES, "meeting.booked")
+#: Event types the report counts (replies, bounces and unsubscribes per step; meetings per sequence; field changes
+#: for stage progression and the score's CRM echo; branch decisions).
+REPORT_EVENT_TYPES = (*OUTCOMES, "meeting.booked", "contact.updated", BRANCHED)
 
 
 @dataclass
@@ -34,6 +38,7 @@ class ReportInput:
     enrollments: list[Enrollment] = field(default_factory=list)
     sends: list[SendRecord] = field(default_factory=list)
     events: dict[str, list[Event]] = field(default_factory=dict)
+    scores: dict[str, list[ScorePoint]] = field(default_factory=dict)
 
 
 #: Enrolled contacts the report reads at a time: it adds up per batch, so memory does not grow with the mirror.
@@ -57,18 +62,21 @@ def enrolled_contact_batches(store: Store, *, sequence: str | None = None, since
 
 def load_report_input(store: Store, *, sequence: str | None = None, since: datetime | None = None,
                       step_counts: Mapping[str, int] | None = None,
-                      contact_ids: Sequence[str] | None = None) -> ReportInput:
+                      contact_ids: Sequence[str] | None = None, score_field: str | None = None) -> ReportInput:
     """Enrollments (of ``sequence`` if given, enrolled on or after ``since`` if given, of ``contact_ids`` if
     given), their done steps and their contacts' outcome events. ``step_counts`` (configured steps per
     sequence) widens the task-key lookup to steps an enrollment has not reached in the store (a task created
-    just before a crash)."""
+    just before a crash). ``score_field``: the scoring's total field, whose history is read (None: none)."""
     with store.session() as session:
         enrollments = _enrollments(session, sequence, since, contact_ids)
         contact_ids = sorted({e.contact_id for e in enrollments})
         sends = _email_sends(session, contact_ids, {e.sequence for e in enrollments})
         sends += _task_sends(session, _step_keys(enrollments, step_counts or {}))
         events = _events(session, contact_ids)
-    return ReportInput(enrollments, sends, events)
+        writes = _score_writes(session, contact_ids, score_field) if score_field else {}
+    scores = {contact: score_points(writes.get(contact, ()), events.get(contact, ()), score_field)
+              for contact in contact_ids} if score_field else {}
+    return ReportInput(enrollments, sends, events, scores)
 
 
 def _filtered(query: Any, sequence: str | None, since: datetime | None) -> Any:
@@ -98,7 +106,8 @@ def _email_sends(session: Session, contact_ids: Sequence[str], sequences: set[st
             if data.get("sequence") in sequences:
                 at = (data.get("sent") or {}).get("at")
                 sends.append(SendRecord(data["sequence"], contact_id, int(data["step_index"]),
-                                        _utc(datetime.fromisoformat(at)) if at else _utc(updated_at)))
+                                        _utc(datetime.fromisoformat(at)) if at else _utc(updated_at),
+                                        data.get("variant") or None))
     return sends
 
 
@@ -123,6 +132,19 @@ def _task_sends(session: Session, keys: Mapping[str, tuple[str, str, int]]) -> l
 def _events(session: Session, contact_ids: Sequence[str]) -> dict[str, list[Event]]:
     found = events_with_seq(session, contact_ids, REPORT_EVENT_TYPES)
     return {contact_id: [event for _, event in items] for contact_id, items in found.items()}
+
+
+def _score_writes(session: Session, contact_ids: Sequence[str], total_field: str) -> dict[str, list[ScorePoint]]:
+    """The scoring's writes of the total field per contact (audit rows: the time the rules decided it)."""
+    found: dict[str, list[ScorePoint]] = {}
+    for chunk in chunks(contact_ids):
+        rows = session.exec(select(AuditRow.contact_id, AuditRow.at, AuditRow.detail).where(
+            AuditRow.rule == "scoring", AuditRow.kind == "set_fields", col(AuditRow.contact_id).in_(chunk))).all()
+        for contact_id, at, detail in rows:
+            value = as_number((json.loads(detail).get("fields") or {}).get(total_field))
+            if value is not None:
+                found.setdefault(contact_id, []).append(ScorePoint(_utc(at), value))
+    return found
 
 
 def _utc(at: datetime) -> datetime:

@@ -21,6 +21,7 @@ from starlette.routing import Route
 from threadline.config.models import Settings
 from threadline.connector.monitoring import readiness
 from threadline.connector.monitoring.metrics import CONTENT_TYPE, Metrics
+from threadline.connector.reports.outcome_metrics import OutcomeCollector
 from threadline.connector.web.admin_auth import AdminAuth, LoginThrottle
 from threadline.connector.web.forms import read_form
 from threadline.connector.web.secret_checks import bearer_credentials
@@ -66,7 +67,7 @@ def admin_routes(settings: Settings, store: Store, started: datetime) -> list[Ro
     token = settings.server.admin_token
     assert token is not None
     auth = AdminAuth(token.get_secret_value(), secure=(settings.server.public_url or "").startswith("https://"))
-    metrics = Metrics(settings, store, started)
+    metrics = Metrics(settings, store, started, collectors=[OutcomeCollector(settings, store)])
     throttle = LoginThrottle()
 
     def metrics_endpoint(request: Request) -> Response:

@@ -57,6 +57,7 @@ from threadline.connector.wiring.secret_keys import (
 from threadline.connector.wiring.team import TeamDirectory, source_of
 from threadline.rules.runner import RuleRunner, RuleSet, compile_rules
 from threadline.rules.sequences import Sequencer
+from threadline.rules.sequences.reporting.settings import stage_order
 from threadline.rules.sequences.runner import SendingMailbox, SequenceRunner
 from threadline.rules.sequences.send_check import why_not_send
 from threadline.rules.settings import MIRRORED
@@ -375,4 +376,7 @@ def rule_contact_fields(settings: Settings) -> list[str]:
     """Contact fields the rules read or write: the CRM adapter pulls these into the mirror."""
     rules = settings.rules
     names = {f.name for f in rules.read_fields()} | {f.name for f in rules.written_fields() if f.kind != "owner"}
+    stages = stage_order(rules.reporting, settings.crm.kind) if rules.sequences else None
+    if stages is not None:      # the report's stage progression reads its changes (Salesforce: Lead only; the
+        names.add(stages.field)  # pull leaves a field out of the objects that lack it)
     return sorted(names - MIRRORED)         # the owner is mirrored as owner_id by every adapter

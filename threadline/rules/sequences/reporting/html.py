@@ -67,12 +67,15 @@ def _replies_svg(replies: Mapping[date, int]) -> str:
 
 
 def render_report_html(stats: Sequence[SequenceStats], replies_over_time: Mapping[date, int],
-                       more: str = "") -> str:
-    """The whole report: a summary table and step funnel per sequence, then replies per day, then `more`
-    (further sections, already HTML, e.g. the handoff numbers). Every name is HTML-escaped; the result needs
+                       more: str = "", extras: Mapping[str, str] | None = None, heading: str = "") -> str:
+    """The whole report: a summary table and step funnel per sequence (then its `extras` entry, already HTML:
+    outcomes, A/B tests, branches), then replies per day, then `more` (further sections, already HTML, e.g. the
+    handoff numbers). `heading`: a line under the title (the window). Every name is HTML-escaped; the result needs
     no network and no JavaScript."""
+    extras = extras or {}
     sections = [f"<h2>{escape(entry.name)}</h2>{_summary_table(entry)}{_funnel_svg(entry)}{_steps_table(entry)}"
-                for entry in stats]
+                f"{extras.get(entry.name, '')}" for entry in stats]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Threadline sequence report"
-            f"</title><style>{_CSS}</style></head><body><h1>Sequence report</h1>{''.join(sections)}"
+            f"</title><style>{_CSS}</style></head><body><h1>Sequence report</h1>"
+            f"{f'<p>{escape(heading)}</p>' if heading else ''}{''.join(sections)}"
             f"<h2>Replies per day</h2>{_replies_svg(replies_over_time)}{more}</body></html>\n")

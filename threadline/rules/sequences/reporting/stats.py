@@ -16,7 +16,8 @@ from statistics import median
 from threadline.rules.sequences.enrollment import Enrollment
 from threadline.sync.events.records import Event
 
-__all__ = ["SendRecord", "SequenceStats", "StepStats", "merge_stats", "replies_per_day", "sequence_stats"]
+__all__ = ["SendRecord", "SequenceStats", "StepStats", "merge_stats", "next_enrolment", "replies_per_day",
+           "sequence_stats"]
 
 OUTCOMES = {"reply.received": "replied", "bounce.received": "bounced", "unsubscribed": "unsubscribed"}
 
@@ -29,6 +30,7 @@ class SendRecord:
     contact_id: str
     step_index: int
     sent_at: datetime
+    variant: str | None = None      # the A/B variant this email went out with (None: the step has no test)
 
 
 @dataclass
@@ -70,8 +72,10 @@ class SequenceStats:
 
 
 def sequence_stats(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord],
-                   events_by_contact: Mapping[str, Sequence[Event]]) -> list[SequenceStats]:
-    """Stats per sequence (sorted by name), each with one StepStats per step index that was sent."""
+                   events_by_contact: Mapping[str, Sequence[Event]],
+                   follow: timedelta | None = None) -> list[SequenceStats]:
+    """Stats per sequence (sorted by name), each with one StepStats per step index that was sent. ``follow``:
+    count only what happened within this long after each enrolment (None: until the next enrolment)."""
     stats: dict[str, SequenceStats] = {}
     by_enrollee: dict[tuple[str, str], list[SendRecord]] = {}
     for send in sorted(sends, key=lambda s: s.sent_at):
@@ -81,7 +85,9 @@ def sequence_stats(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord
         siblings.setdefault((enrollment.sequence, enrollment.contact_id), []).append(enrollment)
     for enrollment in sorted(enrollments, key=lambda e: (e.sequence, e.contact_id, e.generation)):
         entry = stats.setdefault(enrollment.sequence, SequenceStats(enrollment.sequence))
-        until = _next_enrolment(enrollment, siblings[(enrollment.sequence, enrollment.contact_id)])
+        until = next_enrolment(enrollment, siblings[(enrollment.sequence, enrollment.contact_id)])
+        if follow is not None:
+            until = min(until, enrollment.enrolled_at + follow)
         own = [s for s in by_enrollee.get((enrollment.sequence, enrollment.contact_id), ())
                if enrollment.enrolled_at <= s.sent_at < until]
         events = [e for e in events_by_contact.get(enrollment.contact_id, ())
@@ -92,7 +98,7 @@ def sequence_stats(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord
     return [stats[name] for name in sorted(stats)]
 
 
-def _next_enrolment(enrollment: Enrollment, enrollments: Sequence[Enrollment]) -> datetime:
+def next_enrolment(enrollment: Enrollment, enrollments: Sequence[Enrollment]) -> datetime:
     """`enrollments`: the same contact's in the same sequence (the caller groups them; scanning every
     enrollment for each one was quadratic in the report's size)."""
     later = [e.enrolled_at for e in enrollments if e.generation > enrollment.generation]
