@@ -33,3 +33,21 @@ def parse_at(text: str, now: datetime) -> datetime:
     except ValueError:
         raise TimeArgError(f"--at {text!r}: expected {FORMS}") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+_SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(h|d|w)$")
+SINCE_FORMS = "a span back from the end (90d, 12w, 36h) or an ISO date or time (2027-01-15; UTC when no offset)"
+
+
+def parse_since(text: str, end: datetime) -> datetime:
+    """`--since`: the start of a window ending at `end`; "90d" means 90 days before it. Raises TimeArgError."""
+    value = text.strip().lower()
+    span = _SPAN.match(value)
+    if span:
+        amount, unit = span.groups()
+        return end - timedelta(**{_UNITS[unit]: float(amount)})
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise TimeArgError(f"--since {text!r}: expected {SINCE_FORMS}") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

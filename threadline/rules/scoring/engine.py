@@ -9,7 +9,7 @@ contribution (see tally.py for the exact semantics of caps, windows, resets and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -26,6 +26,7 @@ from threadline.sync.events.records import Event
 
 __all__ = ["Contribution", "ScoreResult", "Scorer", "compile_scoring", "explain", "scoring_effects"]
 
+_JUST_BEFORE = timedelta(microseconds=1)   # the finest step of a datetime: "just before" a moment
 _TIME_ORDER = itemgetter(2, 1, 0)   # (occurred_at, type, id): a total order, so any input order scores alike
 
 
@@ -68,17 +69,54 @@ class Scorer:
         scoring (plan, replay, benchmark) that skips building Event models."""
         tally = Tally(self.settings.decay)
         contact_ok: dict[int, bool] = {}
-        for event_id, type_, at, source, data in _in_time_order(rows):
-            if at > now:
+        for row in _in_time_order(rows):
+            if row[2] > now:
                 break
-            reset = self._resets.get(type_)
-            if reset is not None:
-                tally.reset(*reset, at, event_id, type_)
-            rules = self._by_type.get(type_)
-            if rules is not None:
-                self._fire(tally, rules, contact, contact_ok, event_id, type_, at, source, data)
+            self._apply(tally, contact, contact_ok, row)
         tally.decay_until(now)
         return self._result(tally, tally.next_decay())
+
+    def score_over_time(self, contact: ContactFacts, rows: Iterable[EventRow], now: datetime,
+                        marks: Iterable[datetime] = ()) -> tuple[ScoreResult, list[tuple[datetime, int]]]:
+        """``score_rows`` plus the totals over time, oldest first, up to ``now``: at each moment that has events,
+        the total just before it (decay due before it settled: the low point since the moment before) and the
+        total at it (what ``score_rows(..., now=moment)`` gives); and the total at each of ``marks``. One pass
+        over the events: what a backtest replays to find threshold crossings."""
+        tally = Tally(self.settings.decay)
+        contact_ok: dict[int, bool] = {}
+        pending = sorted(mark for mark in marks if mark <= now)
+        totals: list[tuple[datetime, int]] = []
+
+        def settle(moment: datetime) -> None:
+            tally.decay_until(moment)
+            totals.append((moment, tally.points["fit"] + tally.points["intent"]))
+
+        ordered = [row for row in _in_time_order(rows) if row[2] <= now]
+        for index, row in enumerate(ordered):
+            at = row[2]
+            if index == 0 or ordered[index - 1][2] != at:                   # the first event of this moment
+                while pending and pending[0] < at:
+                    settle(pending.pop(0))
+                settle(at - _JUST_BEFORE)
+            self._apply(tally, contact, contact_ok, row)
+            if index + 1 == len(ordered) or ordered[index + 1][2] != at:     # the last event of this moment
+                while pending and pending[0] == at:
+                    pending.pop(0)
+                settle(at)
+        for mark in pending:
+            settle(mark)
+        tally.decay_until(now)
+        return self._result(tally, tally.next_decay()), totals
+
+    def _apply(self, tally: Tally, contact: ContactFacts, contact_ok: dict[int, bool], row: EventRow) -> None:
+        """One event into the tally: a reset it triggers, then every rule of its type."""
+        event_id, type_, at, source, data = row
+        reset = self._resets.get(type_)
+        if reset is not None:
+            tally.reset(*reset, at, event_id, type_)
+        rules = self._by_type.get(type_)
+        if rules is not None:
+            self._fire(tally, rules, contact, contact_ok, event_id, type_, at, source, data)
 
     def _fire(self, tally: Tally, rules: tuple[CompiledRule, ...], contact: ContactFacts,
               contact_ok: dict[int, bool], event_id: str, type_: str, at: datetime, source: str,
