@@ -34,7 +34,7 @@ def test_example_sequences_compile_with_their_crms_points_model(crm: str) -> Non
     rules["sequences"] = yaml.safe_load((SEQUENCES / f"examples{crm}.yaml").read_text())["sequences"]
     rules["scoring"]["custom_events"].append("meeting.completed")
     compiled = compile_rules(RulesSettings.model_validate(rules))
-    assert compiled.sequencer is not None and len(compiled.sequencer.names) == 4
+    assert compiled.sequencer is not None and len(compiled.sequencer.names) == 6
 
     rules["scoring"]["custom_events"].remove("meeting.completed")      # with scoring, the declared list is strict
     with pytest.raises(RuleError, match=r"rules.sequences\[1\].enroll_on: unknown event type 'meeting.completed'"):

@@ -3,6 +3,7 @@
 It starts the sandbox, seeds HubSpot contacts and a rep's Gmail mailbox, runs a sync, delivers one more reply,
 syncs again (incrementally), and shows what landed on which contact in the CRM and why the rest was skipped.
 Then a sequence runs end to end (connector/demo/sequence.py): enrol, step 1 sent, reply, stop, task, report.
+Then a simulated month of an A/B test (connector/demo/ab_month.py): 40 prospects, sends, replies, variant report.
 Last, the team (connector/demo/team.py): three reps found from the CRM's owners, one connected through a link.
 """
 
@@ -18,6 +19,8 @@ from rich.table import Table
 
 from threadline.adapters.salesforce import SalesforceNames
 from threadline.config.loading import parse_settings
+from threadline.config.models import Settings
+from threadline.connector.demo.ab_month import ABMonth, DemoClock
 from threadline.connector.demo.privacy import PRIVATE, opt_out_step
 from threadline.connector.demo.related import seed_hubspot_deals, seed_salesforce_deals, show_related
 from threadline.connector.demo.sequence import (
@@ -167,7 +170,8 @@ def run_demo(console: Console, store_url: str | None = None, crm: str = "hubspot
 
 def demo_on(console: Console, server: SandboxServer, workdir: Path, store_url: str, crm: str = "hubspot",
             mailbox: str = "gmail") -> int:
-    """The demo against a running (empty) sandbox: seed, sync twice, show what landed, then the sequence."""
+    """The demo against a running (empty) sandbox: seed, sync twice, show what landed, then the sequence, the A/B
+    month and the team."""
     console.rule(f"[bold]Threadline demo: {crm} + {mailbox}")
     console.print(f"sandbox (simulated {crm} and {mailbox}) at {server.url}; store {store_url}")
     seeded = seed_demo(server, crm, mailbox)
@@ -177,7 +181,8 @@ def demo_on(console: Console, server: SandboxServer, workdir: Path, store_url: s
     config["sync"]["never_labelled"] = [PRIVATE]        # the opt-out part (privacy.py)
     sequences = demo_sequences()
     settings = parse_settings(with_sequences(config, sequences) if sequences else config, Path("(demo)"), env={})
-    engine = build_engine(settings)
+    clock = DemoClock()         # the wall clock, until the A/B month moves it
+    engine = build_engine(settings, clock=clock)
     try:
         _cycle(console, engine, "first sync: backfill")
         late = (server.graph if mailbox == "outlook" else server.gmail).deliver(REP, late_reply())
@@ -196,9 +201,21 @@ def demo_on(console: Console, server: SandboxServer, workdir: Path, store_url: s
         else:
             demo = SequenceDemo(console, server, engine, settings, crm, mailbox, prospect_id)
             sequence_ok = demo.run(lambda title: _cycle(console, engine, title), workdir / "sequence-report.html")
+            sequence_ok = _ab_month(console, server, engine, settings, clock, crm, mailbox, seeded["owner_id"]) \
+                and sequence_ok
     finally:
         engine.close()
     return 0 if replies_ok and sequence_ok and _team(console, server, config, workdir, crm, mailbox) else 1
+
+
+def _ab_month(console: Console, server: SandboxServer, engine: SyncEngine, settings: Settings, clock: DemoClock,
+              crm: str, mailbox: str, owner_id: str) -> bool:
+    """The A/B month (connector/demo/ab_month.py); its prospects answer into the sandbox's Gmail or Outlook."""
+    if mailbox == "imap":
+        console.print("[dim]A/B month skipped: the prospects' answers go through the sandbox's Gmail or Outlook[/]")
+        return True
+    return ABMonth(console, server, engine, settings, clock, crm, mailbox, owner_id).run(
+        lambda title: _cycle(console, engine, title))
 
 
 def _team(console: Console, server: SandboxServer, config: dict[str, Any], workdir: Path, crm: str,

@@ -39,6 +39,7 @@ from threadline.sync.store.tables import EnrollmentRow
 
 EXAMPLES = SEQUENCES   # packaged, so the demo has it in a non-editable install (the container) too
 SEQUENCE = "new-inbound-welcome"
+AB_SEQUENCE = "guide-download-ab"       # the A/B month's (ab_month.py)
 EVENTS_TOKEN = "demo-events-token"
 PLAN_HOURS = 72               # step 2 is two days after step 1: show it as planned instead of waiting
 #: The demo's window is open around the clock, so step 1 (delay 0) is due the moment Mia enrols.
@@ -46,13 +47,13 @@ ALWAYS_OPEN = {"start": "00:00", "end": "23:59:59.999999", "days": [0, 1, 2, 3, 
 
 
 def demo_sequences() -> list[dict[str, Any]] | None:
-    """The welcome example from config/sequences/examples.yaml with an always-open window; None when the
-    examples are not there (Threadline installed without its source tree)."""
+    """From config/sequences/examples.yaml: the welcome with an always-open window, and the A/B example with no
+    spacing between sends (the A/B month jumps from one due moment to the next, and two minutes between sends
+    would turn each batch of downloads into a dozen moments). None when the examples are not there."""
     if not EXAMPLES.exists():
         return None
-    examples = yaml.safe_load(EXAMPLES.read_text(encoding="utf-8"))["sequences"]
-    welcome = next(s for s in examples if s["name"] == SEQUENCE)
-    return [{**welcome, "window": ALWAYS_OPEN}]
+    examples = {s["name"]: s for s in yaml.safe_load(EXAMPLES.read_text(encoding="utf-8"))["sequences"]}
+    return [{**examples[SEQUENCE], "window": ALWAYS_OPEN}, {**examples[AB_SEQUENCE], "spacing_minutes": 0}]
 
 
 def with_sequences(config: dict[str, Any], sequences: list[dict[str, Any]]) -> dict[str, Any]:
@@ -156,7 +157,7 @@ class SequenceDemo:
         accepted = submit_form(self.settings, self.engine.store)
         self.console.print(f"Mia Chen ({PROSPECT.email}) submits the demo form: POST /events -> {accepted}",
                            highlight=False)
-        cycle("third sync: enrol Mia and send step 1")
+        cycle("fourth sync: enrol Mia and send step 1")
         sent = sequence_mail_sent(self.server, self.mailbox)
         for copy in sent:
             self.console.print(f"in {REP}'s sent mail: {copy['subject']!r} to {copy['to']}, Message-ID "
@@ -165,7 +166,7 @@ class SequenceDemo:
         if sent:
             deliver_reply(self.server, self.mailbox, sent[0])
             self.console.print("\nMia replies in the thread: 'Thursday at 10:00 works for a call'...")
-            cycle("fourth sync: the reply arrives")
+            cycle("fifth sync: the reply arrives")
         ok = self._check(sent)
         self._report(html_path)
         return ok
@@ -195,8 +196,8 @@ class SequenceDemo:
         return all(ok for _, ok, _ in checks)
 
     def _report(self, html_path: Path) -> None:
-        self.console.rule("threadline report")
-        report = build_report(self.engine.store, self.settings.rules.sequences)
+        self.console.rule(f"threadline report --sequence {SEQUENCE}")
+        report = build_report(self.engine.store, self.settings.rules.sequences, sequence=SEQUENCE)
         print_report(self.console, report)
         write_html(report, html_path)
         self.console.print(f"HTML report: {html_path}", highlight=False)

@@ -123,3 +123,33 @@ def prospect_reply(step_message_id: str, step_subject: str, now: datetime | None
             f"On {format_datetime(when)} Alex Morgan <{REP}> wrote:\n> Hi Mia,\n> thanks for reaching out.\n")
     return _mail(f"Mia Chen <{PROSPECT.email}>", REP, f"Re: {step_subject}", body, when,
                  reply_to_id=step_message_id)[0]
+
+
+#: The A/B month (ab_month.py): prospects who download the onboarding guide, made from these names and companies.
+GUIDE_FIRST_NAMES = ("Ava", "Ben", "Chloe", "Dev", "Elena", "Finn", "Grace", "Hugo", "Isla", "Jonas", "Kira", "Luca",
+                     "Maya", "Noah", "Olivia", "Priya")
+GUIDE_LAST_NAMES = ("Novak", "Okafor", "Lindqvist", "Moreau", "Tanaka", "Silva", "Berg")
+GUIDE_COMPANIES = (("Brightwave", "brightwave"), ("Cobalt Labs", "cobaltlabs"), ("Dunmore", "dunmore"))
+GUIDE_ANSWERS = (
+    "Honestly, about six weeks per hire right now, which is why I grabbed the guide. Could we talk Thursday?",
+    "Thanks. Onboarding is on our list for Q1; can you send a short overview I can forward to our HR lead?",
+    "We are rolling out a new process next month, so the timing is good. Tuesday afternoon works for a call.",
+    "Not a priority before spring, but the checklist is useful. Please check back with me in March.",
+)
+
+
+def guide_prospects(count: int) -> list[DemoContact]:
+    """`count` distinct prospects (first name x company), the same ones on every run."""
+    people = [(first, company) for company in GUIDE_COMPANIES for first in GUIDE_FIRST_NAMES]
+    if count > len(people):
+        raise ValueError(f"at most {len(people)} guide prospects")
+    return [DemoContact(f"{first.lower()}@{domain}.example", first, GUIDE_LAST_NAMES[n % len(GUIDE_LAST_NAMES)], name)
+            for n, (first, (name, domain)) in enumerate(people[:count])]
+
+
+def guide_answer(prospect: DemoContact, step_message_id: str, step_subject: str, when: datetime,
+                 variation: int) -> bytes:
+    """A prospect's answer to a sequence email, written at `when` (its Date header) and threaded to it."""
+    body = f"Hi Alex,\n\n{GUIDE_ANSWERS[variation % len(GUIDE_ANSWERS)]}\n\n{prospect.first}\n"
+    return _mail(f"{prospect.first} {prospect.last} <{prospect.email}>", REP, f"Re: {step_subject}", body,
+                 when.replace(microsecond=0), reply_to_id=step_message_id)[0]
