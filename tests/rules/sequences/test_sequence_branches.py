@@ -144,3 +144,19 @@ def test_validation_refuses_loops_unknown_targets_and_unreachable_steps(steps, e
 
 def test_a_branch_target_reached_only_through_its_branch_is_reachable():
     compile_sequences([sequence(PLAYBOOK)])     # call-owner and pricing-visit are reached through branches only
+
+
+def test_a_booked_meeting_ends_the_enrolment_unless_the_sequence_goes_on_and_a_branch_routes_on_it():
+    steps = [email("intro"),
+             email("nudge", days=2, branches=[{"seen": {"event.type": "meeting.booked"}, "goto": "prep"}], then="end"),
+             {"kind": "task", "name": "prep", "subject": "Prepare the meeting with {{ contact.firstname }}"}]
+    booked = event("meeting.booked", ENROLLED + timedelta(days=1), meeting_id="m1")
+    at_nudge = Enrollment("nurture", "c1", ENROLLED, step=1, last_step_at=ENROLLED)
+    ending = compile_sequences([sequence(steps)])
+    assert ending.advance(at_nudge, ADA, [booked], DUE).exit_reason == "meeting"
+    going_on = compile_sequences([sequence(steps, exit_on_meeting=False)])
+    active = going_on.advance(at_nudge, ADA, [booked], DUE)
+    assert active.status == "active"
+    routed, [decision] = going_on.route(active, ADA, {}, [booked], DUE)
+    assert (decision.goto, routed.step) == ("prep", 2)
+    assert going_on.due_step(routed, ADA, DUE).subject == "Prepare the meeting with Ada"

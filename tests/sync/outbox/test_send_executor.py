@@ -7,10 +7,13 @@ import email.policy
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
 from tests.sync.outbox.send_world import (
+    CONTACT,
+    SEQUENCE,
     aware,
     enrollment,
     errors,
@@ -27,6 +30,8 @@ from threadline.adapters.imap import ImapMailbox
 from threadline.adapters.sending import build_mime
 from threadline.adapters.smtp import SmtpSender
 from threadline.rules.sequences.send_check import why_not_send
+from threadline.sync.events.log import record_events
+from threadline.sync.events.records import Event
 from threadline.sync.mail.matching import AddressPolicy
 from threadline.sync.mailboxes.ingest import MailboxSync
 from threadline.sync.outbox.sends import SendExecutor
@@ -205,3 +210,16 @@ def test_refused_credentials_stop_the_mailbox_and_keep_the_rows(store, mailbox, 
     assert {outbox_row(store, k).status for k in (first.key, second.key)} == {"pending"}
     assert "submitted_at" not in payload(store, first.key)        # login failed before anything was handed over
     assert errors(store, "smtp.AuthExpired")
+
+
+@pytest.mark.parametrize(("goes_on", "sent"), [(False, 0), (True, 1)])
+def test_a_booked_meeting_cancels_the_step_unless_the_sequence_goes_on_after_one(store, mailbox, smtp, goes_on, sent):
+    seed_send(store, mailbox.address)
+    with store.session() as session:
+        record_events(session, [Event(id="ev-meeting-1", type="meeting.booked", contact_id=CONTACT,
+                                      occurred_at=datetime.now(UTC) - timedelta(hours=1), source="crm",
+                                      data={"meeting_id": "m-1"})])
+    check = partial(why_not_send, meeting_goes_on={SEQUENCE} if goes_on else set())
+    run = SendExecutor(store, {mailbox.address: smtp_sender(smtp, mailbox)}, None, send_check=check,
+                       mailbox_owners={mailbox.address: "owner-1"}).run(datetime.now(UTC))
+    assert (run.sent, len(smtp.messages)) == (sent, sent)

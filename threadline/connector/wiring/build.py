@@ -7,6 +7,7 @@ import json
 import ssl
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import httplib2
@@ -303,7 +304,8 @@ def build_engine(settings: Settings, store: Store | None = None,
                       unsubscribe_field=settings.rules.unsubscribe_field,
                       rules_step=(lambda: runner.run_pending(clock())) if runner else None,
                       sequence_step=(lambda: sequences.run(clock())) if sequences else None,
-                      send_check=why_not_send,
+                      send_check=partial(why_not_send, meeting_goes_on=frozenset(
+                          s.name for s in settings.rules.sequences if not s.exit_on_meeting)),
                       rule_fields=_written_fields(settings), poll_interval=settings.sync.poll_interval,
                       crm_poll_interval=settings.sync.crm_poll_interval, lease_time=settings.sync.lease_time,
                       retry=RetryPolicy(settings.sync.retry_first_delay, settings.sync.retry_max_delay,

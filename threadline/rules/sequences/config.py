@@ -138,6 +138,8 @@ class SequenceSettings(_Section):
     reenroll_after_days: float | None = Field(None, gt=0, description="With once_per_contact: allow a new "
                                               "enrolment this long after the previous one")
     on_reply: Literal["pause", "exit"] = "exit"
+    exit_on_meeting: bool = Field(True, description="A meeting booked after enrolment ends it; false: the sequence "
+                                  "goes on, and a branch can route on it (seen: {event.type: meeting.booked})")
     ooo_pause_days: float = Field(3, gt=0, description="Out-of-office pause when no return date can be read")
     exit_on_stage_change_to: list[str] = Field(default_factory=list)
     exit_stage_field: str = "lifecyclestage"

@@ -133,7 +133,8 @@ class Sequencer:
                 now: datetime) -> Enrollment:
         """Apply the stop rules to an open enrollment (exited/completed ones come back unchanged).
 
-        Exits: unsubscribe or bounce (ever), meeting booked or manual stop (since enrolment), the stage
+        Exits: unsubscribe or bounce (ever), meeting booked (unless ``exit_on_meeting`` is off) or manual stop
+        (since enrolment), the stage
         field changed to a listed value or holding one, the deal-closed field set. A reply since enrolment
         (one the store did not hold at enrolment, see ``replies_before_enrolment``) pauses (until a manual
         ``sequence.resumed``) or exits with reason "replied". An out-of-office pauses until its return date
@@ -142,7 +143,8 @@ class Sequencer:
         if not enrollment.is_open:
             return enrollment
         sequence = self.settings(enrollment.sequence)
-        reason = hard_stop(enrollment, events) or self._field_exit(sequence, enrollment, contact, events)
+        reason = hard_stop(enrollment, events, sequence.exit_on_meeting) \
+            or self._field_exit(sequence, enrollment, contact, events)
         if reason is not None:
             return enrollment.exited(reason)
         if unresumed_reply(enrollment, events) is not None:

@@ -7,6 +7,7 @@ engine never imports the rule layer.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
 from sqlmodel import Session
@@ -19,8 +20,10 @@ from threadline.sync.outbox.send_records import SendRow, enrollment_row
 from threadline.sync.store.tables import as_utc
 
 
-def why_not_send(session: Session, send: SendRow, now: datetime) -> str | None:
-    """Why this step must not go out now (the contact's freshest stored events), or None to send it."""
+def why_not_send(session: Session, send: SendRow, now: datetime,
+                 meeting_goes_on: Collection[str] = ()) -> str | None:
+    """Why this step must not go out now (the contact's freshest stored events), or None to send it.
+    ``meeting_goes_on``: the sequences a booked meeting does not end (``exit_on_meeting: false``)."""
     row = enrollment_row(session, send)
     if row is None:
         return "enrollment_missing"
@@ -32,4 +35,4 @@ def why_not_send(session: Session, send: SendRow, now: datetime) -> str | None:
     found = events_for(session, contacts)
     events = sorted((e.model_copy(update={"occurred_at": as_utc(e.occurred_at)}) for c in contacts for e in found[c]),
                     key=lambda e: e.occurred_at)
-    return stop_reason(to_enrollment(row), events, now)
+    return stop_reason(to_enrollment(row), events, now, exit_on_meeting=send.sequence not in meeting_goes_on)

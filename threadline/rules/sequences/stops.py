@@ -32,14 +32,15 @@ def _for_sequence(event: Event, sequence: str) -> bool:
     return event.data.get("sequence", "*") in ("*", sequence)
 
 
-def hard_stop(enrollment: Enrollment, events: Sequence[Event]) -> str | None:
-    """The exit reason from events that end the enrollment outright (unsubscribe, bounce, meeting, manual)."""
+def hard_stop(enrollment: Enrollment, events: Sequence[Event], exit_on_meeting: bool = True) -> str | None:
+    """The exit reason from events that end the enrollment outright (unsubscribe, bounce, manual, and a meeting
+    unless the sequence keeps going after one)."""
     for event in events:
         if event.type in ALWAYS_EXIT:
             return ALWAYS_EXIT[event.type]
         if event.occurred_at < enrollment.enrolled_at:
             continue
-        if event.type in EXIT_AFTER_ENROLMENT:
+        if event.type in EXIT_AFTER_ENROLMENT and exit_on_meeting:
             return EXIT_AFTER_ENROLMENT[event.type]
         if event.type == MANUAL_STOP and _for_sequence(event, enrollment.sequence):
             return "manual"
@@ -106,7 +107,8 @@ def _parse_date(value: object) -> date | None:
         return None
 
 
-def stop_reason(enrollment: Enrollment, events: Sequence[Event], now: datetime) -> str | None:
+def stop_reason(enrollment: Enrollment, events: Sequence[Event], now: datetime,
+                exit_on_meeting: bool = True) -> str | None:
     """Why nothing may be sent for this enrollment right now, or None when sending is allowed.
 
     The sender calls this immediately before every send with the contact's freshest events:
@@ -115,7 +117,7 @@ def stop_reason(enrollment: Enrollment, events: Sequence[Event], now: datetime) 
     """
     if enrollment.status in ("exited", "completed"):
         return enrollment.status
-    reason = hard_stop(enrollment, events)
+    reason = hard_stop(enrollment, events, exit_on_meeting)
     if reason is not None:
         return reason
     if unresumed_reply(enrollment, events) is not None:
