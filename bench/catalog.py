@@ -162,6 +162,66 @@ def plan(data: dict[str, Any]) -> list[Figure]:
     )
 
 
+def backtest_scale(data: dict[str, Any]) -> list[Figure]:
+    """Per size: the backtest's wall time, and its peak RSS against 500 MB (issue #18's bound for any pass)."""
+    out: list[Figure] = []
+    largest = (data.get("largest") or {}).get("contacts")
+    for row in data.get("sizes") or []:
+        n = row.get("contacts") or 0
+        out += figures(
+            (row.get("wall_seconds"), lambda v, n=n: Figure(f"backtest over {n:,} contacts (two rule sets)", v, "s",
+                                                            headline=n == largest)),
+            (row.get("peak_rss_mb"), lambda v, n=n: Figure(f"peak RSS of backtest ({n:,} contacts)", v, "MB", 500,
+                                                           "max", "< 500 MB, flat in the number of contacts", 1.0,
+                                                           n == largest)),
+        )
+    return out
+
+
+def report_scale(data: dict[str, Any]) -> list[Figure]:
+    """Per size and store state (as Threadline opens it, statistics taken; after a full ANALYZE): the report's
+    wall time, its time per 1,000 enrolments, and its peak RSS against 500 MB."""
+    out: list[Figure] = []
+    largest = (data.get("largest") or {}).get("enrolments")
+    for row in data.get("sizes") or []:
+        n = row.get("enrolments") or 0
+        for state, label in (("as_is", "as opened"), ("analyzed", "after a full ANALYZE")):
+            run = row.get(state) or {}
+            top = n == largest and state == "as_is"
+            out += figures(
+                (run.get("wall_seconds"), lambda v, n=n, label=label, top=top: Figure(
+                    f"report over {n:,} enrolments ({label})", v, "s", headline=top)),
+                (run.get("ms_per_1000_enrolments"), lambda v, n=n, label=label: Figure(
+                    f"report time per 1,000 enrolments ({n:,}, {label})", v, "ms")),
+                (run.get("peak_rss_mb"), lambda v, n=n, label=label, top=top: Figure(
+                    f"peak RSS of report ({n:,} enrolments, {label})", v, "MB", 500, "max",
+                    "< 500 MB, flat in the number of enrolments", 1.0, top)),
+            )
+    return out
+
+
+def sequence_branching(data: dict[str, Any]) -> list[Figure]:
+    """The scheduler's CPU with branches and an A/B test against the plain sequence on the same data."""
+    over = data.get("overhead") or {}
+    busy, every = over.get("busy_cpu_us_per_due_step") or {}, \
+        over.get("cpu_us_per_due_step_excluding_enrolment_call") or {}
+    calls = over.get("busy_call_cpu_ms_p50") or {}
+    taken = dig(data, "branches_variants.decided.branch_decisions") or {}
+    return figures(
+        (busy.get("branches_variants"), lambda v: Figure(
+            "scheduler CPU per due step, branches + A/B (calls with due steps)", v, "µs", busy.get("plain"), None,
+            "the plain sequence on the same data", headline=True)),
+        (busy.get("plain"), lambda v: Figure("scheduler CPU per due step, plain (calls with due steps)", v, "µs")),
+        (every.get("branches_variants"), lambda v: Figure(
+            "scheduler CPU per due step, branches + A/B (every call after enrolment)", v, "µs", every.get("plain"),
+            None, "the plain sequence on the same data")),
+        (calls.get("branches_variants"), lambda v: Figure(
+            "runner call with due steps, CPU p50, branches + A/B", v, "ms", calls.get("plain"), None,
+            "the plain sequence on the same data")),
+        (sum(taken.values()) if taken else None, lambda v: Figure("branch decisions recorded", v, "")),
+    )
+
+
 def daemon_rss(data: dict[str, Any]) -> list[Figure]:
     n, boxes = data.get("contacts") or 0, data.get("mailboxes") or 0
     return figures(
@@ -451,6 +511,20 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("plan_100k", "`threadline plan` over the mirror, streamed (issues #7, #18)", "bench.plan_100k",
               ("--contacts", "20000"), ("--contacts", "1000000"), plan,
               "the plan runs in a fresh child process after seeding: its peak RSS is the plan's alone"),
+    Benchmark("backtest_scale", "`threadline backtest`: replay of the mirror through two rule sets (issue #20)",
+              "bench.backtest_scale", ("--sizes", "10000,100000"), ("--sizes", "10000,100000,1000000"),
+              backtest_scale, "each size seeded into SQLite (5 events per contact), then replayed in a fresh child "
+              "process: its peak RSS is the backtest's alone"),
+    Benchmark("report_scale", "`threadline report`: outcome metrics, A/B variants and branches (issue #20)",
+              "bench.report_scale", ("--sizes", "10000,50000"), ("--sizes", "10000,100000,1000000", "--as-is-up-to", "1000000"),
+              report_scale,
+              "each size seeded into SQLite (per enrolment 2-3 done sends with the executor's payload and the rows "
+              "the executor adds, a branch decision, page visits, stage and score history, replies and meetings "
+              "for a share; bench/report_scale_data.py), then `build_report` as `threadline report` calls it, in "
+              "a fresh child process (its peak RSS is the report's alone): first on the store as Threadline opens it "
+              "(bounded planner statistics taken at open, and the enrollments' contact_id index of migration 0019; "
+              "before them SQLite read sends, outcome events and score writes through the kind/type/rule indexes "
+              "and the report was quadratic: 163 s at 100,000), then after a full ANALYZE"),
     Benchmark("daemon_rss", "Daemon memory: a large mirror and a large team (issue #18)", "bench.daemon_rss",
               ("--contacts", "20000", "--mailboxes", "100", "--cycles", "3"),
               ("--contacts", "1000000", "--mailboxes", "2000", "--cycles", "3"), daemon_rss,
@@ -485,6 +559,13 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("sequences", "Sequences: scheduler and sends", "bench.bench_sequences",
               ("--contacts", "1000", "--max-days", "2", "--bound-per-mailbox", "20", "--smtp-mailboxes", "4",
                "--smtp-per-mailbox", "10"), (), sequences),
+    Benchmark("sequence_branching", "Sequences: scheduler cost of branches and A/B variants (issue #20)",
+              "bench.sequence_branching", ("--contacts", "1000", "--max-days", "8", "--repeats", "1"),
+              ("--contacts", "10000", "--max-days", "14", "--repeats", "2"), sequence_branching,
+              "bench/sequence_scheduler.py's simulation on SQLite (20 mailboxes, cap 50, a runner call every 10 "
+              "simulated minutes), run with the plain 5-step sequence and with the same sequence plus an A/B test "
+              "of its first step and two branches at its third (30 % of the contacts visited the pricing page, "
+              "which sends them to the last step); each run in a fresh process, alternating, same data and seed"),
     Benchmark("replicas", "Replicas: 1 against 3 on PostgreSQL", "bench.bench_replicas",
               ("--mailboxes", "20", "--no-failover"), (), replicas,
               "the detailed section on replicas (issue #6) is written by hand from its full runs, below"),

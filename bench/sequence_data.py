@@ -52,6 +52,34 @@ def bench_sequence(steps: int = 5, daily_cap: int = 50, spacing_minutes: float =
         spacing_minutes=spacing_minutes)
 
 
+#: The branching benchmark's tests: an A/B test of the first step, and at the third step a pricing-page visit since
+#: enrolment skips to the last step (a second branch, on the stage, never holds here but is checked every time).
+FIRST_STEP_VARIANTS = ({"name": "a", "subject": "Your demo request, {{ contact.firstname | default('there') }}"},
+                       {"name": "b", "subject": "A question about {{ company }}"})
+PRICING_BRANCHES = ({"goto": "end", "when": {"contact.lifecyclestage": "customer"}},
+                    {"goto": "last", "seen": {"event.type": "page.visited", "event.url": {"contains": "pricing"}},
+                     "since": "enrolment"})
+
+
+def branching_sequence(steps: int = 5, daily_cap: int = 50, spacing_minutes: float = 2) -> SequenceSettings:
+    """`bench_sequence` with an A/B-tested first step and branches at the third (needs at least 4 steps): the same
+    mail, so a run with it and a run without differ only by the variant and branch decisions."""
+    data = bench_sequence(steps, daily_cap, spacing_minutes).model_dump(mode="json")
+    data["steps"][0]["variants"] = list(FIRST_STEP_VARIANTS)
+    data["steps"][2]["branches"] = list(PRICING_BRANCHES)
+    data["steps"][-1]["name"] = "last"
+    return SequenceSettings.model_validate(data)
+
+
+def pricing_visits(contacts: int, share: float, at: datetime, seed_value: int = 7) -> list[dict[str, Any]]:
+    """A pricing-page visit at ``at`` for about ``share`` of the contacts (its own random stream, so the contacts
+    seeded are the same with or without visits)."""
+    rng = random.Random(seed_value + 1)
+    return [{"id": event_id("page.visited", f"c{i}", "bench"), "type": "page.visited", "contact_id": f"c{i}",
+             "occurred_at": at, "source": "api", "data": json.dumps({"url": "https://x.example/pricing"})}
+            for i in range(contacts) if rng.random() < share]
+
+
 def mailbox_address(index: int) -> str:
     return f"rep{index:02d}@{MAILBOX_DOMAIN}"
 
@@ -82,8 +110,10 @@ def enrol_events(rows: list[dict[str, Any]], at: datetime) -> list[dict[str, Any
              "data": json.dumps({"form": "demo-request"})} for row in rows]
 
 
-def seed(store: Store, contacts: int, mailboxes: int, now: datetime, seed_value: int = 7) -> None:
-    """Insert `contacts` contacts and their enrolment events (bulk inserts, BATCH rows per statement)."""
+def seed(store: Store, contacts: int, mailboxes: int, now: datetime, seed_value: int = 7,
+         visit_share: float = 0.0) -> None:
+    """Insert `contacts` contacts and their enrolment events (bulk inserts, BATCH rows per statement), and for
+    about `visit_share` of them a pricing-page visit a day after `now` (after their enrolment by the first run)."""
     rng = random.Random(seed_value)
     with store.engine.begin() as connection:
         for first in range(0, contacts, BATCH):
@@ -91,6 +121,9 @@ def seed(store: Store, contacts: int, mailboxes: int, now: datetime, seed_value:
             connection.execute(insert(ContactRow.__table__), rows)  # type: ignore[attr-defined]
             connection.execute(insert(EventRow.__table__),  # type: ignore[attr-defined]
                                enrol_events(rows, now - timedelta(minutes=5)))
+        visits = pricing_visits(contacts, visit_share, now + timedelta(days=1), seed_value)
+        if visits:
+            connection.execute(insert(EventRow.__table__), visits)  # type: ignore[attr-defined]
 
 
 def reply_event(contact_id: str, mailbox: str, at: datetime) -> dict[str, Any]:

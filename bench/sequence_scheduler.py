@@ -27,6 +27,7 @@ from sqlmodel import col, select
 from bench.sequence_data import (
     SEQUENCE,
     bench_sequence,
+    branching_sequence,
     contact_for_address,
     mailbox_address,
     owner_id,
@@ -59,6 +60,8 @@ class SchedulerConfig:
     reply_rate: float = 0.02          # share of sent emails the prospect answers (1-48 h later)
     deliver: str = "record"           # "record": record_sent per row; "executor": the whole SendExecutor
     seed: int = 7
+    branching: bool = False           # the sequence with an A/B-tested first step and branches (sequence_data)
+    visit_share: float = 0.0          # contacts with a pricing-page visit (what the branch looks for)
 
 
 @dataclass
@@ -81,10 +84,11 @@ class Simulation:
 
 def build(url: str, config: SchedulerConfig) -> Simulation:
     store = Store(url)
-    seed(store, config.contacts, config.mailboxes, START, config.seed)
+    seed(store, config.contacts, config.mailboxes, START, config.seed, config.visit_share)
     mailboxes = [SendingMailbox(address=mailbox_address(i), owner_id=owner_id(i), display_name=f"Rep {i}")
                  for i in range(config.mailboxes)]
-    sequencer = compile_sequences([bench_sequence(config.steps, config.daily_cap, config.spacing_minutes)])
+    make = branching_sequence if config.branching else bench_sequence
+    sequencer = compile_sequences([make(config.steps, config.daily_cap, config.spacing_minutes)])
     runner = SequenceRunner(store, sequencer, mailboxes, public_url=PUBLIC_URL, unsubscribe_secret="bench-secret")
     delivered: list[tuple[str, str]] = []
     providers = {box.address: InstantProvider(box.address, delivered) for box in mailboxes}
@@ -201,6 +205,9 @@ def runner_figures(sim: Simulation) -> dict[str, Any]:
         "busy_call_wall_ms": spread([s.wall for s in busy]), "busy_call_cpu_ms": spread([s.cpu for s in busy]),
         "busy_call_due_steps": spread([float(due_steps(s.result)) for s in busy], scale=1, digits=0),
         "busy_call_queries": spread([float(s.queries) for s in busy], scale=1, digits=0),
+        "busy_call_cpu_seconds_total": round(sum(s.cpu for s in busy), 3),
+        "busy_call_due_steps_total": sum(due_steps(s.result) for s in busy),
+        "idle_call_cpu_ms": spread([s.cpu for s in idle]),
         "idle_call_wall_ms": spread([s.wall for s in idle]), "idle_call_queries": spread(
             [float(s.queries) for s in idle], scale=1, digits=0),
     }

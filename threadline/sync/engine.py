@@ -220,6 +220,7 @@ class SyncEngine:
             summary.outbox = written
         if self.stopping.is_set():
             return summary
+        self.store.refresh_statistics(utcnow())     # SQLite's planner statistics, hourly (the store grows)
         with self.store.session() as session:
             summary.purged = purge_expired(session, self.retention, self.clock()) + purge_thread_waits(session, utcnow())
             summary.purged += purge_contact_waits(session, utcnow())

@@ -23,6 +23,7 @@ from threadline.rules.sequences.reporting.stats import OUTCOMES, SendRecord
 from threadline.rules.sequences.steps import step_key
 from threadline.rules.sequences.store import chunks, events_with_seq, to_enrollment
 from threadline.sync.events.records import Event
+from threadline.sync.store.by_contact import not_by_index
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import AuditRow, EnrollmentRow, OutboxRow, as_utc
 
@@ -100,7 +101,8 @@ def _email_sends(session: Session, contact_ids: Sequence[str], sequences: set[st
     sends = []
     for chunk in chunks(contact_ids):
         rows = session.exec(select(OutboxRow.contact_id, OutboxRow.payload, OutboxRow.updated_at).where(
-            OutboxRow.kind == "send_email", OutboxRow.status == "done", col(OutboxRow.contact_id).in_(chunk))).all()
+            not_by_index(OutboxRow.kind) == "send_email", not_by_index(OutboxRow.status) == "done",
+            col(OutboxRow.contact_id).in_(chunk))).all()
         for contact_id, payload, updated_at in rows:
             data: dict[str, Any] = json.loads(payload)
             if data.get("sequence") in sequences:
@@ -124,7 +126,8 @@ def _task_sends(session: Session, keys: Mapping[str, tuple[str, str, int]]) -> l
     sends = []
     for chunk in chunks(sorted(keys)):
         rows = session.exec(select(OutboxRow.key, OutboxRow.updated_at).where(
-            OutboxRow.kind == "create_task", OutboxRow.status == "done", col(OutboxRow.key).in_(chunk))).all()
+            not_by_index(OutboxRow.kind) == "create_task", not_by_index(OutboxRow.status) == "done",
+            col(OutboxRow.key).in_(chunk))).all()
         sends += [SendRecord(*keys[key], _utc(updated_at)) for key, updated_at in rows]
     return sends
 
@@ -139,7 +142,8 @@ def _score_writes(session: Session, contact_ids: Sequence[str], total_field: str
     found: dict[str, list[ScorePoint]] = {}
     for chunk in chunks(contact_ids):
         rows = session.exec(select(AuditRow.contact_id, AuditRow.at, AuditRow.detail).where(
-            AuditRow.rule == "scoring", AuditRow.kind == "set_fields", col(AuditRow.contact_id).in_(chunk))).all()
+            not_by_index(AuditRow.rule) == "scoring", AuditRow.kind == "set_fields",
+            col(AuditRow.contact_id).in_(chunk))).all()
         for contact_id, at, detail in rows:
             value = as_number((json.loads(detail).get("fields") or {}).get(total_field))
             if value is not None:

@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from threadline.rules.sequences import Enrollment
 from threadline.rules.sequences.enrollment import OPEN_STATUSES, Status
 from threadline.sync.events.records import Event
+from threadline.sync.store.by_contact import not_by_index
 from threadline.sync.store.tables import ContactRow, EnrollmentRow, EventRow, OutboxRow, as_utc, utcnow
 
 SEND_EMAIL = "send_email"
@@ -150,8 +151,8 @@ def events_with_seq(session: Session, contact_ids: Iterable[str],
     found: dict[str, list[tuple[int, Event]]] = defaultdict(list)
     for chunk in chunks(contact_ids):
         query = select(EventRow).where(col(EventRow.contact_id).in_(chunk))
-        if types is not None:
-            query = query.where(col(EventRow.type).in_(sorted(types)))
+        if types is not None:      # by contact, never by the type index (see by_contact.py)
+            query = query.where(not_by_index(EventRow.type).in_(sorted(types)))
         for row in session.exec(query.order_by(col(EventRow.occurred_at), col(EventRow.seq))).all():
             found[row.contact_id].append((int(row.seq or 0), Event(
                 id=row.id, type=row.type, contact_id=row.contact_id, occurred_at=as_utc(row.occurred_at),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from sqlmodel import Session, create_engine
 from threadline.sync.store.disk_full import watch_disk_full
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: How often the daemon re-takes SQLite's planner statistics, and how many rows per index ANALYZE samples.
+STATISTICS_EVERY = timedelta(hours=1)
+ANALYSIS_LIMIT = 1000
 
 
 def make_engine(url: str) -> Engine:
@@ -96,6 +100,25 @@ class Store:
         if migrate:
             upgrade(url)
         self.engine = make_engine(url)
+        self._statistics_at: datetime | None = None
+        if migrate:
+            self.refresh_statistics(datetime.now(UTC))
+
+    def refresh_statistics(self, now: datetime) -> bool:
+        """SQLite only, at most once per STATISTICS_EVERY: re-take the query planner's statistics (a bounded
+        ANALYZE, a few hundred rows per index). Without them SQLite picks an index by its own guesses: the
+        report's `contact_id IN (...)` reads went through `kind`/`type` indexes and grew with the square of the
+        store (bench report_scale). PostgreSQL's autovacuum analyzes by itself. Returns whether it ran."""
+        if self.engine.dialect.name != "sqlite":
+            return False
+        if self._statistics_at is not None and now - self._statistics_at < STATISTICS_EVERY:
+            return False
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+            connection.exec_driver_sql("ANALYZE")
+            connection.commit()
+        self._statistics_at = now
+        return True
 
     @property
     def shared(self) -> bool:

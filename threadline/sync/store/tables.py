@@ -225,6 +225,8 @@ class EnrollmentRow(SQLModel, table=True):
     """A contact's place in a sequence (one row per enrolment generation)."""
 
     __tablename__ = "enrollments"
+    # The primary key leads with the sequence: reads by contact (the runner, the report) need their own index.
+    __table_args__ = (Index("ix_enrollments_contact_id", "contact_id"),)
     sequence: str = Field(primary_key=True, max_length=200)
     contact_id: str = Field(primary_key=True, max_length=64)
     generation: int = Field(default=0, primary_key=True)
