@@ -22,7 +22,7 @@ from threadline.sync.store.disk_full import watch_disk_full
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: How often the daemon re-takes SQLite's planner statistics, and how many rows per index ANALYZE samples.
 STATISTICS_EVERY = timedelta(hours=1)
-ANALYSIS_LIMIT = 1000
+ANALYSIS_LIMIT = "PRAGMA analysis_limit=1000"
 
 
 def make_engine(url: str) -> Engine:
@@ -114,7 +114,7 @@ class Store:
         if self._statistics_at is not None and now - self._statistics_at < STATISTICS_EVERY:
             return False
         with self.engine.connect() as connection:
-            connection.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+            connection.exec_driver_sql(ANALYSIS_LIMIT)
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
         self._statistics_at = now
