@@ -166,7 +166,8 @@ class _BadOperand(Exception):
 
 # --- value normalisation: CRMs hand us text; rules are written with numbers, booleans and text ---
 
-def _as_number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
+    """A number, or numeric text as CRMs store it, as a float; None for anything else (booleans included)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -205,7 +206,7 @@ def _equals(operand: Any) -> Check:
     if isinstance(operand, bool):
         return lambda value: _as_bool(value) is operand
     if isinstance(operand, int | float):
-        return lambda value: _as_number(value) == operand
+        return lambda value: as_number(value) == operand
     expected = operand.casefold()
     return lambda value: isinstance(value, str) and value.casefold() == expected or (
         value is not None and not isinstance(value, str) and str(value).casefold() == expected)
@@ -218,11 +219,11 @@ def _not_equals(operand: Any) -> Check:
 
 def _ordering(compare: Callable[[float, float], bool]) -> Callable[[Any], Check]:
     def build(operand: Any) -> Check:
-        if _as_number(operand) is None or isinstance(operand, str):
+        if as_number(operand) is None or isinstance(operand, str):
             raise _BadOperand(f"expected a number, got {operand!r}")
 
         def check(value: Any) -> bool:
-            number = _as_number(value)
+            number = as_number(value)
             return number is not None and compare(number, operand)
         return check
     return build

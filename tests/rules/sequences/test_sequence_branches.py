@@ -143,7 +143,13 @@ def test_validation_refuses_loops_unknown_targets_and_unreachable_steps(steps, e
 
 
 def test_a_branch_target_reached_only_through_its_branch_is_reachable():
-    compile_sequences([sequence(PLAYBOOK)])     # call-owner and pricing-visit are reached through branches only
+    # call-owner and pricing-visit are reached through branches only; without the branch, call-owner is not.
+    assert compile_sequences([sequence(PLAYBOOK)]).names == ["nurture"]
+    unbranched = [PLAYBOOK[0], PLAYBOOK[1], {**PLAYBOOK[2], "branches": [PLAYBOOK[2]["branches"][1]]}, *PLAYBOOK[3:]]
+    with pytest.raises(RuleError) as raised:
+        compile_sequences([sequence(unbranched)])
+    assert raised.value.problems == ["rules.sequences[0].steps[3]: unreachable: no step goes to 'call-owner' (give it "
+                                     "a name and a branch or `then` that leads to it, or remove it)"]
 
 
 def test_a_booked_meeting_ends_the_enrolment_unless_the_sequence_goes_on_and_a_branch_routes_on_it():

@@ -16,9 +16,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from threadline.rules.conditions import as_number
 from threadline.rules.sequences.enrollment import Enrollment
 from threadline.rules.sequences.reporting.branches import BRANCHED
-from threadline.rules.sequences.reporting.outcomes import ScorePoint, as_number, score_points
+from threadline.rules.sequences.reporting.outcomes import ScorePoint, score_points
 from threadline.rules.sequences.reporting.stats import OUTCOMES, SendRecord
 from threadline.rules.sequences.steps import step_key
 from threadline.rules.sequences.store import chunks, events_with_seq, to_enrollment

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
 
+from threadline.rules.conditions import as_number
 from threadline.rules.sequences.enrollment import Enrollment
 from threadline.rules.sequences.reporting.settings import StageOrder
 from threadline.rules.sequences.reporting.stats import SendRecord
@@ -179,12 +180,3 @@ def score_points(writes: Iterable[ScorePoint], events: Iterable[Event], total_fi
                 points.append(ScorePoint(event.occurred_at, value))
     return sorted(points, key=lambda p: p.at)
 
-
-def as_number(value: object) -> float | None:
-    """A score value as written or echoed (number or numeric text), else None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return None
