@@ -31,12 +31,14 @@ class TransientError(ProviderError):
 
 
 class RateLimited(TransientError):
-    """The provider throttled us. `retry_after` is in seconds (None if not said)."""
+    """The provider throttled us. `retry_after` is in seconds (None if not said). `shared` is true when the
+    provider said a limit every mailbox of the project or app shares was hit, not this caller's own."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, provider: str | None = None,
-                 status: int | None = None) -> None:
+                 status: int | None = None, shared: bool = False) -> None:
         super().__init__(message, provider=provider, status=status)
         self.retry_after = retry_after
+        self.shared = shared
 
 
 class MalformedResponse(TransientError):

@@ -11,6 +11,12 @@ Waits happen inside the call, so they are bounded (fencing.py): a wait longer th
 (a HubSpot DAILY 429, a proxy's long Retry-After) is not slept; the throttle is raised to the caller at
 once, after pausing the limiter for the whole stated time so that no other caller hammers the provider.
 Shorter waits are slept through `wait_in_call`, which keeps checking a fenced caller's lease.
+
+A throttle of a limit the whole project or app shares (`RateLimited.shared`, Gmail's per-project quota) is
+not the caller's failure: when it clears, every mailbox of the project comes back at once and some lose
+again by chance. Those retries do not spend the call's attempts (unless it asked for a single try); they are
+bounded by time instead
+(`SHARED_THROTTLE_DEADLINE`, the deadline google-api-core's own retries use).
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ from tenacity import (
     nap,
     retry_if_exception_type,
     retry_if_not_exception_type,
-    stop_after_attempt,
     stop_any,
     wait_exponential_jitter,
 )
@@ -39,6 +44,8 @@ T = TypeVar("T")
 log = structlog.get_logger("threadline.retry")
 
 _backoff = wait_exponential_jitter(multiplier=0.5, max=30.0, jitter=0.5)
+SHARED_THROTTLE_DEADLINE = 120.0     # seconds a call keeps retrying throttles of a limit it shares with others
+SHARED_THROTTLE_ATTEMPTS = 40        # and at most this many times, should a provider say Retry-After: 0
 
 
 def _wait(state: RetryCallState) -> float:
@@ -46,6 +53,24 @@ def _wait(state: RetryCallState) -> float:
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         return max(0.0, exc.retry_after)
     return float(_backoff(state))
+
+
+class _OutOfAttempts(stop_base):
+    """Stop after `attempts` failures of the call's own; throttles of a shared limit count against the
+    deadline instead, unless `attempts` is 1 (the caller asked for one try, no retries).
+    One instance per call: tenacity asks it once after each failed attempt."""
+
+    def __init__(self, attempts: int) -> None:
+        self.attempts = attempts
+        self.own_failures = 0
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if self.attempts > 1 and isinstance(exc, RateLimited) and exc.shared:
+            return (retry_state.attempt_number >= SHARED_THROTTLE_ATTEMPTS
+                    or (retry_state.seconds_since_start or 0.0) + retry_state.upcoming_sleep > SHARED_THROTTLE_DEADLINE)
+        self.own_failures += 1
+        return self.own_failures >= self.attempts
 
 
 class _WaitTooLong(stop_base):
@@ -101,7 +126,7 @@ def call_with_retry(
         retry=(retry_if_exception_type(TransientError if idempotent else RateLimited)
                & retry_if_not_exception_type(MalformedResponse)),
         wait=_wait,
-        stop=stop_any(stop_after_attempt(attempts), _WaitTooLong(handed_back)),
+        stop=stop_any(_OutOfAttempts(attempts), _WaitTooLong(handed_back)),
         reraise=True,
         before_sleep=before_sleep,
         sleep=lambda seconds: wait_in_call(seconds, base_sleep),

@@ -10,7 +10,7 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 from threadline.adapters.answers import json_object
 from threadline.adapters.errors import NotFound, ProviderError, RateLimited, TransientError
 from threadline.adapters.fencing import check_fence
-from threadline.adapters.gmail.errors import PROVIDER, project_throttled, translate
+from threadline.adapters.gmail.errors import PROVIDER, translate
 from threadline.adapters.observe import observed
 from threadline.adapters.ratelimit import Limiter, SharedLimit
 from threadline.adapters.retry import call_with_retry
@@ -108,6 +108,6 @@ class GmailClient:
     def _translated(self, exc: Exception, method: str) -> ProviderError:
         """`translate`, and a per-project throttle holds every mailbox of the project, not only this one."""
         error = translate(exc, method, self.batch_uri)
-        if isinstance(error, RateLimited) and isinstance(self.limiter, SharedLimit) and project_throttled(exc):
+        if isinstance(error, RateLimited) and error.shared and isinstance(self.limiter, SharedLimit):
             self.limiter.pause_shared(error.retry_after or 1.0)
         return error

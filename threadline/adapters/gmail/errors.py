@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from typing import Any
 
 import httplib2
 from google.auth import exceptions as auth_exceptions
@@ -114,7 +115,8 @@ def _from_http_error(exc: HttpError) -> ProviderError:
     if status == 429 or (status == 403 and reasons & _RATE_REASONS):
         retry_after = exc.resp.get("retry-after")
         seconds = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
-        return RateLimited(detail, retry_after=seconds, provider=PROVIDER, status=status)
+        return RateLimited(detail, retry_after=seconds, provider=PROVIDER, status=status,
+                           shared=project_throttled(exc))
     if status >= 500 or status == 408:
         return TransientError(detail, provider=PROVIDER, status=status)
     refusal = refused(HELP, status, detail)
@@ -126,17 +128,26 @@ def _from_http_error(exc: HttpError) -> ProviderError:
 
 
 def project_throttled(exc: BaseException) -> bool:
-    """Whether Google refused a call for the project's quota (`rateLimitExceeded`, Gmail "Usage limits"),
-    not the user's (`userRateLimitExceeded`): then every mailbox of the project must hold off."""
+    """Whether Google refused a call for the project's quota, not the user's: then every mailbox of the project
+    must hold off. The reason alone does not tell: `rateLimitExceeded` also comes with a user's limits (its
+    concurrent requests, its sending limit, "Queries per minute per user"), and those name the user in the
+    message; `userRateLimitExceeded` always is the user's."""
     if not isinstance(exc, HttpError) or int(exc.resp.status) not in (403, 429):
         return False
-    reasons = _reasons(exc.content)
-    return "rateLimitExceeded" in reasons and "userRateLimitExceeded" not in reasons
+    errors = _errors(exc.content)
+    reasons = {str(e.get("reason")) for e in errors if e.get("reason")}
+    said = " ".join(str(e.get("message", "")) for e in errors).lower()
+    return "rateLimitExceeded" in reasons and "userRateLimitExceeded" not in reasons and "user" not in said
+
+
+def _errors(content: bytes | str | None) -> list[dict[str, Any]]:
+    try:
+        body = json.loads(content or b"{}")
+        found = body.get("error", {}).get("errors", [])
+        return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+    except (ValueError, AttributeError):
+        return []
 
 
 def _reasons(content: bytes | str | None) -> set[str]:
-    try:
-        body = json.loads(content or b"{}")
-        return {str(e.get("reason")) for e in body.get("error", {}).get("errors", []) if e.get("reason")}
-    except (ValueError, AttributeError):
-        return set()
+    return {str(e.get("reason")) for e in _errors(content) if e.get("reason")}
