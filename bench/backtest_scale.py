@@ -1,7 +1,9 @@
 """Benchmark: `threadline backtest` over 10,000, 100,000 and 1,000,000 contacts (issue #20).
 
 For each size, builds a SQLite store with N contacts and E events each (bench/plan_100k.py's generator: page
-visits, demo forms, replies over 60 days), then replays it in a fresh child process (`--measure`) so the peak RSS
+visits, demo forms, replies over 60 days), gives a share of the contacts (30 % by default) a later change of
+`industry`, which the rules read (enrichment: each such contact is replayed in two stretches, before and after
+the change, as the daemon would have scored it), then replays it in a fresh child process (`--measure`) so the peak RSS
 is the backtest's alone: the points model as the current rules against a proposed change (pricing counts more,
 a faster decay, MQL at 45), a 90-day window, both rule sets per contact, contacts and events read in keyset
 batches. Measures wall time, CPU and peak RSS. Prints JSON.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import subprocess
 import sys
@@ -21,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from sqlalchemy import insert
 
 from bench.plan_100k import seed
 from threadline.connector.reports.backtest_data import open_read_only, replay_store
 from threadline.rules.scoring import ScoringSettings, compile_scoring
 from threadline.rules.scoring.backtest import Backtest, OutcomeRules, Window
 from threadline.sync.store.database import Store
+from threadline.sync.store.tables import EventRow
 
 ROOT = Path(__file__).resolve().parents[1]
 RSS_TARGET_MB = 500
@@ -59,36 +64,59 @@ def measure(url: str, now: datetime) -> dict[str, Any]:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def one_size(contacts: int, per_contact: int) -> dict[str, Any]:
+def enrich(store: Store, contacts: int, share: float, now: datetime) -> int:
+    """A `contact.updated` of `industry` (from nothing to a value: the replay reads only `old`) for `share` of the
+    contacts, at a random moment of the last 50 days; returns how many."""
+    rng = random.Random(11)
+    changed = [i for i in range(contacts) if rng.random() < share]
+    with store.engine.begin() as connection:
+        for start in range(0, len(changed), 5_000):
+            connection.execute(insert(EventRow.__table__), [  # type: ignore[attr-defined]
+                {"id": f"industry-{i}", "type": "contact.updated", "contact_id": str(i),
+                 "occurred_at": now - timedelta(days=rng.uniform(0, 50)), "source": "crm",
+                 "data": json.dumps({"field": "industry", "old": None, "new": "SaaS"})}
+                for i in changed[start:start + 5_000]])
+    return len(changed)
+
+
+def one_size(contacts: int, per_contact: int, enriched: float) -> dict[str, Any]:
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/backtest.db"
         started = time.perf_counter()
-        seed(Store(url), contacts, per_contact, now)
+        store = Store(url)
+        seed(store, contacts, per_contact, now)
+        changes = enrich(store, contacts, enriched, now)
+        store.dispose()
         seeded = time.perf_counter() - started
         child = subprocess.run([sys.executable, "-m", "bench.backtest_scale", "--measure", url, "--now",
                                 now.isoformat()], capture_output=True, text=True, check=True, cwd=ROOT)
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    return {**result, "events": contacts * per_contact, "seed_seconds": round(seeded, 1)}
+    return {**result, "events": contacts * per_contact + changes, "field_changes": changes,
+            "seed_seconds": round(seeded, 1)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="comma-separated contact counts")
     parser.add_argument("--events-per-contact", type=int, default=5)
+    parser.add_argument("--enriched", type=float, default=0.3,
+                        help="share of contacts with a later change of a field the rules read")
     parser.add_argument("--measure", metavar="STORE_URL", help=argparse.SUPPRESS)   # the child's part
     parser.add_argument("--now", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure, datetime.fromisoformat(args.now))))
         return
-    rows = [one_size(int(size), args.events_per_contact) for size in args.sizes.split(",")]
+    rows = [one_size(int(size), args.events_per_contact, args.enriched) for size in args.sizes.split(",")]
     largest = max(rows, key=lambda row: row["contacts"])
     print(json.dumps({
         "benchmark": "backtest_scale", "sizes": rows, "largest": largest, "target_rss_mb": RSS_TARGET_MB,
         "meets_rss_target": all(row["peak_rss_mb"] < RSS_TARGET_MB for row in rows),
+        "enriched_share": args.enriched,
         "measured": "a fresh child process per size running the backtest's replay (store read in keyset batches, "
-                    "two rule sets per contact); seeding is not in it",
+                    "two rule sets per contact, a contact with a field change replayed in two stretches); seeding is "
+                    "not in it",
     }, indent=2))
 
 

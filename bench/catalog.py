@@ -513,8 +513,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "the plan runs in a fresh child process after seeding: its peak RSS is the plan's alone"),
     Benchmark("backtest_scale", "`threadline backtest`: replay of the mirror through two rule sets (issue #20)",
               "bench.backtest_scale", ("--sizes", "10000,100000"), ("--sizes", "10000,100000,1000000"),
-              backtest_scale, "each size seeded into SQLite (5 events per contact), then replayed in a fresh child "
-              "process: its peak RSS is the backtest's alone"),
+              backtest_scale, "each size seeded into SQLite (5 events per contact, and for 30 % of the contacts a "
+              "later change of `industry`, which the rules read: those are replayed in two stretches), then replayed "
+              "in a fresh child process: its peak RSS is the backtest's alone"),
     Benchmark("report_scale", "`threadline report`: outcome metrics, A/B variants and branches (issue #20)",
               "bench.report_scale", ("--sizes", "10000,50000"), ("--sizes", "10000,100000,1000000", "--as-is-up-to", "1000000"),
               report_scale,

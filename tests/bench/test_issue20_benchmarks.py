@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import catalog
+from bench.backtest_scale import one_size
 from bench.report_scale import measure
 from bench.report_scale_data import seed
 from bench.sequence_branching import one_run
@@ -40,3 +41,10 @@ def test_the_branching_run_records_a_decision_and_a_variant_per_enrolment_that_g
     assert decided["branch_decisions"].get("last", 0) > 0 and decided["branch_decisions"].get("step 3", 0) > 0
     plain = one_run(replace(config, branching=False), tmp_path, "plain")
     assert "decided" not in plain and plain["runner"]["busy_call_due_steps_total"] > 0
+
+
+def test_the_backtest_benchmark_replays_every_contact_and_its_field_changes() -> None:
+    row = one_size(300, 5, 0.3)
+    assert row["contacts"] == 300 and 50 <= row["field_changes"] <= 130
+    assert row["events"] == 300 * 5 + row["field_changes"]
+    assert row["mqls_proposed"] > 0 and row["peak_rss_mb"] > 0

@@ -1,5 +1,7 @@
 """A simulated history for backtest tests: ~40 contacts over ~10 weeks, events at known times on a 4-hour grid
-(so the daemon, stepping every 4 hours, sees each event at the moment it happened), and two rule sets."""
+(so the daemon, stepping every 4 hours, sees each event at the moment it happened), and two rule sets. About
+a third of the contacts get their industry (which the rules read) only later, from enrichment or a
+reclassification, as `contact.updated` events."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ DAY0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 STEP = timedelta(hours=4)
 DAYS = 70
 CONTACTS = 40
+ENRICHED = 0.35          # share of contacts whose industry the CRM learns after day 0
 
 CURRENT: dict[str, Any] = {
     "custom_events": ["page.visited", "form.submitted"],
@@ -88,8 +91,43 @@ def simulate(seed: int = 4, contacts: int = CONTACTS, days: int = DAYS) -> Histo
             if rng.random() < busy:
                 type_, data, _ = rng.choices(ACTIONS, weights)[0]
                 history.events.append(_event(contact, type_, DAY0 + slot * STEP, data, slot))
+    enrichment = random.Random(seed + 5)          # its own stream: the actions above stay as they were
+    for contact, props in history.contacts.items():
+        if enrichment.random() < ENRICHED:
+            slot = enrichment.randrange(1, days * 6)
+            old = None if enrichment.random() < 0.6 else ("Retail" if props["industry"] == "SaaS" else "SaaS")
+            history.events.append(Event(
+                id=event_id("contact.updated", contact, "industry", str(slot)), type="contact.updated",
+                contact_id=contact, occurred_at=DAY0 + slot * STEP, source="crm",
+                data={"field": "industry", "old": old, "new": props["industry"]}))
     history.events.sort(key=lambda e: (e.occurred_at, e.contact_id))
     return history
+
+
+def initial_contacts(history: History) -> dict[str, dict[str, Any]]:
+    """The contacts' properties on day 0: the current ones with every recorded change undone."""
+    contacts = {cid: dict(props) for cid, props in history.contacts.items()}
+    for e in reversed(history.events):
+        if e.type == "contact.updated" and e.data["field"] in contacts[e.contact_id]:
+            contacts[e.contact_id][e.data["field"]] = e.data["old"]
+    return contacts
+
+
+def apply_changes(store: Store, events: list[Event]) -> None:
+    """What the CRM pull does with a changed field the mirror holds: the row takes the new value (the events
+    themselves are recorded by `add_events`)."""
+    changed = [e for e in events if e.type == "contact.updated" and e.data["field"] == "industry"]
+    if not changed:
+        return
+    with store.session() as session:
+        for e in changed:
+            row = session.get(ContactRow, e.contact_id)
+            assert row is not None
+            props = json.loads(row.properties or "{}")
+            props[e.data["field"]] = e.data["new"]
+            row.properties = json.dumps(props)
+            session.add(row)
+        session.commit()
 
 
 def _event(contact: str, type_: str, at: datetime, data: dict[str, Any], slot: int) -> Event:
@@ -97,13 +135,15 @@ def _event(contact: str, type_: str, at: datetime, data: dict[str, Any], slot: i
                  source="api", data=data)
 
 
-def add_contacts(store: Store, history: History) -> None:
-    """The contacts as mirror rows (the CRM side is never asked for anything)."""
+def add_contacts(store: Store, history: History, *, as_on_day0: bool = False) -> None:
+    """The contacts as mirror rows (the CRM side is never asked for anything): as they are now, or as they were
+    on day 0 (for a run that then applies the changes as they happen)."""
+    contacts = initial_contacts(history) if as_on_day0 else history.contacts
     with store.engine.begin() as connection:
         connection.execute(insert(ContactRow.__table__), [  # type: ignore[attr-defined]
             {"crm_id": cid, "object_type": "contact", "primary_email": f"{cid}@example.com", "first_name": "Pat",
              "last_name": cid, "company": "Acme", "owner_id": None, "updated_at": DAY0, "merged_into": None,
-             "deleted": False, "properties": json.dumps(props)} for cid, props in history.contacts.items()])
+             "deleted": False, "properties": json.dumps(props)} for cid, props in contacts.items()])
 
 
 def add_events(store: Store, events: list[Event]) -> None:

@@ -22,6 +22,7 @@ from tests.rules.scoring.backtest_history import (
     History,
     add_contacts,
     add_events,
+    apply_changes,
     simulate,
 )
 from threadline.connector.reports.backtest_data import Batch, open_read_only, replay_store
@@ -60,7 +61,7 @@ def run_daemon(url: str, history: History) -> tuple[dict[str, datetime], dict[st
     (and at each event). Returns each contact's first rise to the threshold after START, its last tier, and the
     contacts whose rise came after decay or a reset had taken them back below it."""
     store = Store(url)
-    add_contacts(store, history)
+    add_contacts(store, history, as_on_day0=True)
     runner = RuleRunner(store, compile_rules(RULES), batch_size=7)
     totals: dict[str, int] = {}
     tiers: dict[str, str] = {}
@@ -69,7 +70,9 @@ def run_daemon(url: str, history: History) -> tuple[dict[str, datetime], dict[st
     again: set[str] = set()
     seen, moment = 0, DAY0
     while moment <= END:
-        add_events(store, history.at(moment))
+        arriving = history.at(moment)
+        apply_changes(store, arriving)
+        add_events(store, arriving)
         runner.run_pending(moment)
         for row in new_writes(store, seen):
             fields = json.loads(row.detail)["fields"]
@@ -115,15 +118,21 @@ def outcomes_of(history: History, contact: str, moment: datetime) -> set[str]:
     return found
 
 
-def test_the_backtest_equals_what_the_daemon_and_plan_apply_did_with_the_proposed_rules(tmp_path: Path) -> None:
+def test_the_backtest_equals_what_the_daemon_and_plan_apply_did_with_the_proposed_rules(tmp_path: Path,
+                                                                                         store_url: str) -> None:
+    # The backtest reads the store under test (SQLite and PostgreSQL); the daemon and plan --apply runs it is
+    # checked against keep SQLite stores of their own.
     history = simulate()
-    backtest = backtested(f"sqlite:///{tmp_path / 'backtest.db'}", history, batch_size=7)
+    backtest = backtested(store_url, history, batch_size=7)
     became, daemon_tiers, again = run_daemon(f"sqlite:///{tmp_path / 'daemon.db'}", history)
     applied_tiers = planned_tiers(f"sqlite:///{tmp_path / 'planned.db'}", history)
 
     proposed = backtest.proposed
-    replayed = _replayed_mql_moments(tmp_path, history)
+    replayed = _replayed_mql_moments(store_url, history)
     assert replayed == became                                    # the same contacts, each at the same moment
+    enriched = {(e.contact_id, e.occurred_at) for e in history.events
+                if e.type == "contact.updated" and e.data["field"] == "industry"}
+    assert set(became.items()) & enriched                        # some crossed when their industry arrived
     assert proposed.mqls == len(became) >= 5                     # and the history is not a trivial one
     assert again                                                 # some fell below (decay) and rose again
     weeks: dict[int, int] = {}
@@ -148,13 +157,13 @@ def test_the_backtest_equals_what_the_daemon_and_plan_apply_did_with_the_propose
     assert current.mqls != proposed.mqls or backtest.changes.total > 0       # the change makes a difference
 
 
-def _replayed_mql_moments(tmp_path: Path, history: History) -> dict[str, datetime]:
+def _replayed_mql_moments(url: str, history: History) -> dict[str, datetime]:
     """The proposed side's MQL moments per contact (the counters keep only counts, so replay the proposed rules
     alone with every contact listed as a tier change against a rule set that scores nothing)."""
     nothing = compile_scoring(ScoringSettings.model_validate({"tiers": [{"name": "none", "min": 0}]}))
     backtest = Backtest(compile_scoring(ScoringSettings.model_validate(PROPOSED)), nothing, Window(START, END),
                         OutcomeRules(), detail=len(history.contacts))
-    replay_store(open_read_only(f"sqlite:///{tmp_path / 'backtest.db'}"), backtest, batch_size=7)
+    replay_store(open_read_only(url), backtest, batch_size=7)
     return {c.contact_id: c.proposed_mql_at for c in backtest.changes.first if c.proposed_mql_at is not None}
 
 

@@ -17,6 +17,7 @@ from threadline.rules.scoring.backtest import (
     replay_contact,
 )
 from threadline.rules.scoring.backtest.bands import bin_label
+from threadline.rules.scoring.backtest.facts_over_time import facts_over_time
 from threadline.rules.scoring.compiled import EventRow
 
 T0 = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
@@ -178,3 +179,48 @@ def test_weeks_of_the_window_count_from_its_start_and_its_end_falls_in_the_last(
     window = Window(day(0), day(56))
     assert window.weeks == 8 and Window(day(0), day(90)).weeks == 13
     assert [window.week_of(day(n)) for n in (0.5, 6.9, 7, 55, 56)] == [0, 0, 1, 7, 7]
+
+
+FIT = {"rules": [{"name": "saas", "event": "page.visited", "where": {"contact.industry": "SaaS"}, "points": 20},
+                 {"name": "demo", "event": "form.submitted", "points": 10}]}
+
+
+def test_a_field_that_arrived_later_counts_from_then_for_the_earlier_events_too() -> None:
+    # Three visits on days 1-3 while the industry was unknown; enrichment sets it on day 10, when the daemon's
+    # rescore counts all three (60): the contact became an MQL on day 10, not on day 3 as today's facts say.
+    events = [ev("page.visited", n) for n in (1, 2, 3)]
+    events.append(("industry", "contact.updated", day(10), "crm", {"field": "industry", "old": None, "new": "SaaS"}))
+    assert replay(FIT, events, 0, 20) == ContactReplay(60, "mql", day(10), False)
+    assert replay(FIT, events[:3], 0, 20) == ContactReplay(60, "mql", day(3), False)   # no change: day 3
+
+
+def test_a_field_that_changed_away_takes_the_points_back_and_a_later_return_is_a_new_crossing() -> None:
+    events = [ev("page.visited", n) for n in (1, 2, 3)]
+    events += [("away", "contact.updated", day(5), "crm", {"field": "industry", "old": "SaaS", "new": "Retail"}),
+               ("back", "contact.updated", day(8), "crm", {"field": "industry", "old": "Retail", "new": "SaaS"})]
+    # SaaS until day 5 (an MQL at day 3), Retail from day 5 (0), SaaS again from day 8 (60): the first rise in a
+    # window from day 4 is day 8.
+    assert replay(FIT, events, 4, 20) == ContactReplay(60, "mql", day(8), True)
+
+
+def test_changes_after_the_window_and_to_fields_no_rule_reads_change_nothing() -> None:
+    events = [ev("page.visited", n) for n in (1, 2, 3)]
+    later = [("late", "contact.updated", day(30), "crm", {"field": "industry", "old": "Retail", "new": "SaaS"}),
+             ("stage", "contact.updated", day(2), "crm", {"field": "lifecyclestage", "old": None, "new": "lead"})]
+    # Industry was Retail until day 30, after the window's end (day 20): nothing counted inside the window.
+    assert replay(FIT, events + later[:1], 0, 20) == ContactReplay(0, "cold", None, False)
+    assert replay(FIT, events + later[1:], 0, 20) == ContactReplay(60, "mql", day(3), False)
+
+
+def test_facts_over_time_are_rebuilt_backwards_from_the_current_ones() -> None:
+    contact = ContactFacts("c1", {"industry": "SaaS", "country": "DE", "owner_id": "7"})
+    rows = [("a", "contact.updated", day(2), "crm", {"field": "industry", "old": None, "new": "Retail"}),
+            ("b", "contact.updated", day(6), "crm", {"field": "industry", "old": "Retail", "new": "SaaS"}),
+            ("c", "owner.changed", day(6), "crm", {"old": "3", "new": "7"}),
+            ("d", "contact.updated", day(7), "crm", {"field": "country", "old": "FR", "new": "DE"})]
+    stretches = facts_over_time(contact, rows, frozenset({"industry", "owner_id"}))
+    assert [(at, dict(facts.fields)) for at, facts in stretches] == [
+        (None, {"industry": None, "country": "DE", "owner_id": "3"}),
+        (day(2), {"industry": "Retail", "country": "DE", "owner_id": "3"}),
+        (day(6), {"industry": "SaaS", "country": "DE", "owner_id": "7"})]
+    assert facts_over_time(contact, rows, frozenset({"email"})) == [(None, contact)]

@@ -4,7 +4,6 @@ keeps only fixed-size counts, and its numbers do not depend on the batch size.""
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 from tests.rules.scoring.backtest_history import CURRENT, DAY0, PROPOSED, add_contacts, add_events, simulate
 from threadline.connector.reports.backtest_data import Batch, open_read_only, replay_store
@@ -21,8 +20,8 @@ def fresh_backtest(detail: int) -> Backtest:
                     Window(END - timedelta(days=56), END), OutcomeRules(), detail=detail)
 
 
-def test_the_pass_holds_one_batch_at_a_time_and_counts_alike_whatever_the_batch_size(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 's.db'}"
+def test_the_pass_holds_one_batch_at_a_time_and_counts_alike_whatever_the_batch_size(store_url: str) -> None:
+    url = store_url
     history = simulate()
     store = Store(url)
     add_contacts(store, history)

@@ -30,6 +30,7 @@ class CompiledRule:
     note: str                          # contribution note when the rule fires
     contact_check: ContactCheck | None  # None: no contact conditions
     event_check: EventCheck | None      # None: no event conditions
+    contact_fields: frozenset[str] = frozenset()   # the contact fields contact_check reads (domain: email)
 
 
 def compile_rule(rule: ScoringRule, key: int, path: str, known_fields: set[str] | None
@@ -47,6 +48,8 @@ def compile_rule(rule: ScoringRule, key: int, path: str, known_fields: set[str] 
         note=note,
         contact_check=_contact_check([t for t in tests if t.namespace == "contact"]),
         event_check=_event_check([t for t in tests if t.namespace == "event"]),
+        contact_fields=frozenset("email" if t.field == "domain" else t.field
+                                 for t in tests if t.namespace == "contact"),
     ), []
 
 

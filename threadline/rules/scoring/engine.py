@@ -26,7 +26,7 @@ from threadline.sync.events.records import Event
 
 __all__ = ["Contribution", "ScoreResult", "Scorer", "compile_scoring", "explain", "scoring_effects"]
 
-_JUST_BEFORE = timedelta(microseconds=1)   # the finest step of a datetime: "just before" a moment
+JUST_BEFORE = timedelta(microseconds=1)    # the finest step of a datetime: "just before" a moment
 _TIME_ORDER = itemgetter(2, 1, 0)   # (occurred_at, type, id): a total order, so any input order scores alike
 
 
@@ -59,6 +59,8 @@ class Scorer:
             rule for rule in rules if rule.dimension in reset.dimensions)) for reset in settings.resets}
         self._tiers = sorted(((tier.min, tier.name) for tier in settings.tiers), reverse=True)
         self._stages = sorted(((stage.at_least, stage.value) for stage in settings.stages), reverse=True)
+        #: The contact fields any rule's conditions read: only their changes can change what the rules did.
+        self.contact_fields = frozenset(name for rule in rules for name in rule.contact_fields)
 
     def score(self, contact: ContactFacts, events: Iterable[Event], now: datetime) -> ScoreResult:
         """Score ``contact`` from its events (any order, duplicates allowed) as of ``now``; later events are ignored."""
@@ -97,7 +99,7 @@ class Scorer:
             if index == 0 or ordered[index - 1][2] != at:                   # the first event of this moment
                 while pending and pending[0] < at:
                     settle(pending.pop(0))
-                settle(at - _JUST_BEFORE)
+                settle(at - JUST_BEFORE)
             self._apply(tally, contact, contact_ok, row)
             if index + 1 == len(ordered) or ordered[index + 1][2] != at:     # the last event of this moment
                 while pending and pending[0] == at:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from threadline.rules.contact_facts import ContactFacts
+from threadline.rules.scoring.backtest.facts_over_time import facts_over_time
 from threadline.rules.scoring.compiled import EventRow
-from threadline.rules.scoring.engine import Scorer
+from threadline.rules.scoring.engine import JUST_BEFORE, Scorer, ScoreResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,12 +42,12 @@ class ContactReplay:
     mql_at_start: bool = False
 
 
-def replay_contact(scorer: Scorer, contact: ContactFacts, rows: Iterable[EventRow], window: Window,
+def replay_contact(scorer: Scorer, contact: ContactFacts, rows: Sequence[EventRow], window: Window,
                    threshold: int | None) -> ContactReplay:
     """Replay ``contact``'s events in time order. "Became MQL" needs a rise across ``threshold`` inside the
     window: a contact already at or above it at the start does not count again unless it first fell below
     (decay, a reset) and then rose again. Without a threshold only the final score is computed."""
-    result, totals = scorer.score_over_time(contact, rows, window.end, marks=(window.start,))
+    result, totals = _score_over_time(scorer, contact, rows, window)
     if threshold is None:
         return ContactReplay(result.total, result.tier)
     above = at_start = False
@@ -59,3 +60,22 @@ def replay_contact(scorer: Scorer, contact: ContactFacts, rows: Iterable[EventRo
         else:
             above = reached
     return ContactReplay(result.total, result.tier, None, at_start)
+
+
+def _score_over_time(scorer: Scorer, contact: ContactFacts, rows: Sequence[EventRow], window: Window
+                     ) -> tuple[ScoreResult, list[tuple[datetime, int]]]:
+    """The score at the window's end and the totals over time, each stretch of the contact's history judged on
+    the facts it had then (facts_over_time): what the daemon, rescoring on each change, saw at each moment."""
+    stretches = [s for s in facts_over_time(contact, rows, scorer.contact_fields)
+                 if s[0] is None or s[0] <= window.end]
+    if len(stretches) == 1:
+        return scorer.score_over_time(stretches[0][1], rows, window.end, marks=(window.start,))
+    totals: list[tuple[datetime, int]] = []
+    result: ScoreResult | None = None
+    for index, (start, facts) in enumerate(stretches):
+        following = stretches[index + 1][0] if index + 1 < len(stretches) else None
+        end = window.end if following is None else following - JUST_BEFORE
+        result, seen = scorer.score_over_time(facts, rows, end, marks=(window.start, end))
+        totals += [(moment, total) for moment, total in seen if start is None or moment >= start]
+    assert result is not None
+    return result, totals
