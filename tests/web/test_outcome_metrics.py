@@ -3,6 +3,7 @@ five minutes (a controllable clock), never per scrape."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,4 +75,25 @@ def test_gauges_are_recomputed_at_most_every_five_minutes(tmp_path: Path) -> Non
     assert registry.get_sample_value("threadline_sequence_outcomes_age_seconds") == 240
     clock.at += timedelta(minutes=1)
     assert registry.get_sample_value("threadline_sequence_replied", WHOLE) == 4      # refreshed
+    store.dispose()
+
+
+def refreshing() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "outcome-gauges"]
+
+
+def test_the_first_refresh_starts_with_the_server_so_the_first_scrape_finds_the_gauges(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    seed(url)
+    store, clock = Store(url), Clock()
+    # A scrape that may not wait at all (a store so large the report takes minutes) still finds the gauges
+    # when the refresh began as the server started.
+    started = OutcomeCollector(settings_for(tmp_path, url), store, clock.now, wait=0.0)
+    started.start()
+    for thread in refreshing():
+        thread.join(30)
+    warm = CollectorRegistry()
+    warm.register(started)
+    assert warm.get_sample_value("threadline_sequence_replied", WHOLE) == 3
+    assert warm.get_sample_value("threadline_sequence_outcomes_age_seconds") == 0
     store.dispose()

@@ -9,6 +9,7 @@ import pytest
 from threadline.rules.conditions import RuleError
 from threadline.rules.contact_facts import ContactFacts
 from threadline.rules.sequences import Enrollment, SequenceSettings, compile_sequences
+from threadline.rules.sequences.ab_plan import count_waiting, previews
 from threadline.rules.sequences.variants import pick
 from threadline.sync.events.records import Event, event_id
 
@@ -100,3 +101,21 @@ def test_validation_names_the_path_of_a_bad_test(first, winner, expected):
     with pytest.raises(RuleError) as raised:
         compile_sequences([sequence(first, winner=winner)])
     assert any(expected in problem for problem in raised.value.problems), raised.value.problems
+
+
+def test_plan_counts_only_the_open_enrolments_that_can_still_reach_a_tested_step():
+    # ask -> (a pricing visitor) offer, tested; everyone else: nudge, then end. An enrolment at nudge is on the
+    # other arm and will never run the offer; one at ask may still go either way.
+    steps = [{"kind": "email", "name": "ask", "subject": "Hello", "body": "Hi",
+              "branches": [{"goto": "offer", "seen": {"event.type": "page.visited"}}]},
+             {"kind": "email", "name": "nudge", "subject": "Re: Hello", "body": "Bump", "then": "end"},
+             {"kind": "email", "name": "offer", "subject": "An offer", "body": "10 % off", "variants": SUBJECT_TEST},
+             {"kind": "email", "name": "last", "subject": "Last", "body": "Bye"}]
+    settings = SequenceSettings(name="split", enroll_on="form.submitted", window=ANY_TIME, steps=steps)
+    found = previews([settings])
+    [test] = found.values()
+    assert test.reached_from == frozenset({0, 2})
+    for step, variants in ((0, {}), (1, {}), (1, {}), (2, {2: "question"}), (3, {2: "benefit"})):
+        count_waiting(found, "split", step, variants)
+    assert test.waiting == Counter({"": 1, "question": 1})
+    assert "2 open enrolments can still run it" in test.text()

@@ -52,7 +52,8 @@ class OutcomeCollector(Collector):
     """The outcome gauges, refreshed from the store at most once per ``every`` (``clock``: injectable).
 
     A refresh runs in its own thread: a scrape waits for it at most ``wait`` seconds, then answers with the last
-    good copy (none yet on a large store's first scrape), so a slow report never makes a scrape time out.
+    good copy, so a slow report never makes a scrape time out. The server starts the first refresh as it starts
+    (``start``), so only a scrape in the first minutes of a large store finds no copy yet.
     ``threadline_sequence_outcomes_age_seconds`` says how old the served copy is."""
 
     def __init__(self, settings: Settings, store: Store, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -64,16 +65,14 @@ class OutcomeCollector(Collector):
         self._started_at: datetime | None = None
         self._running: threading.Thread | None = None
 
+    def start(self) -> None:
+        """Begin the first refresh now, without waiting for it: the server calls this as it starts, so that the
+        first scrape of a large store already finds the gauges (or finds them sooner)."""
+        self._start_if_due(self.clock())
+
     def collect(self) -> Iterator[Metric]:
         now = self.clock()
-        with self._lock:
-            due = self._started_at is None or now - self._started_at >= self.every
-            if due and self._running is None:
-                self._started_at = now
-                self._running = threading.Thread(target=self._refresh, args=(now,), name="outcome-gauges",
-                                                 daemon=True)
-                self._running.start()
-            running = self._running
+        running = self._start_if_due(now)
         if running is not None:
             running.join(self.wait)
         with self._lock:
@@ -84,6 +83,17 @@ class OutcomeCollector(Collector):
                                     "Seconds since the sequence outcome gauges were computed")
             age.add_metric([], max((now - computed_at).total_seconds(), 0.0))
             yield age
+
+    def _start_if_due(self, now: datetime) -> threading.Thread | None:
+        """Start a refresh when the last one began ``every`` ago (or none has); returns the one running, if any."""
+        with self._lock:
+            due = self._started_at is None or now - self._started_at >= self.every
+            if due and self._running is None:
+                self._started_at = now
+                self._running = threading.Thread(target=self._refresh, args=(now,), name="outcome-gauges",
+                                                 daemon=True)
+                self._running.start()
+            return self._running
 
     def _refresh(self, now: datetime) -> None:
         try:

@@ -159,7 +159,7 @@ def planned_steps_json(steps: list[PlannedStep]) -> list[dict[str, Any]]:
 
 
 def ab_tests_json(tests: list[TestPreview]) -> list[dict[str, Any]]:
-    """Each tested step: its split, its winner (null while running), and the open enrolments still to run it by
+    """Each tested step: its split, its winner (null while running), and the open enrolments that can still run it by
     the variant they will run ("" for enrolments made before the test)."""
     return [{"sequence": t.sequence, "step": t.step_index + 1, "step_name": t.step, "split": t.split,
              "winner": t.winner, "waiting": dict(sorted(t.waiting.items())),

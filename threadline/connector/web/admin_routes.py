@@ -67,7 +67,10 @@ def admin_routes(settings: Settings, store: Store, started: datetime) -> list[Ro
     token = settings.server.admin_token
     assert token is not None
     auth = AdminAuth(token.get_secret_value(), secure=(settings.server.public_url or "").startswith("https://"))
-    metrics = Metrics(settings, store, started, collectors=[OutcomeCollector(settings, store)])
+    outcomes = OutcomeCollector(settings, store)
+    if settings.rules.sequences:
+        outcomes.start()            # the first scrape of a large store would otherwise find no outcome gauges yet
+    metrics = Metrics(settings, store, started, collectors=[outcomes])
     throttle = LoginThrottle()
 
     def metrics_endpoint(request: Request) -> Response:

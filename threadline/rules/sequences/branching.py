@@ -48,6 +48,30 @@ def following(steps: Sequence[EmailStep | TaskStep], index: int) -> int | None:
     return None if then == END else step_indexes(steps)[then]
 
 
+def step_edges(steps: Sequence[EmailStep | TaskStep]) -> dict[int, set[int]]:
+    """Step index -> the steps it can lead to: its ``then`` (else the next), and its branches' targets. Targets
+    that are unknown or not ahead are left out (validation names them)."""
+    names = step_indexes(steps)
+    edges: dict[int, set[int]] = {j: set() for j in range(len(steps))}
+    for j, step in enumerate(steps):
+        for target in ([step.then] if step.then is not None else []) + [b.goto for b in step.branches]:
+            if target != END and target in names and names[target] > j:
+                edges[j].add(names[target])
+        if step.then is None and j + 1 < len(steps):
+            edges[j].add(j + 1)
+    return edges
+
+
+def reachable(edges: dict[int, set[int]], start: int) -> set[int]:
+    """The steps an enrolment at ``start`` can still run, ``start`` included."""
+    reached, todo = {start}, [start]
+    while todo:
+        for ahead in edges[todo.pop()] - reached:
+            reached.add(ahead)
+            todo.append(ahead)
+    return reached
+
+
 @dataclass(frozen=True)
 class CompiledBranch:
     """A branch with its conditions compiled; ``to`` is the target index (None: end)."""

@@ -7,7 +7,14 @@ from collections.abc import Collection, Sequence
 
 from threadline.rules.conditions import Predicate, compile_conditions, parse_conditions
 from threadline.rules.contact_facts import CONTACT_BUILTIN_NAMES
-from threadline.rules.sequences.branching import BRANCHED, compile_branches, step_indexes, step_label
+from threadline.rules.sequences.branching import (
+    BRANCHED,
+    compile_branches,
+    reachable,
+    step_edges,
+    step_indexes,
+    step_label,
+)
 from threadline.rules.sequences.config import END, EmailStep, SequenceSettings, TaskStep
 from threadline.rules.sequences.steps import TEMPLATE_TOKENS
 from threadline.rules.sequences.templates.render import check_template
@@ -96,7 +103,6 @@ def _graph_problems(sequence: SequenceSettings, where: str) -> list[str]:
                 for j, step in enumerate(steps) if step.name and names[step.name] != j]
     problems += [f"{where}.steps[{j}].name: 'end' is reserved (goto: end ends the enrolment)"
                  for j, step in enumerate(steps) if step.name == END]
-    edges: dict[int, set[int]] = {j: set() for j in range(len(steps))}
     for j, step in enumerate(steps):
         targets = [(f"{where}.steps[{j}].then", step.then)] if step.then is not None else []
         targets += [(f"{where}.steps[{j}].branches[{k}].goto", b.goto) for k, b in enumerate(step.branches)]
@@ -109,15 +115,7 @@ def _graph_problems(sequence: SequenceSettings, where: str) -> list[str]:
             elif names[target] <= j:
                 problems.append(f"{path}: '{target}' is step {names[target] + 1}, not after step {j + 1}: a branch or "
                                 "`then` may only go forward (a loop back would send without end)")
-            else:
-                edges[j].add(names[target])
-        if step.then is None and j + 1 < len(steps):
-            edges[j].add(j + 1)
-    reached, todo = {0}, [0]
-    while todo:
-        for ahead in edges[todo.pop()] - reached:
-            reached.add(ahead)
-            todo.append(ahead)
+    reached = reachable(step_edges(steps), 0)
     problems += [f"{where}.steps[{j}]: unreachable: no step goes to '{step_label(steps, j)}' (give it a name and "
                  "a branch or `then` that leads to it, or remove it)" for j, step in enumerate(steps) if j not in reached]
     return problems
