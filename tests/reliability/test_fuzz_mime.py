@@ -104,18 +104,20 @@ def test_encoded_crlf_in_subject_and_name_stays_on_one_line() -> None:
 
 @pytest.mark.parametrize("levels", [200, 1000, 5000])
 def test_deep_nesting_is_capped_quickly(levels: int) -> None:
-    started = time.perf_counter()
+    # CPU seconds of this thread, not the wall clock: other tests running beside it on a loaded machine (CI
+    # runs four workers on two cores) do not count; a parser that blew up would.
+    started = time.thread_time()
     parsed = through_pipeline(deep_nesting("dana@client.example", "rep@example.com", "<d@x>", levels))
-    assert time.perf_counter() - started < 3
+    assert time.thread_time() - started < 3
     if parsed is not None:             # the stdlib may give up on the deepest ones: rejected, with a reason
         assert any("nesting" in p for p in parsed.problems)
 
 
 def test_a_message_over_the_size_cap_is_read_from_its_head() -> None:
     raw = huge_attachment("dana@client.example", "rep@example.com", "<big@x>", size=MAX_MESSAGE_BYTES)
-    started = time.perf_counter()
+    started = time.thread_time()
     parsed = through_pipeline(raw)
-    assert time.perf_counter() - started < 10
+    assert time.thread_time() - started < 10
     assert parsed is not None and parsed.text == "Attached is the file you asked for."
     assert any("truncated" in p for p in parsed.problems)
 
@@ -243,6 +245,6 @@ def test_script_style_and_frame_content_never_becomes_reply_text(html: str) -> N
 def test_the_html_tag_cap_keeps_a_hostile_body_fast() -> None:
     for html in ["<div>" * 100_000, "<a " * 100_000, "<!--" * 100_000, "<table><tr><td>" * 20_000,
                  "&amp;" * 200_000, "<p>" + "x" * 2_000_000]:
-        started = time.perf_counter()
+        started = time.thread_time()
         html_to_text(html)
-        assert time.perf_counter() - started < 2, html[:20]
+        assert time.thread_time() - started < 2, html[:20]
