@@ -153,7 +153,15 @@ def test_branching_a_reply_exits_before_any_branch_is_decided() -> None:
     contact = ContactFacts("c1", {"email": "ada@acme.io", "firstname": "Ada"})
     after_step_2 = Enrollment("trial-signup-branching", "c1", MONDAY, step=2, last_step_at=MONDAY + timedelta(days=2))
     reply = event("reply.received", "c1", MONDAY + timedelta(days=3))
-    assert sequencer.advance(after_step_2, contact, [reply], MONDAY + timedelta(days=5)).exit_reason == "replied"
+    exited = sequencer.advance(after_step_2, contact, [reply], MONDAY + timedelta(days=5))
+    assert exited.exit_reason == "replied"
+    # The runner routes only what `advance` left active; an exited enrolment takes no branch even when asked at
+    # the moment its step falls due.
+    due = sequencer.due_at(after_step_2, contact)
+    assert due is not None
+    assert sequencer.route(exited, contact, {}, [reply], due) == (exited, [])
+    _, decisions = sequencer.route(after_step_2, contact, {}, [], due)
+    assert len(decisions) == 1                             # without the reply, the step's branch is decided
 
 
 # -- the A/B example ---------------------------------------------------------------------------------------------

@@ -76,10 +76,10 @@ class Sequencer:
 
     def __init__(self, compiled: Mapping[str, tuple[SequenceSettings, Predicate]],
                  owner_timezones: Mapping[str, str],
-                 branches: Mapping[str, list[list[CompiledBranch]]] | None = None) -> None:
+                 branches: Mapping[str, list[list[CompiledBranch]]]) -> None:
         self._compiled = dict(compiled)
         self._owner_timezones = dict(owner_timezones)
-        self._branches = dict(branches or {})
+        self._branches = dict(branches)
 
     @property
     def names(self) -> list[str]:
@@ -230,11 +230,14 @@ class Sequencer:
               events: Sequence[Event], now: datetime) -> tuple[Enrollment, list[BranchDecision]]:
         """Decide the branches of every step that falls due by ``now`` on the enrolment's way, once each (a
         decision in ``events`` is never taken again): the enrolment at the step it will run (completed when a
-        branch went to ``end``) and the new decisions, whose events the caller records with the enrolment."""
+        branch went to ``end``) and the new decisions, whose events the caller records with the enrolment. The
+        enrolment comes back with a variant recorded for each A/B step ahead of it (one made before a test was
+        added gets it here)."""
         decisions: list[BranchDecision] = []
         steps = self.settings(enrollment.sequence).steps
+        enrollment = assign_all(enrollment, steps)
         while enrollment.status == "active" and enrollment.step < len(steps):
-            branches = self._branches.get(enrollment.sequence, [[]] * len(steps))[enrollment.step]
+            branches = self._branches[enrollment.sequence][enrollment.step]
             due_at = self.due_at(enrollment, contact)
             if not branches or due_at is None or due_at > now or decided(enrollment, enrollment.step, events):
                 break
@@ -247,10 +250,6 @@ class Sequencer:
                 break
             enrollment = assign_all(replace(enrollment, step=decision.to), steps)
         return enrollment, decisions
-
-    def with_variants(self, enrollment: Enrollment) -> Enrollment:
-        """The enrolment with a variant recorded for each A/B step (for enrolments made before a test was added)."""
-        return assign_all(enrollment, self.settings(enrollment.sequence).steps)
 
     def apply_mailbox_caps(self, due: Sequence[DueStep], sent_today: Mapping[str, int],
                            mailbox_of: Callable[[str], str], now: datetime,

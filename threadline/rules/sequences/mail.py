@@ -103,7 +103,7 @@ def thread_of(due: DueStep, done: Mapping[str, OutboxRow]) -> dict[str, Any]:
     return {}
 
 
-def send_payload(due: DueStep, sequence: SequenceSettings, box: SendingMailbox, from_name: str, to: str,
+def send_payload(due: DueStep, box: SendingMailbox, from_name: str, to: str,
                  unsubscribe: str, thread: Mapping[str, Any]) -> dict[str, Any]:
     """The send_email row's payload (see the sequences contract): the step and a complete OutgoingEmail."""
     domain = box.address.rsplit("@", 1)[-1]

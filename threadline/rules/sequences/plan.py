@@ -115,7 +115,7 @@ class _Planner:
         """Plan the enrollment's next step at ``at`` (appending to ``planned``); returns what to look at later."""
         person = self.people[enrollment.contact_id]
         settings = self.sequencer.settings(enrollment.sequence)
-        enrollment, decisions = self.sequencer.route(self.sequencer.with_variants(enrollment), person.facts,
+        enrollment, decisions = self.sequencer.route(enrollment, person.facts,
                                                      person.score, person.events, at)
         person.events += [decision.event() for decision in decisions]   # decided once, as the runner records it
         branch = "; ".join([led_by] * bool(led_by) + [note_branch(settings.steps, d) for d in decisions])

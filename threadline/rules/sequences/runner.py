@@ -309,7 +309,7 @@ class SequenceRunner:
             write_back(row, enrollment, self._next_due(enrollment, facts))
             summary.exited += enrollment.status == "exited"
             return None
-        enrollment, decisions = self.sequencer.route(self.sequencer.with_variants(enrollment), facts,
+        enrollment, decisions = self.sequencer.route(enrollment, facts,
                                                      self._score(facts), history, now)
         batch.events += [decision.event() for decision in decisions]
         sequence = self.sequencer.settings(enrollment.sequence)

@@ -83,18 +83,18 @@ def send_or_defer(session: Session, sequencer: Sequencer, emails: list[DueEmail]
                 load.note(address, step.due_at)      # reserve the slot for later batches of this run
             write_back(by_key[step.key].row, by_key[step.key].enrollment,
                        step.due_at if spaced else load.day + timedelta(days=1))
-    _intend_sends(session, sequencer, sends, now, senders, batch, unsubscribe)
+    _intend_sends(session, sends, now, senders, batch, unsubscribe)
     return deferred_count
 
 
-def _intend_sends(session: Session, sequencer: Sequencer, sends: list[DueEmail], now: datetime, senders: Senders,
+def _intend_sends(session: Session, sends: list[DueEmail], now: datetime, senders: Senders,
                   batch: Batch, unsubscribe: Callable[[str], str]) -> None:
     keys = [due.step.key for due in sends]
     earlier = [key for due in sends if due.step.thread_reply for key in previous_send_keys(due.step)]
     existing = outbox_rows(session, keys + earlier)
     for due in sends:
         from_name = due.box.display_name or senders.name_of(due.box.owner_id) or ""
-        payload = send_payload(due.step, sequencer.settings(due.step.sequence), due.box, from_name, due.to,
+        payload = send_payload(due.step, due.box, from_name, due.to,
                                unsubscribe(due.step.contact_id), thread_of(due.step, existing))
         row = existing.get(due.step.key)
         if row is None:

@@ -114,11 +114,11 @@ def due_rows(session: Session, now: datetime, limit: int) -> list[EnrollmentRow]
     return list(session.exec(query).all())
 
 
-def open_positions(session: Session, sequences: Sequence[str], batch: int = CHUNK) -> Iterable[tuple[str, int, str | None]]:
+def open_positions(session: Session, sequences: Sequence[str]) -> Iterable[tuple[str, int, str | None]]:
     """(sequence, step, variants column) of every open enrollment of these sequences, streamed in batches."""
     query = select(EnrollmentRow.sequence, EnrollmentRow.step, EnrollmentRow.variants).where(
         col(EnrollmentRow.status).in_(sorted(OPEN_STATUSES)), col(EnrollmentRow.sequence).in_(sorted(sequences)))
-    yield from session.exec(query.execution_options(yield_per=batch))
+    yield from session.exec(query.execution_options(yield_per=CHUNK))
 
 
 def count_due(session: Session, until: datetime) -> int:

@@ -44,10 +44,12 @@ def choose(enrollment: Enrollment, step_index: int, step: EmailStep | TaskStep) 
 
 
 def assign_all(enrollment: Enrollment, steps: Sequence[EmailStep | TaskStep]) -> Enrollment:
-    """The enrolment with a variant recorded for every step that has a test and none recorded yet."""
+    """The enrolment with a variant recorded for every step still ahead of it (its current one included) that
+    has a test and none recorded yet. A step it has passed gets none: its email went out before the test existed,
+    and the report would otherwise credit it to a variant it never ran."""
     chosen = dict(enrollment.variants)
     for index, step in enumerate(steps):
-        if step.variants and index not in chosen:
+        if index >= enrollment.step and step.variants and index not in chosen:
             chosen[index] = choose(enrollment, index, step) or ""
     found = tuple(sorted(chosen.items()))
     return enrollment if found == enrollment.variants else replace(enrollment, variants=found)
