@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import inspect
 from sqlmodel import select
@@ -148,4 +149,23 @@ def test_a_message_logged_on_hundreds_of_contacts_fits_the_store(store_url: str)
                                decision="logged", contact_ids=json.dumps(many)))
     with store.session() as session:
         assert json.loads(session.exec(select(MessageRow)).one().contact_ids) == many
+    store.dispose()
+
+
+def test_opening_a_store_takes_no_statistics_and_a_refresh_takes_them_at_most_hourly(tmp_path: Path) -> None:
+    # Opening must not write: `plan` and `outbox` open the store beside a running daemon. SQLite's planner
+    # statistics are taken by the daemon hourly and by `report` before it reads.
+    url = f"sqlite:///{tmp_path / 'stats.db'}"
+    store = Store(url)
+
+    def statistics_tables() -> list[str]:
+        with store.engine.connect() as connection:
+            return [name for (name,) in connection.exec_driver_sql(
+                "SELECT name FROM sqlite_master WHERE name = 'sqlite_stat1'")]
+
+    assert statistics_tables() == []
+    now = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
+    assert store.refresh_statistics(now) and statistics_tables() == ["sqlite_stat1"]
+    assert not store.refresh_statistics(now + timedelta(minutes=59))
+    assert store.refresh_statistics(now + timedelta(hours=1))
     store.dispose()

@@ -164,6 +164,7 @@ def run_report(console: Console, err: Console, settings: Settings, *, html: Path
     window = window or ReportWindow.choose(settings, now, since=since)
     store = Store(settings.store.url)
     try:
+        store.refresh_statistics(now)       # it reads by contact: SQLite needs the planner's statistics for that
         report = build_report(store, settings.rules.sequences, sequence=sequence, since=window.since,
                               rules=outcome_rules(settings, window.follow), score_field=score_field(settings))
         handoff = build_handoff(store, settings, now, since=window.since)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +100,9 @@ class Store:
         if migrate:
             upgrade(url)
         self.engine = make_engine(url)
+        # Not refreshed here: opening must not write (`plan`, `outbox` and the like open the store beside a
+        # running daemon). The daemon refreshes them hourly, and `report` once before it reads.
         self._statistics_at: datetime | None = None
-        if migrate:
-            self.refresh_statistics(datetime.now(UTC))
 
     def refresh_statistics(self, now: datetime) -> bool:
         """SQLite only, at most once per STATISTICS_EVERY: re-take the query planner's statistics (a bounded
