@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
 from tests.engine.test_report_outcomes_cli import T0, config_data, event, seed
 from tests.web.world import ADMIN_TOKEN, admin, served
@@ -85,10 +86,14 @@ def refreshing() -> list[threading.Thread]:
 def test_the_first_refresh_starts_with_the_server_so_the_first_scrape_finds_the_gauges(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     seed(url)
-    store, clock = Store(url), Clock()
-    # A scrape that may not wait at all (a store so large the report takes minutes) still finds the gauges
-    # when the refresh began as the server started.
-    started = OutcomeCollector(settings_for(tmp_path, url), store, clock.now, wait=0.0)
+    store = Store(url)
+    with capture_logs() as logged:
+        build_web_app(settings_for(tmp_path, url), Wakeups(), store=store)     # no scrape yet
+        for thread in refreshing():
+            thread.join(30)
+    assert [e["sequences"] for e in logged if e["event"] == "metrics.outcomes_refreshed"] == [1]
+    # A scrape that may not wait at all (a store so large the report takes minutes) finds that copy.
+    started = OutcomeCollector(settings_for(tmp_path, url), store, Clock().now, wait=0.0)
     started.start()
     for thread in refreshing():
         thread.join(30)
@@ -97,3 +102,15 @@ def test_the_first_refresh_starts_with_the_server_so_the_first_scrape_finds_the_
     assert warm.get_sample_value("threadline_sequence_replied", WHOLE) == 3
     assert warm.get_sample_value("threadline_sequence_outcomes_age_seconds") == 0
     store.dispose()
+
+
+def test_without_sequences_there_are_no_outcome_gauges_and_no_refresh(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    seed(url)
+    store = Store(url)
+    settings = settings_for(tmp_path, url)
+    settings.rules.sequences = []
+    with capture_logs() as logged, served(build_web_app(settings, Wakeups(), store=store)) as base:
+        text = admin(base, "/metrics").text
+    store.dispose()
+    assert "threadline_sequence_" not in text and not [e for e in logged if e["event"].startswith("metrics.outc")]

@@ -10,6 +10,7 @@ count is bounded by the config (sequences x tested steps x variants), never by c
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -97,7 +98,12 @@ class OutcomeCollector(Collector):
 
     def _refresh(self, now: datetime) -> None:
         try:
-            families = gauges(self._report(now))
+            self.store.refresh_statistics(now)      # at most hourly; the first refresh may precede the daemon's
+            started = time.monotonic()
+            report = self._report(now)
+            families = gauges(report)
+            log.info("metrics.outcomes_refreshed", sequences=len(report.sequences),
+                     seconds=round(time.monotonic() - started, 2))
         except Exception as exc:  # noqa: BLE001 - a scrape must answer; threadline_store_up says the store is down
             log.warning("metrics.outcomes_unavailable", error=type(exc).__name__)
             families = None

@@ -67,10 +67,12 @@ def admin_routes(settings: Settings, store: Store, started: datetime) -> list[Ro
     token = settings.server.admin_token
     assert token is not None
     auth = AdminAuth(token.get_secret_value(), secure=(settings.server.public_url or "").startswith("https://"))
-    outcomes = OutcomeCollector(settings, store)
+    collectors = []
     if settings.rules.sequences:
+        outcomes = OutcomeCollector(settings, store)
         outcomes.start()            # the first scrape of a large store would otherwise find no outcome gauges yet
-    metrics = Metrics(settings, store, started, collectors=[outcomes])
+        collectors.append(outcomes)
+    metrics = Metrics(settings, store, started, collectors=collectors)
     throttle = LoginThrottle()
 
     def metrics_endpoint(request: Request) -> Response:
