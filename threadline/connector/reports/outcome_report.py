@@ -12,10 +12,11 @@ from rich.table import Table
 
 from threadline.connector.reports.render import duration_text
 from threadline.connector.reports.report_model import SequenceReport
+from threadline.rules.sequences.branching import step_label
 from threadline.rules.sequences.config import SequenceSettings
 from threadline.rules.sequences.reporting.ab_tests import VariantTest, variant_test
 from threadline.rules.sequences.reporting.branches import StepBranches, branches_of
-from threadline.rules.sequences.reporting.outcomes import OutcomeRules, Outcomes
+from threadline.rules.sequences.reporting.outcomes import OutcomeRules, Outcomes, rate_text
 from threadline.rules.sequences.reporting.outcomes_html import outcomes_section
 from threadline.rules.sequences.reporting.sequence_outcomes import SequenceOutcomes
 
@@ -26,11 +27,13 @@ MQL_NOTE_MIN = 20
 
 
 def step_labels(configured: Sequence[SequenceSettings], name: str) -> list[str]:
+    """The configured steps' labels of sequence ``name`` (none when it is no longer configured)."""
     found = next((s for s in configured if s.name == name), None)
-    return [step.name or f"step {i + 1}" for i, step in enumerate(found.steps)] if found else []
+    return [step_label(found.steps, i) for i in range(len(found.steps))] if found else []
 
 
 def label(labels: Sequence[str], index: int) -> str:
+    """A step's label; a step the data has beyond the config (removed since) is only numbered."""
     return labels[index] if index < len(labels) else f"step {index + 1}"
 
 
@@ -61,22 +64,18 @@ def mql_note(outcomes: Outcomes, threshold: float | None) -> str | None:
             "15-20 %: the sequence targets the wrong contacts or the MQL threshold is set too high")
 
 
-def _rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0%}"
-
-
 def outcome_line(outcomes: Outcomes, rules: OutcomeRules) -> str:
     """One line: the rates with their counts."""
     o = outcomes
-    parts = [f"reply rate {_rate(o.reply_rate)} ({o.replied}/{o.reached} reached)",
-             f"meetings {_rate(o.meeting_rate)} ({o.meetings}/{o.enrolled} enrolled)",
-             f"completed {_rate(o.completion_rate)} ({o.completed}/{o.enrolled})"]
+    parts = [f"reply rate {rate_text(o.reply_rate)} ({o.replied}/{o.reached} reached)",
+             f"meetings {rate_text(o.meeting_rate)} ({o.meetings}/{o.enrolled} enrolled)",
+             f"completed {rate_text(o.completion_rate)} ({o.completed}/{o.enrolled})"]
     if rules.stages is not None:
-        parts.append(f"stage progression {_rate(o.progression_rate)} ({o.progressed}/{o.enrolled})")
+        parts.append(f"stage progression {rate_text(o.progression_rate)} ({o.progressed}/{o.enrolled})")
     if rules.mql_threshold is None:
         parts.append("MQL conversion: no MQL threshold configured")
     else:
-        parts.append(f"MQL conversion {_rate(o.mql_conversion)} ({o.mql_crossed}/{o.mql_eligible} below "
+        parts.append(f"MQL conversion {rate_text(o.mql_conversion)} ({o.mql_crossed}/{o.mql_eligible} below "
                      f"{rules.mql_threshold:g} at the start)")
     parts.append(f"median time to first reply {duration_text(o.median_time_to_first_reply)}")
     return ", ".join(parts)
@@ -117,9 +116,9 @@ def _print_test(console: Console, sequence: str, step: str, test: VariantTest) -
         table.add_column(column, justify="left" if column == "variant" else "right")
     for row in test.variants:
         o = row.outcomes
-        table.add_row(escape(row.name), str(row.sends), str(row.replies), _rate(o.reply_rate),
-                      f"{row.interval.low:.0%}..{row.interval.high:.0%}", str(o.meetings), _rate(o.mql_conversion),
-                      _rate(o.progression_rate), _rate(o.completion_rate),
+        table.add_row(escape(row.name), str(row.sends), str(row.replies), rate_text(o.reply_rate),
+                      f"{row.interval.low:.0%}..{row.interval.high:.0%}", str(o.meetings),
+                      rate_text(o.mql_conversion), rate_text(o.progression_rate), rate_text(o.completion_rate),
                       duration_text(o.median_time_to_first_reply))
     console.print(table)
     for verdict in test.verdicts:

@@ -17,8 +17,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from threadline.rules.conditions import as_number
+from threadline.rules.sequences.branching import BRANCHED
 from threadline.rules.sequences.enrollment import Enrollment
-from threadline.rules.sequences.reporting.branches import BRANCHED
 from threadline.rules.sequences.reporting.outcomes import ScorePoint, score_points
 from threadline.rules.sequences.reporting.stats import OUTCOMES, SendRecord
 from threadline.rules.sequences.steps import step_key
@@ -91,7 +91,9 @@ def _filtered(query: Any, sequence: str | None, since: datetime | None) -> Any:
 
 def _enrollments(session: Session, sequence: str | None, since: datetime | None,
                  contact_ids: Sequence[str] | None) -> list[Enrollment]:
-    query = _filtered(select(EnrollmentRow), sequence, since)
+    # A fixed order: reply times are gathered in it, and a report must not depend on how the store returns rows.
+    query = _filtered(select(EnrollmentRow), sequence, since).order_by(
+        col(EnrollmentRow.contact_id), col(EnrollmentRow.sequence), col(EnrollmentRow.generation))
     if contact_ids is None:
         return [to_enrollment(row) for row in session.exec(query).all()]
     return [to_enrollment(row) for chunk in chunks(contact_ids)
@@ -138,13 +140,19 @@ def _events(session: Session, contact_ids: Sequence[str]) -> dict[str, list[Even
     return {contact_id: [event for _, event in items] for contact_id, items in found.items()}
 
 
+def scoring_writes_of(contact_ids: Sequence[str]) -> tuple[Any, ...]:
+    """The WHERE of the scoring's ``set_fields`` audit rows of these contacts (one chunk of them): the report
+    reads three columns of them, the hand-off report whole rows."""
+    return (not_by_index(AuditRow.rule) == "scoring", AuditRow.kind == "set_fields",
+            col(AuditRow.contact_id).in_(contact_ids))
+
+
 def _score_writes(session: Session, contact_ids: Sequence[str], total_field: str) -> dict[str, list[ScorePoint]]:
     """The scoring's writes of the total field per contact (audit rows: the time the rules decided it)."""
     found: dict[str, list[ScorePoint]] = {}
     for chunk in chunks(contact_ids):
         rows = session.exec(select(AuditRow.contact_id, AuditRow.at, AuditRow.detail).where(
-            not_by_index(AuditRow.rule) == "scoring", AuditRow.kind == "set_fields",
-            col(AuditRow.contact_id).in_(chunk))).all()
+            *scoring_writes_of(chunk))).all()
         for contact_id, at, detail in rows:
             value = as_number((json.loads(detail).get("fields") or {}).get(total_field))
             if value is not None:

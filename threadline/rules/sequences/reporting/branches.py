@@ -7,13 +7,11 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from threadline.rules.sequences.branching import BRANCHED
 from threadline.rules.sequences.enrollment import Enrollment
 from threadline.sync.events.records import Event
 
-__all__ = ["BRANCHED", "BranchTaken", "StepBranches", "branch_counts", "branches_of"]
-
-BRANCHED = "sequence.branched"
-
+__all__ = ["BranchTaken", "StepBranches", "branch_counts", "branches_of"]
 
 @dataclass(frozen=True, order=True)
 class BranchTaken:
@@ -40,23 +38,20 @@ class StepBranches:
 
 def branch_counts(enrollments: Sequence[Enrollment], events_by_contact: Mapping[str, Sequence[Event]]) -> Counter[
         BranchTaken]:
-    """Decisions of these enrolments (matched by sequence, contact and generation), each counted once."""
+    """Decisions of these enrolments (matched by sequence, contact and generation). Each decision is stored once
+    (one event id per sequence, generation, step and contact), so no de-duplication here."""
     wanted = {(e.sequence, e.contact_id, e.generation) for e in enrollments}
-    seen: set[tuple[str, str, int, int]] = set()
     counts: Counter[BranchTaken] = Counter()
     for contact_id, events in events_by_contact.items():
         for event in events:
             taken = _decision(event, contact_id)
-            if taken is None or taken[0] not in wanted or taken[1] in seen:
-                continue
-            seen.add(taken[1])
-            counts[taken[2]] += 1
+            if taken is not None and taken[0] in wanted:
+                counts[taken[1]] += 1
     return counts
 
 
-def _decision(event: Event, contact_id: str) -> tuple[tuple[str, str, int], tuple[str, str, int, int],
-                                                       BranchTaken] | None:
-    """(enrolment key, decision key, what was taken) of a well-formed decision event, else None."""
+def _decision(event: Event, contact_id: str) -> tuple[tuple[str, str, int], BranchTaken] | None:
+    """(enrolment key, what was taken) of a well-formed decision event, else None."""
     if event.type != BRANCHED:
         return None
     data = event.data
@@ -65,8 +60,7 @@ def _decision(event: Event, contact_id: str) -> tuple[tuple[str, str, int], tupl
         branch, goto = int(data.get("branch") or 0), str(data.get("goto") or "end")
     except (KeyError, TypeError, ValueError):
         return None
-    return ((sequence, contact_id, generation), (sequence, contact_id, generation, step),
-            BranchTaken(sequence, step, branch, goto))
+    return (sequence, contact_id, generation), BranchTaken(sequence, step, branch, goto)
 
 
 def branches_of(counts: Counter[BranchTaken], sequence: str,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -15,26 +15,28 @@ th,td{border:1px solid #cbd2d9;padding:.25rem .6rem;text-align:right}th:first-ch
 h2{margin-top:2rem}.bar{fill:#3e7cb1}.reply{fill:#2f9e44}text{font-size:11px;fill:#1f2933}"""
 
 
-def _duration(stats: SequenceStats) -> str:
-    value = stats.median_time_to_first_reply
+def hours_text(value: timedelta | None) -> str:
+    """A duration in hours for the report ("–" when there is none)."""
     return "–" if value is None else f"{value.total_seconds() / 3600:.1f} h"
 
 
 def _summary_table(stats: SequenceStats) -> str:
     exited = ", ".join(f"{escape(reason)}: {count}" for reason, count in sorted(stats.exited.items())) or "–"
     cells = [stats.enrolled, stats.active, stats.paused, stats.sent, stats.replied, f"{stats.reply_rate:.0%}",
-             _duration(stats), stats.bounced, stats.unsubscribed, stats.meetings, stats.completed, exited]
+             hours_text(stats.median_time_to_first_reply), stats.bounced, stats.unsubscribed, stats.meetings,
+             stats.completed, exited]
     head = ["enrolled", "active", "paused", "sent", "replied", "reply rate", "median time to first reply", "bounced",
             "unsubscribed", "meetings", "completed", "exited by reason"]
-    return _table(head, [cells])
+    return table_html(head, [cells])
 
 
 def _steps_table(stats: SequenceStats) -> str:
     rows = [[f"step {s.index + 1}", s.sent, s.replied, s.bounced, s.unsubscribed] for s in stats.steps]
-    return _table(["step", "sent", "replied", "bounced", "unsubscribed"], rows) if rows else ""
+    return table_html(["step", "sent", "replied", "bounced", "unsubscribed"], rows) if rows else ""
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+def table_html(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """An HTML table; the caller escapes the cells and headings."""
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{body}</table>"
 

@@ -20,7 +20,7 @@ from threadline.rules.sequences.reporting.settings import StageOrder
 from threadline.rules.sequences.reporting.stats import SendRecord
 from threadline.sync.events.records import Event
 
-__all__ = ["Followed", "OutcomeRules", "Outcomes", "ScorePoint", "enrollment_outcomes", "score_points"]
+__all__ = ["Followed", "OutcomeRules", "Outcomes", "ScorePoint", "enrollment_outcomes", "rate_text", "score_points"]
 
 REPLY, MEETING, UPDATED = "reply.received", "meeting.booked", "contact.updated"
 
@@ -74,14 +74,14 @@ class Outcomes:
     reply_times: list[timedelta] = field(default_factory=list)
 
     def add(self, other: Outcomes) -> Outcomes:
-        """Add ``other`` (disjoint enrolments) into this one; returns self."""
+        """Add ``other`` (disjoint enrolments) into this one; returns self. ``reply_times`` stay in the order
+        added (the median sorts them)."""
         for name in ("enrolled", "reached", "replied", "meetings", "completed", "progressed", "mql_eligible",
                      "mql_crossed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for stage, count in other.stage_reached.items():
             self.stage_reached[stage] = self.stage_reached.get(stage, 0) + count
-        # Kept sorted, so the same enrolments give equal Outcomes however they were batched.
-        self.reply_times = sorted(self.reply_times + other.reply_times)
+        self.reply_times.extend(other.reply_times)
         return self
 
     @property
@@ -118,6 +118,11 @@ class Outcomes:
 
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def rate_text(value: float | None) -> str:
+    """A rate as a whole percentage, "–" while it has no denominator."""
+    return "–" if value is None else f"{value:.0%}"
 
 
 def enrollment_outcomes(followed: Followed, sends: Sequence[SendRecord], events: Sequence[Event],

@@ -9,36 +9,25 @@ from html import escape
 
 from threadline.rules.sequences.reporting.ab_tests import VariantTest
 from threadline.rules.sequences.reporting.branches import StepBranches
-from threadline.rules.sequences.reporting.outcomes import OutcomeRules, Outcomes
+from threadline.rules.sequences.reporting.html import hours_text, table_html
+from threadline.rules.sequences.reporting.outcomes import OutcomeRules, Outcomes, rate_text
 
 __all__ = ["outcomes_section"]
 
 _SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" aria-label="{label}">{body}</svg>'
 
 
-def _rate(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0%}"
-
-
-def _hours(outcomes: Outcomes) -> str:
-    value = outcomes.median_time_to_first_reply
-    return "–" if value is None else f"{value.total_seconds() / 3600:.1f} h"
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return "<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + f"</tr>{body}</table>"
-
-
 def _metrics_table(o: Outcomes, rules: OutcomeRules) -> str:
     mql = ("no MQL threshold configured" if rules.mql_threshold is None
-           else f"{_rate(o.mql_conversion)} ({o.mql_crossed}/{o.mql_eligible})")
-    stage = "no stage order" if rules.stages is None else f"{_rate(o.progression_rate)} ({o.progressed}/{o.enrolled})"
-    return _table(["reply rate", "meeting-booked rate", "completion rate", "stage progression", "MQL conversion",
-                   "median time to first reply"],
-                  [[f"{_rate(o.reply_rate)} ({o.replied}/{o.reached})", f"{_rate(o.meeting_rate)} ({o.meetings}/"
-                    f"{o.enrolled})", f"{_rate(o.completion_rate)} ({o.completed}/{o.enrolled})", stage, mql,
-                    _hours(o)]])
+           else f"{rate_text(o.mql_conversion)} ({o.mql_crossed}/{o.mql_eligible})")
+    stage = ("no stage order" if rules.stages is None
+             else f"{rate_text(o.progression_rate)} ({o.progressed}/{o.enrolled})")
+    return table_html(["reply rate", "meeting-booked rate", "completion rate", "stage progression", "MQL conversion",
+                       "median time to first reply"],
+                      [[f"{rate_text(o.reply_rate)} ({o.replied}/{o.reached})",
+                        f"{rate_text(o.meeting_rate)} ({o.meetings}/{o.enrolled})",
+                        f"{rate_text(o.completion_rate)} ({o.completed}/{o.enrolled})", stage, mql,
+                        hours_text(o.median_time_to_first_reply)]])
 
 
 def _stage_svg(o: Outcomes, rules: OutcomeRules) -> str:
@@ -68,18 +57,19 @@ def _variant_svg(test: VariantTest) -> str:
                     f'<line x1="{low:.1f}" x2="{high:.1f}" y1="{y + 9}" y2="{y + 9}" stroke="#1f2933"/>'
                     f'<line x1="{low:.1f}" x2="{low:.1f}" y1="{y + 3}" y2="{y + 15}" stroke="#1f2933"/>'
                     f'<line x1="{high:.1f}" x2="{high:.1f}" y1="{y + 3}" y2="{y + 15}" stroke="#1f2933"/>'
-                    f'<text x="430" y="{y + 13}">{_rate(variant.outcomes.reply_rate)} '
+                    f'<text x="430" y="{y + 13}">{rate_text(variant.outcomes.reply_rate)} '
                     f'({variant.interval.low:.0%}..{variant.interval.high:.0%})</text>')
     return _SVG.format(w=560, h=26 * len(test.variants) + 10, label="reply rate per variant", body="".join(rows))
 
 
 def _test_html(step: str, test: VariantTest) -> str:
-    rows = [[escape(v.name), v.sends, v.replies, _rate(v.outcomes.reply_rate),
-             f"{v.interval.low:.0%}..{v.interval.high:.0%}", v.outcomes.meetings, _rate(v.outcomes.mql_conversion),
-             _rate(v.outcomes.progression_rate), _rate(v.outcomes.completion_rate), _hours(v.outcomes)]
+    rows = [[escape(v.name), v.sends, v.replies, rate_text(v.outcomes.reply_rate),
+             f"{v.interval.low:.0%}..{v.interval.high:.0%}", v.outcomes.meetings,
+             rate_text(v.outcomes.mql_conversion), rate_text(v.outcomes.progression_rate),
+             rate_text(v.outcomes.completion_rate), hours_text(v.outcomes.median_time_to_first_reply)]
             for v in test.variants]
-    table = _table(["variant", "sends", "replies", "reply rate", "95% interval", "meetings", "MQL conversion",
-                    "stage progression", "completed", "median time to first reply"], rows)
+    table = table_html(["variant", "sends", "replies", "reply rate", "95% interval", "meetings", "MQL conversion",
+                        "stage progression", "completed", "median time to first reply"], rows)
     verdicts = "".join(f"<li>{escape(v.challenger.name)} vs {escape(v.baseline.name)}: {escape(v.text)}</li>"
                        for v in test.verdicts)
     caveat = f"<p><small>{escape(test.caveat)}</small></p>" if test.verdicts else ""
@@ -89,7 +79,7 @@ def _test_html(step: str, test: VariantTest) -> str:
 def _branches_html(step: str, branches: StepBranches) -> str:
     rows = [["default" if branch == 0 else f"branch {branch}", escape(goto), count]
             for branch, goto, count in branches.taken]
-    return f"<h3>Branches at {escape(step)}</h3>" + _table(["way", "goes to", "enrolments"], rows)
+    return f"<h3>Branches at {escape(step)}</h3>" + table_html(["way", "goes to", "enrolments"], rows)
 
 
 def outcomes_section(outcomes: Outcomes, rules: OutcomeRules, tests: Sequence[tuple[str, VariantTest]],

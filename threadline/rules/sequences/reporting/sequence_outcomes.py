@@ -39,6 +39,7 @@ class SequenceOutcomes:
             mine = self.variants.setdefault(step, {})
             for name, outcomes in by_variant.items():
                 mine.setdefault(name, Outcomes()).add(outcomes)
+        _sort_reply_times(self)
         return self
 
 
@@ -67,7 +68,16 @@ def sequence_outcomes(enrollments: Sequence[Enrollment], sends: Sequence[SendRec
         followed = Followed(enrollment, enrollment.enrolled_at, until)
         entry.overall.add(enrollment_outcomes(followed, own, events, scores, rules))
         _add_variants(entry, followed, own, events, scores, rules)
+    for entry in found.values():
+        _sort_reply_times(entry)
     return found
+
+
+def _sort_reply_times(entry: SequenceOutcomes) -> None:
+    """Once per batch and per merge, not per enrolment: the enrolments' read order is not fixed, and sorted
+    reply times make the same enrolments give equal results however they were batched."""
+    for outcomes in [entry.overall, *(o for by_variant in entry.variants.values() for o in by_variant.values())]:
+        outcomes.reply_times.sort()
 
 
 def _add_variants(entry: SequenceOutcomes, followed: Followed, own: Sequence[SendRecord], events: Sequence[Event],
