@@ -133,7 +133,9 @@ def test_a_whole_threadline_yaml_is_accepted_as_the_proposed_rules(portal: Path)
     ({"store": {"url": "sqlite://"}, "rules": {"scoring": {**PROPOSED, "tiers": [{"name": "x"}]}}},
      "rules.scoring.tiers[0].min", "is required"),
     ("scoring: [unclosed", "(YAML syntax)", "line 1"),
-], ids=["type", "range", "unknown-event", "unknown-key", "no-scoring", "whole-config", "yaml"])
+    ("".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" if i else "l0: &l0 [x, x, x, x, x]\n"
+             for i in range(9)), "(top level)", "YAML aliases that expand"),        # half a billion values
+], ids=["type", "range", "unknown-event", "unknown-key", "no-scoring", "whole-config", "yaml", "alias-bomb"])
 def test_a_bad_rules_file_exits_2_naming_the_file_the_key_and_what_was_expected(
         portal: Path, content: Any, where: str, expected: str) -> None:
     bad = portal / "bad-rules.yaml"

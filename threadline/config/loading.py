@@ -155,25 +155,45 @@ def parse_settings(data: Any, path: Path, env: Mapping[str, str] | None = None) 
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = [f"{_key_path(tuple(e['loc'])) or '(top level)'}: {_describe(e)}" for e in exc.errors()]
-        raise ConfigError(path, problems) from None
+        raise ConfigError(path, [problem_line(e) for e in exc.errors()]) from None
+
+
+def problem_line(error: Mapping[str, Any], within: tuple[Any, ...] = (), *, show_within: bool = True) -> str:
+    """One pydantic error as "mailboxes[0].address: is required", a secret's value never echoed. ``within``:
+    where the validated data sits in a whole threadline.yaml (("rules",) for a rules section), so key hints
+    look in the right place; ``show_within=False`` leaves it out of the key path, for a file holding only
+    that section."""
+    loc = tuple(error.get("loc") or ())
+    key = _key_path((*within, *loc) if show_within else loc)
+    return f"{key or '(top level)'}: {_describe({**error, 'loc': (*within, *loc)})}"
+
+
+def read_yaml(path: Path, *, missing: str = "file not found") -> Any:
+    """The YAML document in ``path``, parsed (not validated). Raises ConfigError naming the file (never anything
+    else) when it is missing (``missing`` says so), unreadable, not UTF-8, not YAML, or too big once its aliases
+    are expanded."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [missing]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"cannot read the file: {getattr(exc, 'strerror', None) or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except RecursionError:  # PyYAML's composer recurses per level: "[" * 5000 was a traceback
+        raise ConfigError(path, [f"(YAML syntax): nested too deeply (more than {MAX_DEPTH} levels)"]) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ConfigError(path, [f"(YAML syntax) {where}: {getattr(exc, 'problem', exc)}"]) from None
+    oversized = _oversized(data)          # before anything walks it: aliases can expand to billions of values
+    if oversized:
+        raise ConfigError(path, [f"(top level): {oversized}"])
+    return data
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the config file. Raises ConfigError (never anything else) for bad input."""
     file = config_path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(file, ["file not found (run `threadline init` to write a starter, or pass --config)"]) from None
-    except OSError as exc:
-        raise ConfigError(file, [f"cannot read the file: {exc.strerror}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except RecursionError:  # PyYAML's composer recurses per level: "[" * 5000 was a traceback
-        raise ConfigError(file, [f"(YAML syntax): nested too deeply (more than {MAX_DEPTH} levels)"]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise ConfigError(file, [f"(YAML syntax) {where}: {getattr(exc, 'problem', exc)}"]) from None
+    data = read_yaml(file, missing="file not found (run `threadline init` to write a starter, or pass --config)")
     return parse_settings(data, file, env)

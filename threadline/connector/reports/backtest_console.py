@@ -8,10 +8,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from threadline.connector.reports.backtest_json import NO_THRESHOLD
+from threadline.connector.reports.backtest_json import NO_THRESHOLD, SIDES, or_no_threshold
 from threadline.rules.scoring.backtest import OUTCOMES
 
-SIDES = ("current", "proposed")
 HISTOGRAM_ROWS = 20
 
 
@@ -43,9 +42,9 @@ def _table(title: str, *columns: str, names: int = 1) -> Table:
 
 def _mqls(console: Console, data: dict[str, Any], sides: list[str]) -> None:
     table = _table("MQLs in the window", "", *sides)
-    table.add_row("MQL threshold", *(_or_none(data[s]["mql_threshold"]) for s in sides))
-    table.add_row("became MQL", *(_or_none(data[s]["mqls"]) for s in sides))
-    table.add_row("already MQL at the start", *(_or_none(data[s]["mql_at_start"]) for s in sides))
+    table.add_row("MQL threshold", *(or_no_threshold(data[s]["mql_threshold"]) for s in sides))
+    table.add_row("became MQL", *(or_no_threshold(data[s]["mqls"]) for s in sides))
+    table.add_row("already MQL at the start", *(or_no_threshold(data[s]["mql_at_start"]) for s in sides))
     console.print(table)
 
 
@@ -115,7 +114,3 @@ def _calibration(console: Console, data: dict[str, Any], label: str) -> None:
                       *(str(row[o]) for o in OUTCOMES), str(row["any"]),
                       "-" if row["rate"] is None else f"{row['rate']:.0%}")
     console.print(table)
-
-
-def _or_none(value: Any) -> str:
-    return NO_THRESHOLD if value is None else str(value)

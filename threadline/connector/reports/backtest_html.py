@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from threadline.connector.reports.backtest_json import NO_THRESHOLD
+from threadline.connector.reports.backtest_json import NO_THRESHOLD, SIDES, or_no_threshold
 from threadline.rules.scoring.backtest import OUTCOMES
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2933}table{border-collapse:collapse;margin:.5rem 0 1rem}
 th,td{border:1px solid #cbd2d9;padding:.25rem .6rem;text-align:right}th:first-child,td:first-child{text-align:left}
 h2{margin-top:2rem}.current{fill:#9aa5b1}.proposed{fill:#3e7cb1}text{font-size:11px;fill:#1f2933}"""
-SIDES = ("current", "proposed")
 
 
 def backtest_html(data: dict[str, Any]) -> str:
@@ -23,9 +22,9 @@ def backtest_html(data: dict[str, Any]) -> str:
     parts = [f"<p>{data['contacts']} contacts, {escape(window['start'][:16])} .. {escape(window['end'][:16])} UTC "
              f"({window['weeks']} weeks). Nothing was written to the CRM or the store.</p>",
              "<h2>MQLs in the window</h2>", _table(["", *sides], [
-                 ["MQL threshold", *(_or_none(data[s]["mql_threshold"]) for s in sides)],
-                 ["became MQL", *(_or_none(data[s]["mqls"]) for s in sides)],
-                 ["already MQL at the start", *(_or_none(data[s]["mql_at_start"]) for s in sides)]])]
+                 ["MQL threshold", *(or_no_threshold(data[s]["mql_threshold"]) for s in sides)],
+                 ["became MQL", *(or_no_threshold(data[s]["mqls"]) for s in sides)],
+                 ["already MQL at the start", *(or_no_threshold(data[s]["mql_at_start"]) for s in sides)]])]
     counted = [s for s in sides if data[s]["mqls_per_week"] is not None]
     if counted:
         weeks = data[counted[0]]["mqls_per_week"]
@@ -90,7 +89,3 @@ def _calibration(data: dict[str, Any], label: str) -> str:
     days = data["outcomes"]["days"]
     return (f"<h2>{escape(label)}: MQLs by score band, outcomes within {days:g} days</h2>"
             + _table(["band", "contacts", "MQLs", *OUTCOMES, "any", "rate"], rows))
-
-
-def _or_none(value: Any) -> str:
-    return NO_THRESHOLD if value is None else str(value)

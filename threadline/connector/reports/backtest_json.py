@@ -12,6 +12,13 @@ from threadline.rules.scoring.backtest.bands import BIN
 from threadline.rules.scoring.backtest.outcomes import DEAL_COUNT_FIELDS, DEAL_EVENT, MEETING_EVENT
 
 NO_THRESHOLD = "no MQL threshold in these rules"
+#: The rule sets of a backtest in the order the renderings show them.
+SIDES = ("current", "proposed")
+
+
+def or_no_threshold(value: Any) -> str:
+    """A count or threshold for display; None (the rule set has no MQL threshold) says so instead."""
+    return NO_THRESHOLD if value is None else str(value)
 
 
 def backtest_json(backtest: Backtest, labels: Mapping[str, str] | None = None) -> dict[str, Any]:

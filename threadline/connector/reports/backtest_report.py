@@ -18,7 +18,6 @@ from threadline.connector.reports.backtest_html import backtest_html
 from threadline.connector.reports.backtest_json import backtest_json
 from threadline.connector.reports.backtest_rules import load_proposed
 from threadline.connector.reports.rule_plans import contact_labels
-from threadline.rules.runner import PASS_BATCH
 from threadline.rules.scoring import compile_scoring
 from threadline.rules.scoring.backtest import SALES_STAGES, Backtest, OutcomeRules, Window
 
@@ -33,8 +32,6 @@ class BacktestOptions:
     html: Path | None = None
     detail: int = 20
     outcome_stages: tuple[str, ...] = SALES_STAGES
-    outcome_days: float = 30
-    batch_size: int = PASS_BATCH
 
 
 def run_backtest(console: Console, err: Console, settings: Settings, options: BacktestOptions) -> int:
@@ -47,7 +44,7 @@ def run_backtest(console: Console, err: Console, settings: Settings, options: Ba
     scoring = settings.rules.scoring
     current = compile_scoring(scoring) if scoring is not None else None
     stage_field = (scoring or proposed.settings).fields.stage
-    outcomes = OutcomeRules(stage_field=stage_field, stages=options.outcome_stages, days=options.outcome_days)
+    outcomes = OutcomeRules(stage_field=stage_field, stages=options.outcome_stages)
     backtest = Backtest(proposed, current, options.window, outcomes, detail=options.detail)
     try:
         store = open_read_only(settings.store.url)
@@ -56,7 +53,7 @@ def run_backtest(console: Console, err: Console, settings: Settings, options: Ba
         return 2
     try:
         owner_field = settings.rules.assignment.owner_field if settings.rules.assignment else None
-        replay_store(store, backtest, batch_size=options.batch_size, owner_field=owner_field)
+        replay_store(store, backtest, owner_field=owner_field)
         labels = contact_labels(store, {c.contact_id for c in backtest.changes.first})
     finally:
         store.dispose()

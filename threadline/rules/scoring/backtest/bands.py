@@ -29,7 +29,7 @@ class Bands:
         names, mins = [tier.name for tier in tiers], [tier.min for tier in tiers]
         if mins[0] > 0:
             names.insert(0, f"below {names[0]}")
-            mins.insert(0, min(0, mins[0] - 1))
+            mins.insert(0, 0)                 # name_of puts totals below 0 into the first band too
         return cls(tuple(names), tuple(mins))
 
     def name_of(self, total: int) -> str:

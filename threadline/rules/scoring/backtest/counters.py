@@ -44,18 +44,25 @@ class SideTally:
     label: str
     threshold: int | None
     bands: Bands
-    contacts: int = 0
     histogram: Counter[int] = field(default_factory=Counter)      # total // 10 -> contacts
     tiers: Counter[str] = field(default_factory=Counter)          # final tier ("" for none) -> contacts
-    mqls: int = 0
     mql_at_start: int = 0
     mqls_by_week: Counter[int] = field(default_factory=Counter)
     by_band: dict[str, BandCounts] = field(default_factory=dict)
     all_mqls: BandCounts = field(default_factory=BandCounts)     # the calibration table's total row
 
+    @property
+    def contacts(self) -> int:
+        """Contacts counted: every one lands in the calibration table's total row."""
+        return self.all_mqls.contacts
+
+    @property
+    def mqls(self) -> int:
+        """Contacts that became an MQL inside the window."""
+        return self.all_mqls.mqls
+
     def add(self, replay: ContactReplay, outcomes: frozenset[str], window: Window) -> None:
         """Count one contact's replay and (when it became an MQL) its outcomes."""
-        self.contacts += 1
         self.histogram[bin_of(replay.total)] += 1
         self.tiers[replay.tier or ""] += 1
         self.mql_at_start += replay.mql_at_start
@@ -63,7 +70,6 @@ class SideTally:
         self.by_band.setdefault(band, BandCounts()).add(replay, outcomes)
         self.all_mqls.add(replay, outcomes)
         if replay.mql_at is not None:
-            self.mqls += 1
             self.mqls_by_week[window.week_of(replay.mql_at)] += 1
 
     def band_rows(self) -> list[tuple[str, BandCounts]]:

@@ -68,6 +68,12 @@ def _score_over_time(scorer: Scorer, contact: ContactFacts, rows: Sequence[Event
     the facts it had then (facts_over_time): what the daemon, rescoring on each change, saw at each moment."""
     stretches = [s for s in facts_over_time(contact, rows, scorer.contact_fields)
                  if s[0] is None or s[0] <= window.end]
+    # A stretch whose successor starts by window.start only yields totals up to window.start, and the
+    # window.start mark of a later stretch overrides those: judge the stretch holding window.start from the
+    # contact's beginning instead. Its totals before its own start fall before window.start too.
+    while len(stretches) > 1 and (next_start := stretches[1][0]) is not None and next_start <= window.start:
+        stretches.pop(0)
+    stretches[0] = (None, stretches[0][1])
     if len(stretches) == 1:
         return scorer.score_over_time(stretches[0][1], rows, window.end, marks=(window.start,))
     totals: list[tuple[datetime, int]] = []
