@@ -1,10 +1,10 @@
 """`--at TIME`: the forms an admin uses, and a clear refusal of anything else."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from threadline.connector.cli.time_arg import TimeArgError, parse_at
+from threadline.connector.cli.time_arg import TimeArgError, parse_at, parse_length, parse_since
 
 NOW = datetime(2027, 1, 6, 15, 30, tzinfo=UTC)      # a Wednesday
 
@@ -29,3 +29,18 @@ def test_each_form_names_one_moment(text: str, expected: datetime) -> None:
 def test_anything_else_is_refused_with_the_forms(text: str) -> None:
     with pytest.raises(TimeArgError, match="expected an ISO date or time"):
         parse_at(text, NOW)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("30d", timedelta(days=30)), ("30", timedelta(days=30)), ("4w", timedelta(weeks=4)), ("36h", timedelta(hours=36)),
+])
+def test_report_lengths_take_the_spans_since_takes_and_a_bare_number_of_days(text: str, expected: timedelta) -> None:
+    assert parse_length(text, "--window") == expected
+    if not text.isdigit():                          # --since takes a span, not a bare number
+        assert parse_since(text, NOW) == NOW - expected
+
+
+@pytest.mark.parametrize("text", ["soon", "0d", "30m", "-3d", ""])
+def test_a_report_length_that_is_no_span_of_at_least_an_hour_is_refused(text: str) -> None:
+    with pytest.raises(TimeArgError, match="--follow .*expected a span like 30d, 4w or 36h"):
+        parse_length(text, "--follow")

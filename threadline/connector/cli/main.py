@@ -373,15 +373,16 @@ def report(config: ConfigOption = None,
     (reply, meeting, completion, stage progression, MQL conversion, time to first reply), each A/B test's
     variants with a verdict, branch counts; then the handoff: MQL -> owner -> first touch per owner (median,
     p90) and the follow-up SLA kept/breached."""
-    from threadline.connector.reports.report_window import ReportWindow, WindowError, parse_days
+    from threadline.connector.cli.time_arg import TimeArgError, parse_length
+    from threadline.connector.reports.report_window import ReportWindow
     from threadline.connector.reports.sequence_report import run_report
 
     settings = _settings(config)
     try:
         span = ReportWindow.choose(settings, datetime.now(UTC), since=since.replace(tzinfo=UTC) if since else None,
-                                   window=parse_days(window) if window else None,
-                                   follow=parse_days(follow) if follow else None)
-    except WindowError as exc:
+                                   window=parse_length(window, "--window") if window else None,
+                                   follow=parse_length(follow, "--follow") if follow else None)
+    except TimeArgError as exc:
         raise typer.BadParameter(str(exc)) from exc
     raise typer.Exit(run_report(console, err, settings, html=html, sequence=sequence, as_json=as_json, window=span))
 

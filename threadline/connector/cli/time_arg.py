@@ -1,4 +1,5 @@
-"""`--at TIME` for `plan` and `explain`: a moment given the way an admin says it."""
+"""Moments and spans given the way an admin says them: `--at` (plan, explain), `--since` (backtest),
+`--window`/`--follow` (report)."""
 
 from __future__ import annotations
 
@@ -39,13 +40,29 @@ _SPAN = re.compile(r"^(\d+(?:\.\d+)?)\s*(h|d|w)$")
 SINCE_FORMS = "a span back from the end (90d, 12w, 36h) or an ISO date or time (2027-01-15; UTC when no offset)"
 
 
+def parse_span(text: str) -> timedelta | None:
+    """A span such as "90d", "12w" or "36h"; None when ``text`` is not one (`--since`, `report --window`)."""
+    span = _SPAN.match(text.strip().lower())
+    if span is None:
+        return None
+    amount, unit = span.groups()
+    return timedelta(**{_UNITS[unit]: float(amount)})
+
+
+def parse_length(text: str, option: str) -> timedelta:
+    """`report --window/--follow`: a span as `--since` takes it ("30d", "4w", "36h") or a bare number of days
+    ("30"); at least an hour. Raises TimeArgError."""
+    span = parse_span(text) or (timedelta(days=int(text)) if text.strip().isdigit() else None)
+    if span is None or span < timedelta(hours=1):
+        raise TimeArgError(f"{option} {text!r}: expected a span like 30d, 4w or 36h")
+    return span
+
+
 def parse_since(text: str, end: datetime) -> datetime:
     """`--since`: the start of a window ending at `end`; "90d" means 90 days before it. Raises TimeArgError."""
-    value = text.strip().lower()
-    span = _SPAN.match(value)
-    if span:
-        amount, unit = span.groups()
-        return end - timedelta(**{_UNITS[unit]: float(amount)})
+    span = parse_span(text)
+    if span is not None:
+        return end - span
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -3,7 +3,6 @@ with (follow window, MQL threshold, stage order), from the settings and the comm
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -11,18 +10,6 @@ from threadline.config.models import Settings
 from threadline.rules.scoring.mql import mql_threshold
 from threadline.rules.sequences.reporting.outcomes import OutcomeRules
 from threadline.rules.sequences.reporting.settings import stage_order
-
-
-class WindowError(ValueError):
-    """A --window/--follow value that is not a number of days or weeks."""
-
-
-def parse_days(text: str) -> timedelta:
-    """"30d", "30" (days) or "4w" (weeks) as a duration of at least a day."""
-    found = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", text.lower())
-    if not found or int(found.group(1)) < 1:
-        raise WindowError(f"expected a number of days like 30d (or weeks like 4w), got {text!r}")
-    return timedelta(days=int(found.group(1)) * (7 if found.group(2) == "w" else 1))
 
 
 @dataclass(frozen=True)
