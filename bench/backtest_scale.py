@@ -14,9 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,8 +23,9 @@ from typing import Any
 import yaml
 from sqlalchemy import insert
 
+from bench.child import add_child_arguments, measure_in_child, peak_rss_mb, run_as_child
 from bench.plan_100k import seed
-from threadline.connector.reports.backtest_data import open_read_only, replay_store
+from threadline.connector.reports.backtest_data import Batch, open_read_only, replay_store
 from threadline.rules.scoring import ScoringSettings, compile_scoring
 from threadline.rules.scoring.backtest import Backtest, OutcomeRules, Window
 from threadline.sync.store.database import Store
@@ -53,15 +51,21 @@ def measure(url: str, now: datetime) -> dict[str, Any]:
     backtest = Backtest(compile_scoring(proposed), compile_scoring(current), Window(now - timedelta(days=90), now),
                         OutcomeRules())
     store = open_read_only(url)
+    replayed = 0
+
+    def count(batch: Batch) -> None:
+        nonlocal replayed
+        replayed += batch.events
+
     cpu, wall = time.process_time(), time.perf_counter()
-    contacts = replay_store(store, backtest)
+    contacts = replay_store(store, backtest, on_batch=count)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     current_side = backtest.current
-    return {"contacts": contacts, "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+    return {"contacts": contacts, "events_replayed": replayed, "wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
             "contacts_per_second": round(contacts / wall) if wall else None,
             "mqls_current": current_side.mqls if current_side else None, "mqls_proposed": backtest.proposed.mqls,
             "tier_changes": backtest.changes.total,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def enrich(store: Store, contacts: int, share: float, now: datetime) -> int:
@@ -89,9 +93,7 @@ def one_size(contacts: int, per_contact: int, enriched: float) -> dict[str, Any]
         changes = enrich(store, contacts, enriched, now)
         store.dispose()
         seeded = time.perf_counter() - started
-        child = subprocess.run([sys.executable, "-m", "bench.backtest_scale", "--measure", url, "--now",
-                                now.isoformat()], capture_output=True, text=True, check=True, cwd=ROOT)
-    result = json.loads(child.stdout.strip().splitlines()[-1])
+        result = measure_in_child("bench.backtest_scale", url, now)
     return {**result, "events": contacts * per_contact + changes, "field_changes": changes,
             "seed_seconds": round(seeded, 1)}
 
@@ -102,11 +104,9 @@ def main() -> None:
     parser.add_argument("--events-per-contact", type=int, default=5)
     parser.add_argument("--enriched", type=float, default=0.3,
                         help="share of contacts with a later change of a field the rules read")
-    parser.add_argument("--measure", metavar="STORE_URL", help=argparse.SUPPRESS)   # the child's part
-    parser.add_argument("--now", help=argparse.SUPPRESS)
+    add_child_arguments(parser)
     args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args.measure, datetime.fromisoformat(args.now))))
+    if run_as_child(args, measure):
         return
     rows = [one_size(int(size), args.events_per_contact, args.enriched) for size in args.sizes.split(",")]
     largest = max(rows, key=lambda row: row["contacts"])

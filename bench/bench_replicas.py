@@ -35,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.bench_sequences import machine, postgres_url  # noqa: E402
+from bench.child import peak_rss_mb  # noqa: E402
 from bench.replica_scenarios import failover, log_counts, outbox_sends, reply_logging, wait_idle  # noqa: E402
 from tests.replicas.replica_world import build_world  # noqa: E402
 from threadline.sandbox.server import SandboxServer  # noqa: E402
@@ -118,7 +119,7 @@ def main() -> None:
                            "setup": {k: v for k, v in vars(args).items()}}
     out["runs"] = [run_scenario(int(n), args) for n in args.replica_counts.split(",")]
     out["ratio_vs_one"] = ratios(out["runs"])
-    out["peak_rss_mb_bench_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb_bench_process"] = peak_rss_mb()
     print(json.dumps(out, indent=2, default=str))
 
 

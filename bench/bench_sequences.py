@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import uuid
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.child import peak_rss_mb  # noqa: E402
 from bench.sequence_scheduler import SchedulerConfig, simulate  # noqa: E402
 from bench.sequence_sends import SendsConfig  # noqa: E402
 from bench.sequence_sends import run as run_sends  # noqa: E402
@@ -129,7 +129,7 @@ def main() -> None:
         }
         if args.smtp_mailboxes:
             out["sends_smtp"] = run_smtp(SendsConfig(args.smtp_mailboxes, args.smtp_per_mailbox))
-    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    out["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(out, indent=2, default=str))
 
 

@@ -522,8 +522,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
               "each size seeded into SQLite (per enrolment 2-3 done sends with the executor's payload and the rows "
               "the executor adds, a branch decision, page visits, stage and score history, replies and meetings "
               "for a share; bench/report_scale_data.py), then `build_report` as `threadline report` calls it, in "
-              "a fresh child process (its peak RSS is the report's alone): first on the store as Threadline opens it "
-              "(bounded planner statistics taken at open, and the enrollments' contact_id index of migration 0019; "
+              "a fresh child process (its peak RSS is the report's alone): first as `threadline report` reads the "
+              "store (bounded planner statistics taken before it reads, and the enrollments' contact_id index of "
+              "migration 0019; "
               "before them SQLite read sends, outcome events and score writes through the kind/type/rule indexes "
               "and the report was quadratic: 163 s at 100,000), then after a full ANALYZE"),
     Benchmark("daemon_rss", "Daemon memory: a large mirror and a large team (issue #18)", "bench.daemon_rss",

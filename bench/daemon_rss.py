@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.child import peak_rss_mb
 from bench.plan_100k import ROOT, rules_settings, seed
 from threadline.sandbox.server import SandboxServer
 from threadline.sandbox.settings import SandboxSettings
@@ -51,7 +51,7 @@ def daemon(config_file: Path, cycles: int) -> dict[str, Any]:
     settings = parse_settings(json.loads(config_file.read_text()), config_file, env={})
     started = time.perf_counter()
     engine = build_engine(settings)
-    built_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    built_mb = peak_rss_mb()
     walls, errors = [], 0
     try:
         for _ in range(cycles):
@@ -68,8 +68,8 @@ def daemon(config_file: Path, cycles: int) -> dict[str, Any]:
         due = session.exec(select(func.count()).select_from(RuleDueRow)).one()
     return {"mailboxes": len(settings.mailboxes), "cycles": cycles, "cycle_wall_seconds": walls, "errors": errors,
             "rules_due_rows": int(due), "build_seconds": round(time.perf_counter() - started - sum(walls), 1),
-            "rss_after_build_mb": round(built_mb, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "rss_after_build_mb": built_mb,
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.child import peak_rss_mb
 from threadline.adapters.hubspot import HubSpotCrm
 from threadline.sandbox.settings import SandboxSettings
 
@@ -101,7 +101,7 @@ def run(contacts: int, searches_per_second: float, peer: str | None = None,
             wall = time.monotonic() - started
             stats = http.get("/_sandbox/stats").json()
             # Before the peer runs: this process then holds the tap's output and that is not the adapter's.
-            peak_rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+            peak_rss = peak_rss_mb()
             distinct = len(set(seen))
             ours: dict[str, object] = {"contacts": distinct, "wall_seconds": wall,
                                        "api_calls": stats["requests"].get("hubspot", 0)}

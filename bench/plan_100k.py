@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -25,6 +22,7 @@ from typing import Any
 import yaml
 from sqlalchemy import insert
 
+from bench.child import add_child_arguments, measure_in_child, peak_rss_mb, run_as_child
 from threadline.rules.runner import RuleRunner, compile_rules
 from threadline.rules.settings import RulesSettings
 from threadline.sync.store.database import Store
@@ -81,18 +79,16 @@ def measure(url: str, now: datetime) -> dict[str, Any]:
     return {"contacts": tally.contacts, "effects": tally.effects, "touched_by_rule": dict(tally.touched),
             "held_rules": tally.held(runner.rules.settings), "plan_wall_seconds": round(wall, 2),
             "plan_cpu_seconds": round(cpu, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--events-per-contact", type=int, default=5)
-    parser.add_argument("--measure", metavar="STORE_URL", help=argparse.SUPPRESS)   # the child's part
-    parser.add_argument("--now", help=argparse.SUPPRESS)
+    add_child_arguments(parser)
     args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args.measure, datetime.fromisoformat(args.now))))
+    if run_as_child(args, measure):
         return
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,9 +96,7 @@ def main() -> None:
         started = time.perf_counter()
         seed(Store(url), args.contacts, args.events_per_contact, now)
         seeded = time.perf_counter() - started
-        child = subprocess.run([sys.executable, "-m", "bench.plan_100k", "--measure", url, "--now", now.isoformat()],
-                               capture_output=True, text=True, check=True, cwd=ROOT)
-        result = json.loads(child.stdout.strip().splitlines()[-1])
+        result = measure_in_child("bench.plan_100k", url, now)
     target = 30 * args.contacts / 100_000 if args.contacts <= 100_000 else 250 * args.contacts / 1_000_000
     print(json.dumps({
         "benchmark": "plan_100k", **result, "events": args.contacts * args.events_per_contact,

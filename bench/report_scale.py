@@ -12,8 +12,8 @@ statistics SQLite answered the report's `contact_id IN (...)` reads through the 
 (outbox by `kind`, events by `type`, audit by `rule`; enrollments had no index leading with contact_id and were
 scanned), so every chunk of 500 contacts read every send, outcome event and score write of the whole store and
 the report's time grew with the square of the enrolments (first run: 163 s at 100,000). Since migration 0019 the
-enrollments have that index, and the store takes bounded statistics (ANALYZE with analysis_limit) when it opens
-and hourly in the daemon, so "as opened" is what `threadline report` and /metrics get. `--as-is-up-to` bounds the
+enrollments have that index, and bounded statistics (ANALYZE with analysis_limit) are taken by `threadline report`
+before it reads, by the /metrics refresh and hourly by the daemon, so "as opened" is what they get. `--as-is-up-to` bounds the
 sizes measured as opened.
 """
 
@@ -22,18 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
+from bench.child import add_child_arguments, measure_in_child, peak_rss_mb, run_as_child
 from bench.report_scale_data import SEQUENCE, SEQUENCE_NAME, seed
 from threadline.config.models import Settings
 from threadline.connector.reports.report_window import ReportWindow, outcome_rules, score_field
@@ -41,7 +39,6 @@ from threadline.connector.reports.sequence_report import build_report
 from threadline.rules.sequences.reporting.sequence_outcomes import SequenceOutcomes
 from threadline.sync.store.database import Store
 
-ROOT = Path(__file__).resolve().parents[1]
 RSS_TARGET_MB = 500
 
 
@@ -80,6 +77,7 @@ def measure(url: str, now: datetime) -> dict[str, Any]:
     settings = settings_for(url)
     window = ReportWindow.choose(settings, now)
     store = Store(url)
+    store.refresh_statistics(now)       # as `threadline report` does right after opening the store
     sql = SqlClock(store.engine)
     cpu, wall = time.process_time(), time.perf_counter()
     report = build_report(store, settings.rules.sequences, since=window.since,
@@ -99,14 +97,12 @@ def measure(url: str, now: datetime) -> dict[str, Any]:
             "variants": {f"step {step + 1}": {name: o.enrolled for name, o in by.items()}
                          for step, by in outcomes.variants.items()},
             "branches": {f"step {t.step + 1} -> {t.goto}": n for t, n in sorted(report.branches.items())},
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def in_child(url: str, now: datetime) -> dict[str, Any]:
     """`measure` in a fresh process, so its peak RSS is the report's alone."""
-    child = subprocess.run([sys.executable, "-m", "bench.report_scale", "--measure", url, "--now", now.isoformat()],
-                           capture_output=True, text=True, check=True, cwd=ROOT)
-    return dict(json.loads(child.stdout.strip().splitlines()[-1]))
+    return measure_in_child("bench.report_scale", url, now)
 
 
 def analyze(url: str) -> float:
@@ -149,11 +145,9 @@ def main() -> None:
     parser.add_argument("--as-is-up-to", type=int, default=100_000,
                         help="measure the store as opened only up to this size (before 0019 that cost grew with "
                              "the square of the enrolments; see the module docstring)")
-    parser.add_argument("--measure", metavar="STORE_URL", help=argparse.SUPPRESS)   # the child's part
-    parser.add_argument("--now", help=argparse.SUPPRESS)
+    add_child_arguments(parser)
     args = parser.parse_args()
-    if args.measure:
-        print(json.dumps(measure(args.measure, datetime.fromisoformat(args.now))))
+    if run_as_child(args, measure):
         return
     rows = [one_size(int(size), args.as_is_up_to) for size in args.sizes.split(",")]
     largest = max(rows, key=lambda row: row["enrolments"])

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.child import peak_rss_mb
 from threadline.adapters.salesforce import JwtBearerGrant, SalesforceCrm
 
 PAGE = 2000
@@ -76,7 +76,7 @@ def run(records: int) -> dict[str, object]:
         "daily_api_usage_after": list(crm.api_usage or ()),
         "wall_seconds": round(wall, 2),
         "records_per_second": round(len(seen) / wall) if wall else None,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 

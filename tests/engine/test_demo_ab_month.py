@@ -12,21 +12,19 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email import policy
-from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
 from sqlmodel import select
 
+from tests.engine.world import sent_headers
 from threadline.config.loading import parse_settings
 from threadline.connector.demo.ab_month import ABMonth, DemoClock
 from threadline.connector.demo.run import demo_config, seed_demo
 from threadline.connector.demo.sequence import AB_SEQUENCE, demo_sequences, with_sequences
-from threadline.connector.demo.world import REP, guide_prospects
+from threadline.connector.demo.world import guide_prospects
 from threadline.connector.wiring.build import build_engine
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store
@@ -90,15 +88,6 @@ def sends_in_store(store: Store) -> list[Send]:
     return found
 
 
-def delivered(server: SandboxServer, mailbox: str) -> list[Any]:
-    """Headers of every message in the rep's sandbox Sent folder."""
-    if mailbox == "outlook":
-        raws = [m.raw for m in server.graph.messages(REP, "sentitems")]
-    else:
-        raws = [m.raw for m in server.gmail.messages(REP) if "SENT" in m.labels]
-    return [BytesHeaderParser(policy=policy.default).parsebytes(raw) for raw in raws]
-
-
 def incoming_logged(server: SandboxServer, crm: str, contact_id: str) -> int:
     if crm == "salesforce":
         return sum("Direction: incoming" in t["Description"] for t in server.salesforce.tasks_for(contact_id)
@@ -141,8 +130,9 @@ def test_a_month_of_the_ab_example_sends_each_step_once_with_its_variant_and_rep
     assert all(now - timedelta(days=31) < s.sent_at < now for s in sends)
 
     # Each send delivered exactly once, with our Message-ID, to its prospect, with the subject it recorded.
-    copies = Counter(str(h["Message-ID"]) for h in delivered(server, mailbox))
-    by_id = {str(h["Message-ID"]): h for h in delivered(server, mailbox)}
+    delivered = sent_headers(server, mailbox)
+    copies = Counter(str(h["Message-ID"]) for h in delivered)
+    by_id = {str(h["Message-ID"]): h for h in delivered}
     for send in sends:
         assert send.message_id.startswith("<tl-") and copies[send.message_id] == 1
         copy = by_id[send.message_id]

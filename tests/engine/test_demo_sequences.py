@@ -6,30 +6,20 @@ from __future__ import annotations
 
 import io
 import json
-from email import policy
-from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from pathlib import Path
-from typing import Any
 
 import pytest
 from rich.console import Console
 from sqlmodel import select
 
+from tests.engine.world import sent_headers
 from threadline.connector.demo.run import demo_on
 from threadline.connector.demo.sequence import SEQUENCE
 from threadline.connector.demo.world import PROSPECT, REP
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.store.database import Store
 from threadline.sync.store.tables import EnrollmentRow, OutboxRow
-
-
-def sent_headers(server: SandboxServer, mailbox: str) -> list[Any]:
-    if mailbox == "outlook":
-        raws = [m.raw for m in server.graph.messages(REP, "sentitems")]
-    else:
-        raws = [m.raw for m in server.gmail.messages(REP) if "SENT" in m.labels]
-    return [BytesHeaderParser(policy=policy.default).parsebytes(raw) for raw in raws]
 
 
 def crm_records(server: SandboxServer, crm: str) -> tuple[list[str], list[str], list[str]]:

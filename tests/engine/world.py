@@ -7,12 +7,15 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email import policy
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from pathlib import Path
 
 import yaml
 
+from threadline.connector.demo.world import REP
 from threadline.sandbox.server import SandboxServer
 
 REP_DOMAIN = "northwind.example"
@@ -109,3 +112,12 @@ def seed_contacts(sandbox: SandboxServer, n: int) -> tuple[list[str], list[str]]
     emails = [f"buyer{i}@customer{i}.example" for i in range(n)]
     ids = [sandbox.hubspot.add_contact(e, firstname=f"Buyer{i}") for i, e in enumerate(emails)]
     return ids, emails
+
+
+def sent_headers(server: SandboxServer, mailbox: str) -> list[EmailMessage]:
+    """Headers of every message in the demo rep's sandbox Sent folder (Outlook's sentitems, or Gmail's SENT)."""
+    if mailbox == "outlook":
+        raws = [m.raw for m in server.graph.messages(REP, "sentitems")]
+    else:
+        raws = [m.raw for m in server.gmail.messages(REP) if "SENT" in m.labels]
+    return [BytesHeaderParser(policy=policy.default).parsebytes(raw) for raw in raws]

@@ -110,13 +110,14 @@ def _unreadable_answer(exc: BaseException) -> bool:
 
 def _from_http_error(exc: HttpError) -> ProviderError:
     status = int(exc.resp.status)
-    reasons = _reasons(exc.content)
+    errors = _errors(exc.content)
+    reasons = {str(e.get("reason")) for e in errors if e.get("reason")}
     detail = f"gmail answered {status} ({', '.join(sorted(reasons)) or 'no reason'})"
     if status == 429 or (status == 403 and reasons & _RATE_REASONS):
         retry_after = exc.resp.get("retry-after")
         seconds = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
         return RateLimited(detail, retry_after=seconds, provider=PROVIDER, status=status,
-                           shared=project_throttled(exc))
+                           shared=_project_throttled(errors, reasons))
     if status >= 500 or status == 408:
         return TransientError(detail, provider=PROVIDER, status=status)
     refusal = refused(HELP, status, detail)
@@ -127,15 +128,11 @@ def _from_http_error(exc: HttpError) -> ProviderError:
     return PermanentError(detail, provider=PROVIDER, status=status)
 
 
-def project_throttled(exc: BaseException) -> bool:
-    """Whether Google refused a call for the project's quota, not the user's: then every mailbox of the project
-    must hold off. The reason alone does not tell: `rateLimitExceeded` also comes with a user's limits (its
-    concurrent requests, its sending limit, "Queries per minute per user"), and those name the user in the
-    message; `userRateLimitExceeded` always is the user's."""
-    if not isinstance(exc, HttpError) or int(exc.resp.status) not in (403, 429):
-        return False
-    errors = _errors(exc.content)
-    reasons = {str(e.get("reason")) for e in errors if e.get("reason")}
+def _project_throttled(errors: list[dict[str, Any]], reasons: set[str]) -> bool:
+    """Whether a rate-limit answer (its `errors` and their `reasons`) refused the call for the project's quota, not
+    the user's: then every mailbox of the project must hold off. The reason alone does not tell: `rateLimitExceeded`
+    also comes with a user's limits (its concurrent requests, its sending limit, "Queries per minute per user"), and
+    those name the user in the message; `userRateLimitExceeded` always is the user's."""
     said = " ".join(str(e.get("message", "")) for e in errors).lower()
     return "rateLimitExceeded" in reasons and "userRateLimitExceeded" not in reasons and "user" not in said
 
@@ -148,6 +145,3 @@ def _errors(content: bytes | str | None) -> list[dict[str, Any]]:
     except (ValueError, AttributeError):
         return []
 
-
-def _reasons(content: bytes | str | None) -> set[str]:
-    return {str(e.get("reason")) for e in _errors(content) if e.get("reason")}

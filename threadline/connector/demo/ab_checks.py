@@ -16,7 +16,7 @@ from datetime import datetime
 from rich.console import Console
 from sqlmodel import col, select
 
-from threadline.connector.demo.sequence import AB_SEQUENCE, prospect_records, sequence_mail_sent
+from threadline.connector.demo.sequence import AB_SEQUENCE, print_checks, prospect_records, sequence_mail_sent
 from threadline.connector.demo.world import REP, DemoContact
 from threadline.connector.reports.sequence_report import SequenceReport
 from threadline.sandbox.server import SandboxServer
@@ -131,7 +131,4 @@ def check_month(console: Console, server: SandboxServer, store: Store, report: S
         ("the variant tables are the store's sends and replies", bool(from_store) and from_store == from_report,
          "; ".join(f"step {step + 1} {name}: {r} of {n} replied" for (step, name), (n, r) in from_store.items())),
     ]
-    for label, ok, detail in checks:
-        console.print(f"{'[green]ok[/]' if ok else '[red]FAILED[/]'} {label}: ", end="")
-        console.print(detail, markup=False, highlight=False)
-    return all(ok for _, ok, _ in checks)
+    return print_checks(console, checks)

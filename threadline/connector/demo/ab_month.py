@@ -13,25 +13,19 @@ The month lies in the past and ends before now: the outbox performs the rows tha
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-import httpx
 from rich.console import Console
 
 from threadline.config.models import Settings
 from threadline.connector.demo.ab_checks import SentStep, check_month, next_due, sent_steps
-from threadline.connector.demo.sequence import AB_SEQUENCE, EVENTS_TOKEN
+from threadline.connector.demo.sequence import AB_SEQUENCE, deliver_to_inbox, post_events
 from threadline.connector.demo.world import REP, DemoContact, guide_answer, guide_prospects
 from threadline.connector.reports.sequence_report import build_report, print_report
-from threadline.connector.web.app import build_web_app
-from threadline.connector.web.push.wakeups import Wakeups
-from threadline.connector.wiring.build import address_policy
 from threadline.sandbox.server import SandboxServer
 from threadline.sync.engine import SyncEngine
 
@@ -145,7 +139,7 @@ class ABMonth:
         body = [{"type": "form.submitted", "id": f"guide-{p.email}", "contact": {"email": p.email},
                  "occurred_at": at.isoformat(), "data": {"form": "guide"}} for at, people in due for p in people]
         if body:
-            _post_events(self.settings, self.engine, body)
+            post_events(self.settings, self.engine.store, body)
 
     def _deliver_answers(self, now: datetime) -> int:
         """Put the answers written by ``now`` in the rep's inbox; returns how many."""
@@ -153,10 +147,7 @@ class ABMonth:
         for answer in arrived:
             prospect = self.prospects[answer.to.contact_id]
             raw = guide_answer(prospect, answer.to.message_id, answer.to.subject, answer.at, answer.variation)
-            if self.mailbox == "outlook":
-                self.server.graph.deliver(REP, raw, "inbox", received=answer.at)
-            else:
-                self.server.gmail.deliver(REP, raw, ("INBOX", "UNREAD"), internal_date=answer.at)
+            deliver_to_inbox(self.server, self.mailbox, raw, answer.at)
             self.pending.remove(answer)
             self.answered.append(answer)
         return len(arrived)
@@ -228,14 +219,3 @@ def _weekdays(start: datetime, count: int) -> list[datetime]:
             days.append(day)
         day += timedelta(days=1)
     return days
-
-
-def _post_events(settings: Settings, engine: SyncEngine, body: list[dict[str, Any]]) -> None:
-    """POST events to the daemon's own web app (in process over ASGI, bearer token and all)."""
-    app = build_web_app(settings, Wakeups(), store=engine.store, policy=address_policy(settings))
-
-    async def post() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://threadline") as client:
-            return await client.post("/events", json=body, headers={"Authorization": f"Bearer {EVENTS_TOKEN}"})
-
-    asyncio.run(post()).raise_for_status()

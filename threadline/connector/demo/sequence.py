@@ -73,19 +73,23 @@ def seed_prospect(server: SandboxServer, crm: str, owner_id: str) -> str:
                                       company=PROSPECT.company, owner_id=owner_id)
 
 
-def submit_form(settings: Settings, store: Store) -> dict[str, Any]:
-    """POST the form submission to the daemon's own web app (in process over ASGI, bearer token and all)."""
+def post_events(settings: Settings, store: Store, body: dict[str, Any] | list[dict[str, Any]]) -> httpx.Response:
+    """POST one event or a list of them to the daemon's own web app (in process over ASGI, bearer token and all);
+    raises on an error status."""
     app = build_web_app(settings, Wakeups(), store=store, policy=address_policy(settings))
-    body = {"type": "form.submitted", "id": "demo-form-mia", "contact": {"email": PROSPECT.email},
-            "data": {"form": "demo"}}
 
     async def post() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://threadline") as client:
             return await client.post("/events", json=body, headers={"Authorization": f"Bearer {EVENTS_TOKEN}"})
 
-    response = asyncio.run(post())
-    response.raise_for_status()
-    return dict(response.json())
+    return asyncio.run(post()).raise_for_status()
+
+
+def submit_form(settings: Settings, store: Store) -> dict[str, Any]:
+    """POST Mia's form submission to the daemon's own web app; returns its answer."""
+    body = {"type": "form.submitted", "id": "demo-form-mia", "contact": {"email": PROSPECT.email},
+            "data": {"form": "demo"}}
+    return dict(post_events(settings, store, body).json())
 
 
 # -- reading back what happened ----------------------------------------------------------------------
@@ -133,13 +137,27 @@ def enrollment_state(store: Store, contact_id: str) -> tuple[str, str | None, in
     return None if row is None else (row.status, row.exit_reason, row.step)
 
 
+def deliver_to_inbox(server: SandboxServer, mailbox: str, raw: bytes, at: datetime | None = None) -> None:
+    """Put `raw` in the rep's sandbox inbox, unread, received at `at` (None: now)."""
+    if mailbox == "outlook":
+        server.graph.deliver(REP, raw, "inbox", received=at)
+    else:
+        server.gmail.deliver(REP, raw, ("INBOX", "UNREAD"), internal_date=at)
+
+
 def deliver_reply(server: SandboxServer, mailbox: str, step: SentCopy) -> None:
     """Mia answers step 1: her reply lands in the rep's sandbox inbox, threaded to it."""
-    raw = prospect_reply(step["message_id"], step["subject"], datetime.now(UTC))
-    if mailbox == "outlook":
-        server.graph.deliver(REP, raw, "inbox")
-    else:
-        server.gmail.deliver(REP, raw, ("INBOX", "UNREAD"))
+    deliver_to_inbox(server, mailbox, prospect_reply(step["message_id"], step["subject"], datetime.now(UTC)))
+
+
+def print_checks(console: Console, checks: list[tuple[str, bool, str]]) -> bool:
+    """Print each (label, ok, detail) as ok or FAILED; True when all passed. The detail is printed as is (no
+    markup): it holds addresses and mail text."""
+    for label, ok, detail in checks:
+        mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
+        console.print(f"{mark} {label}: ", end="")
+        console.print(detail, markup=False, highlight=False)
+    return all(ok for _, ok, _ in checks)
 
 
 class SequenceDemo:
@@ -189,11 +207,7 @@ class SequenceDemo:
             ("reply logged on Mia's record", len(records["incoming"]) == 1, _short(records["incoming"])),
             ("step 1 logged as an outgoing email", len(records["outgoing"]) == 1, _short(records["outgoing"])),
         ]
-        for label, ok, detail in checks:
-            mark = "[green]ok[/]" if ok else "[red]FAILED[/]"
-            self.console.print(f"{mark} {label}: ", end="")
-            self.console.print(detail, markup=False, highlight=False)
-        return all(ok for _, ok, _ in checks)
+        return print_checks(self.console, checks)
 
     def _report(self, html_path: Path) -> None:
         self.console.rule(f"threadline report --sequence {SEQUENCE}")
