@@ -18,7 +18,7 @@ from threadline.rules.sequences.reporting.outcomes import (
     ScorePoint,
     enrollment_outcomes,
 )
-from threadline.rules.sequences.reporting.stats import SendRecord, next_enrolment
+from threadline.rules.sequences.reporting.stats import SendRecord, followed_enrolments
 from threadline.sync.events.records import Event
 
 __all__ = ["SequenceOutcomes", "sequence_outcomes"]
@@ -49,19 +49,8 @@ def sequence_outcomes(enrollments: Sequence[Enrollment], sends: Sequence[SendRec
                       rules: OutcomeRules) -> dict[str, SequenceOutcomes]:
     """Outcomes per sequence name. ``sends``: done steps of these enrolments' contacts; events and scores per
     contact, oldest first."""
-    mine: dict[tuple[str, str], list[SendRecord]] = {}
-    for send in sends:
-        mine.setdefault((send.sequence, send.contact_id), []).append(send)
-    siblings: dict[tuple[str, str], list[Enrollment]] = {}
-    for enrollment in enrollments:
-        siblings.setdefault((enrollment.sequence, enrollment.contact_id), []).append(enrollment)
     found: dict[str, SequenceOutcomes] = {}
-    for enrollment in enrollments:
-        key = (enrollment.sequence, enrollment.contact_id)
-        until = next_enrolment(enrollment, siblings[key])
-        if rules.follow is not None:
-            until = min(until, enrollment.enrolled_at + rules.follow)
-        own = [s for s in mine.get(key, ()) if enrollment.enrolled_at <= s.sent_at < until]
+    for enrollment, until, own in followed_enrolments(enrollments, sends, rules.follow):
         entry = found.setdefault(enrollment.sequence, SequenceOutcomes(enrollment.sequence))
         events = events_by_contact.get(enrollment.contact_id, ())
         scores = scores_by_contact.get(enrollment.contact_id, ())

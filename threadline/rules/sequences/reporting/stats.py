@@ -8,7 +8,7 @@ step whose email went out last before it; only the first of each kind per enroll
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
@@ -16,7 +16,7 @@ from statistics import median
 from threadline.rules.sequences.enrollment import Enrollment
 from threadline.sync.events.records import Event
 
-__all__ = ["SendRecord", "SequenceStats", "StepStats", "merge_stats", "next_enrolment", "replies_per_day",
+__all__ = ["SendRecord", "SequenceStats", "StepStats", "followed_enrolments", "merge_stats", "next_enrolment", "replies_per_day",
            "sequence_stats"]
 
 OUTCOMES = {"reply.received": "replied", "bounce.received": "bounced", "unsubscribed": "unsubscribed"}
@@ -77,6 +77,21 @@ def sequence_stats(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord
     """Stats per sequence (sorted by name), each with one StepStats per step index that was sent. ``follow``:
     count only what happened within this long after each enrolment (None: until the next enrolment)."""
     stats: dict[str, SequenceStats] = {}
+    for enrollment, until, own in followed_enrolments(enrollments, sends, follow):
+        entry = stats.setdefault(enrollment.sequence, SequenceStats(enrollment.sequence))
+        events = [e for e in events_by_contact.get(enrollment.contact_id, ())
+                  if enrollment.enrolled_at <= e.occurred_at < until]
+        _count(entry, enrollment, own, events)
+    for entry in stats.values():
+        entry.steps.sort(key=lambda step: step.index)
+    return [stats[name] for name in sorted(stats)]
+
+
+def followed_enrolments(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord], follow: timedelta | None
+                        ) -> Iterator[tuple[Enrollment, datetime, list[SendRecord]]]:
+    """Each enrolment (by sequence, contact, generation) with the end of its follow window (``follow`` after it
+    enrolled, and never past the contact's next enrolment in the sequence) and its sends within it, oldest first:
+    what every count of the report, the stats and the outcomes alike, reads an enrolment through."""
     by_enrollee: dict[tuple[str, str], list[SendRecord]] = {}
     for send in sorted(sends, key=lambda s: s.sent_at):
         by_enrollee.setdefault((send.sequence, send.contact_id), []).append(send)
@@ -84,18 +99,11 @@ def sequence_stats(enrollments: Sequence[Enrollment], sends: Sequence[SendRecord
     for enrollment in enrollments:
         siblings.setdefault((enrollment.sequence, enrollment.contact_id), []).append(enrollment)
     for enrollment in sorted(enrollments, key=lambda e: (e.sequence, e.contact_id, e.generation)):
-        entry = stats.setdefault(enrollment.sequence, SequenceStats(enrollment.sequence))
-        until = next_enrolment(enrollment, siblings[(enrollment.sequence, enrollment.contact_id)])
+        key = (enrollment.sequence, enrollment.contact_id)
+        until = next_enrolment(enrollment, siblings[key])
         if follow is not None:
             until = min(until, enrollment.enrolled_at + follow)
-        own = [s for s in by_enrollee.get((enrollment.sequence, enrollment.contact_id), ())
-               if enrollment.enrolled_at <= s.sent_at < until]
-        events = [e for e in events_by_contact.get(enrollment.contact_id, ())
-                  if enrollment.enrolled_at <= e.occurred_at < until]
-        _count(entry, enrollment, own, events)
-    for entry in stats.values():
-        entry.steps.sort(key=lambda step: step.index)
-    return [stats[name] for name in sorted(stats)]
+        yield enrollment, until, [s for s in by_enrollee.get(key, ()) if enrollment.enrolled_at <= s.sent_at < until]
 
 
 def next_enrolment(enrollment: Enrollment, enrollments: Sequence[Enrollment]) -> datetime:
